@@ -1,0 +1,57 @@
+# Packhouse. `make run`: embedded registry on 127.0.0.1:8000. `make test`: the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Tests run on PostgreSQL and Redis; override with the environment.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/packhouse
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test serve lint format migrate system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+system-deps:
+	@command -v curl >/dev/null || (apt-get update -qq && apt-get install -y -qq curl)
+
+run: $(STAMP)
+	mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap_admin
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: $(STAMP) system-deps
+	PACKHOUSE_DATABASE_URL=$${PACKHOUSE_DATABASE_URL:-$(TEST_DATABASE_URL)} \
+	PACKHOUSE_REDIS_URL=$${PACKHOUSE_REDIS_URL:-$(TEST_REDIS_URL)} \
+	PACKHOUSE_TASKS_EAGER=true \
+	PACKHOUSE_VAR_DIR=$$(mktemp -d) \
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Production shape: gunicorn workers + a Celery worker and beat, on PostgreSQL and Redis.
+serve: $(STAMP)
+	@test -n "$$PACKHOUSE_DATABASE_URL" || (echo "set PACKHOUSE_DATABASE_URL (postgres://...)"; exit 2)
+	@test -n "$$PACKHOUSE_REDIS_URL" || (echo "set PACKHOUSE_REDIS_URL (redis://...)"; exit 2)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap_admin
+	$(VENV)/bin/celery -A registry worker --beat --concurrency 2 --loglevel INFO & \
+	celery_pid=$$!; trap "kill $$celery_pid" EXIT INT TERM; \
+	$(VENV)/bin/gunicorn registry.wsgi:application --bind $${PACKHOUSE_BIND:-127.0.0.1:8000} \
+		--workers $${PACKHOUSE_WORKERS:-4} --worker-class gthread --threads 8 --timeout 600 \
+		--access-logfile -
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) var

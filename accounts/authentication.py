@@ -1,0 +1,170 @@
+"""Every credential spelling -> one Principal. A present but bad credential is a 401.
+
+Accepted: `PRIVATE-TOKEN`, `JOB-TOKEN`, `DEPLOY-TOKEN` and `X-NuGet-ApiKey` headers,
+`Authorization: Bearer <token>`, and `Authorization: Basic` with the token as password:
+username `gitlab-ci-token` for job tokens, the deploy token's own username for deploy
+tokens, any username for access tokens. Tokens in query strings are not accepted.
+The token's prefix says which table to look in; the row is found by digest.
+"""
+
+import base64
+import binascii
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from accounts import tokens
+from accounts.models import AccessToken, CiJob, DeployToken
+from accounts.principals import (
+    ACCESS_TOKEN,
+    ANONYMOUS_PRINCIPAL,
+    DEPLOY_TOKEN,
+    JOB_TOKEN,
+    SESSION,
+    Principal,
+)
+
+JOB_TOKEN_USERNAME = "gitlab-ci-token"
+CHALLENGE = 'Basic realm="Packhouse Package Registry"'
+
+# Header carriers, in the order they are looked at; the value is the token itself.
+HEADER_CARRIERS = (
+    ("HTTP_PRIVATE_TOKEN", tokens.PERSONAL_PREFIX),
+    ("HTTP_JOB_TOKEN", tokens.JOB_PREFIX),
+    ("HTTP_DEPLOY_TOKEN", tokens.DEPLOY_PREFIX),
+    ("HTTP_X_NUGET_APIKEY", None),
+)
+
+
+class InvalidCredential(exceptions.AuthenticationFailed):
+    """A credential was presented and is unknown, expired, revoked, or a finished job's."""
+
+    default_detail = "401 Unauthorized"
+
+
+def authenticate_request(request):
+    """The Principal for a Django/DRF request (anonymous when no credential is present)."""
+    meta = request.META
+    for header, expected_prefix in HEADER_CARRIERS:
+        value = meta.get(header)
+        if value:
+            return principal_for_token(value.strip(), expected_prefix=expected_prefix)
+    auth = meta.get("HTTP_AUTHORIZATION", "")
+    if auth:
+        scheme, _, credentials = auth.partition(" ")
+        scheme = scheme.lower()
+        if scheme == "bearer":
+            return principal_for_token(credentials.strip())
+        if scheme == "basic":
+            username, password = decode_basic(credentials.strip())
+            return principal_for_token(password, username=username)
+        raise InvalidCredential("401 Unauthorized - unsupported authorization scheme")
+    return ANONYMOUS_PRINCIPAL
+
+
+def decode_basic(credentials):
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCredential("401 Unauthorized - malformed Basic credentials") from exc
+    username, sep, password = decoded.partition(":")
+    if not sep or not password:
+        raise InvalidCredential("401 Unauthorized - Basic credentials need a token as password")
+    return username, password
+
+
+def principal_for_token(token, *, expected_prefix=None, username=None):
+    """Resolve one presented token. `username` is set for Basic credentials."""
+    kind = tokens.kind_of(token)
+    if kind is None or (expected_prefix is not None and kind != expected_prefix):
+        raise InvalidCredential()
+    if kind == tokens.JOB_PREFIX:
+        if username is not None and username != JOB_TOKEN_USERNAME:
+            raise InvalidCredential()
+        return _job_principal(token)
+    if kind == tokens.DEPLOY_PREFIX:
+        return _deploy_principal(token, username)
+    return _access_token_principal(token)
+
+
+def _find(queryset, token):
+    row = queryset.filter(digest=tokens.digest(token)).first()
+    if row is None or not tokens.matches(token, row.digest):
+        raise InvalidCredential()
+    if row.revoked:
+        raise InvalidCredential("401 Unauthorized - Token was revoked")
+    if row.expired:
+        raise InvalidCredential("401 Unauthorized - Token is expired")
+    _touch(row)
+    return row
+
+
+def _touch(row):
+    """Record last use, at most once per TOKEN_LAST_USED_INTERVAL seconds (one UPDATE)."""
+    now = timezone.now()
+    interval = timedelta(seconds=settings.TOKEN_LAST_USED_INTERVAL)
+    if row.last_used_at is None or now - row.last_used_at >= interval:
+        type(row)._default_manager.filter(pk=row.pk).update(last_used_at=now)
+        row.last_used_at = now
+
+
+def _access_token_principal(token):
+    row = _find(AccessToken.objects.select_related("user"), token)
+    user = row.user
+    if not user.is_active:
+        raise InvalidCredential("401 Unauthorized - user is blocked")
+    return Principal(kind=ACCESS_TOKEN, user=user, scopes=frozenset(row.scopes), access_token=row)
+
+
+def _deploy_principal(token, username):
+    row = _find(DeployToken.objects.select_related("project", "group"), token)
+    if username is not None and username != row.username:
+        raise InvalidCredential()
+    return Principal(kind=DEPLOY_TOKEN, scopes=frozenset(row.scopes), deploy_token=row)
+
+
+def _job_principal(token):
+    job = (
+        CiJob.objects.select_related("user", "project", "project__group")
+        .filter(token_digest=tokens.digest(token))
+        .first()
+    )
+    if job is None or not tokens.matches(token, job.token_digest):
+        raise InvalidCredential()
+    if not job.running:
+        raise InvalidCredential("401 Unauthorized - the job has finished")
+    if not job.user.is_active:
+        raise InvalidCredential("401 Unauthorized - user is blocked")
+    return Principal(kind=JOB_TOKEN, user=job.user, job=job)
+
+
+def principal_of(request):
+    """The Principal a DRF request was authenticated as."""
+    principal = getattr(request, "auth", None)
+    return principal if isinstance(principal, Principal) else ANONYMOUS_PRINCIPAL
+
+
+class TokenAuthentication(authentication.BaseAuthentication):
+    """DRF adapter: request.user is the acting User (or None), request.auth the Principal."""
+
+    def authenticate(self, request):
+        principal = authenticate_request(request)
+        if principal.is_anonymous:
+            return None
+        return (principal.user, principal)
+
+    def authenticate_header(self, request):
+        return CHALLENGE
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """Browser sessions (the web UI calling the API), CSRF enforced by DRF."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, _ = result
+        return (user, Principal(kind=SESSION, user=user, scopes=frozenset({"api"})))

@@ -1,0 +1,405 @@
+"""Identities and credentials: users, nestable groups, projects, memberships, tokens, CI jobs."""
+
+import re
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from accounts.roles import AccessLevel
+
+PATH_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}$")
+
+
+def validate_path(value):
+    if not PATH_RE.match(value) or value.endswith((".git", ".atom")) or ".." in value:
+        raise ValidationError(f"{value!r} is not a valid path")
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = "private"
+    INTERNAL = "internal"
+    PUBLIC = "public"
+
+
+class User(AbstractUser):
+    """A person or a bot behind a project/group access token. `is_superuser` is the instance admin."""
+
+    name = models.CharField(max_length=255, blank=True)
+    is_external = models.BooleanField(default=False)
+    is_bot = models.BooleanField(default=False)
+
+    @property
+    def is_admin(self):
+        return self.is_superuser
+
+    @property
+    def display_name(self):
+        return self.name or self.username
+
+
+class Group(models.Model):
+    name = models.CharField(max_length=255)
+    path = models.CharField(max_length=255, validators=[validate_path])
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="subgroups"
+    )
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE)
+    description = models.TextField(blank=True)
+    # Denormalised from the parent chain on save: the full path and the ids root..self.
+    full_path = models.CharField(max_length=2048, unique=True, editable=False)
+    traversal_ids = models.JSONField(default=list, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "path"], name="group_unique_path_in_parent"),
+        ]
+
+    def __str__(self):
+        return self.full_path
+
+    def save(self, *args, **kwargs):
+        self.full_path = f"{self.parent.full_path}/{self.path}" if self.parent else self.path
+        if self.pk is None:
+            super().save(*args, **kwargs)
+            kwargs = {}
+        parent_ids = list(self.parent.traversal_ids) if self.parent else []
+        self.traversal_ids = [*parent_ids, self.pk]
+        super().save(*args, **kwargs)
+
+    @property
+    def root(self):
+        return self if self.parent_id is None else Group.objects.get(pk=self.traversal_ids[0])
+
+    def descendants(self, include_self=True):
+        """Every group under this one (one query, through traversal ids)."""
+        qs = Group.objects.filter(full_path__startswith=f"{self.full_path}/")
+        if include_self:
+            qs = qs | Group.objects.filter(pk=self.pk)
+        return qs
+
+
+class PackageRegistryAccess(models.TextChoices):
+    DISABLED = "disabled"  # registry off for the project
+    PRIVATE = "private"  # only project members (Reporter+)
+    ENABLED = "enabled"  # follows the project's visibility
+    PUBLIC = "public"  # anyone may pull, anonymous included ("allow anyone to pull")
+
+
+class Project(models.Model):
+    """A project lives in a group, or in a user's personal namespace (owner set, group null)."""
+
+    name = models.CharField(max_length=255)
+    path = models.CharField(max_length=255, validators=[validate_path])
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="projects")
+    namespace_owner = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="personal_projects"
+    )
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE)
+    package_registry_access_level = models.CharField(
+        max_length=16, choices=PackageRegistryAccess.choices, default=PackageRegistryAccess.ENABLED
+    )
+    # Inbound CI/CD job token allowlist: when on, only allowlisted projects' jobs get in.
+    ci_job_token_scope_enabled = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+    full_path = models.CharField(max_length=2048, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(group__isnull=False, namespace_owner__isnull=True)
+                | Q(group__isnull=True, namespace_owner__isnull=False),
+                name="project_in_exactly_one_namespace",
+            ),
+        ]
+
+    def __str__(self):
+        return self.full_path
+
+    def save(self, *args, **kwargs):
+        namespace = self.group.full_path if self.group else self.namespace_owner.username
+        self.full_path = f"{namespace}/{self.path}"
+        super().save(*args, **kwargs)
+
+    @property
+    def allows_anyone_to_pull(self):
+        return self.package_registry_access_level == PackageRegistryAccess.PUBLIC
+
+    @property
+    def group_ids(self):
+        """Ids of every ancestor group, root first (empty in a personal namespace)."""
+        return list(self.group.traversal_ids) if self.group_id else []
+
+    @property
+    def namespace_id(self):
+        return self.group_id
+
+    @property
+    def root_namespace_path(self):
+        return self.full_path.split("/", 1)[0]
+
+
+class Membership(models.Model):
+    """A user's access level in a group (inherited by everything below it) or a project."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+    )
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+    )
+    access_level = models.IntegerField(choices=AccessLevel.choices)
+    expires_at = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(group__isnull=False, project__isnull=True)
+                | Q(group__isnull=True, project__isnull=False),
+                name="membership_of_exactly_one_source",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "group"],
+                condition=Q(group__isnull=False),
+                name="membership_unique_group",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "project"],
+                condition=Q(project__isnull=False),
+                name="membership_unique_project",
+            ),
+        ]
+
+
+def active_memberships(user):
+    today = timezone.now().date()
+    return Membership.objects.filter(user=user).filter(Q(expires_at__isnull=True) | Q(expires_at__gte=today))
+
+
+def project_access_level(user, project):
+    """Highest level over direct project membership and every ancestor group (one query)."""
+    if user is None:
+        return AccessLevel.NO_ACCESS
+    if project.namespace_owner_id is not None and project.namespace_owner_id == user.pk:
+        return AccessLevel.OWNER
+    level = (
+        active_memberships(user)
+        .filter(Q(project_id=project.pk) | Q(group_id__in=project.group_ids))
+        .aggregate(level=Max("access_level"))["level"]
+    )
+    return level or AccessLevel.NO_ACCESS
+
+
+def group_access_level(user, group):
+    """Highest level over the group's own membership and its ancestors' (one query)."""
+    if user is None:
+        return AccessLevel.NO_ACCESS
+    level = (
+        active_memberships(user)
+        .filter(group_id__in=group.traversal_ids)
+        .aggregate(level=Max("access_level"))["level"]
+    )
+    return level or AccessLevel.NO_ACCESS
+
+
+def has_membership_below(user, group):
+    """Whether the user is a member of any subgroup or project under the group (sees it)."""
+    if user is None:
+        return False
+    prefix = f"{group.full_path}/"
+    return (
+        active_memberships(user)
+        .filter(Q(group__full_path__startswith=prefix) | Q(project__full_path__startswith=prefix))
+        .exists()
+    )
+
+
+class TokenState(models.Model):
+    """Fields every stored credential has: digest only, expiry, revocation, last use."""
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    token_prefix = models.CharField(max_length=16, editable=False)
+    revoked = models.BooleanField(default=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def expired(self):
+        expires_at = getattr(self, "expires_at", None)
+        return expires_at is not None and expires_at <= timezone.now()
+
+    @property
+    def active(self):
+        return not self.revoked and not self.expired
+
+    def revoke(self):
+        self.revoked = True
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked", "revoked_at"])
+
+
+class AccessToken(TokenState):
+    """Personal access token, or a project/group access token owned by a bot user."""
+
+    class Kind(models.TextChoices):
+        PERSONAL = "personal"
+        PROJECT = "project"
+        GROUP = "group"
+
+    SCOPES = (
+        "api",
+        "read_api",
+        "read_user",
+        "read_repository",
+        "write_repository",
+        "read_registry",
+        "write_registry",
+        "sudo",
+        "admin_mode",
+    )
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_tokens")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PERSONAL)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # For project/group access tokens: where the bot user is a member.
+    resource_project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="access_tokens"
+    )
+    resource_group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="access_tokens"
+    )
+
+    def __str__(self):
+        return f"{self.kind} token {self.name!r} of {self.user.username}"
+
+
+class DeployToken(TokenState):
+    """A credential not tied to a user, reaching one project or every project under a group."""
+
+    SCOPES = (
+        "read_repository",
+        "read_registry",
+        "write_registry",
+        "read_package_registry",
+        "write_package_registry",
+    )
+    USERNAME_RE = re.compile(r"^[a-zA-Z0-9.+_-]{1,255}$")
+
+    name = models.CharField(max_length=255)
+    username = models.CharField(max_length=255, blank=True)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="deploy_tokens"
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="deploy_tokens"
+    )
+    creator = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(group__isnull=False, project__isnull=True)
+                | Q(group__isnull=True, project__isnull=False),
+                name="deploy_token_of_exactly_one_owner",
+            ),
+        ]
+
+    def __str__(self):
+        return f"deploy token {self.name!r} ({self.username})"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        if not self.username:
+            self.username = f"packhouse+deploy-token-{self.pk}"
+            super().save(update_fields=["username"])
+
+    def reaches(self, project):
+        if self.project_id is not None:
+            return project.pk == self.project_id
+        return self.group_id in project.group_ids
+
+
+class CiJob(models.Model):
+    """A CI job: its token lives while the job runs and is dead once it finishes."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCESS = "success"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="jobs")
+    name = models.CharField(max_length=255, default="job")
+    ref = models.CharField(max_length=255, default="main")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    token_digest = models.CharField(max_length=64, unique=True, null=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"job {self.pk} of {self.project.full_path}"
+
+    @property
+    def running(self):
+        return self.status == self.Status.RUNNING
+
+
+class JobTokenScopeLink(models.Model):
+    """Inbound allowlist entry: jobs of `target_project` (or of projects under `target_group`)
+    may use their job token on `source_project`."""
+
+    source_project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="job_token_allowlist")
+    target_project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    target_group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    added_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    MAX_ENTRIES = 200
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(target_group__isnull=False, target_project__isnull=True)
+                | Q(target_group__isnull=True, target_project__isnull=False),
+                name="job_token_link_exactly_one_target",
+            ),
+            models.UniqueConstraint(
+                fields=["source_project", "target_project"],
+                condition=Q(target_project__isnull=False),
+                name="job_token_link_unique_project",
+            ),
+            models.UniqueConstraint(
+                fields=["source_project", "target_group"],
+                condition=Q(target_group__isnull=False),
+                name="job_token_link_unique_group",
+            ),
+        ]
+
+
+def job_token_allowed(job_project, target_project):
+    """Inbound allowlist rule: may a job of `job_project` act on `target_project`?"""
+    if job_project.pk == target_project.pk or not target_project.ci_job_token_scope_enabled:
+        return True
+    return JobTokenScopeLink.objects.filter(
+        Q(target_project_id=job_project.pk) | Q(target_group_id__in=job_project.group_ids),
+        source_project_id=target_project.pk,
+    ).exists()

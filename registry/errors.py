@@ -1,0 +1,51 @@
+"""RegistryError tree: what went wrong, as a status and a message. Formats pick the body shape."""
+
+
+class RegistryError(Exception):
+    status = 500
+    default_message = "500 Internal Server Error"
+
+    def __init__(self, message=None):
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class Invalid(RegistryError):
+    status = 400
+    default_message = "400 Bad request"
+
+
+class Unauthenticated(RegistryError):
+    """No credential and the action is not allowed anonymously: 401 with a Basic challenge."""
+
+    status = 401
+    default_message = "401 Unauthorized"
+
+
+class Forbidden(RegistryError):
+    status = 403
+    default_message = "403 Forbidden"
+
+
+class NotFound(RegistryError):
+    status = 404
+    default_message = "404 Not Found"
+
+
+class Conflict(RegistryError):
+    """A duplicate where the format or the project's settings refuse one."""
+
+    status = 409
+    default_message = "409 Conflict"
+
+
+class TooLarge(RegistryError):
+    status = 413
+    default_message = "413 File is too large"
+
+
+class StorageUnavailable(RegistryError):
+    """Never a 404: that would make pip and npm fall through to public indexes."""
+
+    status = 503
+    default_message = "503 Storage unavailable"

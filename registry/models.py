@@ -1,0 +1,172 @@
+"""The one shared package model: Package -> PackageVersion -> PackageFile -> Blob."""
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import CiJob, DeployToken, Project
+
+
+class Blob(models.Model):
+    """Content-addressed bytes, stored once however many files point at them."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    sha1 = models.CharField(max_length=40)
+    md5 = models.CharField(max_length=32)
+    sha512 = models.CharField(max_length=128)
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"blob {self.sha256[:12]} ({self.size} bytes)"
+
+    @property
+    def key(self):
+        return blob_key(self.sha256)
+
+
+def blob_key(sha256):
+    """The object name of a blob; never built from request values."""
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise ValueError("not a sha256 hex digest")
+    return f"blobs/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+class Package(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="packages")
+    format = models.CharField(max_length=16)
+    name = models.CharField(max_length=255)
+    normalized_name = models.CharField(max_length=255)
+    # Bumped by every write, so cached client documents can be keyed on it.
+    generation = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "format", "normalized_name"], name="package_unique_name"
+            ),
+        ]
+        indexes = [models.Index(fields=["format", "normalized_name"])]
+
+    def __str__(self):
+        return f"{self.format} {self.name}"
+
+
+class Status(models.TextChoices):
+    DEFAULT = "default"
+    HIDDEN = "hidden"
+    PROCESSING = "processing"
+    ERROR = "error"
+    PENDING_DESTRUCTION = "pending_destruction"
+    DEPRECATED = "deprecated"
+
+
+INSTALLABLE = (Status.DEFAULT, Status.HIDDEN, Status.DEPRECATED)
+LISTED = (Status.DEFAULT, Status.ERROR, Status.DEPRECATED)
+
+
+class PackageVersion(models.Model):
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=255)
+    normalized_version = models.CharField(max_length=255)
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.DEFAULT)
+    metadata = models.JSONField(default=dict, blank=True)
+    # Who published it, and with what kind of credential.
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_via = models.CharField(max_length=16, blank=True)
+    deploy_token = models.ForeignKey(
+        DeployToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ci_job = models.ForeignKey(CiJob, null=True, blank=True, on_delete=models.SET_NULL)
+    download_count = models.PositiveBigIntegerField(default=0)
+    last_downloaded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["package", "normalized_version"],
+                condition=~Q(status="pending_destruction"),
+                name="version_unique_while_live",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.package} {self.version}"
+
+
+class PackageFile(models.Model):
+    """One uploaded file. Several rows may share a file name (duplicates); the newest wins."""
+
+    class FileStatus(models.TextChoices):
+        DEFAULT = "default"
+        PENDING_DESTRUCTION = "pending_destruction"
+
+    version = models.ForeignKey(PackageVersion, on_delete=models.CASCADE, related_name="files")
+    file_name = models.CharField(max_length=1024)
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="files")
+    status = models.CharField(max_length=32, choices=FileStatus.choices, default=FileStatus.DEFAULT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["version", "file_name"])]
+
+    def __str__(self):
+        return self.file_name
+
+
+def validate_regex(value):
+    if len(value) > 255:
+        raise ValidationError("at most 255 characters")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValidationError(f"invalid regular expression: {exc}") from exc
+
+
+class PackageSettings(models.Model):
+    """A project's package settings: which formats accept duplicate files, with exceptions."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="package_settings")
+    generic_duplicates_allowed = models.BooleanField(default=True)
+    generic_duplicate_exception_regex = models.CharField(
+        max_length=255, blank=True, validators=[validate_regex]
+    )
+    maven_duplicates_allowed = models.BooleanField(default=True)
+    maven_duplicate_exception_regex = models.CharField(
+        max_length=255, blank=True, validators=[validate_regex]
+    )
+    nuget_duplicates_allowed = models.BooleanField(default=True)
+    nuget_duplicate_exception_regex = models.CharField(
+        max_length=255, blank=True, validators=[validate_regex]
+    )
+
+    def duplicates_allowed(self, format_name, name, version):
+        """GitLab's rule: the exception regex (anchored, on name or version) flips the setting."""
+        allowed = getattr(self, f"{format_name}_duplicates_allowed", True)
+        pattern = getattr(self, f"{format_name}_duplicate_exception_regex", "")
+        if pattern:
+            regex = re.compile(pattern)
+            if regex.fullmatch(name) or regex.fullmatch(version):
+                return not allowed
+        return allowed
+
+
+class CleanupPolicy(models.Model):
+    KEEP_N_DUPLICATED_CHOICES = ["all", "1", "10", "20", "30", "40", "50"]
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="packages_cleanup_policy")
+    keep_n_duplicated_package_files = models.CharField(
+        max_length=8, default="all", choices=[(v, v) for v in KEEP_N_DUPLICATED_CHOICES]
+    )
+    keep_n_versions = models.PositiveIntegerField(null=True, blank=True)
+    older_than_days = models.PositiveIntegerField(null=True, blank=True)
+    name_regex_keep = models.CharField(max_length=255, blank=True, validators=[validate_regex])
+    name_regex_delete = models.CharField(max_length=255, blank=True, validators=[validate_regex])
+    next_run_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,268 @@
+"""THE permission rule: (principal, target, action) -> allowed, or 401 / 403 / 404.
+
+Every endpoint asks here; nothing else decides visibility or permissions.
+
+- anonymous and not allowed            -> 401 with a Basic challenge (clients then send credentials)
+- authenticated, target not visible    -> 404
+- visible, but role / scope / token reach / job-token allowlist forbids -> 403
+
+`pullable_projects()` is the same pull rule expressed as one queryset, for group and instance
+endpoints that aggregate packages; tests check that both spellings agree.
+"""
+
+from functools import reduce
+from operator import or_
+
+from django.conf import settings
+from django.db.models import Q
+
+from accounts import roles
+from accounts.models import (
+    Group,
+    JobTokenScopeLink,
+    PackageRegistryAccess,
+    Project,
+    Visibility,
+    active_memberships,
+    group_access_level,
+    has_membership_below,
+    job_token_allowed,
+    project_access_level,
+)
+from accounts.principals import ACCESS_TOKEN, DEPLOY_TOKEN, JOB_TOKEN
+from accounts.roles import AccessLevel
+from registry.errors import Forbidden, NotFound, Unauthenticated
+
+PACKAGE_READ_SCOPES = {"read_package_registry", "write_package_registry"}
+# Actions a job token may never perform, whatever its user's role.
+JOB_TOKEN_EXCLUDED = {roles.ADMIN_PACKAGE_SETTINGS, roles.ADMIN_PROJECT, roles.ADMIN_GROUP}
+
+
+def _anyone_may_pull(project):
+    return settings.ALLOW_ANYONE_TO_PULL_OPTION and project.allows_anyone_to_pull
+
+
+def _scope_allows(principal, action):
+    """What the credential itself allows, before roles are looked at."""
+    if principal.kind == ACCESS_TOKEN:
+        if "api" in principal.scopes:
+            return True
+        return "read_api" in principal.scopes and action in roles.READ_ONLY_ACTIONS
+    if principal.kind == DEPLOY_TOKEN:
+        if action == roles.READ_PACKAGE:
+            return bool(principal.scopes & PACKAGE_READ_SCOPES)
+        if action == roles.CREATE_PACKAGE:
+            return "write_package_registry" in principal.scopes
+        return action in (roles.READ_PROJECT, roles.READ_GROUP)
+    if principal.kind == JOB_TOKEN:
+        return action not in JOB_TOKEN_EXCLUDED
+    return True
+
+
+class ProjectAccess:
+    """The facts about one principal and one project that every decision needs."""
+
+    def __init__(self, principal, project):
+        self.principal = principal
+        self.project = project
+        self.level = project_access_level(principal.user, project) if principal.user else 0
+
+    @property
+    def registry_level(self):
+        return self.project.package_registry_access_level
+
+    def visible(self):
+        """Whether the project (or at least its package registry) exists for this principal."""
+        principal, project = self.principal, self.project
+        if _anyone_may_pull(project) or project.visibility == Visibility.PUBLIC:
+            return True
+        if principal.kind == DEPLOY_TOKEN:
+            return principal.deploy_token.reaches(project)
+        if principal.user is None:
+            return False
+        internal_to_user = project.visibility == Visibility.INTERNAL and not principal.user.is_external
+        if principal.kind == JOB_TOKEN and not self.job_allowlisted():
+            return internal_to_user
+        return principal.is_admin or internal_to_user or self.level >= AccessLevel.GUEST
+
+    def job_allowlisted(self):
+        return job_token_allowed(self.principal.job.project, self.project)
+
+    def allowed(self, action):
+        principal, project = self.principal, self.project
+        if not _scope_allows(principal, action):
+            return False
+        if action in roles.PACKAGE_ACTIONS and self.registry_level == PackageRegistryAccess.DISABLED:
+            return False
+        if principal.kind == DEPLOY_TOKEN:
+            if action == roles.READ_PACKAGE and self._public_pull():
+                return True
+            return principal.deploy_token.reaches(project)
+        if action == roles.READ_PACKAGE:
+            return self._can_pull()
+        if principal.kind == JOB_TOKEN and not self.job_allowlisted():
+            return False
+        if principal.is_admin:
+            return True
+        return self.level >= roles.PROJECT_ACTION_LEVEL[action]
+
+    def _public_pull(self):
+        """Pull open to everyone who can see the project (anonymous included on public)."""
+        project = self.project
+        if _anyone_may_pull(project):
+            return True
+        return (
+            project.visibility == Visibility.PUBLIC and self.registry_level == PackageRegistryAccess.ENABLED
+        )
+
+    def _can_pull(self):
+        principal, project = self.principal, self.project
+        if self._public_pull():
+            return True
+        if principal.user is None:
+            return False
+        if principal.kind == JOB_TOKEN and not self.job_allowlisted():
+            # A job from another project reads public/internal registries, never private ones.
+            return (
+                project.visibility == Visibility.INTERNAL
+                and self.registry_level == PackageRegistryAccess.ENABLED
+                and not principal.user.is_external
+            )
+        if principal.is_admin:
+            return True
+        if (
+            self.registry_level == PackageRegistryAccess.ENABLED
+            and project.visibility == Visibility.INTERNAL
+            and not principal.user.is_external
+        ):
+            return True
+        return self.level >= settings.MIN_PULL_ACCESS_LEVEL
+
+
+def can(principal, project, action):
+    return ProjectAccess(principal, project).allowed(action)
+
+
+def authorize(principal, project, action):
+    """Allow, or raise the one right error for this principal, project and action."""
+    access = ProjectAccess(principal, project)
+    if access.allowed(action):
+        return access
+    if principal.is_anonymous:
+        raise Unauthenticated()
+    if not access.visible():
+        raise NotFound("404 Project Not Found")
+    raise Forbidden()
+
+
+def deny_unknown(principal, what="Project"):
+    """The answer when the target does not exist: same as hidden, so nothing is revealed."""
+    if principal.is_anonymous:
+        raise Unauthenticated()
+    raise NotFound(f"404 {what} Not Found")
+
+
+# --- groups -------------------------------------------------------------------------------
+
+
+def group_visible(principal, group):
+    if principal.is_admin or group.visibility == Visibility.PUBLIC:
+        return True
+    if principal.kind == DEPLOY_TOKEN:
+        token = principal.deploy_token
+        return token.group_id is not None and token.group_id in group.traversal_ids
+    user = principal.user
+    if user is None:
+        return False
+    if group.visibility == Visibility.INTERNAL and not user.is_external:
+        return True
+    return group_access_level(user, group) >= AccessLevel.GUEST or has_membership_below(user, group)
+
+
+def authorize_group(principal, group, action):
+    """Group-level actions: READ_GROUP / READ_PACKAGE (aggregated pulls), admin ones by role."""
+    if not _scope_allows(principal, action):
+        allowed = False
+    elif action in (roles.READ_GROUP, roles.READ_PACKAGE):
+        allowed = group_visible(principal, group) or (
+            action == roles.READ_PACKAGE and pullable_projects(principal, group).exists()
+        )
+    elif principal.kind in (DEPLOY_TOKEN, JOB_TOKEN):
+        allowed = False
+    else:
+        allowed = principal.is_admin or (
+            group_access_level(principal.user, group) >= roles.GROUP_ACTION_LEVEL[action]
+        )
+    if allowed:
+        return
+    if principal.is_anonymous:
+        raise Unauthenticated()
+    if not group_visible(principal, group):
+        raise NotFound("404 Group Not Found")
+    raise Forbidden()
+
+
+def _under(group):
+    return Q(group_id=group.pk) | Q(full_path__startswith=f"{group.full_path}/")
+
+
+def _member_projects(user, min_level):
+    """Projects where the user's effective level is at least `min_level`, as a Q."""
+    memberships = active_memberships(user).filter(access_level__gte=min_level)
+    group_paths = list(memberships.filter(group__isnull=False).values_list("group__full_path", flat=True))
+    project_ids = list(memberships.filter(project__isnull=False).values_list("project_id", flat=True))
+    clauses = [Q(pk__in=project_ids), Q(namespace_owner=user)]
+    clauses += [Q(full_path__startswith=f"{path}/") for path in group_paths]
+    return reduce(or_, clauses)
+
+
+def pullable_projects(principal, group=None):
+    """Every project (under `group`, or on the instance) whose packages the principal may pull."""
+    projects = Project.objects.exclude(package_registry_access_level=PackageRegistryAccess.DISABLED)
+    if group is not None:
+        projects = projects.filter(_under(group))
+    if not _scope_allows(principal, roles.READ_PACKAGE):
+        return projects.none()
+    public_pull = Q(visibility=Visibility.PUBLIC, package_registry_access_level="enabled")
+    if settings.ALLOW_ANYONE_TO_PULL_OPTION:
+        public_pull |= Q(package_registry_access_level=PackageRegistryAccess.PUBLIC)
+    if principal.kind == DEPLOY_TOKEN:
+        token = principal.deploy_token
+        reach = Q(pk=token.project_id) if token.project_id else _under(token.group)
+        return projects.filter(public_pull | reach)
+    user = principal.user
+    if user is None:
+        return projects.filter(public_pull)
+    enabled = Q(package_registry_access_level=PackageRegistryAccess.ENABLED)
+    internal_to_user = Q(pk__in=[]) if user.is_external else enabled & Q(visibility="internal")
+    if principal.is_admin:
+        rule = Q()
+    else:
+        rule = public_pull | internal_to_user | _member_projects(user, settings.MIN_PULL_ACCESS_LEVEL)
+    if principal.kind == JOB_TOKEN:
+        job_project = principal.job.project
+        allowlisted = JobTokenScopeLink.objects.filter(
+            Q(target_project_id=job_project.pk) | Q(target_group_id__in=job_project.group_ids)
+        ).values("source_project_id")
+        rule &= (
+            Q(pk=job_project.pk)
+            | Q(ci_job_token_scope_enabled=False)
+            | Q(pk__in=allowlisted)
+            | public_pull
+            | internal_to_user
+        )
+    return projects.filter(rule)
+
+
+def resolve_group(ref):
+    """A group by numeric id or (URL-decoded) full path; None when there is none."""
+    if ref.isdigit():
+        return Group.objects.filter(pk=int(ref)).first()
+    return Group.objects.filter(full_path__iexact=ref).first()
+
+
+def resolve_project(ref):
+    queryset = Project.objects.select_related("group", "namespace_owner")
+    if ref.isdigit():
+        return queryset.filter(pk=int(ref)).first()
+    return queryset.filter(full_path__iexact=ref).first()

@@ -1,0 +1,166 @@
+"""All package writes, one transaction each. The duplicate rules live here and only here."""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
+from registry.formats import DuplicateRule
+from registry.models import (
+    INSTALLABLE,
+    Package,
+    PackageFile,
+    PackageSettings,
+    PackageVersion,
+    Status,
+)
+from registry.storage import BlobStore
+
+logger = logging.getLogger(__name__)
+
+
+def package_settings(project):
+    settings_row = PackageSettings.objects.filter(project=project).first()
+    return settings_row or PackageSettings(project=project)
+
+
+def _get_or_create_package(project, fmt, name):
+    normalized = fmt.normalize_name(name)
+    lookup = {"project": project, "format": fmt.name, "normalized_name": normalized}
+    package = Package.objects.filter(**lookup).first()
+    if package is None:
+        try:
+            with transaction.atomic():
+                package = Package.objects.create(name=name, **lookup)
+        except IntegrityError:  # created concurrently: use theirs
+            package = Package.objects.get(**lookup)
+    # Serialise every write to this package until the transaction ends.
+    return Package.objects.select_for_update().get(pk=package.pk)
+
+
+def _live_version(package, normalized_version):
+    return (
+        PackageVersion.objects.filter(package=package, normalized_version=normalized_version)
+        .exclude(status=Status.PENDING_DESTRUCTION)
+        .first()
+    )
+
+
+def _check_duplicate(project, fmt, version, draft):
+    rule = fmt.duplicate_rule
+    if rule is DuplicateRule.REJECT_VERSION:
+        raise fmt.duplicate_error()
+    names = [f.file_name for f in draft.files]
+    exists = version.files.filter(file_name__in=names, status=PackageFile.FileStatus.DEFAULT).exists()
+    if not exists:
+        return
+    if rule is DuplicateRule.REJECT_FILE:
+        raise fmt.duplicate_error()
+    if not package_settings(project).duplicates_allowed(fmt.name, draft.name, draft.version):
+        raise fmt.duplicate_error()
+
+
+def _provenance(principal):
+    return {
+        "creator": principal.user if principal.kind != DEPLOY_TOKEN else None,
+        "created_via": principal.token_kind,
+        "deploy_token": principal.deploy_token if principal.kind == DEPLOY_TOKEN else None,
+        "ci_job": principal.job if principal.kind == JOB_TOKEN else None,
+    }
+
+
+def publish(project, principal, fmt, draft, store=None):
+    """Store a validated draft: package, version, files and the format's own rows, atomically.
+
+    Returns (version, files). Objects uploaded for a transaction that rolls back are deleted.
+    """
+    store = store or BlobStore()
+    written = []
+    try:
+        with transaction.atomic():
+            package = _get_or_create_package(project, fmt, draft.name)
+            normalized_version = fmt.normalize_version(draft.version)
+            version = _live_version(package, normalized_version)
+            if version is not None:
+                _check_duplicate(project, fmt, version, draft)
+                if draft.status != version.status and version.status in INSTALLABLE:
+                    version.status = draft.status
+                    version.save(update_fields=["status", "updated_at"])
+            else:
+                version = PackageVersion.objects.create(
+                    package=package,
+                    version=draft.version,
+                    normalized_version=normalized_version,
+                    status=draft.status,
+                    metadata=draft.metadata,
+                    **_provenance(principal),
+                )
+            files = [
+                PackageFile.objects.create(
+                    version=version, file_name=f.file_name, blob=store.ingest(f.spool, written)
+                )
+                for f in draft.files
+            ]
+            fmt.save_format_rows(version, draft)
+            Package.objects.filter(pk=package.pk).update(generation=F("generation") + 1)
+    except BaseException:
+        store.discard_unreferenced(written)
+        raise
+    logger.info(
+        "published %s %s %s in %s by %s (%d files)",
+        fmt.name,
+        draft.name,
+        draft.version,
+        project.full_path,
+        principal,
+        len(files),
+    )
+    return version, files
+
+
+def installable_versions(project, fmt):
+    return PackageVersion.objects.filter(
+        package__project=project, package__format=fmt.name, status__in=INSTALLABLE
+    )
+
+
+def find_file(project, fmt, name, version, file_name):
+    """The newest installable file of that name in that version, or None."""
+    return (
+        PackageFile.objects.select_related("blob", "version")
+        .filter(
+            version__package__project=project,
+            version__package__format=fmt.name,
+            version__package__normalized_name=fmt.normalize_name(name),
+            version__normalized_version=fmt.normalize_version(version),
+            version__status__in=INSTALLABLE,
+            file_name=file_name,
+            status=PackageFile.FileStatus.DEFAULT,
+        )
+        .order_by("-id")
+        .first()
+    )
+
+
+def record_download(version):
+    PackageVersion.objects.filter(pk=version.pk).update(
+        download_count=F("download_count") + 1, last_downloaded_at=timezone.now()
+    )
+
+
+def mark_version_for_destruction(version):
+    """Delete a version for clients at once; rows and objects go later (registry.tasks)."""
+    with transaction.atomic():
+        PackageVersion.objects.filter(pk=version.pk).update(status=Status.PENDING_DESTRUCTION)
+        PackageFile.objects.filter(version=version).update(status=PackageFile.FileStatus.PENDING_DESTRUCTION)
+        Package.objects.filter(pk=version.package_id).update(generation=F("generation") + 1)
+
+
+def mark_file_for_destruction(package_file):
+    with transaction.atomic():
+        PackageFile.objects.filter(pk=package_file.pk).update(
+            status=PackageFile.FileStatus.PENDING_DESTRUCTION
+        )
+        Package.objects.filter(pk=package_file.version.package_id).update(generation=F("generation") + 1)

@@ -1,0 +1,181 @@
+"""Packhouse settings: one file, driven by PACKHOUSE_* environment variables.
+
+Without any variable set, the embedded default runs: SQLite and disk storage under ./var,
+local-memory cache, Celery tasks executed in-process.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name, default=None):
+    return os.environ.get(f"PACKHOUSE_{name}", default)
+
+
+def env_int(name, default):
+    return int(env(name, default))
+
+
+def env_bool(name, default):
+    return env(name, str(default)).lower() in ("1", "true", "yes", "on")
+
+
+VAR_DIR = Path(env("VAR_DIR", BASE_DIR / "var"))
+
+SECRET_KEY = env("SECRET_KEY", "packhouse-embedded-insecure-key-change-me")
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env("ALLOWED_HOSTS", "*").split(",")
+EXTERNAL_URL = env("EXTERNAL_URL", "")  # e.g. https://packages.example.com; empty: from request
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "accounts",
+    "registry",
+    "packages_generic.apps.GenericConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "registry.urls"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+WSGI_APPLICATION = "registry.wsgi.application"
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'packhouse.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+REDIS_URL = env("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_PREFIX", "packhouse"),
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_TASK_ALWAYS_EAGER = env_bool("TASKS_EAGER", False)
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CELERY_BROKER_URL = "memory://"
+    CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+
+# Blob storage: a directory (default ./var/storage) or s3://bucket?endpoint_url=...&region_name=...
+STORAGE_URL = env("STORAGE_URL", str(VAR_DIR / "storage"))
+SPOOL_DIR = Path(env("SPOOL_DIR", VAR_DIR / "spool"))
+X_ACCEL_REDIRECT_PREFIX = env("X_ACCEL_REDIRECT_PREFIX", "")  # e.g. /_storage/ behind nginx
+
+
+def _blob_storage(url):
+    parts = urlsplit(url)
+    if parts.scheme == "s3":
+        options = {"bucket_name": parts.netloc, "querystring_auth": True, "file_overwrite": True}
+        options.update(dict(parse_qsl(parts.query)))
+        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    location = parts.path if parts.scheme == "file" else url
+    return {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": location, "file_permissions_mode": 0o640},
+    }
+
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "packages": _blob_storage(STORAGE_URL),
+}
+
+MIB = 1024 * 1024
+PACKAGE_MAX_FILE_SIZE = {
+    "generic": env_int("GENERIC_MAX_FILE_SIZE", 5 * 1024 * MIB),
+    "npm": env_int("NPM_MAX_FILE_SIZE", 500 * MIB),
+    "pypi": env_int("PYPI_MAX_FILE_SIZE", 3 * 1024 * MIB),
+    "maven": env_int("MAVEN_MAX_FILE_SIZE", 3 * 1024 * MIB),
+    "nuget": env_int("NUGET_MAX_FILE_SIZE", 500 * MIB),
+}
+
+# Access level needed to pull from a private project (GitLab: Reporter; 10 lowers it to Guest).
+MIN_PULL_ACCESS_LEVEL = env_int("MIN_PULL_ACCESS_LEVEL", 20)
+# Instance switch for the per-project "allow anyone to pull" setting.
+ALLOW_ANYONE_TO_PULL_OPTION = env_bool("ALLOW_ANYONE_TO_PULL_OPTION", True)
+# Seconds between two writes of a token's last_used_at.
+TOKEN_LAST_USED_INTERVAL = env_int("TOKEN_LAST_USED_INTERVAL", 60)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.TokenAuthentication",
+        "accounts.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "accounts.api.exceptions.gitlab_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+LOGIN_URL = "/users/sign_in"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,177 @@
+"""BlobStore: content-addressed put / open / serve / delete over a Django storage (disk or S3).
+
+Objects are named `blobs/<aa>/<bb>/<sha256>`. A per-digest lock (a PostgreSQL advisory lock
+held to the end of the transaction) orders "upload object + insert row" against "row gone,
+delete object", so a rollback never deletes an object another transaction just committed.
+"""
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import threading
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage, storages
+from django.db import connection, transaction
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.utils.http import content_disposition_header
+
+from registry.errors import StorageUnavailable
+from registry.models import Blob, blob_key
+
+logger = logging.getLogger(__name__)
+
+
+def _storage_errors():
+    errors = [OSError]
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        errors += [BotoCoreError, ClientError]
+    except ImportError:  # pragma: no cover - boto3 is a dependency
+        pass
+    return tuple(errors)
+
+
+STORAGE_ERRORS = _storage_errors()
+
+
+@contextlib.contextmanager
+def storage_guard(what):
+    """Turn any storage failure into a 503 (never a 404)."""
+    try:
+        yield
+    except StorageUnavailable:
+        raise
+    except STORAGE_ERRORS as exc:
+        logger.error("storage failure while %s: %s", what, exc.__class__.__name__)
+        raise StorageUnavailable() from exc
+
+
+def lock_digest(sha256):
+    """Serialise work on one digest until the current transaction ends (call inside atomic).
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite (embedded default) runs with
+    BEGIN IMMEDIATE, so write transactions are already serialised and nothing more is needed.
+    """
+    if connection.vendor != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(b"blob:" + sha256.encode()).digest()[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+class BlobStore:
+    def __init__(self, storage=None):
+        self.storage = storage or storages["packages"]
+
+    @property
+    def is_local(self):
+        return isinstance(self.storage, FileSystemStorage)
+
+    def ingest(self, spool, written):
+        """The Blob for a spool's bytes: row reused when it exists, object uploaded when new.
+
+        Must run inside the caller's transaction. New object keys are appended to `written`
+        so that the caller can delete them if the transaction rolls back.
+        """
+        lock_digest(spool.sha256)
+        blob, created = Blob.objects.get_or_create(
+            sha256=spool.sha256,
+            defaults={"sha1": spool.sha1, "md5": spool.md5, "sha512": spool.sha512, "size": spool.size},
+        )
+        key = blob.key
+        with storage_guard("storing a blob"):
+            if created or not self.storage.exists(key):
+                self._put(key, spool)
+                written.append(spool.sha256)
+        return blob
+
+    def _put(self, key, spool):
+        if self.is_local:
+            path = self.storage.path(key)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            partial = f"{path}.{os.getpid()}.{threading.get_ident()}.part"
+            try:  # same filesystem: a hard link costs nothing whatever the size
+                os.link(spool.path, partial)
+            except OSError:
+                with open(spool.path, "rb") as source, open(partial, "wb") as target:
+                    shutil.copyfileobj(source, target, 1024 * 1024)
+            os.chmod(partial, 0o640)
+            os.replace(partial, path)
+            return
+        with spool.open() as handle:
+            name = self.storage.save(key, handle)
+        if name != key:  # pragma: no cover - S3Storage overwrites in place
+            raise StorageUnavailable("503 Storage returned an unexpected object name")
+
+    def discard_unreferenced(self, sha256s):
+        """After a rollback: delete objects whose digest has no Blob row (under the digest lock)."""
+        for sha256 in sha256s:
+            try:
+                with transaction.atomic():
+                    lock_digest(sha256)
+                    if not Blob.objects.filter(sha256=sha256).exists():
+                        self.storage.delete(blob_key(sha256))
+            except Exception:  # the orphan sweep is the safety net
+                logger.exception("could not discard object for %s", sha256[:12])
+
+    def delete(self, blob):
+        with storage_guard("deleting a blob"):
+            self.storage.delete(blob.key)
+
+    def exists(self, blob):
+        with storage_guard("checking a blob"):
+            return self.storage.exists(blob.key)
+
+    def open(self, blob):
+        with storage_guard("reading a blob"):
+            return self.storage.open(blob.key, "rb")
+
+    def serve(
+        self,
+        blob,
+        file_name,
+        request,
+        *,
+        content_type="application/octet-stream",
+        allow_redirect=True,
+        headers=None,
+    ):
+        """A download response: sendfile/FileResponse, X-Accel-Redirect, or a presigned redirect."""
+        headers = {
+            "Content-Disposition": content_disposition_header(True, os.path.basename(file_name)),
+            "ETag": f'"{blob.sha256}"',
+            **(headers or {}),
+        }
+        method = getattr(request, "method", "GET")
+        if self.is_local and settings.X_ACCEL_REDIRECT_PREFIX and method != "HEAD":
+            response = HttpResponse(content_type=content_type, headers=headers)
+            response["X-Accel-Redirect"] = settings.X_ACCEL_REDIRECT_PREFIX + blob.key
+            return response
+        if not self.is_local and allow_redirect and method != "HEAD":
+            with storage_guard("signing a download URL"):
+                url = self.storage.url(
+                    blob.key,
+                    parameters={"ResponseContentDisposition": headers["Content-Disposition"]},
+                )
+            return HttpResponseRedirect(url)
+        if method == "HEAD":
+            if not self.exists(blob):
+                raise StorageUnavailable()
+            response = HttpResponse(content_type=content_type, headers=headers)
+            response["Content-Length"] = str(blob.size)
+            return response
+        handle = self.open(blob)
+        if self.is_local:
+            disposition = headers.pop("Content-Disposition")
+            response = FileResponse(handle, content_type=content_type, headers=headers)
+            response["Content-Disposition"] = disposition
+        else:
+            response = StreamingHttpResponse(
+                iter(lambda: handle.read(1024 * 1024), b""), content_type=content_type, headers=headers
+            )
+            response["Content-Length"] = str(blob.size)
+        return response

@@ -1,0 +1,50 @@
+"""Mounts the management API, the admin, and every registered format's routes.
+
+`project_ref`/`group_ref` is a numeric id or a full path; URL-encoded slashes arrive decoded,
+so the reference may span several segments and ends at the format's fixed prefix.
+"""
+
+from django.contrib import admin
+from django.urls import include, path, register_converter
+
+from registry import formats
+from registry.health import health
+
+
+class RefConverter:
+    """An id or a full path (`group/sub/project`): shortest run of segments that fits."""
+
+    regex = r"[^/]+(?:/[^/]+)*?"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return str(value)
+
+
+register_converter(RefConverter, "ref")
+
+
+def format_patterns():
+    patterns = []
+    for fmt in formats.all_formats():
+        if fmt.project_urls:
+            patterns.append(
+                path(f"api/v4/projects/<ref:project_ref>/packages/{fmt.name}/", include(fmt.project_urls))
+            )
+        if fmt.group_urls:
+            patterns.append(
+                path(f"api/v4/groups/<ref:group_ref>/-/packages/{fmt.name}/", include(fmt.group_urls))
+            )
+        if fmt.instance_urls:
+            patterns.append(path(f"api/v4/packages/{fmt.name}/", include(fmt.instance_urls)))
+    return patterns
+
+
+urlpatterns = [
+    *format_patterns(),
+    path("api/v4/", include("accounts.api.urls")),
+    path("admin/", admin.site.urls),
+    path("-/health", health),
+]

@@ -1,0 +1,76 @@
+"""PackageAPIView: authenticate, resolve the project or group, authorize, map errors.
+
+Format views subclass it, set `package_format` and `actions` (HTTP method -> action), and
+never check permissions themselves. After `initial()`, `self.principal` and `self.project`
+(or `self.group`) are set.
+"""
+
+from rest_framework import exceptions
+from rest_framework.views import APIView
+
+from accounts import roles
+from accounts.authentication import TokenAuthentication, principal_of
+from registry import policy
+from registry.errors import NotFound, RegistryError, Unauthenticated
+
+PROJECT = "project"
+GROUP = "group"
+INSTANCE = "instance"
+
+DEFAULT_ACTIONS = {
+    "GET": roles.READ_PACKAGE,
+    "HEAD": roles.READ_PACKAGE,
+    "PUT": roles.CREATE_PACKAGE,
+    "POST": roles.CREATE_PACKAGE,
+    "DELETE": roles.DESTROY_PACKAGE,
+}
+
+
+class PackageAPIView(APIView):
+    package_format = None  # a registry.formats.PackageFormat instance
+    scope = PROJECT
+    actions = DEFAULT_ACTIONS
+    authentication_classes = [TokenAuthentication]
+    permission_classes = []
+
+    project = None
+    group = None
+
+    def action_for(self, request):
+        return self.actions.get(request.method)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.principal = principal_of(request)
+        action = self.action_for(request)
+        if action is None:
+            raise exceptions.MethodNotAllowed(request.method)
+        if self.scope == PROJECT:
+            self.project = policy.resolve_project(kwargs["project_ref"])
+            if self.project is None:
+                policy.deny_unknown(self.principal, "Project")
+            self.access = policy.authorize(self.principal, self.project, action)
+        elif self.scope == GROUP:
+            self.group = policy.resolve_group(kwargs["group_ref"])
+            if self.group is None:
+                policy.deny_unknown(self.principal, "Group")
+            policy.authorize_group(self.principal, self.group, action)
+        elif action != roles.READ_PACKAGE:
+            # Nothing is ever published at instance level.
+            if self.principal.is_anonymous:
+                raise Unauthenticated()
+            raise NotFound()
+
+    def handle_exception(self, exc):
+        if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
+            exc = Unauthenticated(str(exc.detail))
+        elif isinstance(exc, exceptions.MethodNotAllowed):
+            exc = RegistryError(f"405 Method {self.request.method} Not Allowed")
+            exc.status = 405
+        if isinstance(exc, RegistryError):
+            return self.package_format.error_response(exc, self.request)
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Plain Django responses (files, documents) pass through untouched.
+        return super().finalize_response(request, response, *args, **kwargs)

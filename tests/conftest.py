@@ -1,0 +1,142 @@
+"""Test wiring: real PostgreSQL and Redis, a real blob directory, and a live server process.
+
+- `blob_dir`: the storage directory every test (and the live server) writes blobs to; emptied
+  before each test so assertions on storage see only what the test did.
+- `live_registry`: a gunicorn process serving this checkout against the test database.
+  Tests that use it need `transactional_db` (their rows must be committed to be seen).
+- `api`: a DRF APIClient with `.auth(principal_kind_token)` helpers.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def blob_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("blobs")
+
+
+@pytest.fixture(scope="session")
+def spool_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("spool")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings, blob_dir, spool_dir):
+    """Every test starts with an empty blob store and an empty cache."""
+    for child in blob_dir.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "packages": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(blob_dir)},
+        },
+    }
+    settings.SPOOL_DIR = spool_dir
+    cache.clear()
+    yield
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveRegistry:
+    def __init__(self, process, url, blob_dir, log_path):
+        self.process = process
+        self.url = url
+        self.blob_dir = blob_dir
+        self.log_path = log_path
+
+    @property
+    def host(self):
+        return self.url.split("://", 1)[1]
+
+    def api(self, path):
+        return f"{self.url}/api/v4/{path.lstrip('/')}"
+
+    def worker_pids(self):
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
+        return [int(pid) for pid in children.split()]
+
+    def log(self):
+        return Path(self.log_path).read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def live_registry(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_path_factory):
+    from django.db import connection
+
+    port = _free_port()
+    db = connection.settings_dict
+    database_url = (
+        f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    env = {
+        **os.environ,
+        "PACKHOUSE_DATABASE_URL": database_url,
+        "PACKHOUSE_STORAGE_URL": str(blob_dir),
+        "PACKHOUSE_SPOOL_DIR": str(spool_dir),
+        "PACKHOUSE_DATABASE_CONN_MAX_AGE": "0",
+        "PACKHOUSE_TOKEN_LAST_USED_INTERVAL": "0",
+    }
+    log_path = tmp_path_factory.mktemp("live") / "server.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "registry.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "8",
+            "--worker-class",
+            "gthread",
+            "--timeout",
+            "300",
+            "--access-logfile",
+            "-",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/-/health", timeout=1).read()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(Path(log_path).read_text()) from None
+            time.sleep(0.2)
+    yield LiveRegistry(process, url, blob_dir, log_path)
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture
+def api():
+    return APIClient()

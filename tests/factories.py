@@ -1,0 +1,149 @@
+"""factory_boy factories, one section per app. Token factories return the row; the plaintext
+is on `row.plaintext` (set only by the factory, never stored)."""
+
+import factory
+from django.utils import timezone
+
+from accounts import tokens
+from accounts.models import (
+    AccessToken,
+    CiJob,
+    DeployToken,
+    Group,
+    JobTokenScopeLink,
+    Membership,
+    Project,
+    User,
+)
+from accounts.roles import AccessLevel
+
+# --- accounts ------------------------------------------------------------------------------
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    name = factory.LazyAttribute(lambda u: u.username.title())
+    password = factory.PostGenerationMethodCall("set_password", "password-123")
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class AdminFactory(UserFactory):
+    is_superuser = True
+    is_staff = True
+
+
+class GroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Group
+
+    name = factory.Sequence(lambda n: f"Group {n}")
+    path = factory.Sequence(lambda n: f"group-{n}")
+    visibility = "private"
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    name = factory.Sequence(lambda n: f"Project {n}")
+    path = factory.Sequence(lambda n: f"project-{n}")
+    group = factory.SubFactory(GroupFactory)
+    visibility = "private"
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    access_level = AccessLevel.DEVELOPER
+
+
+def _issue_token(row, prefix):
+    row.plaintext = tokens.issue(row, prefix)
+    return row
+
+
+class AccessTokenFactory(factory.django.DjangoModelFactory):
+    """A personal access token (scopes ["api"] unless told)."""
+
+    class Meta:
+        model = AccessToken
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"token-{n}")
+    scopes = factory.LazyFunction(lambda: ["api"])
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return _issue_token(model_class(**kwargs), tokens.PERSONAL_PREFIX)
+
+
+class DeployTokenFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DeployToken
+
+    name = factory.Sequence(lambda n: f"deploy-{n}")
+    scopes = factory.LazyFunction(lambda: ["read_package_registry", "write_package_registry"])
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return _issue_token(model_class(**kwargs), tokens.DEPLOY_PREFIX)
+
+
+class CiJobFactory(factory.django.DjangoModelFactory):
+    """A running job; its token is on `.plaintext`."""
+
+    class Meta:
+        model = CiJob
+
+    project = factory.SubFactory(ProjectFactory)
+    user = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        job = model_class(**kwargs)
+        token = tokens.mint(tokens.JOB_PREFIX)
+        job.token_digest = tokens.digest(token)
+        job.save()
+        job.plaintext = token
+        return job
+
+
+class JobTokenScopeLinkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = JobTokenScopeLink
+
+
+def bot_token(resource, access_level, scopes=("api",)):
+    """A project or group access token: a bot user who is a member of `resource`."""
+    is_project = isinstance(resource, Project)
+    bot = UserFactory(
+        is_bot=True,
+        username=f"{'project' if is_project else 'group'}_{resource.pk}_bot_{User.objects.count()}",
+    )
+    MembershipFactory(
+        user=bot, access_level=access_level, **({"project": resource} if is_project else {"group": resource})
+    )
+    return AccessTokenFactory(
+        user=bot,
+        scopes=list(scopes),
+        kind=AccessToken.Kind.PROJECT if is_project else AccessToken.Kind.GROUP,
+        **({"resource_project": resource} if is_project else {"resource_group": resource}),
+    )
+
+
+def finish(job):
+    job.status = CiJob.Status.SUCCESS
+    job.finished_at = timezone.now()
+    job.save()
+    return job

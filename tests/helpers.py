@@ -1,0 +1,26 @@
+"""Small helpers shared by tests."""
+
+import base64
+from pathlib import Path
+
+
+def stored_objects(blob_dir):
+    """Relative names of every object in the blob store (temporary parts included)."""
+    return sorted(str(p.relative_to(blob_dir)) for p in Path(blob_dir).rglob("*") if p.is_file())
+
+
+def auth_headers(token, kind="private"):
+    """Request headers for a token, in one of the accepted spellings."""
+    if kind == "private":
+        return {"HTTP_PRIVATE_TOKEN": token}
+    if kind == "job":
+        return {"HTTP_JOB_TOKEN": token}
+    if kind == "deploy":
+        return {"HTTP_DEPLOY_TOKEN": token}
+    if kind == "bearer":
+        return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    if kind.startswith("basic:"):
+        username = kind.split(":", 1)[1]
+        encoded = base64.b64encode(f"{username}:{token}".encode()).decode()
+        return {"HTTP_AUTHORIZATION": f"Basic {encoded}"}
+    raise ValueError(kind)
