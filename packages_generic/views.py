@@ -6,7 +6,6 @@ from registry import services
 from registry.errors import Invalid, NotFound
 from registry.formats import FileDraft, PackageDraft
 from registry.spool import spool_request
-from registry.storage import BlobStore
 from registry.views import PackageAPIView
 
 STATUSES = ("default", "hidden")
@@ -65,17 +64,4 @@ class GenericFileView(PackageAPIView):
         )
         if package_file is None:
             raise NotFound("404 Package Not Found")
-        blob = package_file.blob
-        response = BlobStore().serve(
-            blob,
-            file_name,
-            request,
-            headers={
-                "X-Checksum-SHA256": blob.sha256,
-                "X-Checksum-SHA1": blob.sha1,
-                "X-Checksum-MD5": blob.md5,
-            },
-        )
-        if request.method == "GET":
-            services.record_download(package_file.version)
-        return response
+        return services.serve(package_file, request)

@@ -164,3 +164,32 @@ def mark_file_for_destruction(package_file):
             status=PackageFile.FileStatus.PENDING_DESTRUCTION
         )
         Package.objects.filter(pk=package_file.version.package_id).update(generation=F("generation") + 1)
+
+
+def serve(
+    package_file,
+    request,
+    *,
+    content_type="application/octet-stream",
+    allow_redirect=True,
+    headers=None,
+    count_download=True,
+):
+    """A download response for a file (checksum headers added), counting the download."""
+    blob = package_file.blob
+    response = BlobStore().serve(
+        blob,
+        package_file.file_name,
+        request,
+        content_type=content_type,
+        allow_redirect=allow_redirect,
+        headers={
+            "X-Checksum-SHA256": blob.sha256,
+            "X-Checksum-SHA1": blob.sha1,
+            "X-Checksum-MD5": blob.md5,
+            **(headers or {}),
+        },
+    )
+    if count_download and request.method == "GET":
+        record_download(package_file.version)
+    return response

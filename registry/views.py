@@ -61,6 +61,13 @@ class PackageAPIView(APIView):
                 raise Unauthenticated()
             raise NotFound()
 
+    def pullable_projects(self):
+        """Projects whose packages this caller may pull: under `self.group` (group scope),
+        on the whole instance (instance scope), or just `self.project` (project scope)."""
+        if self.scope == PROJECT:
+            return policy.Project.objects.filter(pk=self.project.pk)
+        return policy.pullable_projects(self.principal, self.group)
+
     def handle_exception(self, exc):
         if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
             exc = Unauthenticated(str(exc.detail))
@@ -70,7 +77,3 @@ class PackageAPIView(APIView):
         if isinstance(exc, RegistryError):
             return self.package_format.error_response(exc, self.request)
         return super().handle_exception(exc)
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        # Plain Django responses (files, documents) pass through untouched.
-        return super().finalize_response(request, response, *args, **kwargs)
