@@ -46,6 +46,7 @@ def _isolated_storage(settings, blob_dir, spool_dir):
         },
     }
     settings.SPOOL_DIR = spool_dir
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
     yield
 
