@@ -60,7 +60,7 @@ class PackageFormat:
         return version
 
     def validate_name(self, name):
-        if not name or len(name) > self.max_name_length or not self.name_pattern.match(name):
+        if not name or name in (".", "..") or len(name) > self.max_name_length or not self.name_pattern.match(name):
             raise Invalid("400 Bad request - package_name is invalid")
 
     def validate_version(self, version):

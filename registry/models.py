@@ -47,9 +47,7 @@ class Package(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["project", "format", "normalized_name"], name="package_unique_name"
-            ),
+            models.UniqueConstraint(fields=["project", "format", "normalized_name"], name="package_unique_name"),
         ]
         indexes = [models.Index(fields=["format", "normalized_name"])]
 
@@ -79,9 +77,7 @@ class PackageVersion(models.Model):
     # Who published it, and with what kind of credential.
     creator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_via = models.CharField(max_length=16, blank=True)
-    deploy_token = models.ForeignKey(
-        DeployToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    deploy_token = models.ForeignKey(DeployToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     ci_job = models.ForeignKey(CiJob, null=True, blank=True, on_delete=models.SET_NULL)
     download_count = models.PositiveBigIntegerField(default=0)
     last_downloaded_at = models.DateTimeField(null=True, blank=True)
@@ -135,17 +131,11 @@ class PackageSettings(models.Model):
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="package_settings")
     generic_duplicates_allowed = models.BooleanField(default=True)
-    generic_duplicate_exception_regex = models.CharField(
-        max_length=255, blank=True, validators=[validate_regex]
-    )
+    generic_duplicate_exception_regex = models.CharField(max_length=255, blank=True, validators=[validate_regex])
     maven_duplicates_allowed = models.BooleanField(default=True)
-    maven_duplicate_exception_regex = models.CharField(
-        max_length=255, blank=True, validators=[validate_regex]
-    )
+    maven_duplicate_exception_regex = models.CharField(max_length=255, blank=True, validators=[validate_regex])
     nuget_duplicates_allowed = models.BooleanField(default=True)
-    nuget_duplicate_exception_regex = models.CharField(
-        max_length=255, blank=True, validators=[validate_regex]
-    )
+    nuget_duplicate_exception_regex = models.CharField(max_length=255, blank=True, validators=[validate_regex])
 
     def duplicates_allowed(self, format_name, name, version):
         """GitLab's rule: the exception regex (anchored, on name or version) flips the setting."""

@@ -111,9 +111,7 @@ class ProjectAccess:
         project = self.project
         if _anyone_may_pull(project):
             return True
-        return (
-            project.visibility == Visibility.PUBLIC and self.registry_level == PackageRegistryAccess.ENABLED
-        )
+        return project.visibility == Visibility.PUBLIC and self.registry_level == PackageRegistryAccess.ENABLED
 
     def _can_pull(self):
         principal, project = self.principal, self.project
@@ -190,9 +188,7 @@ def authorize_group(principal, group, action):
     elif principal.kind in (DEPLOY_TOKEN, JOB_TOKEN):
         allowed = False
     else:
-        allowed = principal.is_admin or (
-            group_access_level(principal.user, group) >= roles.GROUP_ACTION_LEVEL[action]
-        )
+        allowed = principal.is_admin or (group_access_level(principal.user, group) >= roles.GROUP_ACTION_LEVEL[action])
     if allowed:
         return
     if principal.is_anonymous:

@@ -98,9 +98,7 @@ def publish(project, principal, fmt, draft, store=None):
                     **_provenance(principal),
                 )
             files = [
-                PackageFile.objects.create(
-                    version=version, file_name=f.file_name, blob=store.ingest(f.spool, written)
-                )
+                PackageFile.objects.create(version=version, file_name=f.file_name, blob=store.ingest(f.spool, written))
                 for f in draft.files
             ]
             fmt.save_format_rows(version, draft)
@@ -121,9 +119,7 @@ def publish(project, principal, fmt, draft, store=None):
 
 
 def installable_versions(project, fmt):
-    return PackageVersion.objects.filter(
-        package__project=project, package__format=fmt.name, status__in=INSTALLABLE
-    )
+    return PackageVersion.objects.filter(package__project=project, package__format=fmt.name, status__in=INSTALLABLE)
 
 
 def find_file(project, fmt, name, version, file_name):
@@ -160,9 +156,7 @@ def mark_version_for_destruction(version):
 
 def mark_file_for_destruction(package_file):
     with transaction.atomic():
-        PackageFile.objects.filter(pk=package_file.pk).update(
-            status=PackageFile.FileStatus.PENDING_DESTRUCTION
-        )
+        PackageFile.objects.filter(pk=package_file.pk).update(status=PackageFile.FileStatus.PENDING_DESTRUCTION)
         Package.objects.filter(pk=package_file.version.package_id).update(generation=F("generation") + 1)
 
 

@@ -10,6 +10,8 @@ from django.urls import include, path, register_converter
 from registry import formats
 from registry.health import health
 
+handler404 = "registry.health.not_found"
+
 
 class RefConverter:
     """An id or a full path (`group/sub/project`): shortest run of segments that fits."""
@@ -30,13 +32,9 @@ def format_patterns():
     patterns = []
     for fmt in formats.all_formats():
         if fmt.project_urls:
-            patterns.append(
-                path(f"api/v4/projects/<ref:project_ref>/packages/{fmt.name}/", include(fmt.project_urls))
-            )
+            patterns.append(path(f"api/v4/projects/<ref:project_ref>/packages/{fmt.name}/", include(fmt.project_urls)))
         if fmt.group_urls:
-            patterns.append(
-                path(f"api/v4/groups/<ref:group_ref>/-/packages/{fmt.name}/", include(fmt.group_urls))
-            )
+            patterns.append(path(f"api/v4/groups/<ref:group_ref>/-/packages/{fmt.name}/", include(fmt.group_urls)))
         if fmt.instance_urls:
             patterns.append(path(f"api/v4/packages/{fmt.name}/", include(fmt.instance_urls)))
     return patterns
