@@ -98,6 +98,10 @@ def get(name):
     return _formats[name]
 
 
+def find(name):
+    return _formats.get(name)
+
+
 def all_formats():
     return list(_formats.values())
 

@@ -104,6 +104,15 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BEAT_SCHEDULE = {
+    "purge-pending-destruction": {"task": "registry.tasks.purge_pending_destruction", "schedule": 300.0},
+    "collect-orphan-objects": {"task": "registry.tasks.collect_orphan_objects", "schedule": 3600.0},
+    "expire-stale-jobs": {"task": "registry.tasks.expire_stale_jobs", "schedule": 600.0},
+}
+# Unreferenced blobs and orphan objects are removed only after this many seconds.
+BLOB_GRACE_SECONDS = env_int("BLOB_GRACE_SECONDS", 3600)
+# A CI job still running after this many seconds is failed and its token dies.
+JOB_TIMEOUT_SECONDS = env_int("JOB_TIMEOUT_SECONDS", 3 * 3600)
 CELERY_TASK_IGNORE_RESULT = True
 
 # Blob storage: a directory (default ./var/storage) or s3://bucket?endpoint_url=...&region_name=...
