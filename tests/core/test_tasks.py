@@ -26,7 +26,7 @@ def publish(project, name, content):
         )
 
 
-def test_purge_removes_marked_versions_and_unreferenced_blobs(blob_dir, settings):
+def test_purge_removes_marked_versions_and_unreferenced_blobs(blob_dir, settings, django_capture_on_commit_callbacks):
     settings.BLOB_GRACE_SECONDS = 0
     project = ProjectFactory()
     doomed, _ = publish(project, "doomed", b"only here")
@@ -41,7 +41,8 @@ def test_purge_removes_marked_versions_and_unreferenced_blobs(blob_dir, settings
 
     shares = PackageVersion.objects.get(package__name="shares")
     services.mark_file_for_destruction(shares.files.get())
-    result = tasks.purge_pending_destruction()
+    with django_capture_on_commit_callbacks(execute=True):  # objects go after the row's commit
+        result = tasks.purge_pending_destruction()
     assert result == {"files": 1, "versions": 0, "blobs": 1}
     assert Blob.objects.count() == 1
     assert len(stored_objects(blob_dir)) == 1
