@@ -24,7 +24,9 @@ run: $(STAMP)
 	mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_admin
-	$(PY) manage.py runserver 127.0.0.1:8000
+	@echo "Packhouse on http://127.0.0.1:8000"
+	$(VENV)/bin/gunicorn registry.wsgi:application --bind 127.0.0.1:8000 --workers 2 \
+		--worker-class gthread --threads 4 --timeout 600
 
 test: $(STAMP) system-deps
 	PACKHOUSE_DATABASE_URL=$${PACKHOUSE_DATABASE_URL:-$(TEST_DATABASE_URL)} \
