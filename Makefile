@@ -23,6 +23,7 @@ system-deps:
 run: $(STAMP)
 	mkdir -p var
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py bootstrap_admin
 	@echo "Packhouse on http://127.0.0.1:8000"
 	$(VENV)/bin/gunicorn registry.wsgi:application --bind 127.0.0.1:8000 --workers 2 \
@@ -40,6 +41,7 @@ serve: $(STAMP)
 	@test -n "$$PACKHOUSE_DATABASE_URL" || (echo "set PACKHOUSE_DATABASE_URL (postgres://...)"; exit 2)
 	@test -n "$$PACKHOUSE_REDIS_URL" || (echo "set PACKHOUSE_REDIS_URL (redis://...)"; exit 2)
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py bootstrap_admin
 	$(VENV)/bin/celery -A registry worker --beat --concurrency 2 --loglevel INFO & \
 	celery_pid=$$!; trap "kill $$celery_pid" EXIT INT TERM; \
