@@ -38,12 +38,13 @@ test: $(STAMP) system-deps
 
 # Production shape: gunicorn workers + a Celery worker and beat, on PostgreSQL and Redis.
 serve: $(STAMP)
+	mkdir -p var
 	@test -n "$$PACKHOUSE_DATABASE_URL" || (echo "set PACKHOUSE_DATABASE_URL (postgres://...)"; exit 2)
 	@test -n "$$PACKHOUSE_REDIS_URL" || (echo "set PACKHOUSE_REDIS_URL (redis://...)"; exit 2)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py bootstrap_admin
-	$(VENV)/bin/celery -A registry worker --beat --concurrency 2 --loglevel INFO & \
+	$(VENV)/bin/celery -A registry worker --beat --schedule var/celerybeat-schedule --concurrency 2 --loglevel INFO & \
 	celery_pid=$$!; trap "kill $$celery_pid" EXIT INT TERM; \
 	$(VENV)/bin/gunicorn registry.wsgi:application --bind $${PACKHOUSE_BIND:-127.0.0.1:8000} \
 		--workers $${PACKHOUSE_WORKERS:-4} --worker-class gthread --threads 8 --timeout 600 \
