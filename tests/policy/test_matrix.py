@@ -214,9 +214,7 @@ def _policy_status(headers, project, action):
     return 204
 
 
-@pytest.mark.parametrize(
-    ("kind", "visibility", "role"), list(MATRIX), ids=["-".join(map(str, key)) for key in MATRIX]
-)
+@pytest.mark.parametrize(("kind", "visibility", "role"), list(MATRIX), ids=["-".join(map(str, key)) for key in MATRIX])
 def test_permission_matrix(client, kind, visibility, role):
     expected = MATRIX[(kind, visibility, role)]
     project = _published_project(visibility)
@@ -224,9 +222,7 @@ def test_permission_matrix(client, kind, visibility, role):
     base = f"/api/v4/projects/{project.pk}/packages/generic/pkg/1.0.0"
 
     pull = client.get(f"{base}/file.bin", **headers)
-    publish = client.put(
-        f"{base}/new.bin", data=b"new bytes", content_type="application/octet-stream", **headers
-    )
+    publish = client.put(f"{base}/new.bin", data=b"new bytes", content_type="application/octet-stream", **headers)
     actual = (
         pull.status_code,
         publish.status_code,
