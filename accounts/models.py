@@ -43,9 +43,7 @@ class User(AbstractUser):
 class Group(models.Model):
     name = models.CharField(max_length=255)
     path = models.CharField(max_length=255, validators=[validate_path])
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="subgroups"
-    )
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="subgroups")
     visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE)
     description = models.TextField(blank=True)
     # Denormalised from the parent chain on save: the full path and the ids root..self.
@@ -147,12 +145,8 @@ class Membership(models.Model):
     """A user's access level in a group (inherited by everything below it) or a project."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
-    group = models.ForeignKey(
-        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
-    )
-    project = models.ForeignKey(
-        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
-    )
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships")
     access_level = models.IntegerField(choices=AccessLevel.choices)
     expires_at = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -160,8 +154,7 @@ class Membership(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(group__isnull=False, project__isnull=True)
-                | Q(group__isnull=True, project__isnull=False),
+                condition=Q(group__isnull=False, project__isnull=True) | Q(group__isnull=True, project__isnull=False),
                 name="membership_of_exactly_one_source",
             ),
             models.UniqueConstraint(
@@ -201,9 +194,7 @@ def group_access_level(user, group):
     if user is None:
         return AccessLevel.NO_ACCESS
     level = (
-        active_memberships(user)
-        .filter(group_id__in=group.traversal_ids)
-        .aggregate(level=Max("access_level"))["level"]
+        active_memberships(user).filter(group_id__in=group.traversal_ids).aggregate(level=Max("access_level"))["level"]
     )
     return level or AccessLevel.NO_ACCESS
 
@@ -302,19 +293,14 @@ class DeployToken(TokenState):
     username = models.CharField(max_length=255, blank=True)
     scopes = models.JSONField(default=list)
     expires_at = models.DateTimeField(null=True, blank=True)
-    project = models.ForeignKey(
-        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="deploy_tokens"
-    )
-    group = models.ForeignKey(
-        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="deploy_tokens"
-    )
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="deploy_tokens")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="deploy_tokens")
     creator = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(group__isnull=False, project__isnull=True)
-                | Q(group__isnull=True, project__isnull=False),
+                condition=Q(group__isnull=False, project__isnull=True) | Q(group__isnull=True, project__isnull=False),
                 name="deploy_token_of_exactly_one_owner",
             ),
         ]
@@ -366,9 +352,7 @@ class JobTokenScopeLink(models.Model):
     may use their job token on `source_project`."""
 
     source_project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="job_token_allowlist")
-    target_project = models.ForeignKey(
-        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
+    target_project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     target_group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     added_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -59,9 +59,7 @@ class GenericFileView(PackageAPIView):
 
     def get(self, request, package_name, package_version, file_name, **kwargs):
         self._validate(package_name, package_version, file_name)
-        package_file = services.find_file(
-            self.project, self.package_format, package_name, package_version, file_name
-        )
+        package_file = services.find_file(self.project, self.package_format, package_name, package_version, file_name)
         if package_file is None:
             raise NotFound("404 Package Not Found")
         return services.serve(package_file, request)

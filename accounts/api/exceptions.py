@@ -23,9 +23,7 @@ def gitlab_exception_handler(exc, context):
         if isinstance(detail, dict):
             first_field, errors = next(iter(detail.items()))
             message = errors[0] if isinstance(errors, list) and errors else errors
-            body = {
-                "error": f"{first_field} {message}" if first_field != "non_field_errors" else str(message)
-            }
+            body = {"error": f"{first_field} {message}" if first_field != "non_field_errors" else str(message)}
         else:
             body = {"error": str(detail[0] if isinstance(detail, list) else detail)}
         response = Response(body, status=400)

@@ -19,12 +19,8 @@ class Command(BaseCommand):
             self.stdout.write("An instance admin exists already; nothing created.")
             return
         password = secrets.token_urlsafe(12)
-        admin = User.objects.create_superuser(
-            username=username, email=f"{username}@localhost", password=password
-        )
-        token = tokens.issue(
-            AccessToken(user=admin, name="bootstrap", scopes=["api"]), tokens.PERSONAL_PREFIX
-        )
+        admin = User.objects.create_superuser(username=username, email=f"{username}@localhost", password=password)
+        token = tokens.issue(AccessToken(user=admin, name="bootstrap", scopes=["api"]), tokens.PERSONAL_PREFIX)
         self.stdout.write(
             f"Created instance admin {admin.username!r}\n"
             f"  password:  {password}\n"
