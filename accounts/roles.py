@@ -35,6 +35,9 @@ ADMIN_PROJECT = "admin_project"  # members, deploy tokens, access tokens, job to
 READ_GROUP = "read_group"
 ADMIN_GROUP = "admin_group"  # group deploy tokens create/delete, group access tokens
 READ_GROUP_TOKENS = "read_group_tokens"
+# Creating things inside a group (GitLab's default project/subgroup creation level: Maintainer).
+CREATE_PROJECT = "create_project"
+CREATE_SUBGROUP = "create_subgroup"
 
 # Least access level on a project for each action (pull has its own rule in the policy).
 PROJECT_ACTION_LEVEL = {
@@ -49,6 +52,8 @@ PROJECT_ACTION_LEVEL = {
 GROUP_ACTION_LEVEL = {
     READ_GROUP: AccessLevel.GUEST,
     READ_GROUP_TOKENS: AccessLevel.MAINTAINER,
+    CREATE_PROJECT: AccessLevel.MAINTAINER,
+    CREATE_SUBGROUP: AccessLevel.MAINTAINER,
     ADMIN_GROUP: AccessLevel.OWNER,
     ADMIN_PACKAGE_SETTINGS: AccessLevel.OWNER,
 }

@@ -1,0 +1,99 @@
+"""ManagementView: the one gate in front of every /api/v4 management endpoint.
+
+- Deploy tokens are not accepted on the management API (GitLab does not recognise them
+  there): 403 on every endpoint.
+- Job tokens are accepted only where a view says so (`allow_job_token`): GET /job and the
+  job's own finish call; elsewhere 403.
+- Access tokens need the `api` scope; `read_api` (and `read_user` on user endpoints) only
+  for GET/HEAD. Otherwise 403.
+- Anonymous callers get 401 (with the Basic challenge) except on the few read endpoints that
+  list public things (`anonymous_methods`).
+
+Permission decisions on projects and groups are made by `registry.policy`; the helpers here
+only resolve references and ask it.
+"""
+
+from rest_framework.views import APIView
+
+from accounts import roles
+from accounts.api.pagination import GitLabPagination
+from accounts.authentication import principal_of
+from accounts.principals import ACCESS_TOKEN, DEPLOY_TOKEN, JOB_TOKEN
+from registry import policy
+from registry.errors import Forbidden, NotFound, Unauthenticated
+
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class ManagementView(APIView):
+    permission_classes = []
+    anonymous_methods = ()
+    allow_job_token = False
+    read_user_scope = False  # GET endpoints about users: a `read_user` token suffices
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.principal = principal = principal_of(request)
+        if principal.kind == DEPLOY_TOKEN:
+            raise Forbidden("403 Forbidden - deploy tokens are not accepted on this endpoint")
+        if principal.kind == JOB_TOKEN and not self.allow_job_token:
+            raise Forbidden("403 Forbidden - job tokens are not accepted on this endpoint")
+        if principal.kind == ACCESS_TOKEN and not self._scope_ok(request.method, principal.scopes):
+            raise Forbidden("403 Forbidden - insufficient_scope")
+        if principal.is_anonymous and request.method not in self.anonymous_methods:
+            raise Unauthenticated()
+
+    def _scope_ok(self, method, scopes):
+        if "api" in scopes:
+            return True
+        if method in READ_METHODS:
+            return "read_api" in scopes or (self.read_user_scope and "read_user" in scopes)
+        return False
+
+    # --- who ------------------------------------------------------------------------------
+
+    @property
+    def user(self):
+        return self.principal.user
+
+    def require_admin(self):
+        if not self.principal.is_admin:
+            raise Forbidden()
+
+    # --- what -----------------------------------------------------------------------------
+
+    def get_project(self, ref, action=None):
+        """The project at `ref`, after the policy allowed `action` (None: seeing it)."""
+        project = policy.resolve_project(str(ref))
+        if project is None:
+            policy.deny_unknown(self.principal, "Project")
+        if action is None:
+            self.access = read_project(self.principal, project)
+        else:
+            self.access = policy.authorize(self.principal, project, action)
+        return project
+
+    def get_group(self, ref, action=roles.READ_GROUP):
+        group = policy.resolve_group(str(ref))
+        if group is None:
+            policy.deny_unknown(self.principal, "Group")
+        policy.authorize_group(self.principal, group, action)
+        return group
+
+    def paginate(self, items, render):
+        paginator = GitLabPagination()
+        page = paginator.paginate_queryset(items, self.request, view=self)
+        return paginator.get_paginated_response([render(item) for item in page])
+
+
+def read_project(principal, project):
+    """Seeing a project: whoever the policy says it is visible to (public projects to
+    everyone); otherwise the policy's READ_PROJECT answer, which raises 401/404."""
+    access = policy.ProjectAccess(principal, project)
+    if access.visible():
+        return access
+    return policy.authorize(principal, project, roles.READ_PROJECT)
+
+
+def not_found(what):
+    raise NotFound(f"404 {what} Not Found")

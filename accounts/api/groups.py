@@ -1,0 +1,81 @@
+"""Groups: create (top-level by any signed-in internal user; subgroups by Maintainer+ of the
+parent, GitLab's default subgroup creation level), list the visible ones, show one."""
+
+from django.db import IntegrityError, transaction
+from rest_framework import status
+from rest_framework.response import Response
+
+from accounts import roles
+from accounts.api.base import ManagementView
+from accounts.api.exceptions import ApiError
+from accounts.api.serializers import GroupInput, group_json
+from accounts.api.visibility import visible_groups
+from accounts.models import Group, Membership, Visibility
+from accounts.roles import AccessLevel
+from registry.errors import Forbidden
+
+VISIBILITY_RANK = {Visibility.PRIVATE: 0, Visibility.INTERNAL: 1, Visibility.PUBLIC: 2}
+
+
+def check_visibility_fits(visibility, parent_group, what):
+    """Nothing is more visible than the group it lives in (GitLab's rule)."""
+    if parent_group is not None and VISIBILITY_RANK[visibility] > VISIBILITY_RANK[parent_group.visibility]:
+        raise ApiError(
+            400, f"400 Bad request - visibility_level of the {what} is not allowed in a {parent_group.visibility} group"
+        )
+
+
+def path_taken():
+    return Response({"message": {"path": ["has already been taken"]}}, status=status.HTTP_400_BAD_REQUEST)
+
+
+class GroupsView(ManagementView):
+    anonymous_methods = ("GET", "HEAD")
+
+    def get(self, request):
+        groups = visible_groups(self.principal)
+        params = request.query_params
+        if params.get("search"):
+            groups = groups.filter(name__icontains=params["search"]) | groups.filter(
+                full_path__icontains=params["search"]
+            )
+        if params.get("top_level_only") in ("true", "1"):
+            groups = groups.filter(parent__isnull=True)
+        return self.paginate(groups.order_by("id"), lambda g: group_json(g, request))
+
+    def post(self, request):
+        data = GroupInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        parent = None
+        if values.get("parent_id"):
+            parent = self.get_group(values["parent_id"], roles.CREATE_SUBGROUP)
+        elif self.user.is_external or self.user.is_bot:
+            if not self.principal.is_admin:
+                raise Forbidden("403 Forbidden - you may not create top-level groups")
+        visibility = values.get("visibility") or Visibility.PRIVATE
+        check_visibility_fits(visibility, parent, "group")
+        if Group.objects.filter(parent=parent, path__iexact=values["path"]).exists():
+            return path_taken()
+        try:
+            with transaction.atomic():
+                group = Group.objects.create(
+                    name=values["name"],
+                    path=values["path"],
+                    parent=parent,
+                    visibility=visibility,
+                    description=values.get("description", ""),
+                )
+                # The creator owns the new group (GitLab adds the creator as Owner, subgroups too).
+                Membership.objects.create(user=self.user, group=group, access_level=AccessLevel.OWNER)
+        except IntegrityError:
+            return path_taken()
+        return Response(group_json(group, request), status=status.HTTP_201_CREATED)
+
+
+class GroupDetailView(ManagementView):
+    anonymous_methods = ("GET", "HEAD")
+
+    def get(self, request, group_ref):
+        group = self.get_group(group_ref, roles.READ_GROUP)
+        return Response(group_json(group, request))
