@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "accounts",
     "registry",
     "packages_generic.apps.GenericConfig",
+    "packages_pypi.apps.PypiConfig",
+    "packages_npm.apps.NpmConfig",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,50 @@
+"""npm: scoped names, SemVer versions, a second publish of a version refused with 403."""
+
+import json
+import re
+
+from packages_npm import parsers
+from registry.errors import Forbidden, Invalid, RegistryError
+from registry.formats import DuplicateRule, PackageFormat
+
+_STATUS_PREFIX = re.compile(r"^\d{3} ")
+
+
+class NpmFormat(PackageFormat):
+    name = "npm"
+    duplicate_rule = DuplicateRule.REJECT_VERSION
+    project_urls = "packages_npm.urls"
+    group_urls = "packages_npm.urls_group"
+    instance_urls = "packages_npm.urls_instance"
+    name_pattern = parsers.NAME
+    version_pattern = parsers.SEMVER
+    max_name_length = parsers.MAX_NAME_LENGTH
+
+    def validate_name(self, name):
+        if not parsers.valid_name(name):
+            raise Invalid("Package name is invalid.")
+
+    def validate_version(self, version):
+        if not parsers.valid_version(version):
+            raise Invalid("Version is invalid: it must follow SemVer 2.0.")
+
+    def duplicate_error(self):
+        return Forbidden("Package already exists.")
+
+    def error_response(self, error: RegistryError, request):
+        """npm shows `error` to the user; GitLab's clients read `message`: send both."""
+        response = super().error_response(error, request)  # status and the 401 challenge
+        text = _STATUS_PREFIX.sub("", error.message, count=1)
+        response.content = json.dumps({"error": text, "message": error.message})
+        return response
+
+    def save_format_rows(self, version, draft):
+        from packages_npm.models import NpmDistTag
+
+        for tag in getattr(draft, "dist_tags", ()):
+            NpmDistTag.objects.update_or_create(package_id=version.package_id, tag=tag, defaults={"version": version})
+
+    def on_version_deleted(self, version):
+        from packages_npm.models import NpmDistTag
+
+        NpmDistTag.objects.filter(version=version).delete()

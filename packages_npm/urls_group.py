@@ -1,0 +1,12 @@
+"""Group-level npm routes: read-only (packument, dist-tags, audit stubs)."""
+
+from django.urls import re_path
+
+from packages_npm import views
+from packages_npm.urls import AUDIT, NAME
+
+urlpatterns = [
+    re_path(AUDIT, views.GroupAuditView.as_view()),
+    re_path(rf"^-/package/{NAME}/dist-tags$", views.GroupDistTagsView.as_view()),
+    re_path(rf"^{NAME}$", views.GroupPackumentView.as_view()),
+]

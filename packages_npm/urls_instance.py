@@ -1,0 +1,12 @@
+"""Instance-level npm routes: read-only, and only `@<top-level group>/name` resolves."""
+
+from django.urls import re_path
+
+from packages_npm import views
+from packages_npm.urls import AUDIT, NAME
+
+urlpatterns = [
+    re_path(AUDIT, views.InstanceAuditView.as_view()),
+    re_path(rf"^-/package/{NAME}/dist-tags$", views.InstanceDistTagsView.as_view()),
+    re_path(rf"^{NAME}$", views.InstancePackumentView.as_view()),
+]

@@ -1,0 +1,290 @@
+"""Thin npm views: parse -> registry.services / packages_npm.writes -> render.
+
+Project level: publish, packument, tarball, dist-tags, deprecate, unpublish, audit stubs.
+Group and instance level: packument, dist-tags and the audit stubs only (read-only).
+"""
+
+import json
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from rest_framework.negotiation import BaseContentNegotiation
+
+from accounts import roles
+from packages_npm import parsers, renderers, writes
+from packages_npm.format import NpmFormat
+from registry import services
+from registry.documents import cached_document
+from registry.errors import Forbidden, Invalid, NotFound
+from registry.models import INSTALLABLE, Package, PackageVersion
+from registry.spool import spool_request
+from registry.views import GROUP, INSTANCE, PackageAPIView
+
+FORMAT = NpmFormat()
+READ = {"GET": roles.READ_PACKAGE, "HEAD": roles.READ_PACKAGE}
+# Room for the JSON around the base64 attachment (readme, manifest) in a publish body.
+METADATA_ALLOWANCE = 16 * 1024 * 1024
+JSON = "application/json"
+
+
+class AnyAccept(BaseContentNegotiation):
+    """npm asks for `application/vnd.npm.install-v1+json` (abbreviated packument); the same JSON
+    document answers every Accept header, never a 406."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class NpmView(PackageAPIView):
+    package_format = FORMAT
+    content_negotiation_class = AnyAccept
+
+    def base_url(self):
+        if settings.EXTERNAL_URL:
+            return settings.EXTERNAL_URL.rstrip("/")
+        return self.request.build_absolute_uri("/").rstrip("/")
+
+    def readable_packages(self, name):
+        """The npm packages of that name the caller may pull, at this view's level."""
+        projects = self.pullable_projects()
+        if self.scope == INSTANCE:
+            # Only `@<top-level group path>/...` resolves on the instance endpoint.
+            scope = parsers.scope_of(name)
+            if scope is None:
+                raise NotFound("404 Packages Not Found")
+            projects = projects.filter(group__isnull=False, full_path__istartswith=f"{scope}/")
+        return Package.objects.filter(
+            format=FORMAT.name, normalized_name=FORMAT.normalize_name(name), project__in=projects
+        )
+
+    def require_live(self, packages):
+        if not PackageVersion.objects.filter(package__in=packages, status__in=INSTALLABLE).exists():
+            raise NotFound("404 Packages Not Found")
+
+    def project_package(self, name):
+        package = Package.objects.filter(
+            project=self.project, format=FORMAT.name, normalized_name=FORMAT.normalize_name(name)
+        ).first()
+        if package is None:
+            raise NotFound("404 Package Not Found")
+        return package
+
+    def read_json_body(self, request):
+        """The JSON body, spooled to disk first under a cap derived from the npm size limit."""
+        max_size = FORMAT.max_file_size
+        cap = max_size * 4 // 3 + 4 + METADATA_ALLOWANCE if max_size else 0
+        with spool_request(request, cap) as spool, spool.open() as handle:
+            return parsers.load_json(handle)
+
+    def require(self, action):
+        """Re-check for a stronger action than the one the method mapped to."""
+        if self.action_for(self.request) != action and not self.access.allowed(action):
+            raise Forbidden()
+
+
+class PackumentView(NpmView):
+    """GET <name>: packument. PUT <name>: publish, or deprecate (npm-command: deprecate)."""
+
+    actions = {**READ, "PUT": roles.CREATE_PACKAGE}
+
+    def action_for(self, request):
+        action = super().action_for(request)
+        if action == roles.CREATE_PACKAGE and request.headers.get("Npm-Command") in ("deprecate", "unpublish"):
+            return roles.DESTROY_PACKAGE
+        return action
+
+    def get(self, request, package_name, **kwargs):
+        packages = self.readable_packages(package_name)
+        self.require_live(packages)
+        base_url = self.base_url()
+
+        def render():
+            return json.dumps(renderers.packument(package_name, packages, base_url), separators=(",", ":"))
+
+        return cached_document(request, packages, render, JSON)
+
+    def put(self, request, package_name, **kwargs):
+        FORMAT.validate_name(package_name)
+        document = self.read_json_body(request)
+        if not isinstance(document, dict):
+            raise Invalid("Invalid publish document.")
+        if self._is_deprecation(request, document):
+            return self.deprecate(package_name, document)
+        draft, spool = parsers.parse_publish(document, package_name, FORMAT.max_file_size)
+        del document
+        with spool:
+            services.publish(self.project, self.principal, FORMAT, draft)
+        return JsonResponse({"ok": True, "id": package_name}, status=200)
+
+    @staticmethod
+    def _deprecations(document):
+        versions = document.get("versions")
+        if not isinstance(versions, dict):
+            return {}
+        return {
+            version: manifest["deprecated"]
+            for version, manifest in versions.items()
+            if isinstance(manifest, dict) and isinstance(manifest.get("deprecated"), str)
+        }
+
+    def _is_deprecation(self, request, document):
+        if request.headers.get("Npm-Command") == "deprecate":
+            return True
+        return not document.get("_attachments") and bool(self._deprecations(document))
+
+    def deprecate(self, package_name, document):
+        self.require(roles.DESTROY_PACKAGE)
+        messages = self._deprecations(document)
+        if not messages:
+            raise Invalid('"package versions to deprecate" not given')
+        writes.deprecate(self.project_package(package_name), messages)
+        return JsonResponse({"ok": True, "id": package_name})
+
+
+class RevisionView(NpmView):
+    """npm unpublish: DELETE <name>/-rev/<rev> (whole package), PUT <name>/-rev/<rev> (the
+    packument minus the versions to remove)."""
+
+    actions = {"PUT": roles.DESTROY_PACKAGE, "DELETE": roles.DESTROY_PACKAGE}
+
+    def live_versions(self, package_name):
+        package = self.project_package(package_name)
+        versions = list(PackageVersion.objects.filter(package=package, status__in=INSTALLABLE))
+        if not versions:
+            raise NotFound("404 Package Not Found")
+        return versions
+
+    def put(self, request, package_name, **kwargs):
+        document = self.read_json_body(request)
+        remaining = document.get("versions") if isinstance(document, dict) else None
+        if not isinstance(remaining, dict):
+            raise Invalid('"versions" not given')
+        removed = [v for v in self.live_versions(package_name) if v.version not in remaining]
+        for version in removed:
+            services.mark_version_for_destruction(version)
+        return JsonResponse({"ok": True, "id": package_name, "removed": [v.version for v in removed]})
+
+    def delete(self, request, package_name, **kwargs):
+        for version in self.live_versions(package_name):
+            services.mark_version_for_destruction(version)
+        return JsonResponse({"ok": True, "id": package_name})
+
+
+def _tarball_version(package_name, file_name):
+    """`1.0.0` from `@scope/name-1.0.0.tgz` or `name-1.0.0.tgz`, or None."""
+    scope = parsers.scope_of(package_name)
+    if file_name.startswith("@"):
+        prefix = f"@{scope}/"
+        if scope is None or not file_name.startswith(prefix):
+            return None
+        file_name = file_name[len(prefix) :]
+    stem = parsers.basename(package_name) + "-"
+    if not file_name.startswith(stem) or not file_name.endswith(".tgz"):
+        return None
+    version = file_name[len(stem) : -len(".tgz")]
+    return version if parsers.valid_version(version) else None
+
+
+class TarballView(NpmView):
+    actions = READ
+
+    def get(self, request, package_name, file_name, **kwargs):
+        version = _tarball_version(package_name, file_name)
+        package_file = None
+        if version is not None and parsers.valid_name(package_name):
+            package_file = services.find_file(
+                self.project, FORMAT, package_name, version, parsers.tarball_name(package_name, version)
+            )
+        if package_file is None:
+            raise NotFound("404 Package Not Found")
+        return services.serve(package_file, request)
+
+
+class TarballRevisionView(NpmView):
+    """The last request of a single-version `npm unpublish`: DELETE <tarball path>/-rev/<rev>,
+    often with the project prefix doubled. The version is normally gone already: then 404,
+    which npm ignores."""
+
+    actions = {"DELETE": roles.DESTROY_PACKAGE}
+
+    def delete(self, request, package_name, file_name, inner_ref=None, **kwargs):
+        version = _tarball_version(package_name, file_name)
+        if inner_ref is not None and inner_ref not in (str(self.project.pk), self.project.full_path):
+            version = None
+        row = None
+        if version is not None:
+            row = PackageVersion.objects.filter(
+                package__project=self.project,
+                package__format=FORMAT.name,
+                package__normalized_name=FORMAT.normalize_name(package_name),
+                version=version,
+                status__in=INSTALLABLE,
+            ).first()
+        if row is None:
+            raise NotFound("404 Package Not Found")
+        services.mark_version_for_destruction(row)
+        return JsonResponse({"ok": True})
+
+
+class DistTagsView(NpmView):
+    actions = READ
+
+    def get(self, request, package_name, **kwargs):
+        packages = self.readable_packages(package_name)
+        self.require_live(packages)
+        return cached_document(request, packages, lambda: json.dumps(renderers.dist_tags(packages)), JSON)
+
+
+class DistTagView(NpmView):
+    actions = {"PUT": roles.CREATE_PACKAGE, "DELETE": roles.DESTROY_PACKAGE}
+
+    def put(self, request, package_name, tag, **kwargs):
+        if not parsers.valid_tag(tag):
+            raise Invalid("Tag is invalid.")
+        try:
+            version = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            version = None
+        if not isinstance(version, str) or not version:
+            raise Invalid('"Version" not given')
+        package = self.project_package(package_name)
+        row = PackageVersion.objects.filter(package=package, version=version, status__in=INSTALLABLE).first()
+        if row is None:
+            raise NotFound("404 Package Not Found")
+        writes.set_dist_tag(package, row, tag)
+        return HttpResponse(status=204)
+
+    def delete(self, request, package_name, tag, **kwargs):
+        package = self.project_package(package_name)
+        if not writes.remove_dist_tag(package, tag):
+            raise NotFound("404 Package tag Not Found")
+        return HttpResponse(status=204)
+
+
+class AuditView(NpmView):
+    """npm audit: no advisories here (forwarding to npmjs is off), so `npm install` goes on."""
+
+    actions = {"POST": roles.READ_PACKAGE}
+
+    def post(self, request, **kwargs):
+        return JsonResponse({})
+
+
+def _at(scope, view):
+    """The read-only variant of a view for the group or instance endpoint. Instance views keep
+    their write methods so the base view answers them 404 (GitLab: no publish there)."""
+    actions = view.actions
+    if scope == GROUP:
+        actions = {key: value for key, value in actions.items() if value == roles.READ_PACKAGE}
+    return type(f"{scope.title()}{view.__name__}", (view,), {"scope": scope, "actions": actions})
+
+
+GroupPackumentView = _at(GROUP, PackumentView)
+GroupDistTagsView = _at(GROUP, DistTagsView)
+GroupAuditView = _at(GROUP, AuditView)
+InstancePackumentView = _at(INSTANCE, PackumentView)
+InstanceDistTagsView = _at(INSTANCE, DistTagsView)
+InstanceAuditView = _at(INSTANCE, AuditView)
