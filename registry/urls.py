@@ -33,6 +33,10 @@ def format_patterns():
     for fmt in formats.all_formats():
         if fmt.project_urls:
             patterns.append(path(f"api/v4/projects/<ref:project_ref>/packages/{fmt.name}/", include(fmt.project_urls)))
+        if getattr(fmt, "project_root_urls", None):  # the bare prefix, no slash (twine's upload URL)
+            patterns.append(
+                path(f"api/v4/projects/<ref:project_ref>/packages/{fmt.name}", include(fmt.project_root_urls))
+            )
         if fmt.group_urls:
             patterns.append(path(f"api/v4/groups/<ref:group_ref>/-/packages/{fmt.name}/", include(fmt.group_urls)))
         if fmt.instance_urls:
