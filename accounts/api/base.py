@@ -67,10 +67,7 @@ class ManagementView(APIView):
         project = policy.resolve_project(str(ref))
         if project is None:
             policy.deny_unknown(self.principal, "Project")
-        if action is None:
-            self.access = read_project(self.principal, project)
-        else:
-            self.access = policy.authorize(self.principal, project, action)
+        self.access = policy.authorize(self.principal, project, action or roles.READ_PROJECT)
         return project
 
     def get_group(self, ref, action=roles.READ_GROUP):
@@ -84,15 +81,6 @@ class ManagementView(APIView):
         paginator = GitLabPagination()
         page = paginator.paginate_queryset(items, self.request, view=self)
         return paginator.get_paginated_response([render(item) for item in page])
-
-
-def read_project(principal, project):
-    """Seeing a project: whoever the policy says it is visible to (public projects to
-    everyone); otherwise the policy's READ_PROJECT answer, which raises 401/404."""
-    access = policy.ProjectAccess(principal, project)
-    if access.visible():
-        return access
-    return policy.authorize(principal, project, roles.READ_PROJECT)
 
 
 def not_found(what):

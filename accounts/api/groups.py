@@ -9,10 +9,10 @@ from accounts import roles
 from accounts.api.base import ManagementView
 from accounts.api.exceptions import ApiError
 from accounts.api.serializers import GroupInput, group_json
-from accounts.api.visibility import visible_groups
 from accounts.models import Group, Membership, Visibility
 from accounts.roles import AccessLevel
 from registry.errors import Forbidden
+from registry.policy import visible_groups
 
 VISIBILITY_RANK = {Visibility.PRIVATE: 0, Visibility.INTERNAL: 1, Visibility.PUBLIC: 2}
 

@@ -9,9 +9,9 @@ from accounts import roles
 from accounts.api.base import ManagementView
 from accounts.api.groups import check_visibility_fits
 from accounts.api.serializers import ProjectInput, ProjectUpdateInput, project_json
-from accounts.api.visibility import visible_projects
 from accounts.models import PackageRegistryAccess, Project, Visibility
 from registry.errors import Forbidden
+from registry.policy import visible_projects
 
 
 def path_taken():

@@ -2,12 +2,12 @@
 
 import pytest
 
-from accounts.api.visibility import visible_groups, visible_projects
 from accounts.authentication import authenticate_request
 from accounts.models import Group, Project
 from accounts.principals import ANONYMOUS_PRINCIPAL
 from accounts.roles import AccessLevel
 from registry import policy
+from registry.policy import visible_groups, visible_projects
 from tests.factories import (
     AccessTokenFactory,
     AdminFactory,
