@@ -95,10 +95,13 @@ def packument(name, packages, base_url):
         }
         versions[version] = entry
         times[version] = row
+    generations = {row.package_id: row.package.generation for row in times.values()}
     created = min((row.created_at for row in times.values()), default=None)
     modified = max((row.updated_at for row in times.values()), default=None)
     document = {
         "_id": name,
+        # npm echoes it in unpublish URLs (`/-rev/<rev>`); any value is accepted back
+        "_rev": f"{sum(generations.values())}-{len(generations)}",
         "name": name,
         "dist-tags": _tags(packages, set(versions)),
         "versions": versions,
