@@ -614,3 +614,18 @@ def test_tarball_reader_refuses_hardlink_out(tmp_path):
     path.write_bytes(buffer.getvalue())
     with pytest.raises(Invalid):
         read_tarball_manifest(path)
+
+
+def test_purging_a_version_drops_its_tags_and_latest_falls_back(client, project, developer, maintainer, settings):
+    from registry.tasks import purge_pending_destruction
+
+    publish(client, project, developer, publish_document(NAME, "1.0.0"))
+    publish(client, project, developer, publish_document(NAME, "1.1.0"))
+    url = f"{prefix(project)}/{escaped(NAME)}"
+    packument = client.get(url, **maintainer).json()
+    del packument["versions"]["1.1.0"]
+    client.put(f"{url}/-rev/x", data=json.dumps(packument), content_type="application/json", **maintainer)
+    purge_pending_destruction()
+    assert list(PackageVersion.objects.values_list("version", flat=True)) == ["1.0.0"]
+    assert not NpmDistTag.objects.exists()  # `latest` pointed at 1.1.0
+    assert client.get(url, **developer).json()["dist-tags"] == {"latest": "1.0.0"}
