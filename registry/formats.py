@@ -19,6 +19,7 @@ class DuplicateRule(enum.Enum):
     REJECT_VERSION = "reject_version"  # a second publish of a version is refused (npm)
     REJECT_FILE = "reject_file"  # a second file of the same name is refused (PyPI)
     PROJECT_SETTING = "project_setting"  # the project's duplicate setting decides (generic, ...)
+    ALLOW = "allow"  # re-uploads always accepted, newest served (Maven metadata, SNAPSHOTs)
 
 
 @dataclass
@@ -66,6 +67,10 @@ class PackageFormat:
     def validate_version(self, version):
         if not version or len(version) > 255 or not self.version_pattern.match(version):
             raise Invalid("400 Bad request - package_version is invalid")
+
+    def duplicate_rule_for(self, draft):
+        """The rule for one upload; a format may exempt some (Maven: metadata, SNAPSHOTs)."""
+        return self.duplicate_rule
 
     def duplicate_error(self):
         return Conflict("409 Duplicate package is not allowed")

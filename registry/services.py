@@ -49,7 +49,9 @@ def _live_version(package, normalized_version):
 
 
 def _check_duplicate(project, fmt, version, draft):
-    rule = fmt.duplicate_rule
+    rule = fmt.duplicate_rule_for(draft)
+    if rule is DuplicateRule.ALLOW:
+        return
     if rule is DuplicateRule.REJECT_VERSION:
         raise fmt.duplicate_error()
     names = [f.file_name for f in draft.files]

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "accounts",
     "registry",
     "packages_generic.apps.GenericConfig",
+    "packages_maven.apps.MavenConfig",
     "packages_pypi.apps.PypiConfig",
     "packages_npm.apps.NpmConfig",
 ]

@@ -1,0 +1,169 @@
+"""PUT/GET/HEAD of files in the Maven repository layout, at project, group and instance level.
+
+- PUT (project only): the raw body is the file. `.pom` and `maven-metadata.xml` must be
+  well-formed XML (defusedxml, no DTD). Checksum files (`.md5`, `.sha1`, `.sha256`,
+  `.sha512`) are compared with the stored bytes of the file they describe (204 when equal,
+  400 when not, 404 when that file is missing) and never stored.
+- GET/HEAD: the newest stored file of that name, never redirected, with `X-Checksum-*`
+  headers; a checksum file is the digest of the stored bytes of its base file.
+- Group and instance level: the newest matching file across the projects the caller may pull
+  from; the artifact-level `maven-metadata.xml` is generated from the versions of every such
+  project (merged), or, when the path has no versions (plugin-group metadata), the newest
+  uploaded one is served. An anonymous miss there is a 401 with the Basic challenge (the file
+  may be in a private project, and mvn only sends a password after a challenge).
+"""
+
+import hashlib
+import hmac
+
+from django.http import HttpResponse
+
+from accounts import roles
+from packages_maven import parsers, renderers
+from packages_maven.format import METADATA, VERSIONLESS, MavenFormat
+from registry import services
+from registry.documents import cached_document
+from registry.errors import Invalid, NotFound, Unauthenticated
+from registry.formats import FileDraft, PackageDraft
+from registry.models import INSTALLABLE, Package, PackageFile, PackageVersion
+from registry.spool import spool_request
+from registry.views import PROJECT, PackageAPIView
+
+MAX_CHECKSUM_BODY = 4096
+READ_ACTIONS = {"GET": roles.READ_PACKAGE, "HEAD": roles.READ_PACKAGE}
+XML_TYPES = {".pom": ("project", "pom"), METADATA: ("metadata", "maven-metadata.xml")}
+
+
+def content_type_for(file_name):
+    if file_name.endswith((".pom", ".xml")):
+        return "application/xml"
+    if file_name.endswith((".jar", ".war", ".ear")):
+        return "application/java-archive"
+    return "application/octet-stream"
+
+
+def checksum_response(digest):
+    return HttpResponse(digest, content_type="text/plain")
+
+
+class MavenFileView(PackageAPIView):
+    package_format = MavenFormat()
+    actions = {**READ_ACTIONS, "PUT": roles.CREATE_PACKAGE}
+
+    # --- reading -------------------------------------------------------------------------
+
+    def _find(self, path):
+        """The newest installable file `path.base_name` of that package version."""
+        fmt = self.package_format
+        if self.scope == PROJECT:
+            return services.find_file(self.project, fmt, path.name, path.version, path.base_name)
+        return (
+            PackageFile.objects.select_related("blob", "version")
+            .filter(
+                version__package__project__in=self.pullable_projects(),
+                version__package__format=fmt.name,
+                version__package__normalized_name=fmt.normalize_name(path.name),
+                version__normalized_version=fmt.normalize_version(path.version),
+                version__status__in=INSTALLABLE,
+                file_name=path.base_name,
+                status=PackageFile.FileStatus.DEFAULT,
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+
+    def get(self, request, maven_path, **kwargs):
+        path = parsers.parse_path(maven_path)
+        if self.scope != PROJECT and path.versionless and path.is_metadata:
+            response = self._merged_metadata(request, path)
+            if response is not None:
+                return response
+        package_file = self._find(path)
+        if package_file is None:
+            self._not_found()
+        if path.checksum:
+            return checksum_response(getattr(package_file.blob, path.checksum))
+        return services.serve(
+            package_file,
+            request,
+            content_type=content_type_for(path.base_name),
+            allow_redirect=False,
+            count_download=not path.is_metadata,
+        )
+
+    def _not_found(self):
+        """Group/instance level: an anonymous miss may be a private project's file, and mvn
+        sends its <username>/<password> only after a Basic challenge, so challenge."""
+        if self.scope != PROJECT and self.principal.is_anonymous:
+            raise Unauthenticated()
+        raise NotFound("404 Package Not Found")
+
+    def _merged_metadata(self, request, path):
+        """Artifact-level metadata built from the versions of every pullable project, or None
+        when there are none (then the newest uploaded document, if any, is served)."""
+        fmt = self.package_format
+        packages = Package.objects.filter(
+            project__in=self.pullable_projects(),
+            format=fmt.name,
+            normalized_name=fmt.normalize_name(path.name),
+        )
+        rows = (
+            PackageVersion.objects.filter(package__in=packages, status__in=INSTALLABLE)
+            .exclude(version=VERSIONLESS)
+            .order_by("created_at", "id")
+            .values_list("version", "created_at")
+        )
+        published = {}
+        for version, created_at in rows:  # one version in several projects: newest publish
+            published.pop(version, None)
+            published[version] = created_at
+        if not published:
+            return None
+        versions = list(published.items())
+
+        def render():
+            return renderers.artifact_metadata(path.name, versions)
+
+        if path.checksum:
+            return checksum_response(hashlib.new(path.checksum, render().encode()).hexdigest())
+        response = cached_document(request, packages, render, "application/xml", variant="maven-metadata")
+        if response.status_code == 200:
+            body = response.content
+            for algorithm in ("sha1", "md5", "sha256"):  # Maven's checksums, not security
+                response[f"X-Checksum-{algorithm.upper()}"] = hashlib.new(algorithm, body).hexdigest()
+        return response
+
+    # --- writing -------------------------------------------------------------------------
+
+    def put(self, request, maven_path, **kwargs):
+        path = parsers.parse_path(maven_path)
+        if path.checksum:
+            return self._verify_checksum(request, path)
+        fmt = self.package_format
+        with spool_request(request, fmt.max_file_size) as spool:
+            for suffix, (root_tag, what) in XML_TYPES.items():
+                if path.file_name.endswith(suffix):
+                    parsers.check_xml(spool.read(), root_tag, what)
+            draft = PackageDraft(
+                name=path.name,
+                version=path.version,
+                files=[FileDraft(file_name=path.file_name, spool=spool)],
+                status="hidden" if path.versionless else "default",
+            )
+            services.publish(self.project, self.principal, fmt, draft)
+        return HttpResponse(status=200)
+
+    def _verify_checksum(self, request, path):
+        with spool_request(request, MAX_CHECKSUM_BODY) as spool:
+            expected = parsers.parse_checksum(spool.read(), path.checksum)
+        package_file = self._find(path)
+        if package_file is None:
+            raise NotFound("404 Package Not Found")
+        actual = getattr(package_file.blob, path.checksum)
+        if not hmac.compare_digest(actual, expected):
+            raise Invalid(f"400 Bad request - {path.checksum} checksum mismatch for {path.base_name}")
+        return HttpResponse(status=204)
+
+
+class MavenReadView(MavenFileView):
+    actions = READ_ACTIONS
