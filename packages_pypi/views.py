@@ -4,7 +4,7 @@ import re
 
 from django.conf import settings
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from packaging.utils import canonicalize_name
 
 from accounts import roles
@@ -69,14 +69,14 @@ class UploadView(PypiView):
             raise TooLarge()
         if not request.content_type.startswith("multipart/form-data"):
             raise Invalid("400 Bad request - expected multipart/form-data")
-        uploads = [f for files in request.FILES.lists() for f in files[1]]
+        uploads = [f for _, files in request.FILES.lists() for f in files]
         try:
-            return self._upload(request, uploads)
+            return self._upload(request)
         finally:
-            for upload in uploads:
+            for upload in uploads:  # removes the temporary files
                 upload.close()
 
-    def _upload(self, request, uploads):
+    def _upload(self, request):
         form = parsers.parse_form(request.data)
         content = request.FILES.get("content")
         if content is None:
@@ -111,7 +111,7 @@ class UploadView(PypiView):
                 },
             )
             services.publish(self.project, self.principal, FORMAT, draft)
-        return HttpResponse(b'{"message":"201 Created"}', status=201, content_type="application/json")
+        return JsonResponse({"message": "201 Created"}, status=201)
 
 
 class SimpleMixin:

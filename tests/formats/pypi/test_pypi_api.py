@@ -4,6 +4,7 @@ metadata; what is left in the database and in storage, and what it costs in quer
 import hashlib
 import io
 import json
+import os
 import re
 import tarfile
 
@@ -521,6 +522,8 @@ def test_index_costs_the_same_queries_for_2_and_200_files(client, project, devel
         with CaptureQueriesContext(connection) as queries:
             response = client.get(url, HTTP_ACCEPT=accept, **developer)
         assert response.status_code == 200
+        if os.environ.get("PYPI_SHOW_QUERIES"):
+            print(url, *[q["sql"][:160] for q in queries.captured_queries], sep="\n  ")
         return len(queries), response
 
     client.get(simple_url(project), **developer)  # the token's last_used_at is written once, here
