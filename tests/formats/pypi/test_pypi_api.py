@@ -257,6 +257,23 @@ def test_a_path_in_the_part_file_name_is_reduced_to_its_base_name(client, projec
     assert PackageFile.objects.get().file_name == "my_pkg-1.0.0-py3-none-any.whl"
 
 
+def test_uploaded_file_goes_to_disk_then_through_the_spool(client, project, developer, monkeypatch, settings):
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+
+    from packages_pypi import views
+
+    seen = []
+    real_spool_stream = views.spool_stream
+
+    def spy(stream, max_size, **kwargs):
+        seen.append((type(stream), max_size))
+        return real_spool_stream(stream, max_size, **kwargs)
+
+    monkeypatch.setattr(views, "spool_stream", spy)
+    assert upload(client, project, developer).status_code == 201
+    assert seen == [(TemporaryUploadedFile, settings.PACKAGE_MAX_FILE_SIZE["pypi"])]
+
+
 def test_file_over_the_size_limit_is_413(client, project, developer, blob_dir, settings):
     settings.PACKAGE_MAX_FILE_SIZE = {**settings.PACKAGE_MAX_FILE_SIZE, "pypi": 100}
     response = upload(client, project, developer)
