@@ -442,6 +442,19 @@ def test_pull_permissions_on_the_index(client, project, published):
     assert client.get(simple_url(project, "my-pkg"), **reader).status_code == 200
 
 
+def test_deleted_version_disappears_and_can_be_published_again(client, project, developer, published):
+    from registry import services
+
+    wheel = published["wheel"]
+    file_url = f"/api/v4/projects/{project.pk}/packages/pypi/files/{sha256(wheel)}/My_Pkg-1.0.0-py3-none-any.whl"
+    services.mark_version_for_destruction(PackageVersion.objects.get())
+    assert client.get(simple_url(project, "my-pkg"), **developer).status_code == 404
+    assert client.get(file_url, **developer).status_code == 404
+    assert client.get(file_url + ".metadata", **developer).status_code == 404
+    assert upload(client, project, developer, name="My.Pkg", data=wheel).status_code == 201
+    assert client.get(file_url, **developer).status_code == 200
+
+
 # --- files and core metadata ------------------------------------------------------------------
 
 
