@@ -5,10 +5,10 @@ No ORM, no HTTP. Every error is registry.errors.Invalid (400).
 
 import re
 from dataclasses import dataclass
-from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree
 from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError
 
 from packages_maven.format import METADATA, VERSIONLESS
 from registry.errors import Invalid
