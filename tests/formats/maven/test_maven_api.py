@@ -359,7 +359,15 @@ def test_group_and_instance_endpoints_resolve_the_newest_file_and_merge_metadata
     assert jar.status_code == 200
     assert body(jar) == b"one-again"
     assert jar["x-checksum-sha1"] == sha1(b"one-again")
+    assert client.get(f"{group_url}/1.0/my-app-1.0.jar.sha1", **headers).content.decode() == sha1(b"one-again")
+    head = client.head(f"{group_url}/1.0/my-app-1.0.jar", **headers)
+    assert (head.status_code, head["Content-Length"]) == (200, str(len(b"one-again")))
     assert client.get(f"{group_url}/3.0/my-app-3.0.jar", **headers).status_code == 404  # other group
+
+    # Plugin-group metadata (no versions under that path): the newest uploaded document.
+    plugins = b"<metadata><plugins><plugin><prefix>x</prefix></plugin></plugins></metadata>"
+    assert put(client, url(other, "com/example/maven-metadata.xml"), plugins, headers).status_code == 200
+    assert body(client.get(f"{group_url.rsplit('/', 1)[0]}/maven-metadata.xml", **headers)) == plugins
 
     metadata = client.get(f"{group_url}/maven-metadata.xml", **headers)
     assert metadata.status_code == 200
