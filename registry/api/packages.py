@@ -1,0 +1,254 @@
+"""Packages REST API (spec §4.1) on the management API's gate (`ManagementView`).
+
+A "package" in GitLab's sense is one of our `PackageVersion` rows: `id` is its primary key,
+`name` the package's name. Every decision goes through `registry.policy` via
+`ManagementView.get_project` / `get_group`; job tokens are accepted (the allowlist applies),
+deploy tokens are not (GitLab's REST packages API does not take them).
+
+Also our REST extension: GET/PUT /projects/:id/packages/settings (duplicate rules).
+"""
+
+from django.db.models import F
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from accounts import roles
+from accounts.api.base import ManagementView, not_found
+from accounts.api.exceptions import ApiError
+from accounts.api.serializers import GitLabSerializer, base_url, iso
+from registry import policy, services
+from registry.models import LISTED, PackageFile, PackageSettings, PackageVersion, Status, validate_regex
+
+WEB_VISIBLE = (Status.DEFAULT, Status.DEPRECATED)
+SETTINGS_FORMATS = ("generic", "maven", "nuget")
+ORDERINGS = {
+    "created_at": ("created_at",),
+    "name": ("package__name",),
+    "version": ("version",),
+    "type": ("package__format",),
+}
+FILE_ORDERINGS = {"id": "id", "created_at": "created_at", "file_name": "file_name"}
+
+
+def _bool(value):
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+def filter_versions(versions, params, *, group=False):
+    """The list filters shared by the project and group listings (and the web pages)."""
+    statuses = params.get("status")
+    if statuses:
+        if statuses not in Status.values:
+            raise ApiError(400, "400 Bad request - status does not have a valid value")
+        versions = versions.filter(status=statuses)
+    else:
+        versions = versions.filter(status__in=LISTED)
+    package_type = params.get("package_type")
+    if package_type:
+        versions = versions.filter(package__format=package_type)
+    if params.get("package_name"):
+        versions = versions.filter(package__name__icontains=params["package_name"])
+    if params.get("package_version"):
+        versions = versions.filter(version=params["package_version"])
+    order_by = params.get("order_by") or "created_at"
+    orderings = dict(ORDERINGS)
+    if group:
+        orderings["project_path"] = ("package__project__full_path",)
+    if order_by not in orderings:
+        raise ApiError(400, "400 Bad request - order_by does not have a valid value")
+    sort = (params.get("sort") or "asc").lower()
+    if sort not in ("asc", "desc"):
+        raise ApiError(400, "400 Bad request - sort does not have a valid value")
+    fields = [*orderings[order_by], "id"]
+    return versions.order_by(*[F(f).desc() if sort == "desc" else F(f).asc() for f in fields])
+
+
+def package_json(version, request, *, can_delete, with_project=False):
+    package = version.package
+    project = package.project
+    links = {}
+    if version.status in WEB_VISIBLE:
+        links["web_path"] = f"/{project.full_path}/-/packages/{version.pk}"
+    if can_delete:
+        links["delete_api_path"] = f"{base_url(request)}/api/v4/projects/{project.pk}/packages/{version.pk}"
+    data = {
+        "id": version.pk,
+        "name": package.name,
+        "version": version.version,
+        "package_type": package.format,
+        "status": version.status,
+        "_links": links,
+        "created_at": iso(version.created_at),
+        "last_downloaded_at": iso(version.last_downloaded_at),
+        "tags": [],
+    }
+    if with_project:
+        data["project_id"] = project.pk
+        data["project_path"] = project.full_path
+    return data
+
+
+def package_file_json(package_file):
+    blob = package_file.blob
+    return {
+        "id": package_file.pk,
+        "package_id": package_file.version_id,
+        "created_at": iso(package_file.created_at),
+        "file_name": package_file.file_name,
+        "size": blob.size,
+        "file_md5": blob.md5,
+        "file_sha1": blob.sha1,
+        "file_sha256": blob.sha256,
+    }
+
+
+def _versions():
+    return PackageVersion.objects.select_related("package__project")
+
+
+class PackagesView(ManagementView):
+    """GET /projects/:id/packages (project_kind="project") and GET /groups/:id/packages."""
+
+    anonymous_methods = ("GET", "HEAD")
+    allow_job_token = True
+    target_kind = "project"
+
+    def get(self, request, ref):
+        if self.target_kind == "project":
+            project = self.get_project(ref, roles.READ_PACKAGE)
+            versions = _versions().filter(package__project=project)
+            can_delete = policy.can(self.principal, project, roles.DESTROY_PACKAGE)
+            versions = filter_versions(versions, request.query_params)
+            return self.paginate(versions, lambda v: package_json(v, request, can_delete=can_delete))
+        group = self.get_group(ref, roles.READ_PACKAGE)
+        projects = policy.pullable_projects(self.principal, group)
+        if _bool(request.query_params.get("exclude_subgroups")):
+            projects = projects.filter(group=group)
+        versions = filter_versions(_versions().filter(package__project__in=projects), request.query_params, group=True)
+        deletable = {}
+
+        def render(version):
+            project = version.package.project
+            if project.pk not in deletable:
+                deletable[project.pk] = policy.can(self.principal, project, roles.DESTROY_PACKAGE)
+            return package_json(version, request, can_delete=deletable[project.pk], with_project=True)
+
+        return self.paginate(versions, render)
+
+
+class PackageMixin:
+    anonymous_methods = ("GET", "HEAD")
+    allow_job_token = True
+
+    def version(self, project, package_id, statuses=WEB_VISIBLE):
+        version = _versions().filter(package__project=project, pk=package_id, status__in=statuses).first()
+        if version is None:
+            not_found("Package")
+        return version
+
+
+class PackageDetailView(PackageMixin, ManagementView):
+    def get(self, request, ref, package_id):
+        project = self.get_project(ref, roles.READ_PACKAGE)
+        version = self.version(project, package_id)
+        can_delete = policy.can(self.principal, project, roles.DESTROY_PACKAGE)
+        data = package_json(version, request, can_delete=can_delete)
+        others = (
+            PackageVersion.objects.filter(package=version.package, status__in=WEB_VISIBLE)
+            .exclude(pk=version.pk)
+            .order_by("created_at", "id")
+        )
+        data["versions"] = [
+            {"id": v.pk, "version": v.version, "created_at": iso(v.created_at), "pipelines": []} for v in others
+        ]
+        return Response(data)
+
+    def delete(self, request, ref, package_id):
+        project = self.get_project(ref, roles.DESTROY_PACKAGE)
+        version = self.version(project, package_id, statuses=[s for s in Status.values if s != "pending_destruction"])
+        services.mark_version_for_destruction(version)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PackageFilesView(PackageMixin, ManagementView):
+    def get(self, request, ref, package_id):
+        project = self.get_project(ref, roles.READ_PACKAGE)
+        version = self.version(project, package_id)
+        params = request.query_params
+        order_by = params.get("order_by") or "id"
+        sort = (params.get("sort") or "asc").lower()
+        if order_by not in FILE_ORDERINGS:
+            raise ApiError(400, "400 Bad request - order_by does not have a valid value")
+        if sort not in ("asc", "desc"):
+            raise ApiError(400, "400 Bad request - sort does not have a valid value")
+        prefix = "-" if sort == "desc" else ""
+        files = (
+            PackageFile.objects.select_related("blob")
+            .filter(version=version, status=PackageFile.FileStatus.DEFAULT)
+            .order_by(f"{prefix}{FILE_ORDERINGS[order_by]}", f"{prefix}id")
+        )
+        return self.paginate(files, package_file_json)
+
+
+class PackageFileDetailView(PackageMixin, ManagementView):
+    def delete(self, request, ref, package_id, file_id):
+        project = self.get_project(ref, roles.DESTROY_PACKAGE_FILE)
+        version = self.version(project, package_id, statuses=[s for s in Status.values if s != "pending_destruction"])
+        package_file = (
+            PackageFile.objects.select_related("version")
+            .filter(version=version, pk=file_id, status=PackageFile.FileStatus.DEFAULT)
+            .first()
+        )
+        if package_file is None:
+            not_found("Package file")
+        services.mark_file_for_destruction(package_file)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- package settings (REST extension) -------------------------------------------------------
+
+
+def _regex(value):
+    try:
+        validate_regex(value)
+    except Exception as exc:
+        raise serializers.ValidationError("is not a valid regular expression") from exc
+    return value
+
+
+class PackageSettingsInput(GitLabSerializer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for fmt in SETTINGS_FORMATS:
+            self.fields[f"{fmt}_duplicates_allowed"] = serializers.BooleanField(required=False)
+            self.fields[f"{fmt}_duplicate_exception_regex"] = serializers.CharField(
+                required=False, allow_blank=True, max_length=255, validators=[_regex]
+            )
+
+
+def package_settings_json(row):
+    data = {}
+    for fmt in SETTINGS_FORMATS:
+        data[f"{fmt}_duplicates_allowed"] = getattr(row, f"{fmt}_duplicates_allowed")
+        data[f"{fmt}_duplicate_exception_regex"] = getattr(row, f"{fmt}_duplicate_exception_regex")
+    return data
+
+
+class PackageSettingsView(ManagementView):
+    """GET/PUT /projects/:id/packages/settings: Maintainer+ (ADMIN_PACKAGE_SETTINGS)."""
+
+    def get(self, request, ref):
+        project = self.get_project(ref, roles.ADMIN_PACKAGE_SETTINGS)
+        return Response(package_settings_json(services.package_settings(project)))
+
+    def put(self, request, ref):
+        project = self.get_project(ref, roles.ADMIN_PACKAGE_SETTINGS)
+        data = PackageSettingsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        row, _ = PackageSettings.objects.get_or_create(project=project)
+        for field, value in data.validated_data.items():
+            setattr(row, field, value)
+        row.save()
+        return Response(package_settings_json(row))
+
+    patch = put
