@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "packages_maven.apps.MavenConfig",
     "packages_pypi.apps.PypiConfig",
     "packages_npm.apps.NpmConfig",
+    "packages_nuget.apps.NugetConfig",
 ]
 
 MIDDLEWARE = [

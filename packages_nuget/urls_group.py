@@ -1,0 +1,13 @@
+"""Group-level NuGet routes: service index, registration and search (read-only)."""
+
+from django.urls import re_path
+
+from packages_nuget import views
+from packages_nuget.urls import NAME, VERSION
+
+urlpatterns = [
+    re_path(r"^index\.json$", views.GroupServiceIndexView.as_view()),
+    re_path(r"^query$", views.GroupQueryView.as_view()),
+    re_path(rf"^metadata/{NAME}/index\.json$", views.GroupMetadataIndexView.as_view()),
+    re_path(rf"^metadata/{NAME}/{VERSION}\.json$", views.GroupMetadataLeafView.as_view()),
+]
