@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/packhouse
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test serve lint format migrate system-deps clean
+.PHONY: run test serve bench lint format migrate system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ serve: $(STAMP)
 	$(VENV)/bin/gunicorn registry.wsgi:application --bind $${PACKHOUSE_BIND:-127.0.0.1:8000} \
 		--workers $${PACKHOUSE_WORKERS:-4} --worker-class gthread --threads 8 --timeout 600 \
 		--access-logfile -
+
+# Benchmarks against the production shape (needs PostgreSQL and Redis; installs wrk and nginx).
+bench: $(STAMP)
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq wrk nginx-light)
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,563 @@
+"""`make bench`: start the production shape (gunicorn + Celery on PostgreSQL and Redis), seed it,
+run each workload with a bounded load tool, print a table and write it as JSON.
+
+    .venv/bin/python scripts/bench.py [--quick] [--out var/bench/results.json]
+
+Workloads: cached and cold npm packument and PyPI simple page (wrk, concurrency 32), a 100 MiB
+download against nginx serving the same file, a large generic upload with the worker's peak RSS
+growth, sequential npm publishes and PyPI uploads, and `npm install` / `pip install` of 50
+packages from a fresh cache. Timings are reported, never asserted.
+"""
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+import uuid
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+BENCH_DB = "packhouse_bench"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`make serve` in a process group of its own, on a dedicated database and Redis db."""
+
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        self.env = {
+            **os.environ,
+            "PACKHOUSE_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}",
+            "PACKHOUSE_REDIS_URL": "redis://127.0.0.1:6379/5",
+            "PACKHOUSE_STORAGE_URL": str(workdir / "storage"),
+            "PACKHOUSE_SPOOL_DIR": str(workdir / "spool"),
+            "PACKHOUSE_BIND": f"127.0.0.1:{self.port}",
+            "PACKHOUSE_WORKERS": os.environ.get("PACKHOUSE_WORKERS", "4"),
+            "PACKHOUSE_GENERIC_MAX_FILE_SIZE": str(4 * 1024**3),
+            "PACKHOUSE_CACHE_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+        }
+        self.process = None
+
+    def start(self):
+        log = open(self.workdir / "server.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            ["make", "--no-print-directory", "serve"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/-/health", timeout=1).read()  # noqa: S310 - our own http URL
+                return
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.5)
+        raise RuntimeError((self.workdir / "server.log").read_text()[-3000:])
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+    def worker_pids(self):
+        out = subprocess.run(
+            ["pgrep", "-f", f"gunicorn registry.wsgi:application --bind 127.0.0.1:{self.port}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        pids = [int(p) for p in out]
+        # Workers are the children of the gunicorn master.
+        return [
+            p
+            for p in pids
+            if Path(f"/proc/{p}/stat").exists() and int(Path(f"/proc/{p}/stat").read_text().split()[3]) in pids
+        ]
+
+
+def reset_database():
+    import psycopg
+
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
+def setup_django(env):
+    os.environ.update({k: v for k, v in env.items() if k.startswith("PACKHOUSE_")})
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def seed_identities():
+    from accounts import tokens
+    from accounts.models import AccessToken, Group, Project, User
+
+    user = User.objects.create_user("bench", password=uuid.uuid4().hex, is_superuser=True)
+    group = Group.objects.create(name="bench", path="bench", visibility="private")
+    project = Project.objects.create(name="bench", path="bench", group=group, visibility="private")
+    token = tokens.issue(AccessToken(user=user, name="bench", scopes=["api"]), tokens.PERSONAL_PREFIX)
+    return project, token
+
+
+def http(method, url, token, body=None, headers=None):
+    request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - our own http URL
+    request.add_header("Authorization", f"Bearer {token}")
+    for key, value in (headers or {}).items():
+        request.add_header(key, value)
+    with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310
+        return response.status, response.read()
+
+
+# --- payload builders ---------------------------------------------------------------------
+
+
+def npm_document(name, version, dependencies=None):
+    manifest = {"name": name, "version": version, "description": "bench", "dependencies": dependencies or {}}
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("package/package.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        index = b"module.exports = 42;\n"
+        info = tarfile.TarInfo("package/index.js")
+        info.size = len(index)
+        tar.addfile(info, io.BytesIO(index))
+    tarball = raw.getvalue()
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
+    file_name = f"{name}-{version}.tgz"
+    return json.dumps(
+        {
+            "_id": name,
+            "name": name,
+            "dist-tags": {"latest": version},
+            "versions": {
+                version: {
+                    **manifest,
+                    "dist": {
+                        "shasum": hashlib.sha1(tarball).hexdigest(),  # noqa: S324
+                        "integrity": integrity,
+                        "tarball": f"http://x/{file_name}",
+                    },
+                }
+            },
+            "_attachments": {
+                file_name: {
+                    "content_type": "application/octet-stream",
+                    "data": base64.b64encode(tarball).decode(),
+                    "length": len(tarball),
+                }
+            },
+        }
+    ).encode()
+
+
+def wheel(name, version):
+    dist = name.replace("-", "_")
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: bench\n\n".encode()
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w") as archive:
+        archive.writestr(f"{dist}/__init__.py", "VALUE = 1\n")
+        archive.writestr(f"{dist}-{version}.dist-info/METADATA", metadata)
+        archive.writestr(
+            f"{dist}-{version}.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        archive.writestr(f"{dist}-{version}.dist-info/RECORD", "")
+    return f"{dist}-{version}-py3-none-any.whl", raw.getvalue()
+
+
+def twine_form(name, version):
+    file_name, content = wheel(name, version)
+    boundary = uuid.uuid4().hex
+    fields = {
+        ":action": "file_upload",
+        "protocol_version": "1",
+        "name": name,
+        "version": version,
+        "filetype": "bdist_wheel",
+        "pyversion": "py3",
+        "metadata_version": "2.1",
+        "sha256_digest": hashlib.sha256(content).hexdigest(),
+    }
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{file_name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + content
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+# --- measurements -------------------------------------------------------------------------
+
+
+def wrk(url, token, seconds, accept=None, connections=32):
+    args = [
+        "wrk",
+        "-t",
+        "2",
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {token}",
+    ]
+    if accept:
+        args += ["-H", f"Accept: {accept}"]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
+    p50 = _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"requests_per_s": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def _ms(text):
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit], 2)
+
+
+def cold_ms(url, token, bump, runs=5, accept=None):
+    """Latency of a request whose document is not cached (generation bumped before each)."""
+    samples = []
+    for _ in range(runs):
+        bump()
+        start = time.perf_counter()
+        http("GET", url, token, headers={"Accept": accept} if accept else None)
+        samples.append((time.perf_counter() - start) * 1000)
+    return round(sorted(samples)[len(samples) // 2], 1)
+
+
+def curl_speed(url, headers=()):
+    args = ["curl", "-s", "-o", "/dev/null", "-w", "%{speed_download}"]
+    for header in headers:
+        args += ["-H", header]
+    return float(subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout)
+
+
+def nginx_speed(file_path, workdir, runs):
+    port = free_port()
+    conf = workdir / "nginx.conf"
+    conf.write_text(f"""
+daemon off; user root root; worker_processes 2; pid {workdir}/nginx.pid; error_log {workdir}/nginx-error.log;
+events {{ worker_connections 64; }}
+http {{ access_log off; sendfile on; tcp_nopush on;
+  server {{ listen 127.0.0.1:{port}; location / {{ root {file_path.parent}; }} }} }}
+""")
+    process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    try:
+        return max(curl_speed(f"http://127.0.0.1:{port}/{file_path.name}") for _ in range(runs))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def peak_rss_growth_mib(pids, action):
+    baselines = {}
+    for pid in pids:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        baselines[pid] = _status_kib(pid, "VmHWM")
+    action()
+    return round(max((_status_kib(pid, "VmHWM") - baselines[pid]) / 1024 for pid in pids), 1)
+
+
+def _status_kib(pid, field):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="smaller data and shorter runs (< 3 minutes)")
+    parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "results.json"))
+    options = parser.parse_args()
+    quick = options.quick
+    versions = 200 if quick else 1000
+    seconds = 4 if quick else 15
+    upload_mib = 256 if quick else 1024
+    sequential = 50 if quick else 200
+    install_count = 10 if quick else 50
+
+    workdir = Path(tempfile.mkdtemp(prefix="packhouse-bench-"))
+    reset_database()
+    server = Server(workdir)
+    results = {
+        "quick": quick,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
+            "gunicorn_workers": int(server.env["PACKHOUSE_WORKERS"]),
+        },
+    }
+    server.start()
+    try:
+        setup_django(server.env)
+        project, token = seed_identities()
+        api = f"{server.url}/api/v4/projects/{project.pk}/packages"
+        from django.db.models import F
+
+        from registry.models import Package
+
+        # npm: one package with many versions.
+        start = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(
+                pool.map(
+                    lambda i: http(
+                        "PUT",
+                        f"{api}/npm/@bench%2fbig",
+                        token,
+                        npm_document("@bench/big", f"1.0.{i}"),
+                        {"Content-Type": "application/json"},
+                    ),
+                    range(versions),
+                )
+            )
+        results["seed_npm_versions"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+        packument = f"{api}/npm/@bench%2fbig"
+        results["npm_packument_cached"] = wrk(packument, token, seconds)
+        results["npm_packument_cold_ms"] = cold_ms(
+            packument, token, lambda: Package.objects.filter(name="@bench/big").update(generation=F("generation") + 1)
+        )
+
+        # PyPI: one project with many files.
+        start = time.perf_counter()
+
+        def upload(i):
+            body, content_type = twine_form("bench-big", f"1.0.{i}")
+            return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(upload, range(versions)))
+        results["seed_pypi_files"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+        simple = f"{api}/pypi/simple/bench-big/"
+        results["pypi_simple_cached"] = wrk(simple, token, seconds, accept="text/html")
+        results["pypi_simple_cold_ms"] = cold_ms(
+            simple,
+            token,
+            lambda: Package.objects.filter(name="bench-big").update(generation=F("generation") + 1),
+            accept="text/html",
+        )
+
+        # 100 MiB download: Packhouse (FileResponse + sendfile) against nginx on the same file.
+        big = workdir / "download.bin"
+        with big.open("wb") as handle:
+            for _ in range(100):
+                handle.write(os.urandom(1024 * 1024))
+        content = big.read_bytes()
+        http("PUT", f"{api}/generic/download/1/download.bin", token, content)
+        sha256 = hashlib.sha256(content).hexdigest()
+        del content
+        big.unlink()
+        blob = workdir / "storage" / "blobs" / sha256[:2] / sha256[2:4] / sha256
+        runs = 3 if quick else 5
+        ours = max(
+            curl_speed(f"{api}/generic/download/1/download.bin", [f"PRIVATE-TOKEN: {token}"]) for _ in range(runs)
+        )
+        theirs = nginx_speed(blob, workdir, runs)
+        results["download_100mib"] = {
+            "packhouse_mib_s": round(ours / 1024**2),
+            "nginx_mib_s": round(theirs / 1024**2),
+            "ratio": round(ours / theirs, 2),
+        }
+
+        # Large generic upload: the workers' peak RSS growth.
+        upload_file = workdir / "upload.bin"
+        with upload_file.open("wb") as handle:
+            block = os.urandom(1024 * 1024)
+            for index in range(upload_mib):
+                handle.write(index.to_bytes(4, "big") + block[4:])
+        pids = server.worker_pids()
+
+        def put_big():
+            subprocess.run(
+                [
+                    "curl",
+                    "-s",
+                    "-f",
+                    "-o",
+                    "/dev/null",
+                    "-H",
+                    f"PRIVATE-TOKEN: {token}",
+                    "--upload-file",
+                    str(upload_file),
+                    f"{api}/generic/upload/1/upload.bin",
+                ],
+                check=True,
+            )
+
+        start = time.perf_counter()
+        growth = peak_rss_growth_mib(pids, put_big)
+        results["upload_large"] = {
+            "mib": upload_mib,
+            "seconds": round(time.perf_counter() - start, 1),
+            "worker_peak_rss_growth_mib": growth,
+        }
+        upload_file.unlink()
+
+        # Sequential publishes.
+        start = time.perf_counter()
+        for i in range(sequential):
+            http(
+                "PUT",
+                f"{api}/npm/@bench%2fseq",
+                token,
+                npm_document("@bench/seq", f"2.0.{i}"),
+                {"Content-Type": "application/json"},
+            )
+        results["npm_publish_sequential"] = {
+            "count": sequential,
+            "ms_per_publish": round((time.perf_counter() - start) * 1000 / sequential, 1),
+        }
+        start = time.perf_counter()
+        for i in range(sequential):
+            body, content_type = twine_form("bench-seq", f"2.0.{i}")
+            http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
+        results["pypi_upload_sequential"] = {
+            "count": sequential,
+            "ms_per_upload": round((time.perf_counter() - start) * 1000 / sequential, 1),
+        }
+
+        # npm install / pip install of N packages from a fresh cache.
+        names = [f"lib{i}" for i in range(install_count)]
+        with ThreadPoolExecutor(4) as pool:
+            list(
+                pool.map(
+                    lambda n: http(
+                        "PUT",
+                        f"{api}/npm/@bench%2f{n}",
+                        token,
+                        npm_document(f"@bench/{n}", "1.0.0"),
+                        {"Content-Type": "application/json"},
+                    ),
+                    names,
+                )
+            )
+            list(pool.map(lambda n: upload_named(api, token, f"bench-{n}"), names))
+        consumer = workdir / "consumer"
+        consumer.mkdir()
+        host = server.url.split("://", 1)[1]
+        (consumer / ".npmrc").write_text(
+            f"@bench:registry={api}/npm/\n//{host}/api/v4/projects/{project.pk}/packages/npm/:_authToken={token}\n"
+        )
+        (consumer / "package.json").write_text(
+            json.dumps(
+                {"name": "consumer", "version": "1.0.0", "dependencies": {f"@bench/{n}": "1.0.0" for n in names}}
+            )
+        )
+        start = time.perf_counter()
+        subprocess.run(
+            ["npm", "install", "--cache", str(workdir / "npm-cache"), "--no-audit", "--no-fund", "--loglevel", "error"],
+            cwd=consumer,
+            check=True,
+            env={**os.environ, "HOME": str(workdir), "npm_config_userconfig": str(consumer / ".npmrc")},
+        )
+        results["npm_install"] = {"packages": install_count, "seconds": round(time.perf_counter() - start, 2)}
+        start = time.perf_counter()
+        index = f"http://__token__:{token}@{host}/api/v4/projects/{project.pk}/packages/pypi/simple"
+        subprocess.run(
+            [
+                str(VENV_BIN / "pip"),
+                "install",
+                "--quiet",
+                "--no-cache-dir",
+                "--no-deps",
+                "--target",
+                str(workdir / "site"),
+                "--index-url",
+                index,
+                *[f"bench-{n}" for n in names],
+            ],
+            check=True,
+        )
+        results["pip_install"] = {"packages": install_count, "seconds": round(time.perf_counter() - start, 2)}
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    out = Path(options.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print_table(results)
+    print(f"\nwritten to {out}")
+
+
+def publish_npm(api, token, name, version):
+    document = npm_document(f"@bench/{name}", version)
+    return http("PUT", f"{api}/npm/@bench%2f{name}", token, document, {"Content-Type": "application/json"})
+
+
+def upload_named(api, token, name):
+    body, content_type = twine_form(name, "1.0.0")
+    return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
+
+
+def print_table(results):
+    rows = [
+        ("npm packument, cached (req/s, p50, p99)", results["npm_packument_cached"]),
+        ("npm packument, cold build (ms)", results["npm_packument_cold_ms"]),
+        ("PyPI simple page, cached (req/s, p50, p99)", results["pypi_simple_cached"]),
+        ("PyPI simple page, cold build (ms)", results["pypi_simple_cold_ms"]),
+        ("100 MiB download vs nginx", results["download_100mib"]),
+        ("large generic upload", results["upload_large"]),
+        ("sequential npm publishes", results["npm_publish_sequential"]),
+        ("sequential PyPI uploads", results["pypi_upload_sequential"]),
+        ("npm install from a fresh cache", results["npm_install"]),
+        ("pip install from a fresh cache", results["pip_install"]),
+    ]
+    print(f"\n{'workload':<46} result")
+    print("-" * 100)
+    for label, value in rows:
+        print(f"{label:<46} {json.dumps(value)}")
+
+
+if __name__ == "__main__":
+    main()
