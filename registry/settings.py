@@ -113,12 +113,21 @@ CELERY_BEAT_SCHEDULE = {
     "purge-pending-destruction": {"task": "registry.tasks.purge_pending_destruction", "schedule": 300.0},
     "collect-orphan-objects": {"task": "registry.tasks.collect_orphan_objects", "schedule": 3600.0},
     "expire-stale-jobs": {"task": "registry.tasks.expire_stale_jobs", "schedule": 600.0},
+    "run-due-cleanup-policies": {
+        "task": "registry.tasks.run_due_cleanup_policies",
+        "schedule": float(env_int("CLEANUP_SCHEDULE_SECONDS", 600)),
+    },
 }
 # Unreferenced blobs and orphan objects are removed only after this many seconds.
 BLOB_GRACE_SECONDS = env_int("BLOB_GRACE_SECONDS", 3600)
 # A CI job still running after this many seconds is failed and its token dies.
 JOB_TIMEOUT_SECONDS = env_int("JOB_TIMEOUT_SECONDS", 3 * 3600)
 CELERY_TASK_IGNORE_RESULT = True
+# Cleanup policies: a policy runs again this many seconds after its last run; each run marks
+# at most this many rows per transaction; one beat tick starts at most this many policies.
+CLEANUP_INTERVAL_SECONDS = env_int("CLEANUP_INTERVAL_SECONDS", 12 * 3600)
+CLEANUP_BATCH_SIZE = env_int("CLEANUP_BATCH_SIZE", 200)
+CLEANUP_POLICIES_PER_RUN = env_int("CLEANUP_POLICIES_PER_RUN", 20)
 
 # Blob storage: a directory (default ./var/storage) or s3://bucket?endpoint_url=...&region_name=...
 STORAGE_URL = env("STORAGE_URL", str(VAR_DIR / "storage"))

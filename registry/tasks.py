@@ -5,6 +5,8 @@
 - collect_orphan_objects: objects in storage with no Blob row (a crashed upload), after a grace
   period.
 - expire_stale_jobs: CI jobs left running longer than PACKHOUSE_JOB_TIMEOUT: their tokens die.
+- run_due_cleanup_policies (beat) -> apply_cleanup_policy(project_id): a project's cleanup
+  policy (registry.cleanup) marks versions and files pending destruction, then purges.
 
 Every task works in bounded batches, takes row locks with SKIP LOCKED so two runners never
 remove the same thing twice, and is safe to run again after being killed mid-way.
@@ -16,13 +18,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import CiJob
-from registry import formats
+from registry import cleanup, formats, services
 from registry.celery import app
-from registry.models import Blob, PackageFile, PackageVersion, Status
+from registry.models import Blob, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.storage import BlobStore, lock_digest
 
 logger = logging.getLogger(__name__)
@@ -121,3 +123,120 @@ def expire_stale_jobs():
     if expired:
         logger.info("expired %d stale CI jobs", expired)
     return expired
+
+
+# --- cleanup policies ---------------------------------------------------------------------
+
+
+def _chunks(ids, size):
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _mark_versions(ids):
+    """Mark one batch; rows another runner holds are skipped (it is marking them)."""
+    names = []
+    with transaction.atomic():
+        versions = list(
+            PackageVersion.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("package")
+            .filter(pk__in=ids)
+            .exclude(status=Status.PENDING_DESTRUCTION)
+            .order_by("package_id", "pk")  # packages locked in one order: no deadlock between runners
+        )
+        for version in versions:
+            services.mark_version_for_destruction(version)
+            names.append(f"{version.package.name}@{version.version}")
+    return names
+
+
+def _mark_files(ids):
+    names = []
+    with transaction.atomic():
+        files = list(
+            PackageFile.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("version__package")
+            .filter(pk__in=ids, status=PackageFile.FileStatus.DEFAULT)
+            .exclude(version__status=Status.PENDING_DESTRUCTION)
+            .order_by("version__package_id", "pk")
+        )
+        for package_file in files:
+            services.mark_file_for_destruction(package_file)
+            names.append(f"{package_file.version.package.name}@{package_file.version.version}/{package_file.file_name}")
+    return names
+
+
+@app.task
+def apply_cleanup_policy(project_id, purge=True):
+    """Apply one project's policy: mark what it removes (bounded batches), then purge.
+
+    Safe to run twice at once (SKIP LOCKED, status re-checked under the lock) and idempotent:
+    a second run finds nothing more to remove.
+    """
+    policy = CleanupPolicy.objects.filter(project_id=project_id).select_related("project").first()
+    if policy is None:
+        return {"versions": 0, "files": 0}
+    batch = max(1, settings.CLEANUP_BATCH_SIZE)
+    plan = cleanup.plan(policy)
+    versions = []
+    for ids in _chunks(plan.version_ids, batch):
+        versions += _mark_versions(ids)
+    files = []
+    for ids in _chunks(plan.file_ids, batch):
+        files += _mark_files(ids)
+    CleanupPolicy.objects.filter(pk=policy.pk).update(
+        next_run_at=timezone.now() + timedelta(seconds=settings.CLEANUP_INTERVAL_SECONDS)
+    )
+    logger.info(
+        "cleanup policy of project %s (%s): marked %d versions, %d files for destruction%s",
+        policy.project_id,
+        policy.project.full_path,
+        len(versions),
+        len(files),
+        f": {', '.join(versions + files)[:2000]}" if versions or files else "",
+    )
+    purged = {"files": 0, "versions": 0, "blobs": 0}
+    if purge and (versions or files):
+        while True:
+            result = purge_pending_destruction(batch=batch)
+            for key, count in result.items():
+                purged[key] += count
+            if not any(result.values()):
+                break
+    logger.info(
+        "cleanup policy of project %s: purged %d versions, %d files, %d blobs",
+        policy.project_id,
+        purged["versions"],
+        purged["files"],
+        purged["blobs"],
+    )
+    return {"versions": len(versions), "files": len(files), "purged": purged}
+
+
+@app.task
+def run_due_cleanup_policies(limit=None, inline=False):
+    """Beat: claim the due policies (next_run_at unset or past), bounded, and apply each.
+
+    A claim moves next_run_at forward under a SKIP LOCKED row lock, so two runners never
+    pick the same policy; the apply sets it again when it is done. `inline` applies them in
+    this process (manage.py run_cleanup) instead of queueing them.
+    """
+    now = timezone.now()
+    limit = limit or settings.CLEANUP_POLICIES_PER_RUN
+    with transaction.atomic():
+        due = list(
+            cleanup.active_policies()
+            .select_for_update(skip_locked=True)
+            .filter(Q(next_run_at__isnull=True) | Q(next_run_at__lte=now))
+            .order_by(F("next_run_at").asc(nulls_first=True), "pk")[:limit]
+        )
+        claimed_until = now + timedelta(seconds=settings.CLEANUP_INTERVAL_SECONDS)
+        CleanupPolicy.objects.filter(pk__in=[policy.pk for policy in due]).update(next_run_at=claimed_until)
+    for policy in due:
+        if inline:
+            apply_cleanup_policy(policy.project_id)
+        else:
+            apply_cleanup_policy.delay(policy.project_id)
+    if due:
+        logger.info("started %d cleanup policies", len(due))
+    return len(due)

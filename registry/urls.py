@@ -46,6 +46,7 @@ def format_patterns():
 
 urlpatterns = [
     *format_patterns(),
+    path("", include("registry.api.urls")),  # cleanup policy API and settings page
     path("api/v4/", include("registry.api.packages_urls")),
     path("api/v4/", include("accounts.api.urls")),
     path("admin/", admin.site.urls),
