@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from accounts import tokens
+from accounts import throttling, tokens
 from accounts.models import AccessToken, CiJob, DeployToken
 from accounts.principals import (
     ACCESS_TOKEN,
@@ -38,6 +38,9 @@ HEADER_CARRIERS = (
 )
 
 
+CREDENTIAL_HEADERS = (*(header for header, _ in HEADER_CARRIERS), "HTTP_AUTHORIZATION")
+
+
 class InvalidCredential(exceptions.AuthenticationFailed):
     """A credential was presented and is unknown, expired, revoked, or a finished job's."""
 
@@ -45,7 +48,20 @@ class InvalidCredential(exceptions.AuthenticationFailed):
 
 
 def authenticate_request(request):
-    """The Principal for a Django/DRF request (anonymous when no credential is present)."""
+    """The Principal for a Django/DRF request (anonymous when no credential is present).
+
+    Failed credentials count against the caller's address (accounts.throttling)."""
+    if not any(request.META.get(header) for header in CREDENTIAL_HEADERS):
+        return ANONYMOUS_PRINCIPAL
+    throttling.check(request)
+    try:
+        return _resolve(request)
+    except InvalidCredential:
+        throttling.record_failure(request)
+        raise
+
+
+def _resolve(request):
     meta = request.META
     for header, expected_prefix in HEADER_CARRIERS:
         value = meta.get(header)

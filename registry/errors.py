@@ -44,6 +44,11 @@ class TooLarge(RegistryError):
     default_message = "413 File is too large"
 
 
+class TooManyRequests(RegistryError):
+    status = 429
+    default_message = "429 Too Many Requests"
+
+
 class StorageUnavailable(RegistryError):
     """Never a 404: that would make pip and npm fall through to public indexes."""
 

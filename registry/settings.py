@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "accounts",
     "registry",
+    "web",
     "packages_generic.apps.GenericConfig",
     "packages_maven.apps.MavenConfig",
     "packages_pypi.apps.PypiConfig",
@@ -167,6 +168,11 @@ PACKAGE_MAX_FILE_SIZE = {
 MIN_PULL_ACCESS_LEVEL = env_int("MIN_PULL_ACCESS_LEVEL", 20)
 # Instance switch for the per-project "allow anyone to pull" setting.
 ALLOW_ANYONE_TO_PULL_OPTION = env_bool("ALLOW_ANYONE_TO_PULL_OPTION", True)
+# Failed authentications per client address and window before 429 (0: no limit).
+AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 60)
+AUTH_FAILURE_WINDOW = env_int("AUTH_FAILURE_WINDOW", 60)
+# Reverse proxies in front of Packhouse whose X-Forwarded-For is trusted (0: use REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Seconds between two writes of a token's last_used_at.
 TOKEN_LAST_USED_INTERVAL = env_int("TOKEN_LAST_USED_INTERVAL", 60)
 

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from accounts import roles
 from accounts.authentication import TokenAuthentication, principal_of
 from registry import policy
-from registry.errors import NotFound, RegistryError, Unauthenticated
+from registry.errors import NotFound, RegistryError, TooManyRequests, Unauthenticated
 
 PROJECT = "project"
 GROUP = "group"
@@ -69,6 +69,10 @@ class PackageAPIView(APIView):
         return policy.pullable_projects(self.principal, self.group)
 
     def handle_exception(self, exc):
+        if isinstance(exc, exceptions.Throttled):
+            response = self.package_format.error_response(TooManyRequests(str(exc.detail)), self.request)
+            response["Retry-After"] = str(int(exc.wait or 1))
+            return response
         if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
             exc = Unauthenticated(str(exc.detail))
         elif isinstance(exc, exceptions.MethodNotAllowed):

@@ -1,0 +1,61 @@
+"""Failed authentication is rate limited per client address: 429 with Retry-After."""
+
+import pytest
+
+from tests.factories import AccessTokenFactory, ProjectFactory
+from tests.helpers import auth_headers
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def limit(settings):
+    settings.AUTH_FAILURE_LIMIT = 3
+    settings.AUTH_FAILURE_WINDOW = 60
+    return 3
+
+
+def test_repeated_failures_from_one_address_get_429(client, limit):
+    project = ProjectFactory(visibility="public")
+    url = f"/api/v4/projects/{project.pk}/packages/generic/p/1/f"
+    for _ in range(limit):
+        assert client.get(url, **auth_headers("glpat-guessing")).status_code == 401
+    blocked = client.get(url, **auth_headers("glpat-guessing"))
+    assert blocked.status_code == 429
+    assert 1 <= int(blocked["Retry-After"]) <= 60
+    # Credentials from that address wait too; anonymous reads of public data do not.
+    assert client.get(url, **auth_headers(AccessTokenFactory().plaintext)).status_code == 429
+    assert client.get(url).status_code == 404
+    # Another address is unaffected.
+    assert client.get(url, REMOTE_ADDR="10.0.0.9", **auth_headers(AccessTokenFactory().plaintext)).status_code == 404
+
+
+def test_management_api_answers_429_too(client, limit):
+    for _ in range(limit):
+        assert client.get("/api/v4/user", **auth_headers("glpat-guessing")).status_code == 401
+    response = client.get("/api/v4/user", **auth_headers("glpat-guessing"))
+    assert response.status_code == 429
+    assert "Retry-After" in response
+
+
+def test_forwarded_address_is_used_only_behind_trusted_proxies(client, limit, settings):
+    project = ProjectFactory(visibility="public")
+    url = f"/api/v4/projects/{project.pk}/packages/generic/p/1/f"
+    for index in range(limit + 1):  # spoofed X-Forwarded-For is ignored by default
+        response = client.get(url, HTTP_X_FORWARDED_FOR=f"192.0.2.{index}", **auth_headers("glpat-x"))
+    assert response.status_code == 429
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert client.get(url, HTTP_X_FORWARDED_FOR="198.51.100.7", **auth_headers("glpat-x")).status_code == 401
+
+
+def test_tokens_never_appear_in_error_bodies_or_logs(client, caplog):
+    project = ProjectFactory()
+    url = f"/api/v4/projects/{project.pk}/packages/generic/p/1/f"
+    secret = "glpat-" + "s3cr3t" * 5
+    token = AccessTokenFactory()
+    for headers in (auth_headers(secret), auth_headers(secret, "basic:someone"), auth_headers(token.plaintext)):
+        response = client.put(url, data=b"x", content_type="application/octet-stream", **headers)
+        assert secret.encode() not in response.content
+        assert token.plaintext.encode() not in response.content
+    assert secret not in caplog.text
+    assert token.plaintext not in caplog.text
