@@ -196,7 +196,7 @@ def apply_cleanup_policy(project_id, purge=True):
         f": {', '.join(versions + files)[:2000]}" if versions or files else "",
     )
     purged = {"files": 0, "versions": 0, "blobs": 0}
-    if purge and (versions or files):
+    if purge:  # also what a run killed before its purge left pending
         while True:
             result = purge_pending_destruction(batch=batch)
             for key, count in result.items():
