@@ -1,0 +1,252 @@
+"""The real NuGet clients against a live gunicorn process: NuGet.exe 5.8 (v3) on mono, and
+Debian's nuget 2.8.7 (v2). scripts/install-nuget.sh installs them when missing.
+
+NuGet.exe sends source credentials only after a 401 with the Basic challenge, and pushes a
+chunked multipart body without Content-Length (twice with source credentials only).
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from accounts.roles import AccessLevel
+from registry.models import PackageFile, PackageVersion
+from tests.factories import (
+    AccessTokenFactory,
+    CiJobFactory,
+    DeployTokenFactory,
+    GroupFactory,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+)
+
+pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[3]
+
+NUSPEC = """<?xml version="1.0" encoding="utf-8"?>
+<package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd">
+  <metadata>
+    <id>{id}</id>
+    <version>{version}</version>
+    <authors>Acme</authors>
+    <description>Packhouse client test package</description>
+    <tags>packhouse test</tags>
+  </metadata>
+  <files><file src="readme.txt" target="content/readme.txt" /></files>
+</package>
+"""
+
+
+@pytest.fixture(scope="session")
+def nuget_exe():
+    """The path of NuGet.exe 5.8 (mono and Debian's nuget installed alongside)."""
+    result = subprocess.run(["sh", str(ROOT / "scripts/install-nuget.sh")], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        pytest.fail(f"scripts/install-nuget.sh failed:\n{result.stdout}\n{result.stderr}")
+    exe = result.stdout.strip().splitlines()[-1]
+    assert Path(exe).is_file() and shutil.which("mono") and shutil.which("nuget")
+    return exe
+
+
+class Client:
+    """One private HOME and NuGet.Config; runs `mono NuGet.exe` (or Debian's `nuget`)."""
+
+    def __init__(self, exe, tmp_path):
+        self.exe = exe
+        self.tmp = tmp_path
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        self.home = tmp_path / "home"
+        self.home.mkdir()
+        self.config = tmp_path / "NuGet.Config"
+        self.config.write_text('<?xml version="1.0" encoding="utf-8"?>\n<configuration />\n')
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.home),
+            "XDG_CONFIG_HOME": str(self.home / ".config"),
+            "XDG_DATA_HOME": str(self.home / ".local/share"),
+            "XDG_CACHE_HOME": str(self.home / ".cache"),
+            "NUGET_PACKAGES": str(self.home / "packages"),
+            "MONO_ENV_OPTIONS": "",
+            "LANG": "C.UTF-8",
+        }
+
+    def run(self, *args, legacy=False, check=True):
+        command = ["nuget", *args] if legacy else ["mono", self.exe, *args]
+        result = subprocess.run(
+            command, cwd=self.tmp, env=self.env, capture_output=True, text=True, timeout=120, check=False
+        )
+        output = result.stdout + result.stderr
+        if check:
+            assert result.returncode == 0, f"{' '.join(command[:3])}... failed:\n{output}"
+        return result.returncode, output
+
+    def add_source(self, name, url, username, password, legacy=False):
+        return self.run(
+            "sources",
+            "add",
+            "-Name",
+            name,
+            "-Source",
+            url,
+            "-UserName",
+            username,
+            "-Password",
+            password,
+            *([] if legacy else ["-StorePasswordInClearText"]),
+            "-ConfigFile",
+            # nuget 2.8.7 on mono mangles absolute paths: relative to its working directory
+            self.config.name if legacy else str(self.config),
+            legacy=legacy,
+        )
+
+    def pack(self, package_id, version):
+        work = self.tmp / f"{package_id}-{version}"
+        work.mkdir()
+        (work / "readme.txt").write_text("hello from packhouse\n")
+        (work / f"{package_id}.nuspec").write_text(NUSPEC.format(id=package_id, version=version))
+        self.run("pack", str(work / f"{package_id}.nuspec"), "-OutputDirectory", str(self.tmp), "-NonInteractive")
+        path = self.tmp / f"{package_id}.{version}.nupkg"
+        assert path.is_file()
+        return path
+
+    def push(self, path, source, *extra, check=True):
+        return self.run(
+            "push",
+            str(path),
+            "-Source",
+            source,
+            *extra,
+            "-ConfigFile",
+            str(self.config),
+            "-NonInteractive",
+            check=check,
+        )
+
+    def install(self, package_id, version, source, check=True):
+        out = self.tmp / "out"
+        code, output = self.run(
+            "install",
+            package_id,
+            "-Version",
+            version,
+            "-Source",
+            source,
+            "-OutputDirectory",
+            str(out),
+            "-ConfigFile",
+            str(self.config),
+            "-NoCache",
+            "-NonInteractive",
+            check=check,
+        )
+        installed = out / f"{package_id}.{version}" / "content" / "readme.txt"
+        return code, output, installed
+
+
+@pytest.fixture
+def world():
+    group = GroupFactory(path="dotnet")
+    project = ProjectFactory(group=group, path="libs")
+    user = UserFactory(username="dev")
+    MembershipFactory(user=user, project=project, access_level=AccessLevel.DEVELOPER)
+    return group, project, user
+
+
+def project_source(live_registry, project):
+    return live_registry.api(f"projects/{project.pk}/packages/nuget/index.json")
+
+
+def test_nuget_exe_pack_push_install_with_each_token_kind(nuget_exe, live_registry, world, tmp_path):
+    group, project, user = world
+    pat = AccessTokenFactory(user=user).plaintext
+    deploy = DeployTokenFactory(project=project)
+    job = CiJobFactory(project=project, user=user)
+    client = Client(nuget_exe, tmp_path)
+
+    # project source with a personal access token (Basic, after the challenge)
+    client.add_source("packhouse", project_source(live_registry, project), user.username, pat)
+    first = client.pack("Acme.Widgets", "1.0.0")
+    # -ApiKey with a deploy token (X-NuGet-ApiKey on the chunked PUT)
+    client.push(first, "packhouse", "-ApiKey", deploy.plaintext)
+    version = PackageVersion.objects.get()
+    assert (version.package.name, version.version, version.created_via) == ("Acme.Widgets", "1.0.0", "deploy")
+
+    # source credentials only, a job token: the chunked body goes twice (anonymous, then Basic)
+    ci = Client(nuget_exe, tmp_path / "ci")
+    ci.add_source("packhouse", project_source(live_registry, project), "gitlab-ci-token", job.plaintext)
+    second = client.pack("Acme.Widgets", "1.1.0")
+    ci.push(second, "packhouse")
+    latest = PackageVersion.objects.get(version="1.1.0")
+    assert latest.created_via == "job" and latest.ci_job_id == job.pk
+
+    _, _, installed = client.install("Acme.Widgets", "1.0.0", "packhouse")
+    assert installed.read_text() == "hello from packhouse\n"
+
+    # the group source (registration packageContent -> project download), deploy token
+    client.add_source(
+        "group",
+        live_registry.api(f"groups/{group.pk}/-/packages/nuget/index.json"),
+        deploy.username,
+        deploy.plaintext,
+    )
+    _, _, installed = client.install("Acme.Widgets", "1.1.0", "group")
+    assert installed.is_file()
+    assert PackageVersion.objects.get(version="1.1.0").download_count == 1
+
+
+def test_nuget_exe_refusals(nuget_exe, live_registry, world, tmp_path):
+    group, project, user = world
+    pat = AccessTokenFactory(user=user).plaintext
+    read_only = DeployTokenFactory(project=project, scopes=["read_package_registry"])
+    client = Client(nuget_exe, tmp_path)
+    client.add_source("packhouse", project_source(live_registry, project), user.username, pat)
+    package = client.pack("Acme.Refused", "1.0.0")
+
+    code, output = client.push(package, "packhouse", "-ApiKey", "glpat-wrong-token", check=False)
+    assert code != 0 and "401" in output
+    code, output = client.push(package, "packhouse", "-ApiKey", read_only.plaintext, check=False)
+    assert code != 0 and "403" in output
+    assert not PackageFile.objects.exists()
+
+    # anonymous on a private project: challenged, and no credentials to answer with
+    anonymous = Client(nuget_exe, tmp_path / "anonymous")
+    code, output, installed = anonymous.install(
+        "Acme.Refused", "1.0.0", project_source(live_registry, project), check=False
+    )
+    assert code != 0 and not installed.exists()
+    assert "401" in output, output
+
+
+def test_debian_nuget_v2_push_and_install(nuget_exe, live_registry, world, tmp_path):
+    group, project, user = world
+    pat = AccessTokenFactory(user=user).plaintext
+    client = Client(nuget_exe, tmp_path)
+    package = client.pack("Acme.Legacy", "2.0.0")
+    v2 = live_registry.api(f"projects/{project.pk}/packages/nuget/v2")
+    client.add_source("legacy", v2, user.username, pat, legacy=True)
+    client.run(
+        "push", package.name, pat, "-Source", v2, "-ConfigFile", client.config.name, "-NonInteractive", legacy=True
+    )
+    assert PackageVersion.objects.get().package.name == "Acme.Legacy"
+    out = tmp_path / "legacy-out"
+    client.run(
+        "install",
+        "Acme.Legacy",
+        "-Version",
+        "2.0.0",
+        "-Source",
+        v2,
+        "-OutputDirectory",
+        str(out),
+        "-ConfigFile",
+        str(client.config),
+        "-NoCache",
+        "-NonInteractive",
+        legacy=True,
+    )
+    assert (out / "Acme.Legacy.2.0.0" / "content" / "readme.txt").is_file()
