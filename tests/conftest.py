@@ -79,8 +79,8 @@ class LiveRegistry:
         return Path(self.log_path).read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
-def live_registry(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_path_factory):
+def start_live_server(blob_dir, spool_dir, log_dir, **env_overrides):
+    """A gunicorn process serving this checkout on the test database; returns a LiveRegistry."""
     from django.db import connection
 
     port = _free_port()
@@ -95,8 +95,9 @@ def live_registry(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_p
         "PACKHOUSE_SPOOL_DIR": str(spool_dir),
         "PACKHOUSE_DATABASE_CONN_MAX_AGE": "0",
         "PACKHOUSE_TOKEN_LAST_USED_INTERVAL": "0",
+        **env_overrides,
     }
-    log_path = tmp_path_factory.mktemp("live") / "server.log"
+    log_path = Path(log_dir) / f"server-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the server
     process = subprocess.Popen(
         [
@@ -126,16 +127,28 @@ def live_registry(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_p
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(f"{url}/-/health", timeout=1).read()
+            urllib.request.urlopen(f"{url}/-/health", timeout=1).read()  # noqa: S310 - local test server
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(Path(log_path).read_text()) from None
             time.sleep(0.2)
-    yield LiveRegistry(process, url, blob_dir, log_path)
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    server = LiveRegistry(process, url, blob_dir, log_path)
+    server.log_file = log
+    return server
+
+
+def stop_live_server(server):
+    server.process.terminate()
+    server.process.wait(timeout=10)
+    server.log_file.close()
+
+
+@pytest.fixture(scope="session")
+def live_registry(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_path_factory):
+    server = start_live_server(blob_dir, spool_dir, tmp_path_factory.mktemp("live"))
+    yield server
+    stop_live_server(server)
 
 
 @pytest.fixture
