@@ -51,4 +51,5 @@ urlpatterns = [
     path("api/v4/", include("accounts.api.urls")),
     path("admin/", admin.site.urls),
     path("-/health", health),
+    path("", include("web.urls")),
 ]

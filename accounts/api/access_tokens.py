@@ -42,6 +42,35 @@ def create_personal_token(user, values):
     return row, token
 
 
+def create_resource_token(kind, resource, values, level):
+    """A project or group access token: a new bot user, member of `resource` at `level`.
+    `kind` is "project" or "group"; returns (row, plaintext). Shared by the API and web UI."""
+    with transaction.atomic():
+        bot = User(username=f"{kind}_{resource.pk}_bot_{secrets.token_hex(8)}", name=values["name"], is_bot=True)
+        bot.email = f"{bot.username}@noreply.packhouse.invalid"
+        bot.set_unusable_password()
+        bot.save()
+        Membership.objects.create(user=bot, access_level=level, **{kind: resource})
+        row = AccessToken(
+            user=bot,
+            kind=kind,
+            name=values["name"],
+            description=values.get("description", ""),
+            scopes=values["scopes"],
+            expires_at=values.get("expires_at"),
+            **{f"resource_{kind}": resource},
+        )
+        token = tokens.issue(row, tokens.PERSONAL_PREFIX)
+    return row, token
+
+
+def revoke_resource_token(row):
+    """Revoke a project/group access token and deactivate its bot user."""
+    with transaction.atomic():
+        row.revoke()
+        User.objects.filter(pk=row.user_id, is_bot=True).update(is_active=False)
+
+
 # --- personal access tokens ---------------------------------------------------------------
 
 
@@ -159,26 +188,7 @@ class ResourceTokensView(ResourceTokenMixin, ManagementView):
         level = int(values.get("access_level") or AccessLevel.MAINTAINER)
         if level > self.caller_level(resource):
             raise Forbidden("403 Forbidden - the token's access level cannot exceed your own")
-        with transaction.atomic():
-            bot = User(
-                username=f"{self.resource_kind}_{resource.pk}_bot_{secrets.token_hex(8)}",
-                name=values["name"],
-                is_bot=True,
-            )
-            bot.email = f"{bot.username}@noreply.packhouse.invalid"
-            bot.set_unusable_password()
-            bot.save()
-            Membership.objects.create(user=bot, access_level=level, **{self.resource_kind: resource})
-            row = AccessToken(
-                user=bot,
-                kind=self.resource_kind,
-                name=values["name"],
-                description=values.get("description", ""),
-                scopes=values["scopes"],
-                expires_at=values.get("expires_at"),
-                **{f"resource_{self.resource_kind}": resource},
-            )
-            token = tokens.issue(row, tokens.PERSONAL_PREFIX)
+        row, token = create_resource_token(self.resource_kind, resource, values, level)
         return Response(access_token_json(row, token=token, access_level=level), status=status.HTTP_201_CREATED)
 
 
@@ -196,7 +206,5 @@ class ResourceTokenDetailView(ResourceTokenMixin, ManagementView):
         row = self.row(resource, token_id)
         if row.revoked:
             not_found("Access Token")
-        with transaction.atomic():
-            row.revoke()
-            User.objects.filter(pk=row.user_id, is_bot=True).update(is_active=False)
+        revoke_resource_token(row)
         return Response(status=status.HTTP_204_NO_CONTENT)
