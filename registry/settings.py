@@ -43,7 +43,6 @@ INSTALLED_APPS = [
     "accounts",
     "registry",
     "web",
-    "web",
     "packages_generic.apps.GenericConfig",
     "packages_maven.apps.MavenConfig",
     "packages_pypi.apps.PypiConfig",
