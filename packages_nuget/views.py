@@ -6,11 +6,13 @@ registration and search over every project the caller may pull from; the content
 those documents point at project-level downloads.
 """
 
+import hashlib
 import os
 import re
+import tempfile
 
 from django.conf import settings
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.core.files.uploadhandler import FileUploadHandler
 from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
@@ -22,10 +24,10 @@ from packages_nuget.format import NugetFormat
 from packages_nuget.renderers import Entry
 from registry import services
 from registry.documents import cached_document
-from registry.errors import Invalid, NotFound
+from registry.errors import Invalid, NotFound, TooLarge
 from registry.formats import FileDraft, PackageDraft
 from registry.models import INSTALLABLE, Package, PackageFile, PackageVersion
-from registry.spool import request_body, spool_stream
+from registry.spool import DIGESTS, Spool, request_body, spool_stream
 from registry.views import GROUP, PackageAPIView
 
 FORMAT = NugetFormat()
@@ -117,34 +119,66 @@ class ServiceIndexView(NugetView):
 # --- push ------------------------------------------------------------------------------------
 
 
+class _SpoolHandler(FileUploadHandler):
+    """Writes the file parts of a multipart body straight into spools (hashed, size-capped)."""
+
+    def __init__(self, max_size):
+        super().__init__()
+        self.max_size = max_size
+        self.spools = []  # (field name, file name, Spool)
+        self._handle = None
+
+    def new_file(self, field_name, file_name, *args, **kwargs):
+        super().new_file(field_name, file_name, *args, **kwargs)
+        os.makedirs(settings.SPOOL_DIR, exist_ok=True)
+        self._handle = tempfile.NamedTemporaryFile(dir=settings.SPOOL_DIR, prefix="nupkg-", delete=False)  # noqa: SIM115
+        self._hashers = {name: hashlib.new(name) for name in DIGESTS}
+        self._size = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self._size += len(raw_data)
+        if self.max_size and self._size > self.max_size:
+            raise TooLarge()
+        for hasher in self._hashers.values():
+            hasher.update(raw_data)
+        self._handle.write(raw_data)
+
+    def file_complete(self, file_size):
+        self._handle.close()
+        digests = {name: hasher.hexdigest() for name, hasher in self._hashers.items()}
+        self.spools.append((self.field_name, self.file_name, Spool(self._handle.name, self._size, digests)))
+        self._handle = None
+        return None  # nothing for request.FILES: the spools are kept here
+
+    def discard(self, keep=None):
+        if self._handle is not None:
+            self._handle.close()
+            os.unlink(self._handle.name)
+            self._handle = None
+        for _, _, spool in self.spools:
+            if spool is not keep:
+                spool.cleanup()
+
+
 def _package_part(body, content_type, max_size):
-    """Spool the `package` part of a multipart body (a Spool of the whole body)."""
-    boundary_content_type = content_type
-    parsers.multipart_boundary(boundary_content_type)
-    meta = {"CONTENT_TYPE": boundary_content_type, "CONTENT_LENGTH": str(body.size)}
-    handler = TemporaryFileUploadHandler()
+    """Spool the `package` part (else the first file part) of a multipart body (a Spool)."""
+    meta = {"CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(body.size)}
+    handler = _SpoolHandler(max_size)
     try:
         with body.open() as handle:
-            _, files = MultiPartParser(meta, handle, [handler], "utf-8").parse()
+            MultiPartParser(meta, handle, [handler], "utf-8").parse()
     except (MultiPartParserError, ValueError) as exc:
+        handler.discard()
         raise Invalid("400 Bad request - the multipart body is malformed") from exc
-    uploaded = files.get("package")
-    if uploaded is None:
-        parts = [f for key in files for f in files.getlist(key)]
-        uploaded = parts[0] if parts else None
-    if uploaded is None:
-        for key in files:
-            for part in files.getlist(key):
-                part.close()
+    except BaseException:
+        handler.discard()
+        raise
+    named = [entry for entry in handler.spools if entry[0] == "package"]
+    chosen = (named or handler.spools or [None])[0]
+    handler.discard(keep=chosen[2] if chosen else None)
+    if chosen is None:
         raise Invalid("400 Bad request - package is missing")
-    try:
-        uploaded.seek(0)
-        spool = spool_stream(uploaded.file, max_size)
-    finally:
-        for key in files:
-            for part in files.getlist(key):
-                part.close()
-    return spool, os.path.basename(uploaded.name or "")
+    return chosen[2], os.path.basename(chosen[1] or "")
 
 
 _NAMED_FILE = re.compile(r"^(?P<stem>.+?)\.(?P<version>\d+(?:\.\d+)+(?:-[0-9A-Za-z.-]+)?)\.s?nupkg$", re.IGNORECASE)

@@ -181,6 +181,12 @@ def test_nuget_exe_pack_push_install_with_each_token_kind(nuget_exe, live_regist
     ci.add_source("packhouse", project_source(live_registry, project), "gitlab-ci-token", job.plaintext)
     second = client.pack("Acme.Widgets", "1.1.0")
     ci.push(second, "packhouse")
+    puts = [
+        line
+        for line in live_registry.log().splitlines()
+        if f'"PUT /api/v4/projects/{project.pk}/packages/nuget/ ' in line
+    ]
+    assert [line.split('" ')[1].split()[0] for line in puts] == ["201", "401", "201"], puts
     latest = PackageVersion.objects.get(version="1.1.0")
     assert latest.created_via == "job" and latest.ci_job_id == job.pk
 

@@ -268,9 +268,13 @@ LAUGHS = """<?xml version="1.0"?>
         "file-name-version-mismatch",
     ],
 )
-def test_bad_packages_are_refused_and_nothing_is_stored(client, project, developer, blob_dir, data, file_name):
+def test_bad_packages_are_refused_and_nothing_is_stored(
+    client, project, developer, blob_dir, spool_dir, data, file_name
+):
+    spooled = set(spool_dir.iterdir())
     response = push(client, project, data, developer, file_name=file_name)
     assert response.status_code == 400, response.content
+    assert set(spool_dir.iterdir()) == spooled  # temp files removed
     assert "message" in response.json()
     assert not Package.objects.exists() and not PackageVersion.objects.exists() and not Blob.objects.exists()
     assert stored_objects(blob_dir) == []
@@ -283,7 +287,7 @@ def test_malformed_bodies_are_400(client, project, developer):
     assert response.status_code == 400
 
 
-def test_too_large_is_413(client, project, developer, settings, blob_dir):
+def test_too_large_is_413(client, project, developer, settings, blob_dir, spool_dir):
     settings.PACKAGE_MAX_FILE_SIZE = {**settings.PACKAGE_MAX_FILE_SIZE, "nuget": 1024}
     data = nupkg(extra=[("lib/big.bin", bytes(range(256)) * 40)])
     zipped = io.BytesIO()
@@ -291,8 +295,10 @@ def test_too_large_is_413(client, project, developer, settings, blob_dir):
         with zipfile.ZipFile(io.BytesIO(data)) as source:
             for info in source.infolist():
                 archive.writestr(info.filename, source.read(info))
+    spooled = set(spool_dir.iterdir())
     response = push(client, project, zipped.getvalue(), developer)
     assert response.status_code == 413
+    assert set(spool_dir.iterdir()) == spooled
     assert stored_objects(blob_dir) == []
 
 
