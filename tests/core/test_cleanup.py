@@ -1,6 +1,7 @@
 """Cleanup policies on real rows: plans, application, idempotence, the beat task, the REST API
 and the settings page."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from registry.formats import FileDraft, PackageDraft
 from registry.models import Blob, CleanupPolicy, Package, PackageFile, PackageVersion, Status
 from registry.spool import spool_bytes
 from tests.factories import AccessTokenFactory, AdminFactory, MembershipFactory, ProjectFactory, UserFactory
+from tests.formats.npm.npmdocs import publish_document
 from tests.helpers import auth_headers, stored_objects
 
 pytestmark = pytest.mark.django_db
@@ -459,3 +461,25 @@ def test_settings_page_refuses_a_post_without_csrf(project):
     response = client.post(page(project), {"keep_n_duplicated_package_files": "1", "csrfmiddlewaretoken": token})
     assert response.status_code == 302
     assert CleanupPolicy.objects.get(project=project).keep_n_duplicated_package_files == "1"
+
+
+# --- formats react through the contract -------------------------------------------------
+
+
+def test_npm_documents_follow_a_cleanup(client, django_capture_on_commit_callbacks):
+    project = ProjectFactory()
+    headers = token_for(member(project, AccessLevel.MAINTAINER))
+    name = "@acme/left-pad"
+    base = f"/api/v4/projects/{project.pk}/packages/npm/{name.replace('/', '%2f')}"
+    for version, tag in (("1.0.0", "latest"), ("1.1.0", "latest"), ("2.0.0-beta.1", "next")):
+        document = json.dumps(publish_document(name, version, tag=tag))
+        assert client.put(base, data=document, content_type="application/json", **headers).status_code == 200
+    before = client.get(base, **headers).json()  # cached, keyed on the package generation
+    assert before["dist-tags"] == {"latest": "1.1.0", "next": "2.0.0-beta.1"}
+
+    set_policy(project, keep_n_versions=1)
+    assert apply(project, django_capture_on_commit_callbacks)["versions"] == 2
+    after = client.get(base, **headers).json()
+    assert list(after["versions"]) == ["2.0.0-beta.1"]
+    assert set(after["dist-tags"].values()) <= {"2.0.0-beta.1"}
+    assert client.get(f"{base}/-/left-pad-1.1.0.tgz", **headers).status_code == 404
