@@ -134,6 +134,10 @@ def start_worker(transactional_db, blob_dir, spool_dir, tmp_path, settings):
     app.conf.task_always_eager = eager
     for worker in started:
         worker.stop()
+    with app.connection_for_write() as conn:  # the queues' leftovers in our Redis DB
+        client = conn.default_channel.client
+        for worker in started:
+            client.delete(worker.queue, *(f"_kombu.{kind}.{worker.queue}" for kind in ("binding", "binding_permanent")))
 
 
 @pytest.fixture
