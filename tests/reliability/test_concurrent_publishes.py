@@ -99,3 +99,17 @@ def test_maven(live_registry, project, token, blob_dir):
     statuses = race([("PUT", url, token, f"jar {i}".encode(), "application/java-archive") for i in range(CONTENDERS)])
     assert statuses == [200] + [409] * (CONTENDERS - 1)  # mvn expects 200 for a stored file
     assert_one_survivor(blob_dir)
+
+
+def test_nuget(live_registry, project, token, blob_dir):
+    from tests.formats.nuget.nupkg import multipart, nupkg
+
+    PackageSettings.objects.filter(project=project).update(nuget_duplicates_allowed=False)
+    url = live_registry.api(f"projects/{project.pk}/packages/nuget/")
+    requests = []
+    for i in range(CONTENDERS):
+        body, content_type = multipart(nupkg("Race.Pkg", "1.0.0", description=f"contender {i}"))
+        requests.append(("PUT", url, token, body, content_type))
+    statuses = race(requests)
+    assert statuses == [201] + [409] * (CONTENDERS - 1)
+    assert_one_survivor(blob_dir)

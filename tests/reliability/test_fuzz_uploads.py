@@ -172,3 +172,16 @@ def test_credentials_of_any_shape(client, target, blob_dir, header, value):
     project, _ = target
     response = client.get(f"/api/v4/projects/{project.pk}/packages/generic/a/1/f", **{header: value})
     assert response.status_code in (401, 404, 429)
+
+
+@FUZZ
+@given(body=ARCHIVES, file_name=st.one_of(NASTY, st.text(max_size=40), st.just("x.1.0.0.nupkg")))
+def test_nuget_push(client, target, blob_dir, body, file_name):
+    from tests.formats.nuget.nupkg import multipart
+
+    project, headers = target
+    data, content_type = multipart(body, file_name=file_name or "x")
+    response = client.put(
+        f"/api/v4/projects/{project.pk}/packages/nuget/", data=data, content_type=content_type, **headers
+    )
+    assert_safe(response, blob_dir)
