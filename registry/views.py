@@ -78,6 +78,11 @@ class PackageAPIView(APIView):
         elif isinstance(exc, exceptions.MethodNotAllowed):
             exc = RegistryError(f"405 Method {self.request.method} Not Allowed")
             exc.status = 405
+        if isinstance(exc, NotFound) and self.scope != PROJECT and getattr(self, "principal", None) is not None:
+            # An anonymous miss on an aggregating endpoint may be a package in a project that needs
+            # credentials: challenge, so that Maven, NuGet and pip send theirs.
+            if self.principal.is_anonymous:
+                exc = Unauthenticated()
         if isinstance(exc, RegistryError):
             return self.package_format.error_response(exc, self.request)
         return super().handle_exception(exc)
