@@ -12,7 +12,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path(
         "users/sign_in",
-        auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True, next_page="/"),
         name="login",
     ),
     path("users/sign_out", auth_views.LogoutView.as_view(next_page="/users/sign_in"), name="logout"),

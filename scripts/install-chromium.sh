@@ -1,0 +1,14 @@
+#!/bin/sh
+# Install Debian's chromium for the browser tests (idempotent; needs root).
+# Never use `playwright install`: the tests drive this system browser instead.
+set -eu
+if [ -x /usr/bin/chromium ]; then
+    exit 0
+fi
+if [ "$(id -u)" != "0" ]; then
+    echo "install-chromium.sh: /usr/bin/chromium is missing and this is not root" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends chromium
