@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/packhouse
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test serve bench lint format migrate system-deps clean
+.PHONY: run test serve bench soak lint format migrate system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq wrk nginx-light)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
+
+# Mixed publish/install load for SOAK_SECONDS (default 600) from several processes; not run in CI.
+soak: $(STAMP)
+	$(PY) scripts/soak.py --seconds $${SOAK_SECONDS:-600}
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
