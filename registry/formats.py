@@ -44,6 +44,7 @@ class PackageFormat:
     duplicate_rule = DuplicateRule.PROJECT_SETTING
     # Dotted paths of URL modules (with `urlpatterns`), mounted by registry/urls.py.
     project_urls = None
+    project_root_urls = None  # mounted at `.../packages/<name>` without a trailing slash (twine)
     group_urls = None
     instance_urls = None
     name_pattern = re.compile(r"^[A-Za-z0-9._+-]+$")

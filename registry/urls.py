@@ -33,7 +33,7 @@ def format_patterns():
     for fmt in formats.all_formats():
         if fmt.project_urls:
             patterns.append(path(f"api/v4/projects/<ref:project_ref>/packages/{fmt.name}/", include(fmt.project_urls)))
-        if getattr(fmt, "project_root_urls", None):  # the bare prefix, no slash (twine's upload URL)
+        if fmt.project_root_urls:
             patterns.append(
                 path(f"api/v4/projects/<ref:project_ref>/packages/{fmt.name}", include(fmt.project_root_urls))
             )
