@@ -308,3 +308,32 @@ def test_refusals(live_registry, project, developer, dists, tmp_path):
     code, output = pip_install(index_url(live_registry, f"projects/{project.pk}", stranger), tmp_path / "stranger")
     assert code != 0
     assert PackageVersion.objects.get().download_count == 0
+
+
+def test_skip_existing_with_a_twine_that_allows_it(live_registry, project, developer, dists):
+    """twine 7 refuses --skip-existing for every repository but PyPI's own; twine 6.1, still in wide
+    use, honours it against our `400 File already exists` (run through `uv tool run`)."""
+    token = AccessTokenFactory(user=developer).plaintext
+    url = live_registry.api(f"projects/{project.pk}/packages/pypi")
+    env = client_env(TWINE_USERNAME="__token__", TWINE_PASSWORD=token)
+    command = [
+        str(VENV_BIN / "uv"),
+        "tool",
+        "run",
+        "--from",
+        "twine==6.1.0",
+        "twine",
+        "upload",
+        "--non-interactive",
+        "--disable-progress-bar",
+        "--repository-url",
+        url,
+        "--skip-existing",
+        *map(str, dists),
+    ]
+    code, output = run(command, env, timeout=300)
+    assert code == 0, output
+    code, output = run(command, env, timeout=300)
+    assert code == 0, output
+    assert "Skipping" in output
+    assert PackageFile.objects.count() == 2
