@@ -5,9 +5,12 @@ Every write bumps `Package.generation`, so a changed package changes the key; no
 be invalidated by hand. The cache is an accelerator only: when it is down, documents are built.
 """
 
+import gzip
 import hashlib
 import json
 import logging
+import threading
+from collections import OrderedDict
 
 from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseNotModified
@@ -39,13 +42,47 @@ def cached_document(request, packages, render, content_type, variant=""):
         response = HttpResponseNotModified()
         response["ETag"] = etag
         return response
-    body = _cache_call("get", key)
-    if body is None:
-        body = render()
-        if isinstance(body, str):
-            body = body.encode()
-        _cache_call("set", key, body, TIMEOUT)
-    response = HttpResponse(body, content_type=content_type)
+    compressed = _local_get(key)
+    if compressed is None:
+        compressed = _cache_call("get", key)
+        if compressed is None:
+            body = render()
+            compressed = gzip.compress(body.encode() if isinstance(body, str) else body, compresslevel=6, mtime=0)
+            _cache_call("set", key, compressed, TIMEOUT)
+        _local_put(key, compressed)
+    if _accepts_gzip(request):
+        response = HttpResponse(compressed, content_type=content_type)
+        response["Content-Encoding"] = "gzip"
+    else:
+        response = HttpResponse(gzip.decompress(compressed), content_type=content_type)
+    response["Vary"] = "Accept, Accept-Encoding"
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
     return response
+
+
+def _accepts_gzip(request):
+    return "gzip" in request.META.get("HTTP_ACCEPT_ENCODING", "").lower()
+
+
+# A small per-process copy of recent documents: keys embed package generations, so an entry can
+# never go stale; it only spares the round trip to Redis for large documents.
+_LOCAL_ENTRIES = 256
+_local = OrderedDict()
+_local_lock = threading.Lock()
+
+
+def _local_get(key):
+    with _local_lock:
+        value = _local.get(key)
+        if value is not None:
+            _local.move_to_end(key)
+        return value
+
+
+def _local_put(key, value):
+    with _local_lock:
+        _local[key] = value
+        _local.move_to_end(key)
+        while len(_local) > _LOCAL_ENTRIES:
+            _local.popitem(last=False)

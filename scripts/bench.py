@@ -162,6 +162,8 @@ def wrk(url, token, seconds, accept=None, connections=32):
         "--latency",
         "-H",
         f"Authorization: Bearer {token}",
+        "-H",
+        "Accept-Encoding: gzip",  # as npm and pip send it
     ]
     if accept:
         args += ["-H", f"Accept: {accept}"]
