@@ -56,6 +56,10 @@ class GeneralSettingsForm(forms.Form):
     allow_anyone_to_pull = forms.BooleanField(required=False, label="Allow anyone to pull from the package registry")
 
 
+class GroupGeneralSettingsForm(forms.Form):
+    visibility = forms.ChoiceField(choices=Visibility.choices, label="Visibility level")
+
+
 class PackageSettingsForm(forms.ModelForm):
     class Meta:
         model = PackageSettings

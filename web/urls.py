@@ -24,6 +24,7 @@ urlpatterns = [
     ),
     # Groups.
     path("groups/<ref:ref>/-/packages", views.group_packages, name="group_packages"),
+    path("groups/<ref:ref>/-/settings/general", views.group_general, name="group_general"),
     path("groups/<ref:ref>/-/settings/repository", views.group_deploy_tokens, name="group_deploy_tokens"),
     path(
         "groups/<ref:ref>/-/settings/repository/deploy_tokens/<int:token_id>/revoke",

@@ -18,13 +18,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import roles, tokens
 from accounts.api.access_tokens import create_personal_token, create_resource_token, revoke_resource_token
+from accounts.api.groups import VISIBILITY_RANK
 from accounts.api.serializers import AccessTokenInput, DeployTokenInput, base_url, token_scopes
 from accounts.models import (
     AccessToken,
     DeployToken,
+    Group,
     JobTokenScopeLink,
     Membership,
     PackageRegistryAccess,
+    Project,
     group_access_level,
 )
 from accounts.principals import ANONYMOUS_PRINCIPAL, SESSION, Principal
@@ -606,6 +609,51 @@ def project_general(request, ref):
         status = 400
     context = {**project_nav(request, project), "form": form}
     return render(request, "web/project_general.html", context, status=status)
+
+
+def _group_visibility_error(group, visibility):
+    """GitLab's rules: a group is no more visible than its parent, and no less visible than
+    anything inside it (projects and subgroups, at any depth)."""
+    rank = VISIBILITY_RANK[visibility]
+    parent = group.parent
+    if parent is not None and rank > VISIBILITY_RANK[parent.visibility]:
+        return f"Visibility level {visibility} is not allowed in a {parent.visibility} parent group."
+    higher = [v for v, r in VISIBILITY_RANK.items() if r > rank]
+    if Project.objects.filter(group__in=group.descendants(), visibility__in=higher).exists():
+        return (
+            f"Visibility level {visibility} is not allowed since this group contains projects with higher visibility."
+        )
+    if group.descendants(include_self=False).filter(visibility__in=higher).exists():
+        return (
+            f"Visibility level {visibility} is not allowed since this group contains subgroups with higher visibility."
+        )
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@page
+def group_general(request, ref):
+    group = load_group(request, ref, roles.ADMIN_GROUP)
+    form = forms.GroupGeneralSettingsForm(initial={"visibility": group.visibility})
+    status = 200
+    if request.method == "POST":
+        form = forms.GroupGeneralSettingsForm(request.POST)
+        if form.is_valid():
+            with transaction.atomic():
+                # Two concurrent saves of this group's settings are checked one after the other.
+                locked = Group.objects.select_for_update().get(pk=group.pk)
+                error = _group_visibility_error(locked, form.cleaned_data["visibility"])
+                if error is None:
+                    locked.visibility = form.cleaned_data["visibility"]
+                    locked.save(update_fields=["visibility"])
+            if error is None:
+                messages.success(request, "Settings saved.")
+                return redirect("web:group_general", ref=group.full_path)
+            form.add_error("visibility", error)
+        status = 400
+    context = {"group": group, "group_admin": True, "form": form}
+    return render(request, "web/group_general.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
