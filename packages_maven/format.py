@@ -33,3 +33,20 @@ class MavenFormat(PackageFormat):
         if all(f.file_name == METADATA for f in draft.files):
             return DuplicateRule.ALLOW
         return self.duplicate_rule
+
+    def on_version_deleted(self, version):
+        """Served artifact metadata follows the live versions (packages_maven.views), so
+        nothing needs rewriting. Once the last real version of a package is gone, the uploaded
+        artifact metadata (which lists only deleted versions) is marked for destruction too."""
+        from registry import services
+        from registry.models import INSTALLABLE, PackageVersion
+
+        if version.version == VERSIONLESS:
+            return
+        others = PackageVersion.objects.filter(package_id=version.package_id).exclude(pk=version.pk)
+        if others.filter(status__in=INSTALLABLE).exclude(version=VERSIONLESS).exists():
+            return
+        marker = others.filter(version=VERSIONLESS, status__in=INSTALLABLE).first()
+        if marker is not None and marker.files.filter(file_name=METADATA).exists():
+            if not marker.files.exclude(file_name=METADATA).exists():
+                services.mark_version_for_destruction(marker)

@@ -112,3 +112,30 @@ def artifact_coordinates(name):
     """`com/example/my-app` -> ("com.example", "my-app")."""
     group_path, _, artifact_id = name.rpartition("/")
     return group_path.replace("/", "."), artifact_id
+
+
+def listed_versions(data):
+    """An artifact-level maven-metadata.xml -> (versions, latest, release), the versions a set
+    and latest/release None when absent; None when the document is not such a metadata."""
+    try:
+        root = check_xml(data, "metadata", "maven-metadata.xml")
+    except Invalid:
+        return None
+
+    def local(element):
+        return element.tag.rsplit("}", 1)[-1]
+
+    versioning = next((child for child in root if local(child) == "versioning"), None)
+    if versioning is None:
+        return None
+    fields = {local(child): child for child in versioning}
+    versions_element = fields.get("versions")
+    if versions_element is None:
+        return None
+    versions = {(v.text or "").strip() for v in versions_element if local(v) == "version"}
+
+    def text(name):
+        element = fields.get(name)
+        return (element.text or "").strip() or None if element is not None else None
+
+    return versions, text("latest"), text("release")

@@ -6,13 +6,18 @@
   400 when not, 404 when that file is missing) and never stored.
 - GET/HEAD: the newest stored file of that name, never redirected, with `X-Checksum-*`
   headers; a checksum file is the digest of the stored bytes of its base file.
+- Artifact-level `maven-metadata.xml` follows the live versions, so deleted versions
+  disappear from it: at project level the newest uploaded document while it lists exactly the
+  project's live versions, else one generated from them; at group and instance level one
+  generated from the versions of every pullable project (merged). When the path has no live
+  versions (plugin-group metadata) the newest uploaded document is served, unless it lists
+  versions (they were all deleted: 404).
 - Group and instance level: the newest matching file across the projects the caller may pull
-  from; the artifact-level `maven-metadata.xml` is generated from the versions of every such
-  project (merged), or, when the path has no versions (plugin-group metadata), the newest
-  uploaded one is served. An anonymous miss there is a 401 with the Basic challenge (the file
+  from. An anonymous miss there is a 401 with the Basic challenge (the file
   may be in a private project, and mvn only sends a password after a challenge).
 """
 
+import gzip
 import hashlib
 import hmac
 
@@ -27,6 +32,7 @@ from registry.errors import Invalid, NotFound, Unauthenticated
 from registry.formats import FileDraft, PackageDraft
 from registry.models import INSTALLABLE, Package, PackageFile, PackageVersion
 from registry.spool import spool_request
+from registry.storage import BlobStore
 from registry.views import PROJECT, PackageAPIView
 
 MAX_CHECKSUM_BODY = 4096
@@ -74,8 +80,8 @@ class MavenFileView(PackageAPIView):
 
     def get(self, request, maven_path, **kwargs):
         path = parsers.parse_path(maven_path)
-        if self.scope != PROJECT and path.versionless and path.is_metadata:
-            response = self._merged_metadata(request, path)
+        if path.versionless and path.is_metadata:
+            response = self._artifact_metadata(request, path)
             if response is not None:
                 return response
         package_file = self._find(path)
@@ -98,40 +104,87 @@ class MavenFileView(PackageAPIView):
             raise Unauthenticated()
         raise NotFound("404 Package Not Found")
 
-    def _merged_metadata(self, request, path):
-        """Artifact-level metadata built from the versions of every pullable project, or None
-        when there are none (then the newest uploaded document, if any, is served)."""
+    def _artifact_metadata(self, request, path):
+        """Artifact-level metadata that follows the live versions, or None when the path has
+        none (plugin-group metadata: then the newest uploaded document is served).
+
+        Group/instance level: generated from the versions of every pullable project (merged).
+        Project level: the newest uploaded document while it lists exactly the live versions
+        (mvn's own bytes), else one generated from them, so a deleted version disappears.
+        Cached per Package.generation (bumped by every upload and deletion); a checksum file
+        is the digest of exactly the bytes the document route serves.
+        """
         fmt = self.package_format
+        if self.scope == PROJECT:
+            projects = [self.project]
+        else:
+            projects = self.pullable_projects()
         packages = Package.objects.filter(
-            project__in=self.pullable_projects(),
+            project__in=projects,
             format=fmt.name,
             normalized_name=fmt.normalize_name(path.name),
         )
-        rows = (
-            PackageVersion.objects.filter(package__in=packages, status__in=INSTALLABLE)
-            .exclude(version=VERSIONLESS)
-            .order_by("created_at", "id")
-            .values_list("version", "created_at")
-        )
-        published = {}
-        for version, created_at in rows:  # one version in several projects: newest publish
-            published.pop(version, None)
-            published[version] = created_at
-        if not published:
+        live = PackageVersion.objects.filter(package__in=packages, status__in=INSTALLABLE).exclude(version=VERSIONLESS)
+        if not live.exists():
+            self._refuse_stale_metadata(path)
             return None
-        versions = list(published.items())
 
-        def render():
-            return renderers.artifact_metadata(path.name, versions)
+        def document():
+            rows = live.order_by("created_at", "id").values_list("version", "created_at")
+            published = {}
+            for version, created_at in rows:  # one version in several projects: newest publish
+                published.pop(version, None)
+                published[version] = created_at
+            if self.scope == PROJECT:
+                uploaded = self._uploaded_metadata(path, set(published))
+                if uploaded is not None:
+                    return uploaded
+            return renderers.artifact_metadata(path.name, list(published.items())).encode()
 
         if path.checksum:
-            return checksum_response(hashlib.new(path.checksum, render().encode()).hexdigest())
-        response = cached_document(request, packages, render, "application/xml", variant="maven-metadata")
+
+            def digest():
+                return hashlib.new(path.checksum, document()).hexdigest()
+
+            return cached_document(request, packages, digest, "text/plain", variant=f"maven-metadata.{path.checksum}")
+        response = cached_document(request, packages, document, "application/xml", variant="maven-metadata")
         if response.status_code == 200:
             body = response.content
+            if response.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
             for algorithm in ("sha1", "md5", "sha256"):  # Maven's checksums, not security
                 response[f"X-Checksum-{algorithm.upper()}"] = hashlib.new(algorithm, body).hexdigest()
         return response
+
+    def _read_uploaded_metadata(self, path):
+        """The bytes of the newest uploaded document at that path, or None."""
+        package_file = self._find(path)
+        if package_file is None or package_file.blob.size > parsers.MAX_XML_SIZE:
+            return None
+        with BlobStore().open(package_file.blob) as handle:
+            return handle.read()
+
+    def _refuse_stale_metadata(self, path):
+        """No live version under the path: an uploaded document that lists versions lists
+        only deleted ones (every version of the artifact was deleted), so it is not served."""
+        data = self._read_uploaded_metadata(path)
+        listed = parsers.listed_versions(data) if data is not None else None
+        if listed is not None and listed[0]:
+            self._not_found()
+
+    def _uploaded_metadata(self, path, versions):
+        """The bytes of the newest uploaded artifact metadata when it lists exactly `versions`
+        (and its latest/release are among them), else None."""
+        data = self._read_uploaded_metadata(path)
+        if data is None:
+            return None
+        listed = parsers.listed_versions(data)
+        if listed is None:
+            return None
+        listed_versions, latest, release = listed
+        if listed_versions != versions or not {latest, release} <= versions | {None}:
+            return None
+        return data
 
     # --- writing -------------------------------------------------------------------------
 
