@@ -66,9 +66,10 @@ def _accepts_gzip(request):
 
 
 # A small per-process copy of recent documents: keys embed package generations, so an entry can
-# never go stale; it only spares the round trip to Redis for large documents.
-_LOCAL_ENTRIES = 256
+# never go stale; it only spares the round trip to Redis for large documents. Bounded in bytes.
+_LOCAL_MAX_BYTES = 16 * 1024 * 1024
 _local = OrderedDict()
+_local_bytes = 0
 _local_lock = threading.Lock()
 
 
@@ -81,8 +82,14 @@ def _local_get(key):
 
 
 def _local_put(key, value):
+    global _local_bytes
+    if len(value) > _LOCAL_MAX_BYTES // 4:
+        return
     with _local_lock:
+        previous = _local.pop(key, None)
+        _local_bytes -= len(previous) if previous is not None else 0
         _local[key] = value
-        _local.move_to_end(key)
-        while len(_local) > _LOCAL_ENTRIES:
-            _local.popitem(last=False)
+        _local_bytes += len(value)
+        while _local_bytes > _LOCAL_MAX_BYTES:
+            _, evicted = _local.popitem(last=False)
+            _local_bytes -= len(evicted)

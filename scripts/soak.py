@@ -30,27 +30,29 @@ def client_loop(worker, api, token, deadline, results):
     while time.monotonic() < deadline:
         step += 1
         version = f"{worker}.{step}.0"
+        # New packages keep every document small, so memory reflects leaks, not data growth.
         try:
             choice = rng.random()
             if choice < 0.2:
+                name = f"pkg{worker}-{step}"
                 http(
                     "PUT",
-                    f"{api}/npm/@soak%2fpkg{worker}",
+                    f"{api}/npm/@soak%2f{name}",
                     token,
-                    npm_document(f"@soak/pkg{worker}", version),
+                    npm_document(f"@soak/{name}", version),
                     {"Content-Type": "application/json"},
                 )
             elif choice < 0.4:
-                body, content_type = twine_form(f"soak-pkg{worker}", version)
+                body, content_type = twine_form(f"soak-pkg{worker}-{step}", version)
                 http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
             elif choice < 0.5:
                 http("PUT", f"{api}/generic/soak{worker}/{version}/f.bin", token, os.urandom(rng.randint(1, 65536)))
             elif choice < 0.75:
-                http("GET", f"{api}/npm/@soak%2fpkg{rng.randrange(worker + 1)}", token)
+                http("GET", f"{api}/npm/@soak%2fpkg{worker}-{rng.randrange(1, step + 1)}", token)
             else:
                 http(
                     "GET",
-                    f"{api}/pypi/simple/soak-pkg{rng.randrange(worker + 1)}/",
+                    f"{api}/pypi/simple/soak-pkg{worker}-{rng.randrange(1, step + 1)}/",
                     token,
                     headers={"Accept": "text/html"},
                 )
