@@ -32,7 +32,6 @@ from registry.errors import Invalid, NotFound, Unauthenticated
 from registry.formats import FileDraft, PackageDraft
 from registry.models import INSTALLABLE, Package, PackageFile, PackageVersion
 from registry.spool import spool_request
-from registry.storage import BlobStore
 from registry.views import PROJECT, PackageAPIView
 
 MAX_CHECKSUM_BODY = 4096
@@ -161,8 +160,7 @@ class MavenFileView(PackageAPIView):
         package_file = self._find(path)
         if package_file is None or package_file.blob.size > parsers.MAX_XML_SIZE:
             return None
-        with BlobStore().open(package_file.blob) as handle:
-            return handle.read()
+        return services.read_small_file(package_file, parsers.MAX_XML_SIZE)
 
     def _refuse_stale_metadata(self, path):
         """No live version under the path: an uploaded document that lists versions lists

@@ -16,7 +16,7 @@ from registry.models import (
     PackageVersion,
     Status,
 )
-from registry.storage import BlobStore
+from registry.storage import BlobStore, storage_guard
 
 logger = logging.getLogger(__name__)
 
@@ -189,3 +189,13 @@ def serve(
     if count_download and request.method == "GET":
         record_download(package_file.version)
     return response
+
+
+def read_small_file(package_file, max_size=10 * 1024 * 1024):
+    """The bytes of a stored file (metadata documents), refusing anything larger than `max_size`."""
+    blob = package_file.blob
+    if blob.size > max_size:
+        raise ValueError("file too large to read into memory")
+    store = BlobStore()
+    with store.open(blob) as handle, storage_guard("reading a blob"):
+        return handle.read()
