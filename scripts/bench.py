@@ -216,6 +216,55 @@ http {{ access_log off; sendfile on; tcp_nopush on;
         process.wait(timeout=10)
 
 
+def x_accel_speed(server, path, token, runs):
+    """Packhouse behind nginx with PACKHOUSE_X_ACCEL_REDIRECT_PREFIX: Django authorizes, nginx sends."""
+    workdir = server.workdir
+    app_port, proxy_port = free_port(), free_port()
+    env = {**server.env, "PACKHOUSE_X_ACCEL_REDIRECT_PREFIX": "/_storage/"}
+    app = subprocess.Popen(
+        [
+            str(VENV_BIN / "gunicorn"),
+            "registry.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{app_port}",
+            "--workers",
+            "2",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    conf = workdir / "nginx-proxy.conf"
+    conf.write_text(f"""
+daemon off; user root root; worker_processes 2; pid {workdir}/nginx-proxy.pid; error_log {workdir}/nginx-proxy.log;
+events {{ worker_connections 64; }}
+http {{ access_log off; sendfile on; tcp_nopush on;
+  server {{ listen 127.0.0.1:{proxy_port};
+    location /_storage/ {{ internal; alias {workdir / "storage"}/; }}
+    location / {{ proxy_pass http://127.0.0.1:{app_port}; proxy_set_header Host $http_host; }} }} }}
+""")
+    proxy = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{proxy_port}{path}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{proxy_port}/-/health", timeout=1).read()  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.3)
+        return max(curl_speed(url, [f"PRIVATE-TOKEN: {token}"]) for _ in range(runs))
+    finally:
+        for process in (proxy, app):
+            process.terminate()
+            process.wait(timeout=10)
+
+
 def peak_rss_growth_mib(pids, action):
     baselines = {}
     for pid in pids:
@@ -323,10 +372,15 @@ def main():
             curl_speed(f"{api}/generic/download/1/download.bin", [f"PRIVATE-TOKEN: {token}"]) for _ in range(runs)
         )
         theirs = nginx_speed(blob, workdir, runs)
+        accel = x_accel_speed(
+            server, f"/api/v4/projects/{project.pk}/packages/generic/download/1/download.bin", token, runs
+        )
         results["download_100mib"] = {
             "packhouse_mib_s": round(ours / 1024**2),
+            "packhouse_x_accel_mib_s": round(accel / 1024**2),
             "nginx_mib_s": round(theirs / 1024**2),
             "ratio": round(ours / theirs, 2),
+            "x_accel_ratio": round(accel / theirs, 2),
         }
 
         # Large generic upload: the workers' peak RSS growth.

@@ -217,3 +217,15 @@ def test_authentication_and_authorization_cost_a_bounded_number_of_queries(clien
     assert response.status_code == 200
     # token lookup, project lookup, effective access level, file lookup (+ last_used throttled).
     assert len(queries) <= 5, [q["sql"] for q in queries]
+
+
+def test_x_accel_redirect_hands_the_transfer_to_nginx(client, project, developer, settings):
+    assert put(client, url(project), b"served by nginx", developer).status_code == 201
+    settings.X_ACCEL_REDIRECT_PREFIX = "/_storage/"
+    response = client.get(url(project), **developer)
+    sha256 = hashlib.sha256(b"served by nginx").hexdigest()
+    assert response.status_code == 200
+    assert response["X-Accel-Redirect"] == f"/_storage/blobs/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+    assert response.content == b""
+    assert response["Content-Disposition"] == 'attachment; filename="tool.tar.gz"'
+    assert response["X-Checksum-SHA256"] == sha256
