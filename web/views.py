@@ -597,6 +597,16 @@ def project_general(request, ref):
     status = 200
     if request.method == "POST":
         form = forms.GeneralSettingsForm(request.POST)
+        group = project.group
+        if (
+            form.is_valid()
+            and group is not None
+            and (VISIBILITY_RANK[form.cleaned_data["visibility"]] > VISIBILITY_RANK[group.visibility])
+        ):
+            form.add_error(
+                "visibility",
+                f"Visibility level {form.cleaned_data['visibility']} is not allowed in a {group.visibility} group.",
+            )
         if form.is_valid():
             project.visibility = form.cleaned_data["visibility"]
             if form.cleaned_data["allow_anyone_to_pull"]:

@@ -380,3 +380,12 @@ def test_admin_console_staff_only_and_bulk_revoke(project):
     assert b"Revoked 1 token(s)." in response.content
     token.refresh_from_db()
     assert token.revoked
+
+
+def test_a_project_cannot_be_more_visible_than_its_group(project):
+    client = signed_in(member(project))
+    response = client.post("/acme/tools/-/settings/general", {"visibility": "public"})
+    assert response.status_code == 400
+    assert b"not allowed in a private group" in response.content
+    project.refresh_from_db()
+    assert project.visibility == "private"
