@@ -3,34 +3,13 @@
 import base64
 
 from packages_npm.models import NpmDistTag
-from packages_npm.parsers import semver_key
+from packages_npm.parsers import KEPT_KEYS, semver_key
 from registry.models import INSTALLABLE, PackageFile, PackageVersion
 
-# Keys of the stored metadata echoed in each version of the packument.
-ECHOED_KEYS = (
-    "description",
-    "license",
-    "main",
-    "types",
-    "bin",
-    "directories",
-    "engines",
-    "os",
-    "cpu",
-    "libc",
-    "dependencies",
-    "devDependencies",
-    "peerDependencies",
-    "peerDependenciesMeta",
-    "optionalDependencies",
-    "bundleDependencies",
-    "bundledDependencies",
-    "acceptDependencies",
-    "deprecated",
-    "funding",
-    "_hasShrinkwrap",
-    "hasInstallScript",
-)
+# Keys of the stored metadata echoed in each version of the packument: the kept keys less the
+# descriptive ones the abbreviated document leaves out, plus the flag computed at publish.
+NOT_ECHOED_KEYS = frozenset({"keywords", "homepage", "repository", "bugs", "author", "module", "typings"})
+ECHOED_KEYS = (*(key for key in KEPT_KEYS if key not in NOT_ECHOED_KEYS), "hasInstallScript")
 
 
 def _iso(moment):

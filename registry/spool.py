@@ -6,6 +6,7 @@ PACKHOUSE_SPOOL_DIR while md5, sha1, sha256 and sha512 are updated.
 
 import hashlib
 import hmac
+import io
 import os
 import tempfile
 
@@ -86,8 +87,6 @@ def spool_stream(stream, max_size, *, length=None):
 
 
 def spool_bytes(data, max_size=0):
-    import io
-
     return spool_stream(io.BytesIO(data), max_size, length=len(data))
 
 

@@ -51,10 +51,10 @@ class Npm:
             "npm_config_loglevel": "http",
         }
 
-    def run(self, cwd, *args, check=True):
+    def _npm(self, cwd, args):
         self.count += 1
         cache = self.tmp_path / f"cache-{self.count}"
-        result = subprocess.run(
+        return subprocess.run(
             ["npm", *args, "--cache", str(cache)],
             cwd=cwd,
             env=self.env(),
@@ -63,6 +63,9 @@ class Npm:
             timeout=120,
             check=False,
         )
+
+    def run(self, cwd, *args, check=True):
+        result = self._npm(cwd, args)
         output = result.stdout + result.stderr
         if check and result.returncode != 0:
             raise AssertionError(f"npm {' '.join(args)} failed ({result.returncode}):\n{output}")
@@ -70,17 +73,8 @@ class Npm:
 
     def stdout(self, cwd, *args):
         """What the command printed on stdout (npm's http log goes to stderr)."""
-        self.count += 1
-        cache = self.tmp_path / f"cache-{self.count}"
-        result = subprocess.run(
-            ["npm", *args, "--cache", str(cache)],
-            cwd=cwd,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
+        result = self._npm(cwd, args)
+        result.check_returncode()
         return result.stdout.strip()
 
     def npmrc(self, directory, base, token=None):
