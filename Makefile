@@ -48,7 +48,7 @@ serve: $(STAMP)
 	celery_pid=$$!; trap "kill $$celery_pid" EXIT INT TERM; \
 	$(VENV)/bin/gunicorn registry.wsgi:application --bind $${PACKHOUSE_BIND:-127.0.0.1:8000} \
 		--workers $${PACKHOUSE_WORKERS:-4} --worker-class gthread --threads 8 --timeout 600 \
-		--access-logfile -
+		--access-logfile - --logger-class registry.gunicorn_logging.AccessLogger
 
 # Benchmarks against the production shape (needs PostgreSQL and Redis; installs wrk and nginx).
 bench: $(STAMP)

@@ -62,22 +62,32 @@ def authenticate_request(request):
 
 
 def _resolve(request):
-    meta = request.META
+    credential = presented_credential(request.META)
+    if credential is None:
+        return ANONYMOUS_PRINCIPAL
+    token, expected_prefix, username = credential
+    return principal_for_token(token, expected_prefix=expected_prefix, username=username)
+
+
+def presented_credential(meta):
+    """(token, expected prefix, Basic username) for the credential a request presents, or None.
+
+    Raises InvalidCredential for an unsupported scheme or malformed Basic credentials."""
     for header, expected_prefix in HEADER_CARRIERS:
         value = meta.get(header)
         if value:
-            return principal_for_token(value.strip(), expected_prefix=expected_prefix)
+            return value.strip(), expected_prefix, None
     auth = meta.get("HTTP_AUTHORIZATION", "")
-    if auth:
-        scheme, _, credentials = auth.partition(" ")
-        scheme = scheme.lower()
-        if scheme == "bearer":
-            return principal_for_token(credentials.strip())
-        if scheme == "basic":
-            username, password = decode_basic(credentials.strip())
-            return principal_for_token(password, username=username)
-        raise InvalidCredential("401 Unauthorized - unsupported authorization scheme")
-    return ANONYMOUS_PRINCIPAL
+    if not auth:
+        return None
+    scheme, _, credentials = auth.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return credentials.strip(), None, None
+    if scheme == "basic":
+        username, password = decode_basic(credentials.strip())
+        return password, None, username
+    raise InvalidCredential("401 Unauthorized - unsupported authorization scheme")
 
 
 def decode_basic(credentials):

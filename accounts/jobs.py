@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import CiJob
+from registry import epochs
 
 FINAL_STATUSES = (CiJob.Status.SUCCESS, CiJob.Status.FAILED, CiJob.Status.CANCELED)
 
@@ -40,6 +41,8 @@ def finish_job(job, status=CiJob.Status.SUCCESS):
         updated = CiJob.objects.filter(pk=job.pk, status=CiJob.Status.RUNNING).update(
             status=status, finished_at=timezone.now()
         )
+        if updated and job.token_digest:
+            epochs.bump([epochs.credential(job.token_digest)])
     job.refresh_from_db()
     job.finished_now = bool(updated)
     return job

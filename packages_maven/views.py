@@ -26,7 +26,7 @@ from django.http import HttpResponse
 from accounts import roles
 from packages_maven import parsers, renderers
 from packages_maven.format import METADATA, VERSIONLESS, MavenFormat
-from registry import services
+from registry import epochs, services
 from registry.documents import cached_document
 from registry.errors import Invalid, NotFound, Unauthenticated
 from registry.formats import FileDraft, PackageDraft
@@ -56,6 +56,17 @@ class MavenFileView(PackageAPIView):
     actions = {**READ_ACTIONS, "PUT": roles.CREATE_PACKAGE}
 
     # --- reading -------------------------------------------------------------------------
+
+    @classmethod
+    def document_epochs(cls, url_kwargs):
+        """Artifact-level maven-metadata.xml (and its checksums) is a generated document."""
+        try:
+            path = parsers.parse_path(url_kwargs["maven_path"])
+        except Invalid:
+            return None
+        if not (path.versionless and path.is_metadata):
+            return None
+        return [epochs.package(cls.package_format.name, cls.package_format.normalize_name(path.name))]
 
     def _find(self, path):
         """The newest installable file `path.base_name` of that package version."""

@@ -13,7 +13,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from accounts import roles
 from packages_npm import parsers, renderers, writes
 from packages_npm.format import NpmFormat
-from registry import services
+from registry import epochs, services
 from registry.documents import cached_document
 from registry.errors import Forbidden, Invalid, NotFound
 from registry.models import INSTALLABLE, Package, PackageVersion
@@ -36,6 +36,10 @@ class AnyAccept(BaseContentNegotiation):
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
+
+
+def _name_epochs(cls, url_kwargs):
+    return [epochs.package(FORMAT.name, FORMAT.normalize_name(url_kwargs["package_name"]))]
 
 
 class NpmView(PackageAPIView):
@@ -89,6 +93,7 @@ class PackumentView(NpmView):
     """GET <name>: packument. PUT <name>: publish, or deprecate (npm-command: deprecate)."""
 
     actions = {**READ, "PUT": roles.CREATE_PACKAGE}
+    document_epochs = classmethod(_name_epochs)
 
     def action_for(self, request):
         action = super().action_for(request)
@@ -231,6 +236,7 @@ class TarballRevisionView(NpmView):
 
 class DistTagsView(NpmView):
     actions = READ
+    document_epochs = classmethod(_name_epochs)
 
     def get(self, request, package_name, **kwargs):
         packages = self.readable_packages(package_name)

@@ -1,24 +1,20 @@
 """npm writes the core's publish does not cover: dist-tags and deprecation.
 
-Each runs in one transaction and bumps Package.generation, so cached packuments change.
+Each runs in one transaction and ends in services.package_changed, so cached packuments change.
 """
 
 from django.db import transaction
-from django.db.models import F
 
 from packages_npm.models import NpmDistTag
+from registry import services
 from registry.models import INSTALLABLE, Package, PackageVersion
-
-
-def _bump(package):
-    Package.objects.filter(pk=package.pk).update(generation=F("generation") + 1)
 
 
 def set_dist_tag(package, version, tag):
     with transaction.atomic():
         Package.objects.select_for_update().filter(pk=package.pk).first()
         NpmDistTag.objects.update_or_create(package=package, tag=tag, defaults={"version": version})
-        _bump(package)
+        services.package_changed(package)
 
 
 def remove_dist_tag(package, tag):
@@ -27,7 +23,7 @@ def remove_dist_tag(package, tag):
         Package.objects.select_for_update().filter(pk=package.pk).first()
         deleted, _ = NpmDistTag.objects.filter(package=package, tag=tag).delete()
         if deleted:
-            _bump(package)
+            services.package_changed(package)
     return bool(deleted)
 
 
@@ -49,5 +45,5 @@ def deprecate(package, messages):
                 row.save(update_fields=["metadata", "updated_at"])
                 changed += 1
         if changed:
-            _bump(package)
+            services.package_changed(package)
     return changed

@@ -22,7 +22,7 @@ from accounts import roles
 from packages_nuget import parsers, renderers
 from packages_nuget.format import NugetFormat
 from packages_nuget.renderers import Entry
-from registry import services
+from registry import epochs, services
 from registry.documents import cached_document
 from registry.errors import Invalid, NotFound, TooLarge
 from registry.formats import FileDraft, PackageDraft
@@ -306,7 +306,17 @@ class DownloadFileView(NugetView):
 # --- registration and search ---------------------------------------------------------------------
 
 
+def _name_epochs(cls, url_kwargs):
+    return [epochs.package(FORMAT.name, FORMAT.normalize_name(url_kwargs["package_name"]))]
+
+
+def _format_epochs(cls, url_kwargs):
+    return [epochs.format_wide(FORMAT.name)]
+
+
 class MetadataIndexView(NugetView):
+    document_epochs = classmethod(_name_epochs)
+
     def get(self, request, package_name, **kwargs):
         packages = self.packages(package_name)
         base_url, prefix = self.base_url(), self.prefix()
@@ -321,6 +331,8 @@ class MetadataIndexView(NugetView):
 
 
 class MetadataLeafView(NugetView):
+    document_epochs = classmethod(_name_epochs)
+
     def get(self, request, package_name, package_version, **kwargs):
         packages = self.packages(package_name)
         base_url, prefix = self.base_url(), self.prefix()
@@ -348,6 +360,8 @@ def _int_param(request, name, default, minimum):
 
 
 class QueryView(NugetView):
+    document_epochs = classmethod(_format_epochs)
+
     def get(self, request, **kwargs):
         term = (request.query_params.get("q") or "").strip()
         skip = _int_param(request, "skip", 0, 0)
@@ -389,6 +403,8 @@ def _quoted(value):
 
 
 class V2View(NugetView):
+    document_epochs = classmethod(_format_epochs)
+
     def feed(self, request, packages, versions):
         base_url, prefix = self.base_url(), self.prefix()
         prefix_v2 = f"{prefix}/v2"
@@ -444,6 +460,8 @@ class V2SearchView(V2View):
 
 
 class V2PackageView(NugetView):
+    document_epochs = classmethod(_name_epochs)
+
     def get(self, request, package_name, package_version, **kwargs):
         packages = self.packages(package_name)
         base_url, prefix = self.base_url(), self.prefix()

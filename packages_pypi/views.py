@@ -10,7 +10,7 @@ from packaging.utils import canonicalize_name
 from accounts import roles
 from packages_pypi import parsers, renderers
 from packages_pypi.format import DistributionDraft, PypiFormat
-from registry import services
+from registry import epochs, services
 from registry.documents import cached_document
 from registry.errors import Invalid, NotFound, TooLarge
 from registry.formats import PackageDraft
@@ -134,6 +134,10 @@ class SimpleMixin:
 
 
 class SimpleIndexView(SimpleMixin, PypiView):
+    @classmethod
+    def document_epochs(cls, url_kwargs):
+        return [epochs.format_wide(FORMAT.name)]
+
     def get(self, request, **kwargs):
         packages = self.packages().filter(versions__status__in=INSTALLABLE).distinct()
         base = request.build_absolute_uri(request.path).rstrip("/")
@@ -153,6 +157,10 @@ class SimpleIndexView(SimpleMixin, PypiView):
 
 
 class SimpleProjectView(SimpleMixin, PypiView):
+    @classmethod
+    def document_epochs(cls, url_kwargs):
+        return [epochs.package(FORMAT.name, canonicalize_name(url_kwargs["package_name"]))]
+
     def get(self, request, package_name, **kwargs):
         normalized = canonicalize_name(package_name)
         packages = self.packages().filter(normalized_name=normalized)

@@ -7,6 +7,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
+from registry import epochs
 from registry.formats import DuplicateRule
 from registry.models import (
     INSTALLABLE,
@@ -104,7 +105,7 @@ def publish(project, principal, fmt, draft, store=None):
                 for f in draft.files
             ]
             fmt.save_format_rows(version, draft)
-            Package.objects.filter(pk=package.pk).update(generation=F("generation") + 1)
+            package_changed(package)
     except BaseException:
         store.discard_unreferenced(written)
         raise
@@ -118,6 +119,13 @@ def publish(project, principal, fmt, draft, store=None):
         len(files),
     )
     return version, files
+
+
+def package_changed(package):
+    """Every write to a package ends here: a new generation (the key of its cached documents)
+    and new epochs for its name and format (what reused responses are checked against)."""
+    Package.objects.filter(pk=package.pk).update(generation=F("generation") + 1)
+    epochs.bump(epochs.package_keys(package.format, package.normalized_name))
 
 
 def installable_versions(project, fmt):
@@ -153,13 +161,13 @@ def mark_version_for_destruction(version):
     with transaction.atomic():
         PackageVersion.objects.filter(pk=version.pk).update(status=Status.PENDING_DESTRUCTION)
         PackageFile.objects.filter(version=version).update(status=PackageFile.FileStatus.PENDING_DESTRUCTION)
-        Package.objects.filter(pk=version.package_id).update(generation=F("generation") + 1)
+        package_changed(version.package)
 
 
 def mark_file_for_destruction(package_file):
     with transaction.atomic():
         PackageFile.objects.filter(pk=package_file.pk).update(status=PackageFile.FileStatus.PENDING_DESTRUCTION)
-        Package.objects.filter(pk=package_file.version.package_id).update(generation=F("generation") + 1)
+        package_changed(package_file.version.package)
 
 
 def serve(

@@ -22,7 +22,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import CiJob
-from registry import cleanup, formats, services
+from registry import cleanup, epochs, formats, services
 from registry.celery import app
 from registry.models import Blob, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.storage import BlobStore, lock_digest
@@ -117,9 +117,11 @@ def collect_orphan_objects(grace=None):
 @app.task
 def expire_stale_jobs():
     cutoff = timezone.now() - timedelta(seconds=settings.JOB_TIMEOUT_SECONDS)
-    expired = CiJob.objects.filter(status=CiJob.Status.RUNNING, started_at__lt=cutoff).update(
-        status=CiJob.Status.FAILED, finished_at=timezone.now()
-    )
+    with transaction.atomic():
+        stale = CiJob.objects.select_for_update().filter(status=CiJob.Status.RUNNING, started_at__lt=cutoff)
+        digests = [digest for digest in stale.values_list("token_digest", flat=True) if digest]
+        expired = stale.update(status=CiJob.Status.FAILED, finished_at=timezone.now())
+        epochs.bump([epochs.credential(digest) for digest in digests])
     if expired:
         logger.info("expired %d stale CI jobs", expired)
     return expired

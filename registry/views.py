@@ -36,6 +36,15 @@ class PackageAPIView(APIView):
     project = None
     group = None
 
+    @classmethod
+    def document_epochs(cls, url_kwargs):
+        """The epochs (registry.epochs) of every package write that can change this view's GET
+        document, known from the URL alone; None when its answers are never reused.
+
+        Views that answer with registry.documents.cached_document declare them, so that
+        registry.response_cache can answer the same request again without running the view."""
+        return None
+
     def action_for(self, request):
         return self.actions.get(request.method)
 

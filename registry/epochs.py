@@ -1,0 +1,111 @@
+"""Change epochs: random values in the shared cache (Redis) that change whenever what they stand
+for changes, so a process can tell with one round trip whether something it remembers is still
+true.
+
+- IDENTITY: users, groups, projects, memberships, the job-token allowlist (registry.invalidation).
+- credential(digest): one token or CI job (revoked, expired, finished, deleted).
+- package(format, name) and format_wide(format): the packages of that name / that format.
+
+An epoch is a fresh random value, never a counter, so a flushed or restarted cache can never make
+an old value current again: a missing key reads as a new value and whatever was remembered under
+the old one is simply not reused. Writers change an epoch both at once and after their transaction
+commits: at once so that readers inside the same transaction see it, after commit so that a reader
+who read the old rows between the two cannot keep them.
+"""
+
+import functools
+import hashlib
+import logging
+import uuid
+
+import redis
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+IDENTITY = "epoch:identity"
+# Epoch keys expire: an expired key reads as a new epoch, which only costs a rebuild.
+TIMEOUT = 7 * 24 * 3600
+
+
+@functools.cache
+def _client():
+    """One client (and connection pool) per process, straight on Redis: this is on the hot path
+    of every reused response, and values are short strings, not pickles. None without Redis
+    (nothing is reused then, so there is nothing to keep)."""
+    if not settings.REDIS_URL:
+        return None
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+
+
+def _key(name):
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{name}"
+
+
+def credential(digest):
+    return f"epoch:cred:{digest}"
+
+
+def package(format_name, normalized_name):
+    name = hashlib.sha256(f"{format_name}\0{normalized_name}".encode()).hexdigest()[:32]
+    return f"epoch:pkg:{name}"
+
+
+def format_wide(format_name):
+    return f"epoch:fmt:{format_name}"
+
+
+def package_keys(format_name, normalized_name):
+    """What a change to one package changes: its name's epoch and its format's."""
+    return [package(format_name, normalized_name), format_wide(format_name)]
+
+
+def bump(keys):
+    """Give `keys` new epochs now and again when the current transaction commits."""
+    keys = list(keys)
+    if not keys or _client() is None:
+        return
+    _set_new(keys)
+    transaction.on_commit(lambda: _set_new(keys))
+
+
+def _set_new(keys):
+    try:
+        with _client().pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.set(_key(key), uuid.uuid4().hex, ex=TIMEOUT)
+            pipe.execute()
+    except redis.RedisError as exc:  # readers cannot validate anything then, so nothing is reused
+        logger.warning("could not bump epochs: %s", exc.__class__.__name__)
+
+
+def current(keys):
+    """The current epochs of `keys` (a list, in order); None when they cannot be known.
+
+    Keys that have none get one first, so every value returned can be remembered and compared."""
+    client = _client()
+    if client is None:
+        return None
+    names = [_key(key) for key in keys]
+    try:
+        values = client.mget(names)
+        missing = [name for name, value in zip(names, values, strict=True) if value is None]
+        if missing:
+            with client.pipeline(transaction=False) as pipe:
+                for name in missing:
+                    pipe.set(name, uuid.uuid4().hex, ex=TIMEOUT, nx=True)
+                pipe.execute()
+            values = client.mget(names)
+    except redis.RedisError as exc:
+        logger.warning("could not read epochs: %s", exc.__class__.__name__)
+        return None
+    return None if None in values else values
+
+
+def unchanged(keys, remembered):
+    """Whether every key still has the epoch remembered for it (one round trip)."""
+    try:
+        return _client().mget([_key(key) for key in keys]) == remembered
+    except redis.RedisError:
+        return False

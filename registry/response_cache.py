@@ -1,0 +1,247 @@
+"""Answering a metadata GET again without running Django at all.
+
+The first request for a document (packument, simple page, maven-metadata.xml, NuGet registration)
+runs the whole pipeline: authentication, the policy, the view, registry.documents. When the view
+marks its response reusable, the middleware here remembers it in the process, together with every
+epoch (registry.epochs) the answer depended on:
+
+- the instance-wide identity epoch and the presented credential's epoch;
+- the epochs of the packages the document is built from, which the view class names from the
+  URL alone (`document_epochs`).
+
+All are read in one round trip in process_view, before the view authenticates or reads a row, so
+a change committed while the view runs is never remembered as current.
+
+`ReuseApplication` wraps the WSGI application (registry.wsgi): the same request (same credential,
+path, query, host, Accept and gzip-ness) is answered from memory after one round trip to Redis
+that finds all those epochs unchanged, and never later than `RESPONSE_REUSE_SECONDS`, the
+credential's expiry or the next midnight (when memberships expire). When the credential's
+last-use time is due for an update, the request goes through Django, which records it. Anything
+else falls through to Django. Only 200 answers to GET are remembered; errors and denials are
+always computed afresh. On when the shared cache is Redis (PACKHOUSE_REDIS_URL).
+"""
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+from accounts import tokens
+from accounts.authentication import CREDENTIAL_HEADERS, InvalidCredential, presented_credential
+from registry import epochs
+
+# Request headers that can change a document's bytes (besides the credential).
+KEY_HEADERS = (
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "wsgi.url_scheme",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_PORT",
+    "HTTP_ACCEPT",
+)
+KEY = "packhouse.reuse_key"  # the environ entry carrying a request's key from the WSGI layer
+
+
+@dataclass
+class Entry:
+    keys: list
+    values: list
+    valid_until: float
+    touch_due: float | None  # when the credential's last use should be recorded again
+    body: bytes
+    headers: list
+    etag: str
+
+    @property
+    def size(self):
+        return len(self.body) + 512
+
+    def replay(self, environ):
+        """(status, headers, body) to answer with, or None when anything this answer depended on
+        may have changed (or the credential's last use is due to be recorded)."""
+        now = time.time()
+        if now >= self.valid_until or (self.touch_due is not None and now >= self.touch_due):
+            return None
+        if not epochs.unchanged(self.keys, self.values):
+            return None
+        if self.etag and self.etag in [tag.strip() for tag in environ.get("HTTP_IF_NONE_MATCH", "").split(",")]:
+            return "304 Not Modified", [("ETag", self.etag)], b""
+        return "200 OK", self.headers, self.body
+
+
+class Store:
+    """Per-process LRU of entries, bounded by the bytes of their bodies."""
+
+    def __init__(self):
+        self._entries = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key, entry):
+        limit = settings.RESPONSE_REUSE_MAX_BYTES
+        if entry.size > limit // 4:
+            return
+        with self._lock:
+            self._remove(key)
+            self._entries[key] = entry
+            self._bytes += entry.size
+            while self._bytes > limit:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.size
+
+    def discard(self, key):
+        with self._lock:
+            self._remove(key)
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def __len__(self):
+        return len(self._entries)
+
+    def _remove(self, key):
+        previous = self._entries.pop(key, None)
+        if previous is not None:
+            self._bytes -= previous.size
+
+
+store = Store()
+
+
+def _forget_everything(**kwargs):
+    store.clear()
+
+
+setting_changed.connect(_forget_everything, dispatch_uid="response-cache-settings")
+
+
+def request_key(environ):
+    """Everything in a WSGI environ that can change a document's bytes, hashed."""
+    material = [environ.get(name, "") for name in KEY_HEADERS]
+    material.append("gzip" in environ.get("HTTP_ACCEPT_ENCODING", "").lower())
+    material.extend(environ.get(name, "") for name in CREDENTIAL_HEADERS)
+    return hashlib.sha256(repr(material).encode("utf-8", "surrogatepass")).digest()
+
+
+def _identity_keys(meta):
+    """The identity epochs for this request's credential; None when it cannot be reused."""
+    try:
+        credential = presented_credential(meta)
+    except InvalidCredential:
+        return None
+    if credential is None:
+        return [epochs.IDENTITY]
+    return [epochs.IDENTITY, epochs.credential(tokens.digest(credential[0]))]
+
+
+def _credential_row(principal):
+    return principal and (principal.access_token or principal.deploy_token)
+
+
+def _valid_until(principal):
+    now = time.time()
+    until = min(now + settings.RESPONSE_REUSE_SECONDS, now - now % 86400 + 86400)  # memberships end at midnight
+    expires_at = getattr(_credential_row(principal), "expires_at", None)
+    if expires_at is not None:
+        until = min(until, expires_at.timestamp())
+    return until
+
+
+def _touch_due(principal):
+    row = _credential_row(principal)
+    if row is None:
+        return None
+    if row.last_used_at is None:
+        return 0.0
+    return row.last_used_at.timestamp() + settings.TOKEN_LAST_USED_INTERVAL
+
+
+class ReuseApplication:
+    """WSGI wrapper: answer remembered documents before Django; mark the rest with their key."""
+
+    def __init__(self, application):
+        self.application = application
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "GET" or not settings.RESPONSE_REUSE:
+            return self.application(environ, start_response)
+        key = request_key(environ)
+        entry = store.get(key)
+        if entry is not None:
+            answer = entry.replay(environ)
+            if answer is not None:
+                status, headers, body = answer
+                start_response(status, [*headers, ("Content-Length", str(len(body)))])
+                return [body]
+            store.discard(key)
+        environ[KEY] = key
+        return self.application(environ, start_response)
+
+
+class ResponseReuseMiddleware:
+    """Reads the epochs before a document view runs and remembers its answer afterwards."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        key = request.META.get(KEY)
+        if key is not None:
+            self._remember(request, key, response)
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if KEY not in request.META:
+            return None
+        document_epochs = getattr(getattr(view_func, "cls", None), "document_epochs", None)
+        if document_epochs is None:
+            return None
+        documents = document_epochs(view_kwargs)
+        identity = _identity_keys(request.META)
+        if documents is None or identity is None:
+            return None
+        keys = identity + list(documents)
+        values = epochs.current(keys)
+        if values is not None:
+            request.reuse_epochs = (keys, values)
+        return None
+
+    @staticmethod
+    def _remember(request, key, response):
+        remembered = getattr(request, "reuse_epochs", None)
+        if remembered is None or not getattr(response, "reusable", False) or response.status_code != 200:
+            return
+        if response.streaming or response.cookies:
+            return
+        principal = getattr(request, "auth", None)
+        store.put(
+            key,
+            Entry(
+                keys=remembered[0],
+                values=remembered[1],
+                valid_until=_valid_until(principal),
+                touch_due=_touch_due(principal),
+                body=response.content,
+                headers=[(name, value) for name, value in response.items() if name.lower() != "content-length"],
+                etag=response.get("ETag", ""),
+            ),
+        )

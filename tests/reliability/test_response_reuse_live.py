@@ -1,0 +1,68 @@
+"""Reused metadata answers in a real gunicorn worker while another process writes: the writer
+(this test process, through the ORM, and clients through HTTP) changes epochs in Redis, and the
+worker's next answer follows at once."""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from accounts.roles import AccessLevel
+from tests.conftest import start_live_server, stop_live_server
+from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
+from tests.formats.npm.npmdocs import publish_document
+
+pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
+
+NAME = "@acme/live"
+
+
+@pytest.fixture
+def server(blob_dir, spool_dir, tmp_path):
+    # Last use recorded hourly, as in production, so that answers are actually replayed.
+    live = start_live_server(blob_dir, spool_dir, tmp_path, PACKHOUSE_TOKEN_LAST_USED_INTERVAL="3600")
+    yield live
+    stop_live_server(live)
+
+
+def call(method, url, token=None, body=None):
+    request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - local test server
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_a_worker_follows_writes_and_revocations_from_other_processes(server):
+    project = ProjectFactory(group=GroupFactory(path="acme"), path="live")
+    user = UserFactory()
+    MembershipFactory(user=user, project=project, access_level=AccessLevel.MAINTAINER)
+    token = AccessTokenFactory(user=user)
+    url = server.api(f"projects/{project.pk}/packages/npm/{NAME.replace('/', '%2f')}")
+
+    def versions():
+        status, body = call("GET", url, token.plaintext)
+        assert status == 200, body
+        return sorted(json.loads(body)["versions"])
+
+    def publish(version):
+        status, body = call("PUT", url, token.plaintext, json.dumps(publish_document(NAME, version)).encode())
+        assert status == 200, body
+
+    publish("1.0.0")
+    assert [versions() for _ in range(5)] == [["1.0.0"]] * 5
+
+    publish("1.1.0")  # through HTTP: the worker's own write
+    assert versions() == ["1.0.0", "1.1.0"]
+
+    # Through the ORM in this process, as a Celery task or the admin would.
+    MembershipFactory(user=UserFactory(), project=project, access_level=AccessLevel.GUEST)
+    assert versions() == ["1.0.0", "1.1.0"]
+    token.revoke()
+    assert call("GET", url, token.plaintext)[0] == 401
