@@ -127,6 +127,13 @@ def _find(queryset, token):
     return row
 
 
+def record_use(principal):
+    """Record the principal's token as used (see _touch), when it is reused without a lookup."""
+    row = principal.access_token or principal.deploy_token
+    if row is not None:
+        _touch(row)
+
+
 def _touch(row):
     """Record last use, at most once per TOKEN_LAST_USED_INTERVAL seconds (one UPDATE)."""
     now = timezone.now()

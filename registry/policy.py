@@ -38,6 +38,17 @@ PACKAGE_READ_SCOPES = {"read_package_registry", "write_package_registry"}
 JOB_TOKEN_EXCLUDED = {roles.ADMIN_PACKAGE_SETTINGS, roles.ADMIN_PROJECT, roles.ADMIN_GROUP}
 
 
+class NoMemory:
+    """The `memory` policy functions use when nothing may be remembered (registry.access_cache
+    provides one that remembers under the identity epochs)."""
+
+    def remember(self, key, compute):
+        return compute()
+
+
+NO_MEMORY = NoMemory()
+
+
 def _anyone_may_pull(project):
     return settings.ALLOW_ANYONE_TO_PULL_OPTION and project.allows_anyone_to_pull
 
@@ -62,10 +73,16 @@ def _scope_allows(principal, action):
 class ProjectAccess:
     """The facts about one principal and one project that every decision needs."""
 
-    def __init__(self, principal, project):
+    def __init__(self, principal, project, memory=NO_MEMORY):
         self.principal = principal
         self.project = project
-        self.level = project_access_level(principal.user, project) if principal.user else 0
+        self.memory = memory
+        user = principal.user
+        self.level = (
+            memory.remember(("project-level", user.pk, project.pk), lambda: project_access_level(user, project))
+            if user
+            else 0
+        )
 
     @property
     def registry_level(self):
@@ -86,7 +103,10 @@ class ProjectAccess:
         return principal.is_admin or internal_to_user or self.level >= AccessLevel.GUEST
 
     def job_allowlisted(self):
-        return job_token_allowed(self.principal.job.project, self.project)
+        job_project, project = self.principal.job.project, self.project
+        return self.memory.remember(
+            ("job-allowlisted", job_project.pk, project.pk), lambda: job_token_allowed(job_project, project)
+        )
 
     def allowed(self, action):
         principal, project = self.principal, self.project
@@ -143,9 +163,9 @@ def can(principal, project, action):
     return ProjectAccess(principal, project).allowed(action)
 
 
-def authorize(principal, project, action):
+def authorize(principal, project, action, memory=NO_MEMORY):
     """Allow, or raise the one right error for this principal, project and action."""
-    access = ProjectAccess(principal, project)
+    access = ProjectAccess(principal, project, memory)
     if access.allowed(action):
         return access
     if principal.is_anonymous:
@@ -165,7 +185,7 @@ def deny_unknown(principal, what="Project"):
 # --- groups -------------------------------------------------------------------------------
 
 
-def group_visible(principal, group):
+def group_visible(principal, group, memory=NO_MEMORY):
     if principal.is_admin or group.visibility == Visibility.PUBLIC:
         return True
     if principal.kind == DEPLOY_TOKEN:
@@ -176,26 +196,33 @@ def group_visible(principal, group):
         return False
     if group.visibility == Visibility.INTERNAL and not user.is_external:
         return True
-    return group_access_level(user, group) >= AccessLevel.GUEST or has_membership_below(user, group)
+    return _group_level(user, group, memory) >= AccessLevel.GUEST or memory.remember(
+        ("member-below", user.pk, group.pk), lambda: has_membership_below(user, group)
+    )
 
 
-def authorize_group(principal, group, action):
+def _group_level(user, group, memory):
+    return memory.remember(("group-level", user.pk, group.pk), lambda: group_access_level(user, group))
+
+
+def authorize_group(principal, group, action, memory=NO_MEMORY):
     """Group-level actions: READ_GROUP / READ_PACKAGE (aggregated pulls), admin ones by role."""
     if not _scope_allows(principal, action):
         allowed = False
     elif action in (roles.READ_GROUP, roles.READ_PACKAGE):
-        allowed = group_visible(principal, group) or (
+        allowed = group_visible(principal, group, memory) or (
             action == roles.READ_PACKAGE and pullable_projects(principal, group).exists()
         )
     elif principal.kind in (DEPLOY_TOKEN, JOB_TOKEN):
         allowed = False
     else:
-        allowed = principal.is_admin or (group_access_level(principal.user, group) >= roles.GROUP_ACTION_LEVEL[action])
+        level = _group_level(principal.user, group, memory)
+        allowed = principal.is_admin or level >= roles.GROUP_ACTION_LEVEL[action]
     if allowed:
         return
     if principal.is_anonymous:
         raise Unauthenticated()
-    if not group_visible(principal, group):
+    if not group_visible(principal, group, memory):
         raise NotFound("404 Group Not Found")
     raise Forbidden()
 
@@ -252,14 +279,23 @@ def pullable_projects(principal, group=None):
     return projects.filter(rule)
 
 
-def resolve_group(ref):
+def resolve_group(ref, memory=NO_MEMORY):
     """A group by numeric id or (URL-decoded) full path; None when there is none."""
+    return memory.remember(("group", ref.lower()), lambda: _find_group(ref))
+
+
+def _find_group(ref):
     if ref.isdigit():
         return Group.objects.filter(pk=int(ref)).first()
     return Group.objects.filter(full_path__iexact=ref).first()
 
 
-def resolve_project(ref):
+def resolve_project(ref, memory=NO_MEMORY):
+    """A project by numeric id or (URL-decoded) full path; None when there is none."""
+    return memory.remember(("project", ref.lower()), lambda: _find_project(ref))
+
+
+def _find_project(ref):
     queryset = Project.objects.select_related("group", "namespace_owner")
     if ref.isdigit():
         return queryset.filter(pk=int(ref)).first()

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.signals import setting_changed
 
-from accounts import tokens
-from accounts.authentication import CREDENTIAL_HEADERS, InvalidCredential, presented_credential
+from accounts.authentication import CREDENTIAL_HEADERS
 from registry import epochs
+from registry.access_cache import identity_keys
 
 # Request headers that can change a document's bytes (besides the credential).
 KEY_HEADERS = (
@@ -141,17 +141,6 @@ def request_key(environ):
     return hashlib.sha256(repr(material).encode("utf-8", "surrogatepass")).digest()
 
 
-def _identity_keys(meta):
-    """The identity epochs for this request's credential; None when it cannot be reused."""
-    try:
-        credential = presented_credential(meta)
-    except InvalidCredential:
-        return None
-    if credential is None:
-        return [epochs.IDENTITY]
-    return [epochs.IDENTITY, epochs.credential(tokens.digest(credential[0]))]
-
-
 def _credential_row(principal):
     return principal and (principal.access_token or principal.deploy_token)
 
@@ -181,7 +170,7 @@ class ReuseApplication:
         self.application = application
 
     def __call__(self, environ, start_response):
-        if environ.get("REQUEST_METHOD") != "GET" or not settings.RESPONSE_REUSE:
+        if environ.get("REQUEST_METHOD") != "GET" or not settings.EPOCH_CACHES:
             return self.application(environ, start_response)
         key = request_key(environ)
         entry = store.get(key)
@@ -216,7 +205,7 @@ class ResponseReuseMiddleware:
         if document_epochs is None:
             return None
         documents = document_epochs(view_kwargs)
-        identity = _identity_keys(request.META)
+        identity = identity_keys(request.META)
         if documents is None or identity is None:
             return None
         keys = identity + list(documents)

@@ -195,7 +195,10 @@ def serve(
         },
     )
     if count_download and request.method == "GET":
-        record_download(package_file.version)
+        # Counted once the response is finished (Django closes it after the last byte is sent),
+        # so the UPDATE and its commit are not between the client and its first byte.
+        version = package_file.version
+        response._resource_closers.insert(0, lambda: record_download(version))
     return response
 
 

@@ -176,9 +176,11 @@ AUTH_FAILURE_WINDOW = env_int("AUTH_FAILURE_WINDOW", 60)
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Seconds between two writes of a token's last_used_at.
 TOKEN_LAST_USED_INTERVAL = env_int("TOKEN_LAST_USED_INTERVAL", 60)
-# Metadata documents answered again from worker memory while their epochs hold
-# (registry.response_cache). Needs a cache shared by all processes, so it is on with Redis only.
-RESPONSE_REUSE = env_bool("RESPONSE_REUSE", bool(REDIS_URL))
+# Per-process memory checked against change epochs in Redis (registry.epochs): credentials, access
+# levels (registry.access_cache) and whole metadata answers (registry.response_cache). It needs a
+# store shared by every process, so it is on with Redis only.
+EPOCH_CACHES = env_bool("EPOCH_CACHES", bool(REDIS_URL))
+ACCESS_CACHE_ENTRIES = env_int("ACCESS_CACHE_ENTRIES", 20000)
 RESPONSE_REUSE_SECONDS = env_int("RESPONSE_REUSE_SECONDS", 60)
 RESPONSE_REUSE_MAX_BYTES = env_int("RESPONSE_REUSE_MAX_BYTES", 32 * 1024 * 1024)
 

@@ -9,8 +9,9 @@ from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from accounts import roles
-from accounts.authentication import TokenAuthentication, principal_of
+from accounts.authentication import TokenAuthentication, authenticate_request, principal_of
 from registry import policy
+from registry.access_cache import RequestMemory
 from registry.errors import NotFound, RegistryError, TooManyRequests, Unauthenticated
 
 PROJECT = "project"
@@ -26,11 +27,22 @@ DEFAULT_ACTIONS = {
 }
 
 
+class RememberingTokenAuthentication(TokenAuthentication):
+    """TokenAuthentication through the request's RequestMemory, when it has one."""
+
+    def authenticate(self, request):
+        memory = getattr(request, "access_memory", None)
+        principal = memory.principal(request) if memory is not None else authenticate_request(request)
+        if principal.is_anonymous:
+            return None
+        return (principal.user, principal)
+
+
 class PackageAPIView(APIView):
     package_format = None  # a registry.formats.PackageFormat instance
     scope = PROJECT
     actions = DEFAULT_ACTIONS
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [RememberingTokenAuthentication]
     permission_classes = []
 
     project = None
@@ -49,21 +61,26 @@ class PackageAPIView(APIView):
         return self.actions.get(request.method)
 
     def initial(self, request, *args, **kwargs):
+        # Epochs first, before anything is looked up (registry.access_cache); the response cache
+        # may have read them already.
+        memory = RequestMemory.for_request(request, getattr(request, "reuse_epochs", None))
+        request.access_memory = memory
+        memory = memory or policy.NO_MEMORY
         super().initial(request, *args, **kwargs)
         self.principal = principal_of(request)
         action = self.action_for(request)
         if action is None:
             raise exceptions.MethodNotAllowed(request.method)
         if self.scope == PROJECT:
-            self.project = policy.resolve_project(kwargs["project_ref"])
+            self.project = policy.resolve_project(kwargs["project_ref"], memory)
             if self.project is None:
                 policy.deny_unknown(self.principal, "Project")
-            self.access = policy.authorize(self.principal, self.project, action)
+            self.access = policy.authorize(self.principal, self.project, action, memory)
         elif self.scope == GROUP:
-            self.group = policy.resolve_group(kwargs["group_ref"])
+            self.group = policy.resolve_group(kwargs["group_ref"], memory)
             if self.group is None:
                 policy.deny_unknown(self.principal, "Group")
-            policy.authorize_group(self.principal, self.group, action)
+            policy.authorize_group(self.principal, self.group, action, memory)
         elif action != roles.READ_PACKAGE:
             # Nothing is ever published at instance level.
             if self.principal.is_anonymous:

@@ -10,6 +10,7 @@ packages from a fresh cache. Timings are reported, never asserted.
 """
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -205,7 +207,9 @@ def curl_speed(url, headers=()):
     return float(subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout)
 
 
-def nginx_speed(file_path, workdir, runs):
+@contextlib.contextmanager
+def nginx_serving(file_path, workdir):
+    """nginx serving `file_path` straight from disk with sendfile; yields its URL."""
     port = free_port()
     conf = workdir / "nginx.conf"
     conf.write_text(f"""
@@ -215,16 +219,19 @@ http {{ access_log off; sendfile on; tcp_nopush on;
   server {{ listen 127.0.0.1:{port}; location / {{ root {file_path.parent}; }} }} }}
 """)
     process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
     try:
-        return max(curl_speed(f"http://127.0.0.1:{port}/{file_path.name}") for _ in range(runs))
+        url = f"http://127.0.0.1:{port}/{file_path.name}"
+        wait_for(url)
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def x_accel_speed(server, path, token, runs):
-    """Packhouse behind nginx with PACKHOUSE_X_ACCEL_REDIRECT_PREFIX: Django authorizes, nginx sends."""
+@contextlib.contextmanager
+def x_accel_serving(server, path):
+    """Packhouse behind nginx with PACKHOUSE_X_ACCEL_REDIRECT_PREFIX (Django authorizes, nginx
+    sends the bytes); yields the URL of `path` through nginx."""
     workdir = server.workdir
     app_port, proxy_port = free_port(), free_port()
     env = {**server.env, "PACKHOUSE_X_ACCEL_REDIRECT_PREFIX": "/_storage/"}
@@ -257,19 +264,37 @@ http {{ access_log off; sendfile on; tcp_nopush on;
 """)
     proxy = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], stderr=subprocess.DEVNULL)
     try:
-        url = f"http://127.0.0.1:{proxy_port}{path}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{proxy_port}/-/health", timeout=1).read()  # noqa: S310
-                break
-            except OSError:
-                time.sleep(0.3)
-        return max(curl_speed(url, [f"PRIVATE-TOKEN: {token}"]) for _ in range(runs))
+        wait_for(f"http://127.0.0.1:{proxy_port}/-/health")
+        yield f"http://127.0.0.1:{proxy_port}{path}"
     finally:
         for process in (proxy, app):
             process.terminate()
             process.wait(timeout=10)
+
+
+def wait_for(url, seconds=30):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()  # noqa: S310 - our own http URL
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def download_speeds(sources, runs):
+    """Median bytes/s per source over `runs` rounds, the sources interleaved in every round so
+    that drift on a shared machine hits them alike; each source is fetched once first to warm up
+    (worker connections, page cache)."""
+    samples = {name: [] for name in sources}
+    for url, headers in sources.values():
+        curl_speed(url, headers)
+    for _ in range(runs):
+        for name, (url, headers) in sources.items():
+            samples[name].append(curl_speed(url, headers))
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def peak_rss_growth_mib(pids, action):
@@ -370,14 +395,15 @@ def main():
         del content
         big.unlink()
         blob = workdir / "storage" / "blobs" / sha256[:2] / sha256[2:4] / sha256
-        runs = 3 if quick else 5
-        ours = max(
-            curl_speed(f"{api}/generic/download/1/download.bin", [f"PRIVATE-TOKEN: {token}"]) for _ in range(runs)
-        )
-        theirs = nginx_speed(blob, workdir, runs)
-        accel = x_accel_speed(
-            server, f"/api/v4/projects/{project.pk}/packages/generic/download/1/download.bin", token, runs
-        )
+        runs = 5 if quick else 15
+        authorized = [f"PRIVATE-TOKEN: {token}"]
+        path = f"/api/v4/projects/{project.pk}/packages/generic/download/1/download.bin"
+        with nginx_serving(blob, workdir) as nginx_url, x_accel_serving(server, path) as accel_url:
+            speeds = download_speeds(
+                {"ours": (server.url + path, authorized), "nginx": (nginx_url, []), "accel": (accel_url, authorized)},
+                runs,
+            )
+        ours, theirs, accel = speeds["ours"], speeds["nginx"], speeds["accel"]
         results["download_100mib"] = {
             "packhouse_mib_s": round(ours / 1024**2),
             "packhouse_x_accel_mib_s": round(accel / 1024**2),
