@@ -46,37 +46,46 @@ def dist_tags(packages):
 
 
 def packument(name, packages, base_url):
-    """The abbreviated-and-then-some packument; two queries whatever the number of versions."""
-    files = (
+    """The abbreviated-and-then-some packument; two queries whatever the number of versions,
+    read as plain rows (no model instances)."""
+    rows = (
         PackageFile.objects.filter(
             version__package__in=packages,
             version__status__in=INSTALLABLE,
             status=PackageFile.FileStatus.DEFAULT,
         )
-        .select_related("blob", "version", "version__package")
         .order_by("version__created_at", "id")
+        .values_list(
+            "version__version",
+            "version__metadata",
+            "version__created_at",
+            "version__updated_at",
+            "version__package_id",
+            "version__package__project_id",
+            "version__package__generation",
+            "blob__sha1",
+            "blob__sha512",
+        )
     )
     newest = {}
-    for package_file in files:  # later rows win: the newest file of the newest version row
-        newest[package_file.version.version] = package_file
+    for row in rows:  # later rows win: the newest file of the newest version row
+        newest[row[0]] = row
     versions = {}
     times = {}
+    generations = {}
     for version in sorted(newest, key=semver_key):
-        package_file = newest[version]
-        row = package_file.version
-        metadata = row.metadata or {}
+        _, metadata, created_at, updated_at, package_id, project_id, generation, sha1, sha512 = newest[version]
+        metadata = metadata or {}
         entry = {"name": name, "version": version}
         entry.update({key: metadata[key] for key in ECHOED_KEYS if key in metadata})
         entry["dist"] = {
-            "shasum": package_file.blob.sha1,
-            "integrity": integrity(package_file.blob.sha512),
-            "tarball": tarball_url(base_url, row.package.project_id, name, version),
+            "shasum": sha1,
+            "integrity": integrity(sha512),
+            "tarball": tarball_url(base_url, project_id, name, version),
         }
         versions[version] = entry
-        times[version] = row
-    generations = {row.package_id: row.package.generation for row in times.values()}
-    created = min((row.created_at for row in times.values()), default=None)
-    modified = max((row.updated_at for row in times.values()), default=None)
+        times[version] = (created_at, updated_at)
+        generations[package_id] = generation
     document = {
         "_id": name,
         # npm echoes it in unpublish URLs (`/-rev/<rev>`); any value is accepted back
@@ -86,8 +95,9 @@ def packument(name, packages, base_url):
         "versions": versions,
         "time": {},
     }
-    if created is not None:
-        document["time"] = {"created": _iso(created), "modified": _iso(modified)}
-        document["time"].update({version: _iso(row.created_at) for version, row in times.items()})
+    if times:
+        modified = max(updated for _, updated in times.values())
+        document["time"] = {"created": _iso(min(created for created, _ in times.values())), "modified": _iso(modified)}
+        document["time"].update({version: _iso(created) for version, (created, _) in times.items()})
         document["modified"] = _iso(modified)
     return document

@@ -3,9 +3,9 @@ core-metadata links. Each document is built from one query, whatever the number 
 
 import json
 from dataclasses import dataclass
+from html import escape
 from urllib.parse import quote
 
-from django.template.loader import render_to_string
 from packaging.version import InvalidVersion, Version
 
 from registry.models import INSTALLABLE, PackageFile
@@ -71,47 +71,75 @@ class Link:
 
 
 def distribution_links(packages, files_base):
-    """Every installable file of `packages` (a queryset), one query, sorted by version."""
+    """Every installable file of `packages` (a queryset), one query, sorted by version.
+
+    Read as plain rows (no model instances): a page of a thousand files is built in a few
+    milliseconds of Python."""
     rows = (
         PackageFile.objects.filter(
             version__package__in=packages,
             version__status__in=INSTALLABLE,
             status=PackageFile.FileStatus.DEFAULT,
         )
-        .select_related("blob", "version", "version__package", "pypi_distribution")
         .order_by("id")
+        .values_list(
+            "file_name",
+            "created_at",
+            "version__version",
+            "version__package__project_id",
+            "version__metadata__requires_python",
+            "blob__sha256",
+            "blob__size",
+            "pypi_distribution__requires_python",
+            "pypi_distribution__core_metadata_sha256",
+        )
     )
     newest = {}
     for row in rows:  # duplicates of one name across projects: the newest wins
-        newest[(row.version.package.project_id, row.file_name)] = row
+        newest[(row[3], row[0])] = row
     links = []
     for row in newest.values():
-        distribution = getattr(row, "pypi_distribution", None)
-        requires_python = (distribution.requires_python if distribution else "") or row.version.metadata.get(
-            "requires_python", ""
-        )
-        is_wheel = row.file_name.endswith(".whl")
+        file_name, created_at, version, project_id, stored_requires, sha256, size, requires, core_sha256 = row
         links.append(
             Link(
-                filename=row.file_name,
-                url=f"{files_base}/projects/{row.version.package.project_id}/packages/pypi/files/"
-                f"{row.blob.sha256}/{quote(row.file_name)}",
-                sha256=row.blob.sha256,
-                requires_python=requires_python,
-                core_metadata_sha256=distribution.core_metadata_sha256 if distribution and is_wheel else "",
-                size=row.blob.size,
-                upload_time=row.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                version=row.version.version,
+                filename=file_name,
+                url=f"{files_base}/projects/{project_id}/packages/pypi/files/{sha256}/{quote(file_name)}",
+                sha256=sha256,
+                requires_python=requires or stored_requires or "",
+                core_metadata_sha256=(core_sha256 or "") if file_name.endswith(".whl") else "",
+                size=size,
+                upload_time=created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                version=version,
             )
         )
     links.sort(key=lambda link: (_version_key(link.version), link.filename))
     return links
 
 
-def project_html(name, links):
-    return render_to_string(
-        "packages_pypi/simple_project.html", {"name": name, "links": links, "api_version": API_VERSION}
+def _page(title, anchors):
+    """PEP 503 HTML: one anchor per line, every value escaped."""
+    return (
+        "<!DOCTYPE html>\n<html>\n"
+        f'  <head><meta name="pypi:repository-version" content="{API_VERSION}"><title>Links for {escape(title)}'
+        "</title></head>\n"
+        f"  <body>\n    <h1>Links for {escape(title)}</h1>\n"
+        + "".join(f"    {anchor}<br>\n" for anchor in anchors)
+        + "  </body>\n</html>\n"
     )
+
+
+def project_html(name, links):
+    anchors = []
+    for link in links:
+        core = ""
+        if link.core_metadata_sha256:
+            value = escape(f"sha256={link.core_metadata_sha256}")
+            core = f' data-dist-info-metadata="{value}" data-core-metadata="{value}"'
+        anchors.append(
+            f'<a href="{escape(link.url)}#sha256={escape(link.sha256)}" '
+            f'data-requires-python="{escape(link.requires_python)}"{core}>{escape(link.filename)}</a>'
+        )
+    return _page(name, anchors)
 
 
 def project_json(normalized_name, links):
@@ -145,9 +173,8 @@ def project_json(normalized_name, links):
 
 
 def index_html(title, base, projects):
-    return render_to_string(
-        "packages_pypi/simple_index.html",
-        {"title": title, "base": base, "projects": projects, "api_version": API_VERSION},
+    return _page(
+        title, [f'<a href="{escape(base)}/{escape(normalized)}/">{escape(name)}</a>' for name, normalized in projects]
     )
 
 

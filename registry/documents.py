@@ -47,12 +47,15 @@ def cached_document(request, packages, render, content_type, variant=""):
         return response
     compressed = _local_get(key)
     if compressed is None:
-        compressed = _cache_call("get", key)
-        if compressed is None:
-            body = render()
-            compressed = gzip.compress(body.encode() if isinstance(body, str) else body, compresslevel=6, mtime=0)
-            _cache_call("set", key, compressed, TIMEOUT)
-        _local_put(key, compressed)
+        # One build per process: threads asking for the same document while it is being built
+        # (every one of them, right after a publish) wait for it instead of building it too.
+        with _BUILD_LOCKS[hash(key) % len(_BUILD_LOCKS)]:
+            compressed = _local_get(key) or _cache_call("get", key)
+            if compressed is None:
+                body = render()
+                compressed = gzip.compress(body.encode() if isinstance(body, str) else body, compresslevel=6, mtime=0)
+                _cache_call("set", key, compressed, TIMEOUT)
+            _local_put(key, compressed)
     if _accepts_gzip(request):
         response = HttpResponse(compressed, content_type=content_type)
         response["Content-Encoding"] = "gzip"
@@ -75,6 +78,7 @@ _LOCAL_MAX_BYTES = 16 * 1024 * 1024
 _local = OrderedDict()
 _local_bytes = 0
 _local_lock = threading.Lock()
+_BUILD_LOCKS = [threading.Lock() for _ in range(64)]
 
 
 def _local_get(key):
