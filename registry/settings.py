@@ -180,7 +180,7 @@ TOKEN_LAST_USED_INTERVAL = env_int("TOKEN_LAST_USED_INTERVAL", 60)
 # levels (registry.access_cache) and whole metadata answers (registry.response_cache). It needs a
 # store shared by every process, so it is on with Redis only.
 EPOCH_CACHES = env_bool("EPOCH_CACHES", bool(REDIS_URL))
-ACCESS_CACHE_ENTRIES = env_int("ACCESS_CACHE_ENTRIES", 20000)
+ACCESS_CACHE_ENTRIES = env_int("ACCESS_CACHE_ENTRIES", 4096)
 RESPONSE_REUSE_SECONDS = env_int("RESPONSE_REUSE_SECONDS", 60)
 RESPONSE_REUSE_MAX_BYTES = env_int("RESPONSE_REUSE_MAX_BYTES", 32 * 1024 * 1024)
 
