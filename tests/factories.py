@@ -68,6 +68,14 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     access_level = AccessLevel.DEVELOPER
 
 
+def member(resource, level=AccessLevel.DEVELOPER, **membership):
+    """A new user who is a member of `resource` (a Project or Group) at `level`."""
+    user = UserFactory()
+    target = {"project": resource} if isinstance(resource, Project) else {"group": resource}
+    MembershipFactory(user=user, access_level=level, **target, **membership)
+    return user
+
+
 def _issue_token(row, prefix):
     row.plaintext = tokens.issue(row, prefix)
     return row

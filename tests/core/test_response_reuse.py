@@ -21,10 +21,10 @@ from tests.factories import (
     AccessTokenFactory,
     CiJobFactory,
     GroupFactory,
-    MembershipFactory,
     ProjectFactory,
     UserFactory,
     finish,
+    member,
 )
 from tests.formats.npm.npmdocs import publish_document
 from tests.helpers import auth_headers
@@ -80,9 +80,7 @@ def project():
 
 @pytest.fixture
 def developer(project):
-    user = UserFactory()
-    MembershipFactory(user=user, project=project, access_level=AccessLevel.DEVELOPER)
-    return user
+    return member(project)
 
 
 @pytest.fixture
@@ -145,8 +143,7 @@ def test_a_publish_is_seen_by_the_next_request(client, project, token):
 
 
 def test_a_dist_tag_change_and_a_deletion_are_seen(client, project, developer):
-    maintainer = UserFactory()
-    MembershipFactory(user=maintainer, project=project, access_level=AccessLevel.MAINTAINER)
+    maintainer = member(project, AccessLevel.MAINTAINER)
     headers = auth_headers(AccessTokenFactory(user=maintainer).plaintext, "bearer")
     publish(client, project, "1.0.0", headers)
     publish(client, project, "2.0.0", headers)

@@ -19,9 +19,8 @@ from tests.factories import (
     DeployTokenFactory,
     GroupFactory,
     JobTokenScopeLinkFactory,
-    MembershipFactory,
     ProjectFactory,
-    UserFactory,
+    member,
 )
 from tests.helpers import auth_headers
 
@@ -58,8 +57,7 @@ def queries(client, url, headers):
 
 
 def test_a_repeated_request_needs_no_authentication_or_authorization_query(client, deep_project, root_group):
-    user = UserFactory()
-    MembershipFactory(user=user, group=root_group, access_level=AccessLevel.DEVELOPER)
+    user = member(root_group)
     headers = auth_headers(AccessTokenFactory(user=user).plaintext, "bearer")
     upload(client, deep_project, headers)
     access_cache.memory.clear()  # as in a worker that has not seen this caller yet
@@ -76,8 +74,7 @@ def test_a_repeated_request_needs_no_authentication_or_authorization_query(clien
 
 
 def test_a_revoked_token_is_refused_on_the_next_request(client, deep_project, root_group):
-    user = UserFactory()
-    MembershipFactory(user=user, group=root_group, access_level=AccessLevel.DEVELOPER)
+    user = member(root_group)
     token = AccessTokenFactory(user=user)
     headers = auth_headers(token.plaintext, "bearer")
     upload(client, deep_project, headers)
@@ -89,8 +86,7 @@ def test_a_revoked_token_is_refused_on_the_next_request(client, deep_project, ro
 
 
 def test_a_token_is_refused_once_its_expiry_passes(client, deep_project, root_group, monkeypatch):
-    user = UserFactory()
-    MembershipFactory(user=user, group=root_group, access_level=AccessLevel.DEVELOPER)
+    user = member(root_group)
     token = AccessTokenFactory(user=user, expires_at=timezone.now() + timedelta(hours=1))
     headers = auth_headers(token.plaintext, "bearer")
     upload(client, deep_project, headers)
@@ -103,8 +99,8 @@ def test_a_token_is_refused_once_its_expiry_passes(client, deep_project, root_gr
 
 
 def test_a_lost_membership_hides_the_project_on_the_next_request(client, deep_project, root_group):
-    user = UserFactory()
-    membership = MembershipFactory(user=user, group=root_group, access_level=AccessLevel.DEVELOPER)
+    user = member(root_group)
+    membership = Membership.objects.get(user=user)
     headers = auth_headers(AccessTokenFactory(user=user).plaintext, "bearer")
     upload(client, deep_project, headers)
     assert client.get(file_url(deep_project), **headers).status_code == 200
@@ -115,8 +111,8 @@ def test_a_lost_membership_hides_the_project_on_the_next_request(client, deep_pr
 
 
 def test_a_lowered_role_is_refused_writes_on_the_next_request(client, deep_project, root_group):
-    user = UserFactory()
-    membership = MembershipFactory(user=user, group=root_group, access_level=AccessLevel.DEVELOPER)
+    user = member(root_group)
+    membership = Membership.objects.get(user=user)
     headers = auth_headers(AccessTokenFactory(user=user).plaintext, "bearer")
     upload(client, deep_project, headers, "a.txt")
 
@@ -128,8 +124,7 @@ def test_a_lowered_role_is_refused_writes_on_the_next_request(client, deep_proje
 
 
 def test_a_blocked_user_is_refused_on_the_next_request(client, deep_project, root_group):
-    user = UserFactory()
-    MembershipFactory(user=user, group=root_group, access_level=AccessLevel.DEVELOPER)
+    user = member(root_group)
     headers = auth_headers(AccessTokenFactory(user=user).plaintext, "bearer")
     upload(client, deep_project, headers)
     assert client.get(file_url(deep_project), **headers).status_code == 200
@@ -141,8 +136,7 @@ def test_a_blocked_user_is_refused_on_the_next_request(client, deep_project, roo
 
 
 def test_a_finished_job_is_refused_on_the_next_request(client, deep_project, root_group):
-    user = UserFactory()
-    MembershipFactory(user=user, group=root_group, access_level=AccessLevel.DEVELOPER)
+    user = member(root_group)
     job = CiJobFactory(project=deep_project, user=user)
     headers = auth_headers(job.plaintext, "job")
     upload(client, deep_project, headers)
@@ -154,8 +148,7 @@ def test_a_finished_job_is_refused_on_the_next_request(client, deep_project, roo
 
 
 def test_an_allowlist_change_applies_to_a_running_job_at_once(client, deep_project, root_group):
-    user = UserFactory()
-    MembershipFactory(user=user, group=root_group, access_level=AccessLevel.DEVELOPER)
+    user = member(root_group)
     owner_headers = auth_headers(AccessTokenFactory(user=user).plaintext, "bearer")
     upload(client, deep_project, owner_headers)
     other = ProjectFactory(group=deep_project.group, path="app")
@@ -173,8 +166,7 @@ def test_an_allowlist_change_applies_to_a_running_job_at_once(client, deep_proje
 
 
 def test_a_project_made_private_challenges_anonymous_callers(client, deep_project, root_group):
-    user = UserFactory()
-    MembershipFactory(user=user, group=root_group, access_level=AccessLevel.DEVELOPER)
+    user = member(root_group)
     upload(client, deep_project, auth_headers(AccessTokenFactory(user=user).plaintext, "bearer"))
     for group in Group.objects.all():
         group.visibility = "public"
@@ -192,8 +184,7 @@ def test_a_project_made_private_challenges_anonymous_callers(client, deep_projec
 
 
 def test_a_deleted_deploy_token_is_refused_on_the_next_request(client, deep_project, root_group):
-    user = UserFactory()
-    MembershipFactory(user=user, group=root_group, access_level=AccessLevel.DEVELOPER)
+    user = member(root_group)
     upload(client, deep_project, auth_headers(AccessTokenFactory(user=user).plaintext, "bearer"))
     token = DeployTokenFactory(project=deep_project, username="deployer")
     headers = auth_headers(token.plaintext, "basic:deployer")
@@ -205,9 +196,7 @@ def test_a_deleted_deploy_token_is_refused_on_the_next_request(client, deep_proj
 
 
 def test_memberships_ending_today_end_at_midnight(client, deep_project, root_group, monkeypatch):
-    user = UserFactory()
-    today = timezone.now().date()
-    MembershipFactory(user=user, group=root_group, access_level=AccessLevel.DEVELOPER, expires_at=today)
+    user = member(root_group, expires_at=timezone.now().date())
     headers = auth_headers(AccessTokenFactory(user=user).plaintext, "bearer")
     upload(client, deep_project, headers)
     assert client.get(file_url(deep_project), **headers).status_code == 200
