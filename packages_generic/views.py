@@ -2,7 +2,7 @@ from django.http import JsonResponse
 from rest_framework.request import Request
 
 from packages_generic.format import GenericFormat
-from registry import services
+from registry import epochs, services
 from registry.errors import Invalid, NotFound
 from registry.formats import FileDraft, PackageDraft
 from registry.spool import spool_request
@@ -30,6 +30,11 @@ def package_file_json(package_file, request: Request):
 
 class GenericFileView(PackageAPIView):
     package_format = GenericFormat()
+
+    @classmethod
+    def package_epochs(cls, url_kwargs):
+        name = cls.package_format.normalize_name(url_kwargs["package_name"])
+        return [epochs.package(cls.package_format.name, name)]
 
     def _validate(self, package_name, package_version, file_name):
         fmt = self.package_format
@@ -59,7 +64,7 @@ class GenericFileView(PackageAPIView):
 
     def get(self, request, package_name, package_version, file_name, **kwargs):
         self._validate(package_name, package_version, file_name)
-        package_file = services.find_file(self.project, self.package_format, package_name, package_version, file_name)
+        package_file = self.find_file(package_name, package_version, file_name)
         if package_file is None:
             raise NotFound("404 Package Not Found")
         return services.serve(package_file, request)

@@ -58,13 +58,11 @@ class MavenFileView(PackageAPIView):
     # --- reading -------------------------------------------------------------------------
 
     @classmethod
-    def document_epochs(cls, url_kwargs):
-        """Artifact-level maven-metadata.xml (and its checksums) is a generated document."""
+    def package_epochs(cls, url_kwargs):
+        """The artifact's (its generated maven-metadata.xml is reused, its files remembered)."""
         try:
             path = parsers.parse_path(url_kwargs["maven_path"])
         except Invalid:
-            return None
-        if not (path.versionless and path.is_metadata):
             return None
         return [epochs.package(cls.package_format.name, cls.package_format.normalize_name(path.name))]
 
@@ -72,7 +70,7 @@ class MavenFileView(PackageAPIView):
         """The newest installable file `path.base_name` of that package version."""
         fmt = self.package_format
         if self.scope == PROJECT:
-            return services.find_file(self.project, fmt, path.name, path.version, path.base_name)
+            return self.find_file(path.name, path.version, path.base_name)
         return (
             PackageFile.objects.select_related("blob", "version")
             .filter(

@@ -93,7 +93,7 @@ class PackumentView(NpmView):
     """GET <name>: packument. PUT <name>: publish, or deprecate (npm-command: deprecate)."""
 
     actions = {**READ, "PUT": roles.CREATE_PACKAGE}
-    document_epochs = classmethod(_name_epochs)
+    package_epochs = classmethod(_name_epochs)
 
     def action_for(self, request):
         action = super().action_for(request)
@@ -195,14 +195,13 @@ def _tarball_version(package_name, file_name):
 
 class TarballView(NpmView):
     actions = READ
+    package_epochs = classmethod(_name_epochs)
 
     def get(self, request, package_name, file_name, **kwargs):
         version = _tarball_version(package_name, file_name)
         package_file = None
         if version is not None and parsers.valid_name(package_name):
-            package_file = services.find_file(
-                self.project, FORMAT, package_name, version, parsers.tarball_name(package_name, version)
-            )
+            package_file = self.find_file(package_name, version, parsers.tarball_name(package_name, version))
         if package_file is None:
             raise NotFound("404 Package Not Found")
         return services.serve(package_file, request)
@@ -236,7 +235,7 @@ class TarballRevisionView(NpmView):
 
 class DistTagsView(NpmView):
     actions = READ
-    document_epochs = classmethod(_name_epochs)
+    package_epochs = classmethod(_name_epochs)
 
     def get(self, request, package_name, **kwargs):
         packages = self.readable_packages(package_name)

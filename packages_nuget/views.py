@@ -48,6 +48,14 @@ class AnyAccept(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+def _name_epochs(cls, url_kwargs):
+    return [epochs.package(FORMAT.name, FORMAT.normalize_name(url_kwargs["package_name"]))]
+
+
+def _format_epochs(cls, url_kwargs):
+    return [epochs.format_wide(FORMAT.name)]
+
+
 class NugetView(PackageAPIView):
     package_format = FORMAT
     content_negotiation_class = AnyAccept
@@ -273,6 +281,8 @@ class DownloadIndexView(NugetView):
 
 
 class DownloadFileView(NugetView):
+    package_epochs = classmethod(_name_epochs)
+
     def get(self, request, package_name, package_version, file_name, **kwargs):
         lower = file_name.lower()
         name = package_name.lower()
@@ -295,9 +305,7 @@ class DownloadFileView(NugetView):
             if meta is None or not meta.nuspec:
                 raise NotFound("404 Package Not Found")
             return HttpResponse(meta.nuspec.encode(), content_type="application/xml")
-        package_file = services.find_file(
-            self.project, FORMAT, package_name, package_version, f"{name}.{normalized}.{extension}"
-        )
+        package_file = self.find_file(package_name, package_version, f"{name}.{normalized}.{extension}")
         if package_file is None:
             raise NotFound("404 Package Not Found")
         return services.serve(package_file, request, allow_redirect=False)
@@ -306,16 +314,8 @@ class DownloadFileView(NugetView):
 # --- registration and search ---------------------------------------------------------------------
 
 
-def _name_epochs(cls, url_kwargs):
-    return [epochs.package(FORMAT.name, FORMAT.normalize_name(url_kwargs["package_name"]))]
-
-
-def _format_epochs(cls, url_kwargs):
-    return [epochs.format_wide(FORMAT.name)]
-
-
 class MetadataIndexView(NugetView):
-    document_epochs = classmethod(_name_epochs)
+    package_epochs = classmethod(_name_epochs)
 
     def get(self, request, package_name, **kwargs):
         packages = self.packages(package_name)
@@ -331,7 +331,7 @@ class MetadataIndexView(NugetView):
 
 
 class MetadataLeafView(NugetView):
-    document_epochs = classmethod(_name_epochs)
+    package_epochs = classmethod(_name_epochs)
 
     def get(self, request, package_name, package_version, **kwargs):
         packages = self.packages(package_name)
@@ -360,7 +360,7 @@ def _int_param(request, name, default, minimum):
 
 
 class QueryView(NugetView):
-    document_epochs = classmethod(_format_epochs)
+    package_epochs = classmethod(_format_epochs)
 
     def get(self, request, **kwargs):
         term = (request.query_params.get("q") or "").strip()
@@ -403,7 +403,7 @@ def _quoted(value):
 
 
 class V2View(NugetView):
-    document_epochs = classmethod(_format_epochs)
+    package_epochs = classmethod(_format_epochs)
 
     def feed(self, request, packages, versions):
         base_url, prefix = self.base_url(), self.prefix()
@@ -460,7 +460,7 @@ class V2SearchView(V2View):
 
 
 class V2PackageView(NugetView):
-    document_epochs = classmethod(_name_epochs)
+    package_epochs = classmethod(_name_epochs)
 
     def get(self, request, package_name, package_version, **kwargs):
         packages = self.packages(package_name)
@@ -476,11 +476,13 @@ class V2PackageView(NugetView):
 
 
 class V2DownloadView(NugetView):
+    package_epochs = classmethod(_name_epochs)
+
     def get(self, request, package_name, package_version, **kwargs):
         name = package_name.lower()
         normalized = parsers.normalize_version(package_version)
         file_name = f"{name}.{normalized}.nupkg"
-        package_file = services.find_file(self.project, FORMAT, package_name, package_version, file_name)
+        package_file = self.find_file(package_name, package_version, file_name)
         if package_file is None:
             raise NotFound("404 Package Not Found")
         return services.serve(package_file, request, allow_redirect=False)

@@ -135,7 +135,7 @@ class SimpleMixin:
 
 class SimpleIndexView(SimpleMixin, PypiView):
     @classmethod
-    def document_epochs(cls, url_kwargs):
+    def package_epochs(cls, url_kwargs):
         return [epochs.format_wide(FORMAT.name)]
 
     def get(self, request, **kwargs):
@@ -158,7 +158,7 @@ class SimpleIndexView(SimpleMixin, PypiView):
 
 class SimpleProjectView(SimpleMixin, PypiView):
     @classmethod
-    def document_epochs(cls, url_kwargs):
+    def package_epochs(cls, url_kwargs):
         return [epochs.package(FORMAT.name, canonicalize_name(url_kwargs["package_name"]))]
 
     def get(self, request, package_name, **kwargs):

@@ -87,28 +87,34 @@ def identity_keys(meta):
 class RequestMemory:
     """What one request may remember and recall (policy functions take it as `memory`)."""
 
-    def __init__(self, identity_epoch, credential_key):
+    def __init__(self, identity_epoch, credential_key, package_epochs=()):
         self.identity_epoch = identity_epoch
         self.credential_key = credential_key  # the credential epoch and the presented headers
+        self.package_epochs = package_epochs  # of the packages the view declared, if any
 
     @classmethod
-    def for_request(cls, request, known_epochs=None):
-        """Read the epochs (unless the caller already has them: `known_epochs` = (keys, values))
-        before anything about the request is looked up; None when nothing may be remembered."""
+    def for_request(cls, request, package_keys=None, known_epochs=None):
+        """Read the identity epochs and those of `package_keys` in one round trip (unless the
+        caller has read exactly those already: `known_epochs` = (keys, values)), before anything
+        about the request is looked up; None when nothing may be remembered."""
         if not settings.EPOCH_CACHES:
             return None
-        keys = identity_keys(request.META)
-        if keys is None:
+        identity = identity_keys(request.META)
+        if identity is None:
             return None
-        if known_epochs is not None and known_epochs[0][: len(keys)] == keys:
-            values = known_epochs[1][: len(keys)]
+        keys = identity + list(package_keys or ())
+        if known_epochs is not None and list(known_epochs[0]) == keys:
+            values = known_epochs[1]
         else:
             values = epochs.current(keys)
             if values is None:
                 return None
         presented = "\0".join(request.META.get(header, "") for header in CREDENTIAL_HEADERS)
-        credential = (tuple(values[1:]), hashlib.sha256(presented.encode("utf-8", "surrogatepass")).digest())
-        return cls(values[0], credential)
+        credential = (
+            tuple(values[1 : len(identity)]),
+            hashlib.sha256(presented.encode("utf-8", "surrogatepass")).digest(),
+        )
+        return cls(values[0], credential, tuple(values[len(identity) :]))
 
     def remember(self, key, compute):
         """`compute()`, or what it returned before under the same epochs and date."""
@@ -118,6 +124,12 @@ class RequestMemory:
             value = compute()
             memory.put(full_key, value)
         return value
+
+    def remember_under_packages(self, key, compute):
+        """`remember`, also keyed by the package epochs; computed every time without them."""
+        if not self.package_epochs:
+            return compute()
+        return self.remember(("packages", self.package_epochs, *key), compute)
 
     def principal(self, request):
         """The Principal for the request's credential (see accounts.authentication)."""

@@ -33,7 +33,7 @@ def cached_document(request, packages, render, content_type, variant=""):
     `packages` is a queryset of the registry.models.Package rows the document is built from
     (already limited to what the caller may pull); one query reads their generations.
 
-    The response is marked `reusable`: when its view declares `document_epochs`, registry.
+    The response is marked `reusable`: when its view declares `package_epochs`, registry.
     response_cache may answer the same request again without running the view.
     """
     signature = list(packages.order_by("pk").values_list("pk", "generation"))

@@ -7,7 +7,7 @@ epoch (registry.epochs) the answer depended on:
 
 - the instance-wide identity epoch and the presented credential's epoch;
 - the epochs of the packages the document is built from, which the view class names from the
-  URL alone (`document_epochs`).
+  URL alone (`package_epochs`).
 
 All are read in one round trip in process_view, before the view authenticates or reads a row, so
 a change committed while the view runs is never remembered as current.
@@ -201,10 +201,10 @@ class ResponseReuseMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         if KEY not in request.META:
             return None
-        document_epochs = getattr(getattr(view_func, "cls", None), "document_epochs", None)
-        if document_epochs is None:
+        package_epochs = getattr(getattr(view_func, "cls", None), "package_epochs", None)
+        if package_epochs is None:
             return None
-        documents = document_epochs(view_kwargs)
+        documents = package_epochs(view_kwargs)
         identity = identity_keys(request.META)
         if documents is None or identity is None:
             return None

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts import roles
 from accounts.authentication import TokenAuthentication, authenticate_request, principal_of
-from registry import policy
+from registry import policy, services
 from registry.access_cache import RequestMemory
 from registry.errors import NotFound, RegistryError, TooManyRequests, Unauthenticated
 
@@ -49,12 +49,13 @@ class PackageAPIView(APIView):
     group = None
 
     @classmethod
-    def document_epochs(cls, url_kwargs):
-        """The epochs (registry.epochs) of every package write that can change this view's GET
-        document, known from the URL alone; None when its answers are never reused.
+    def package_epochs(cls, url_kwargs):
+        """The epochs (registry.epochs) of the packages this view's GET reads, known from the URL
+        alone; None when it declares none.
 
-        Views that answer with registry.documents.cached_document declare them, so that
-        registry.response_cache can answer the same request again without running the view."""
+        Declared, they let a GET remember what it read under them: registry.response_cache
+        replays whole answers built by registry.documents.cached_document, and `find_file`
+        remembers file lookups."""
         return None
 
     def action_for(self, request):
@@ -63,7 +64,8 @@ class PackageAPIView(APIView):
     def initial(self, request, *args, **kwargs):
         # Epochs first, before anything is looked up (registry.access_cache); the response cache
         # may have read them already.
-        memory = RequestMemory.for_request(request, getattr(request, "reuse_epochs", None))
+        package_keys = self.package_epochs(kwargs) if request.method in ("GET", "HEAD") else None
+        memory = RequestMemory.for_request(request, package_keys, getattr(request, "reuse_epochs", None))
         request.access_memory = memory
         memory = memory or policy.NO_MEMORY
         super().initial(request, *args, **kwargs)
@@ -86,6 +88,19 @@ class PackageAPIView(APIView):
             if self.principal.is_anonymous:
                 raise Unauthenticated()
             raise NotFound()
+
+    def find_file(self, name, version, file_name):
+        """services.find_file in this view's project, remembered under the package's epoch when
+        the view declares it (`package_epochs`)."""
+        memory = getattr(self.request, "access_memory", None)
+
+        def lookup():
+            return services.find_file(self.project, self.package_format, name, version, file_name)
+
+        if memory is None:
+            return lookup()
+        key = ("file", self.project.pk, self.package_format.name, name, version, file_name)
+        return memory.remember_under_packages(key, lookup)
 
     def pullable_projects(self):
         """Projects whose packages this caller may pull: under `self.group` (group scope),

@@ -56,7 +56,7 @@ def queries(client, url, headers):
     return response, [query["sql"] for query in captured.captured_queries]
 
 
-def test_a_repeated_request_needs_no_authentication_or_authorization_query(client, deep_project, root_group):
+def test_a_repeated_download_needs_no_query_before_its_first_byte(client, deep_project, root_group):
     user = member(root_group)
     headers = auth_headers(AccessTokenFactory(user=user).plaintext, "bearer")
     upload(client, deep_project, headers)
@@ -69,8 +69,23 @@ def test_a_repeated_request_needs_no_authentication_or_authorization_query(clien
     # First: token, project, effective level (one query whatever the depth), then the file.
     assert len(first_sql) == 4
     assert sum("accounts_" in sql for sql in first_sql) == 3
-    assert not any("accounts_" in sql for sql in second_sql)
-    assert len(second_sql) == 1  # the file lookup
+    assert second_sql == []
+    assert b"".join(second.streaming_content) == b"bytes"
+
+
+def test_remembered_file_lookups_follow_uploads_and_deletions(client, deep_project, root_group):
+    user = member(root_group, AccessLevel.MAINTAINER)
+    headers = auth_headers(AccessTokenFactory(user=user).plaintext, "bearer")
+    upload(client, deep_project, headers)
+    assert b"".join(client.get(file_url(deep_project), **headers).streaming_content) == b"bytes"
+
+    response = client.put(file_url(deep_project), data=b"newer", content_type="text/plain", **headers)
+    assert response.status_code == 201
+    assert b"".join(client.get(file_url(deep_project), **headers).streaming_content) == b"newer"
+
+    package_id = client.get(f"/api/v4/projects/{deep_project.pk}/packages", **headers).json()[0]["id"]
+    assert client.delete(f"/api/v4/projects/{deep_project.pk}/packages/{package_id}", **headers).status_code == 204
+    assert client.get(file_url(deep_project), **headers).status_code == 404
 
 
 def test_a_revoked_token_is_refused_on_the_next_request(client, deep_project, root_group):
