@@ -9,9 +9,8 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 
-from registry.errors import Invalid, TooLarge
+from registry.errors import Invalid
 from registry.formats import FileDraft, PackageDraft
-from registry.spool import spool_stream
 
 # npm's rules for new packages (validate-npm-package-name): lowercase, URL-safe, no leading
 # `.` or `_`, at most 214 characters; a scope is `@<segment>/`.
@@ -117,49 +116,6 @@ class NpmDraft(PackageDraft):
     dist_tags: list = field(default_factory=list)
 
 
-def load_json(handle):
-    try:
-        return json.load(handle)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("Invalid JSON body.") from exc
-
-
-class _Base64Reader:
-    """A read()-able view of base64 text, decoded in aligned chunks (no full copy in memory)."""
-
-    def __init__(self, text):
-        self.text = text
-        self.position = 0
-
-    def read(self, size=-1):
-        if self.position >= len(self.text):
-            return b""
-        step = len(self.text) if size is None or size < 0 else max(4, (size // 3) * 4)
-        chunk = self.text[self.position : self.position + step]
-        self.position += step
-        try:
-            return base64.b64decode(chunk, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise Invalid("Attachment data is not valid base64.") from exc
-
-
-def decoded_length(data):
-    """Bytes a base64 text decodes to, computed from its length alone."""
-    padding = len(data) - len(data.rstrip("="))
-    return len(data) // 4 * 3 - min(padding, 2)
-
-
-def decode_attachment(data, max_size):
-    """Spool the base64 attachment; the length is checked before a single byte is decoded."""
-    if not isinstance(data, str) or not data:
-        raise Invalid("Attachment data is empty.")
-    if max_size and decoded_length(data) > max_size:
-        raise TooLarge("413 File is too large.")
-    if len(data) % 4:
-        raise Invalid("Attachment data is not valid base64.")
-    return spool_stream(_Base64Reader(data), max_size)
-
-
 def integrity_sha512_hex(integrity):
     """The sha512 hex digest of an SRI string (`sha512-<base64>`, maybe among others), or None."""
     if not isinstance(integrity, str):
@@ -175,8 +131,10 @@ def integrity_sha512_hex(integrity):
     return None
 
 
-def parse_publish(document, url_name, max_size):
-    """Validate an `npm publish` document; returns (draft, spool). The caller cleans the spool."""
+def parse_publish(body, url_name):
+    """Validate an `npm publish` body (packages_npm.publish_body.PublishBody); returns
+    (draft, spool), the spool of the tarball taken from the body. The caller cleans it up."""
+    document = body.document
     if not isinstance(document, dict):
         raise Invalid("Invalid publish document.")
     name = document.get("name", url_name)
@@ -209,8 +167,12 @@ def parse_publish(document, url_name, max_size):
         raise Invalid("dist.shasum not given.")
     sha512 = integrity_sha512_hex(dist.get("integrity"))
 
-    spool = decode_attachment(attachment.get("data"), max_size)
+    spool = body.take(f"{name}-{version}.tgz")
+    if spool is None:
+        raise Invalid("Attachment data is empty.")
     try:
+        if not spool.size:
+            raise Invalid("Attachment data is empty.")
         length = attachment.get("length")
         if isinstance(length, int) and length != spool.size:
             raise Invalid(f"Attachment length {length} does not match the {spool.size} decoded bytes.")

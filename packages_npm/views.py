@@ -13,6 +13,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from accounts import roles
 from packages_npm import parsers, renderers, writes
 from packages_npm.format import NpmFormat
+from packages_npm.publish_body import read_publish_body
 from registry import epochs, services
 from registry.documents import cached_document
 from registry.errors import Forbidden, Invalid, NotFound
@@ -76,12 +77,14 @@ class NpmView(PackageAPIView):
             raise NotFound("404 Package Not Found")
         return package
 
-    def read_json_body(self, request):
-        """The JSON body, spooled to disk first under a cap derived from the npm size limit."""
+    def read_body(self, request):
+        """The JSON body (a PublishBody, to use as a context manager): spooled to disk under a cap
+        derived from the npm size limit, then scanned with every attachment decoded to a spool
+        of its own, so memory does not grow with the tarball."""
         max_size = FORMAT.max_file_size
         cap = max_size * 4 // 3 + 4 + METADATA_ALLOWANCE if max_size else 0
-        with spool_request(request, cap) as spool, spool.open() as handle:
-            return parsers.load_json(handle)
+        with spool_request(request, cap) as spool:
+            return read_publish_body(spool.path, max_size, METADATA_ALLOWANCE)
 
     def require(self, action):
         """Re-check for a stronger action than the one the method mapped to."""
@@ -113,13 +116,13 @@ class PackumentView(NpmView):
 
     def put(self, request, package_name, **kwargs):
         FORMAT.validate_name(package_name)
-        document = self.read_json_body(request)
-        if not isinstance(document, dict):
-            raise Invalid("Invalid publish document.")
-        if self._is_deprecation(request, document):
-            return self.deprecate(package_name, document)
-        draft, spool = parsers.parse_publish(document, package_name, FORMAT.max_file_size)
-        del document
+        with self.read_body(request) as body:
+            document = body.document
+            if not isinstance(document, dict):
+                raise Invalid("Invalid publish document.")
+            if self._is_deprecation(request, document):
+                return self.deprecate(package_name, document)
+            draft, spool = parsers.parse_publish(body, package_name)
         with spool:
             services.publish(self.project, self.principal, FORMAT, draft)
         return JsonResponse({"ok": True, "id": package_name}, status=200)
@@ -163,7 +166,8 @@ class RevisionView(NpmView):
         return versions
 
     def put(self, request, package_name, **kwargs):
-        document = self.read_json_body(request)
+        with self.read_body(request) as body:
+            document = body.document
         remaining = document.get("versions") if isinstance(document, dict) else None
         if not isinstance(remaining, dict):
             raise Invalid('"versions" not given')
