@@ -279,3 +279,31 @@ def test_publish_from_a_ci_job(npm, project, developer, live_registry):
     version = PackageVersion.objects.get(version="3.0.0")
     assert version.created_via == "job"
     assert version.ci_job.status == "success"  # the job ended with the command
+
+
+def _peak_rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_a_large_package_publishes_in_bounded_server_memory(npm, live_registry, project, developer):
+    token = AccessTokenFactory(user=developer).plaintext
+    base = f"projects/{project.pk}"
+    npm.run(npm.package("0.0.1", base, token), "publish")  # warm the worker up first
+    package = npm.package("1.0.0", base, token)
+    payload = os.urandom(40 * 1024 * 1024)  # incompressible: a 40 MiB tarball, a 54 MiB JSON body
+    (package / "blob.bin").write_bytes(payload)
+    (worker,) = live_registry.worker_pids()
+    Path(f"/proc/{worker}/clear_refs").write_text("5")  # reset the peak to the current RSS
+    before = _peak_rss_kib(worker)
+
+    npm.run(package, "publish")
+
+    growth_mib = (_peak_rss_kib(worker) - before) / 1024
+    print(f"worker peak RSS growth over a 40 MiB npm publish: {growth_mib:.1f} MiB")
+    assert growth_mib < 32  # the body parsed whole would hold it twice over: 100 MiB and more
+    app = npm.consumer(base, token, {NAME: "1.0.0"})
+    npm.run(app, "install")
+    assert (app / "node_modules" / "@acme" / "left-pad" / "blob.bin").read_bytes() == payload
