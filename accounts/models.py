@@ -177,16 +177,37 @@ def active_memberships(user):
 
 def project_access_level(user, project):
     """Highest level over direct project membership and every ancestor group (one query)."""
+    return project_access_levels(user, [project])[project.pk]
+
+
+def project_access_levels(user, projects):
+    """{project id: project_access_level} for several projects (their groups loaded), in one
+    query whatever their number: Owner in the user's own namespace, else the highest level over
+    direct project membership and every ancestor group."""
+    projects = list(projects)
+    levels = dict.fromkeys((project.pk for project in projects), AccessLevel.NO_ACCESS)
     if user is None:
-        return AccessLevel.NO_ACCESS
-    if project.namespace_owner_id is not None and project.namespace_owner_id == user.pk:
-        return AccessLevel.OWNER
-    level = (
+        return levels
+    others = []
+    for project in projects:
+        if project.namespace_owner_id is not None and project.namespace_owner_id == user.pk:
+            levels[project.pk] = AccessLevel.OWNER
+        else:
+            others.append(project)
+    if not others:
+        return levels
+    rows = list(
         active_memberships(user)
-        .filter(Q(project_id=project.pk) | Q(group_id__in=project.group_ids))
-        .aggregate(level=Max("access_level"))["level"]
+        .filter(
+            Q(project_id__in=[p.pk for p in others]) | Q(group_id__in=sorted({g for p in others for g in p.group_ids}))
+        )
+        .values_list("project_id", "group_id", "access_level")
     )
-    return level or AccessLevel.NO_ACCESS
+    for project in others:
+        ancestors = set(project.group_ids)
+        reached = [level for project_id, group_id, level in rows if project_id == project.pk or group_id in ancestors]
+        levels[project.pk] = max(reached, default=None) or AccessLevel.NO_ACCESS
+    return levels
 
 
 def group_access_level(user, group):
@@ -381,9 +402,25 @@ class JobTokenScopeLink(models.Model):
 
 def job_token_allowed(job_project, target_project):
     """Inbound allowlist rule: may a job of `job_project` act on `target_project`?"""
-    if job_project.pk == target_project.pk or not target_project.ci_job_token_scope_enabled:
-        return True
-    return JobTokenScopeLink.objects.filter(
-        Q(target_project_id=job_project.pk) | Q(target_group_id__in=job_project.group_ids),
-        source_project_id=target_project.pk,
-    ).exists()
+    return target_project.pk in job_token_allowed_projects(job_project, [target_project])
+
+
+def job_token_allowed_projects(job_project, target_projects):
+    """The ids of the `target_projects` a job of `job_project` may act on (job_token_allowed),
+    in one query at most whatever their number: its own project, projects whose allowlist is
+    disabled, and those whose allowlist names the job's project or one of its groups."""
+    allowed = set()
+    limited = []
+    for target in target_projects:
+        if job_project.pk == target.pk or not target.ci_job_token_scope_enabled:
+            allowed.add(target.pk)
+        else:
+            limited.append(target.pk)
+    if limited:
+        allowed.update(
+            JobTokenScopeLink.objects.filter(
+                Q(target_project_id=job_project.pk) | Q(target_group_id__in=job_project.group_ids),
+                source_project_id__in=limited,
+            ).values_list("source_project_id", flat=True)
+        )
+    return allowed

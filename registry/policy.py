@@ -27,7 +27,9 @@ from accounts.models import (
     group_access_level,
     has_membership_below,
     job_token_allowed,
+    job_token_allowed_projects,
     project_access_level,
+    project_access_levels,
 )
 from accounts.principals import ACCESS_TOKEN, DEPLOY_TOKEN, JOB_TOKEN
 from accounts.roles import AccessLevel
@@ -70,6 +72,14 @@ def _scope_allows(principal, action):
     return True
 
 
+def _level_key(user_id, project_id):
+    return ("project-level", user_id, project_id)
+
+
+def _allowlist_key(job_project_id, project_id):
+    return ("job-allowlisted", job_project_id, project_id)
+
+
 class ProjectAccess:
     """The facts about one principal and one project that every decision needs."""
 
@@ -79,9 +89,7 @@ class ProjectAccess:
         self.memory = memory
         user = principal.user
         self.level = (
-            memory.remember(("project-level", user.pk, project.pk), lambda: project_access_level(user, project))
-            if user
-            else 0
+            memory.remember(_level_key(user.pk, project.pk), lambda: project_access_level(user, project)) if user else 0
         )
 
     @property
@@ -105,7 +113,7 @@ class ProjectAccess:
     def job_allowlisted(self):
         job_project, project = self.principal.job.project, self.project
         return self.memory.remember(
-            ("job-allowlisted", job_project.pk, project.pk), lambda: job_token_allowed(job_project, project)
+            _allowlist_key(job_project.pk, project.pk), lambda: job_token_allowed(job_project, project)
         )
 
     def allowed(self, action):
@@ -161,6 +169,33 @@ class ProjectAccess:
 
 def can(principal, project, action):
     return ProjectAccess(principal, project).allowed(action)
+
+
+class _Known:
+    """A `memory` holding facts read in bulk beforehand; anything else is computed."""
+
+    def __init__(self, facts):
+        self.facts = facts
+
+    def remember(self, key, compute):
+        return self.facts[key] if key in self.facts else compute()
+
+
+def can_each(principal, projects, action):
+    """{project id: `can`} for several projects (their groups loaded), the facts the rule needs
+    (the caller's levels, a job token's allowlist) read in one query each whatever their number."""
+    projects = list({project.pk: project for project in projects}.values())
+    facts = {}
+    user = principal.user
+    if user is not None:
+        levels = project_access_levels(user, projects)
+        facts.update({_level_key(user.pk, pk): level for pk, level in levels.items()})
+    if principal.kind == JOB_TOKEN:
+        job_project = principal.job.project
+        allowed = job_token_allowed_projects(job_project, projects)
+        facts.update({_allowlist_key(job_project.pk, p.pk): p.pk in allowed for p in projects})
+    memory = _Known(facts)
+    return {project.pk: ProjectAccess(principal, project, memory).allowed(action) for project in projects}
 
 
 def authorize(principal, project, action, memory=NO_MEMORY):

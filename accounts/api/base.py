@@ -78,9 +78,14 @@ class ManagementView(APIView):
         return group
 
     def paginate(self, items, render):
+        return self.paginate_page(items, lambda page: [render(item) for item in page])
+
+    def paginate_page(self, items, render_page):
+        """`paginate` with the whole page rendered at once, so that what its items need can be
+        read in bulk."""
         paginator = GitLabPagination()
         page = paginator.paginate_queryset(items, self.request, view=self)
-        return paginator.get_paginated_response([render(item) for item in page])
+        return paginator.get_paginated_response(render_page(page))
 
 
 def not_found(what):

@@ -124,16 +124,20 @@ class PackagesView(ManagementView):
         projects = policy.pullable_projects(self.principal, group)
         if _bool(request.query_params.get("exclude_subgroups")):
             projects = projects.filter(group=group)
-        versions = filter_versions(_versions().filter(package__project__in=projects), request.query_params, group=True)
-        deletable = {}
+        versions = filter_versions(
+            _versions().select_related("package__project__group").filter(package__project__in=projects),
+            request.query_params,
+            group=True,
+        )
 
-        def render(version):
-            project = version.package.project
-            if project.pk not in deletable:
-                deletable[project.pk] = policy.can(self.principal, project, roles.DESTROY_PACKAGE)
-            return package_json(version, request, can_delete=deletable[project.pk], with_project=True)
+        def render(page):
+            # Whether each project's packages may be deleted: decided for the whole page at once.
+            deletable = policy.can_each(self.principal, [v.package.project for v in page], roles.DESTROY_PACKAGE)
+            return [
+                package_json(v, request, can_delete=deletable[v.package.project_id], with_project=True) for v in page
+            ]
 
-        return self.paginate(versions, render)
+        return self.paginate_page(versions, render)
 
 
 class PackageMixin:

@@ -3,8 +3,6 @@
 import hashlib
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import AccessLevel
 from packages_maven.format import VERSIONLESS
@@ -420,38 +418,3 @@ def test_public_project_is_readable_anonymously_everywhere(client, group, develo
     group_jar = f"/api/v4/groups/{group.pk}/-/packages/maven/com/example/my-app/1.0/my-app-1.0.jar"
     assert body(client.get(group_jar)) == JAR
     assert body(client.get("/api/v4/packages/maven/com/example/my-app/1.0/my-app-1.0.jar")) == JAR
-
-
-def test_group_metadata_costs_a_constant_number_of_queries(client, group, developer_user):
-    owner = UserFactory()
-    MembershipFactory(user=owner, group=group, access_level=AccessLevel.MAINTAINER)
-    headers = auth_headers(AccessTokenFactory(user=owner).plaintext)
-    target = f"/api/v4/groups/{group.pk}/-/packages/maven/com/example/my-app/maven-metadata.xml"
-
-    def count_queries():
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get(target, **headers)
-        assert response.status_code == 200
-        return len(queries)
-
-    first = ProjectFactory(group=group, path="p0")
-    deploy_release(client, first, headers, version="1.0")
-    baseline = count_queries()
-    for i in range(1, 6):
-        deploy_release(client, ProjectFactory(group=group, path=f"p{i}"), headers, version=f"1.{i}")
-        for extra in range(3):
-            deploy_release(client, first, headers, version=f"0.{i}.{extra}")
-    assert count_queries() == baseline
-    assert "<version>1.5</version>" in client.get(target, **headers).content.decode()
-
-
-def test_project_metadata_download_costs_a_constant_number_of_queries(client, project, developer):
-    deploy_release(client, project, developer, version="1.0")
-    target = url(project, "com/example/my-app/maven-metadata.xml")
-    with CaptureQueriesContext(connection) as few:
-        client.get(target, **developer)
-    for i in range(10):
-        deploy_release(client, project, developer, version=f"1.{i + 1}")
-    with CaptureQueriesContext(connection) as many:
-        assert client.get(target, **developer).status_code == 200
-    assert len(many) == len(few)

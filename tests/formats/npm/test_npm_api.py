@@ -8,9 +8,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import AccessLevel
 from packages_npm.models import NpmDistTag
@@ -365,61 +362,6 @@ def test_etag_and_304_and_a_write_changes_it(client, project, developer, maintai
     assert changed.status_code == 200
     assert changed["ETag"] != etag
     assert "1.0.1" in changed.json()["versions"]
-
-
-def make_versions(project, count):
-    package = Package.objects.create(project=project, format="npm", name=NAME, normalized_name=NAME)
-    versions = PackageVersion.objects.bulk_create(
-        PackageVersion(
-            package=package,
-            version=f"1.0.{i}",
-            normalized_version=f"1.0.{i}",
-            metadata={"dependencies": {"a": "1"}},
-        )
-        for i in range(count)
-    )
-    blobs = Blob.objects.bulk_create(
-        Blob(
-            sha256=hashlib.sha256(f"{count}-{i}".encode()).hexdigest(),
-            sha1="a" * 40,
-            md5="b" * 32,
-            sha512="c" * 128,
-            size=1,
-        )
-        for i in range(count)
-    )
-    PackageFile.objects.bulk_create(
-        PackageFile(version=v, blob=b, file_name=f"left-pad-{v.version}.tgz")
-        for v, b in zip(versions, blobs, strict=True)
-    )
-    NpmDistTag.objects.create(package=package, tag="latest", version=versions[-1])
-    return package
-
-
-@pytest.mark.parametrize("level", ["project", "group", "instance"])
-def test_packument_queries_do_not_grow_with_versions(client, group, level):
-    user = UserFactory()
-    MembershipFactory(user=user, group=group, access_level=AccessLevel.REPORTER)
-    developer = auth_headers(AccessTokenFactory(user=user).plaintext, "bearer")
-    counts = {}
-    for count in (5, 500):
-        project = ProjectFactory(group=group)
-        package = make_versions(project, count)
-        url = {
-            "project": f"{prefix(project)}/{escaped(NAME)}",
-            "group": f"/api/v4/groups/{group.pk}/-/packages/npm/{escaped(NAME)}",
-            "instance": f"/api/v4/packages/npm/{escaped(NAME)}",
-        }[level]
-        client.get(url, **developer)  # token last-used bookkeeping happens on a first request
-        cache.clear()
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get(url, **developer)
-        assert response.status_code == 200
-        assert len(response.json()["versions"]) == count
-        counts[count] = len(queries)
-        package.delete()
-    assert counts[5] == counts[500], counts
-    print(f"packument queries at {level} level: {counts}")
 
 
 # --- dist-tags -------------------------------------------------------------------------------

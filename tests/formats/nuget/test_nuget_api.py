@@ -8,8 +8,6 @@ import subprocess
 import zipfile
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import AccessLevel
 from packages_nuget.models import NugetMetadatum
@@ -331,31 +329,6 @@ def test_group_aggregates_pullable_projects(client, group, project, developer):
     search = client.get(f"{group_prefix}/query?q=acme", **headers).json()
     assert search["totalHits"] == 1 and search["data"][0]["version"] == "2.0.0"
     assert client.get(f"{group_prefix}/index.json").status_code == 401
-
-
-def test_documents_take_a_constant_number_of_queries(client, project, developer):
-    def counts():
-        result = []
-        for path in (
-            "/metadata/acme.tools/index.json",
-            "/query?q=acme",
-            "/download/acme.tools/index.json",
-            "/v2/FindPackagesById()?id='Acme.Tools'",
-        ):
-            from django.core.cache import cache
-
-            cache.clear()
-            with CaptureQueriesContext(connection) as queries:
-                assert client.get(prefix(project) + path, **developer).status_code == 200
-            result.append(len(queries))
-        return result
-
-    assert push(client, project, nupkg("Acme.Tools", "1.0.0"), developer).status_code == 201
-    few = counts()
-    for n in range(1, 8):
-        assert push(client, project, nupkg("Acme.Tools", f"1.0.{n}"), developer).status_code == 201
-        assert push(client, project, nupkg(f"Acme.Tools{n}", "1.0.0"), developer).status_code == 201
-    assert counts() == few
 
 
 def test_v2_feed(client, project, developer):

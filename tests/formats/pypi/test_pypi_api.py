@@ -1,17 +1,14 @@
 """PyPI over HTTP: twine's upload form, the simple index (HTML and JSON), downloads, core
-metadata; what is left in the database and in storage, and what it costs in queries."""
+metadata; what is left in the database and in storage (query counts: tests/performance)."""
 
 import hashlib
 import io
 import json
-import os
 import re
 import tarfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import AccessLevel
 from packages_pypi.models import Distribution
@@ -523,48 +520,3 @@ def test_group_index_aggregates_pullable_projects_and_links_project_files(client
     assert client.get(file_url, **owner_headers).status_code == 200
     # Nobody publishes to a group.
     assert client.post(group_url, **owner_headers).status_code == 405
-
-
-# --- cost --------------------------------------------------------------------------------------
-
-
-def _add_files(project, count):
-    """`count` wheel rows (with core metadata) in one package, written straight to the database."""
-    package = Package.objects.create(project=project, format="pypi", name="bulk", normalized_name="bulk")
-    for index in range(count):
-        version = PackageVersion.objects.create(package=package, version=f"1.{index}", normalized_version=f"1.{index}")
-        digest = sha256(f"bulk-{count}-{index}".encode())
-        blob = Blob.objects.create(sha256=digest, sha1="0" * 40, md5="0" * 32, sha512="0" * 128, size=10)
-        package_file = PackageFile.objects.create(
-            version=version, file_name=f"bulk-1.{index}-py3-none-any.whl", blob=blob
-        )
-        Distribution.objects.create(
-            package_file=package_file, core_metadata="Name: bulk\n", core_metadata_sha256=digest
-        )
-
-
-@pytest.mark.parametrize("accept", ["text/html", PIP_ACCEPT])
-def test_index_costs_the_same_queries_for_2_and_200_files(client, project, developer, accept):
-    def cost(url):
-        from django.core.cache import cache
-
-        cache.clear()
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get(url, HTTP_ACCEPT=accept, **developer)
-        assert response.status_code == 200
-        if os.environ.get("PYPI_SHOW_QUERIES"):
-            print(url, *[q["sql"][:160] for q in queries.captured_queries], sep="\n  ")
-        return len(queries), response
-
-    client.get(simple_url(project), **developer)  # the token's last_used_at is written once, here
-    _add_files(project, 2)
-    small, _ = cost(simple_url(project, "bulk"))
-    small_index, _ = cost(simple_url(project))
-    Package.objects.all().delete()
-    _add_files(project, 200)
-    large, response = cost(simple_url(project, "bulk"))
-    large_index, _ = cost(simple_url(project))
-    assert response.content.count(b"bulk-1.") >= 200
-    assert small == large, (small, large)
-    assert small_index == large_index
-    print(f"project page: {small} queries; index: {small_index} queries ({accept})")
