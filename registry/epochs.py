@@ -1,6 +1,6 @@
 """Change epochs: random values in the shared cache (Redis) that change whenever what they stand
-for changes, so a process can tell with one round trip whether something it remembers is still
-true.
+for changes, so a process can tell whether something it remembers is still true: from memory that
+Redis keeps current (registry.epoch_mirror), or with one round trip when that memory has no answer.
 
 - IDENTITY: users, groups, projects, memberships, the job-token allowlist (registry.invalidation).
 - credential(digest): one token or CI job (revoked, expired, finished, deleted).
@@ -21,6 +21,8 @@ import uuid
 import redis
 from django.conf import settings
 from django.db import transaction
+
+from registry import epoch_mirror
 
 logger = logging.getLogger(__name__)
 
@@ -89,14 +91,14 @@ def current(keys):
         return None
     names = [_key(key) for key in keys]
     try:
-        values = client.mget(names)
+        values = _read(client, names)
         missing = [name for name, value in zip(names, values, strict=True) if value is None]
         if missing:
             with client.pipeline(transaction=False) as pipe:
                 for name in missing:
                     pipe.set(name, uuid.uuid4().hex, ex=TIMEOUT, nx=True)
                 pipe.execute()
-            values = client.mget(names)
+            values = _read(client, names)
     except redis.RedisError as exc:
         logger.warning("could not read epochs: %s", exc.__class__.__name__)
         return None
@@ -104,8 +106,24 @@ def current(keys):
 
 
 def unchanged(keys, remembered):
-    """Whether every key still has the epoch remembered for it (one round trip)."""
+    """Whether every key still has the epoch remembered for it (no round trip while this
+    process's mirror knows them all; one otherwise)."""
     try:
-        return _client().mget([_key(key) for key in keys]) == remembered
+        return _read(_client(), [_key(key) for key in keys]) == remembered
     except redis.RedisError:
         return False
+
+
+def _read(client, names):
+    """The values of `names`: from the mirror (registry.epoch_mirror) when it knows them all,
+    else with one MGET, whose answer the mirror keeps unless a change raced it."""
+    mirror = epoch_mirror.mirror()
+    if mirror is None:
+        return client.mget(names)
+    known = mirror.lookup(names)
+    if known is not None:
+        return known
+    read = mirror.begin_read(names)
+    values = client.mget(names)
+    mirror.end_read(read, names, values)
+    return values

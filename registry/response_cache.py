@@ -9,16 +9,17 @@ epoch (registry.epochs) the answer depended on:
 - the epochs of the packages the document is built from, which the view class names from the
   URL alone (`package_epochs`).
 
-All are read in one round trip in process_view, before the view authenticates or reads a row, so
-a change committed while the view runs is never remembered as current.
+All are read in process_view, before the view authenticates or reads a row, so a change committed
+while the view runs is never remembered as current.
 
 `ReuseApplication` wraps the WSGI application (registry.wsgi): the same request (same credential,
-path, query, host, Accept and gzip-ness) is answered from memory after one round trip to Redis
-that finds all those epochs unchanged, and never later than `RESPONSE_REUSE_SECONDS`, the
-credential's expiry or the next midnight (when memberships expire). When the credential's
-last-use time is due for an update, the request goes through Django, which records it. Anything
-else falls through to Django. Only 200 answers to GET are remembered; errors and denials are
-always computed afresh. On when the shared cache is Redis (PACKHOUSE_REDIS_URL).
+path, query, host, Accept and gzip-ness) is answered from memory once all those epochs are found
+unchanged (registry.epochs: no round trip while the process's epoch mirror knows them), and never
+later than `RESPONSE_REUSE_SECONDS`, the credential's expiry or the next midnight (when
+memberships expire). When the credential's last-use time is due for an update, the request goes
+through Django, which records it. Anything else falls through to Django. Only 200 answers to GET
+are remembered; errors and denials are always computed afresh. On when the shared cache is Redis
+(PACKHOUSE_REDIS_URL).
 """
 
 import hashlib

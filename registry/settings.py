@@ -180,6 +180,8 @@ TOKEN_LAST_USED_INTERVAL = env_int("TOKEN_LAST_USED_INTERVAL", 60)
 # levels (registry.access_cache) and whole metadata answers (registry.response_cache). It needs a
 # store shared by every process, so it is on with Redis only.
 EPOCH_CACHES = env_bool("EPOCH_CACHES", bool(REDIS_URL))
+# Epoch checks answered from memory kept current by Redis invalidation pushes (registry.epoch_mirror).
+EPOCH_PUSH = env_bool("EPOCH_PUSH", True)
 ACCESS_CACHE_ENTRIES = env_int("ACCESS_CACHE_ENTRIES", 4096)
 RESPONSE_REUSE_SECONDS = env_int("RESPONSE_REUSE_SECONDS", 60)
 RESPONSE_REUSE_MAX_BYTES = env_int("RESPONSE_REUSE_MAX_BYTES", 32 * 1024 * 1024)

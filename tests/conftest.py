@@ -79,7 +79,7 @@ class LiveRegistry:
         return Path(self.log_path).read_text(errors="replace")
 
 
-def start_live_server(blob_dir, spool_dir, log_dir, **env_overrides):
+def start_live_server(blob_dir, spool_dir, log_dir, workers=1, **env_overrides):
     """A gunicorn process serving this checkout on the test database; returns a LiveRegistry."""
     from django.db import connection
 
@@ -108,7 +108,7 @@ def start_live_server(blob_dir, spool_dir, log_dir, **env_overrides):
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "1",
+            str(workers),
             "--threads",
             "8",
             "--worker-class",

@@ -3,6 +3,7 @@
 worker's next answer follows at once."""
 
 import json
+import threading
 import urllib.error
 import urllib.request
 
@@ -66,3 +67,50 @@ def test_a_worker_follows_writes_and_revocations_from_other_processes(server):
     assert versions() == ["1.0.0", "1.1.0"]
     token.revoke()
     assert call("GET", url, token.plaintext)[0] == 401
+
+
+@pytest.fixture
+def workers(blob_dir, spool_dir, tmp_path):
+    live = start_live_server(blob_dir, spool_dir, tmp_path, workers=4, PACKHOUSE_TOKEN_LAST_USED_INTERVAL="3600")
+    yield live
+    stop_live_server(live)
+
+
+def test_under_load_every_worker_answers_a_publish_and_a_revocation_at_once(workers):
+    """Four workers replay the packument from memory while it is read in a loop; after each
+    publish, reads on fresh connections (spread over the workers) all list the new version, and
+    after a revocation all refuse the token: no worker answers from what it knew before."""
+    project = ProjectFactory(group=GroupFactory(path="acme"), path="busy")
+    user = UserFactory()
+    MembershipFactory(user=user, project=project, access_level=AccessLevel.MAINTAINER)
+    token, doomed = AccessTokenFactory(user=user), AccessTokenFactory(user=user)
+    url = workers.api(f"projects/{project.pk}/packages/npm/{NAME.replace('/', '%2f')}")
+    document = json.dumps(publish_document(NAME, "1.0.0")).encode()
+    assert call("PUT", url, token.plaintext, document)[0] == 200
+
+    stop = threading.Event()
+
+    def keep_reading(credential):
+        while not stop.is_set():
+            call("GET", url, credential)
+
+    readers = [threading.Thread(target=keep_reading, args=(t.plaintext,)) for t in (token, doomed) * 3]
+    for reader in readers:
+        reader.start()
+    try:
+        for minor in range(1, 16):
+            version = f"1.{minor}.0"
+            status, body = call("PUT", url, token.plaintext, json.dumps(publish_document(NAME, version)).encode())
+            assert status == 200, body
+            for credential in (token, doomed):
+                answers = [call("GET", url, credential.plaintext) for _ in range(8)]
+                listed = [status == 200 and version in json.loads(body)["versions"] for status, body in answers]
+                assert all(listed), (version, [status for status, _ in answers])
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    # Every worker still remembers the answer for `doomed` (readers stopped: the refusals below
+    # stay under the failed-authentication limit).
+    doomed.revoke()
+    assert [call("GET", url, doomed.plaintext)[0] for _ in range(16)] == [401] * 16

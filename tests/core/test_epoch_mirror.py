@@ -1,0 +1,114 @@
+"""Epoch checks answered from memory that Redis keeps current (registry.epoch_mirror): never a
+stale answer after a change made through another connection, no round trip while nothing
+changed, and back to Redis whenever the invalidations cannot be trusted."""
+
+import os
+import uuid
+
+import pytest
+import redis
+from django.conf import settings
+
+from registry import epoch_mirror, epochs
+
+KEYS = [epochs.IDENTITY, epochs.credential("d1gest")]
+
+
+@pytest.fixture
+def other_client():
+    """Another connection to the same Redis, as another worker or a Celery task writes with."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Counts the MGETs the epoch checks send to Redis."""
+    client = epochs._client()
+    real_mget = client.mget
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real_mget(*args, **kwargs)
+
+    monkeypatch.setattr(client, "mget", counted)
+    return calls
+
+
+def change(client, key):
+    client.set(epochs._key(key), uuid.uuid4().hex)
+
+
+def test_a_change_through_another_connection_is_seen_by_the_very_next_check(other_client):
+    for _ in range(300):
+        remembered = epochs.current(KEYS)
+        assert epochs.unchanged(KEYS, remembered)  # known to the mirror now
+        change(other_client, KEYS[1])
+        assert not epochs.unchanged(KEYS, remembered)  # no sleep: the push came before the SET's reply
+
+
+def test_nothing_changed_costs_no_round_trip(round_trips):
+    remembered = epochs.current(KEYS)
+    sent = len(round_trips)
+    assert all(epochs.unchanged(KEYS, remembered) for _ in range(100))
+    assert epochs.current(KEYS) == remembered
+    assert len(round_trips) == sent
+
+
+@pytest.mark.django_db
+def test_a_bump_in_this_process_is_seen_at_once(round_trips):
+    remembered = epochs.current(KEYS)
+    epochs.bump([KEYS[0]])
+    assert not epochs.unchanged(KEYS, remembered)
+    assert epochs.current(KEYS)[0] != remembered[0]
+
+
+def test_a_read_that_races_a_change_is_not_kept(other_client):
+    mirror = epoch_mirror.mirror()
+    names = [epochs._key(key) for key in KEYS]
+    epochs.current(KEYS)  # every key has an epoch
+    old = redis.Redis.from_url(settings.REDIS_URL).mget(names)
+    read = mirror.begin_read(names)
+    change(other_client, KEYS[0])  # lands after the MGET read `old`, before it is stored
+    mirror.end_read(read, names, old)
+    assert mirror.lookup(names) is None
+    assert not epochs.unchanged(KEYS, old)
+
+
+def test_a_lost_connection_sends_checks_to_redis_and_misses_no_change(other_client, round_trips):
+    remembered = epochs.current(KEYS)
+    for client in other_client.client_list():
+        if "t" in client["flags"]:  # the tracking connection
+            other_client.client_kill_filter(_id=client["id"])
+    change(other_client, KEYS[0])  # while no invalidation can arrive
+    sent = len(round_trips)
+    assert not epochs.unchanged(KEYS, remembered)
+    assert len(round_trips) == sent + 1
+    assert epoch_mirror.mirror().lookup([epochs._key(key) for key in KEYS]) is None
+
+
+def test_a_flushed_redis_leaves_nothing_known(other_client):
+    remembered = epochs.current(KEYS)
+    other_client.flushdb()
+    assert not epochs.unchanged(KEYS, remembered)
+    assert epochs.current(KEYS) != remembered
+
+
+def test_turned_off_every_check_is_a_round_trip(settings, round_trips):
+    settings.EPOCH_PUSH = False
+    assert epoch_mirror.mirror() is None
+    remembered = epochs.current(KEYS)
+    sent = len(round_trips)
+    assert epochs.unchanged(KEYS, remembered)
+    assert len(round_trips) == sent + 1
+
+
+def test_a_forked_child_starts_without_its_parents_mirror():
+    assert epoch_mirror.mirror() is not None
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only when it has no mirror of its parent's
+        os._exit(0 if epoch_mirror._mirror is None else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
