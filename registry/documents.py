@@ -89,15 +89,20 @@ def _local_get(key):
         return value
 
 
+def _local_cost(key, value):
+    """Memory an entry holds: the document, its key and about 256 bytes of objects around them."""
+    return len(value) + len(key) + 256
+
+
 def _local_put(key, value):
     global _local_bytes
     if len(value) > _LOCAL_MAX_BYTES // 4:
         return
     with _local_lock:
         previous = _local.pop(key, None)
-        _local_bytes -= len(previous) if previous is not None else 0
+        _local_bytes -= _local_cost(key, previous) if previous is not None else 0
         _local[key] = value
-        _local_bytes += len(value)
+        _local_bytes += _local_cost(key, value)
         while _local_bytes > _LOCAL_MAX_BYTES:
-            _, evicted = _local.popitem(last=False)
-            _local_bytes -= len(evicted)
+            evicted_key, evicted = _local.popitem(last=False)
+            _local_bytes -= _local_cost(evicted_key, evicted)

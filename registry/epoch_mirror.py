@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 RETRY_SECONDS = 2.0
 DRAIN_SECONDS = 0.5
-MAX_VALUES = 100_000  # key names are per credential and package; past this, start afresh
+MAX_VALUES = 20_000  # ~300 bytes each; names are per credential and package: past this, start afresh
 CONNECT_TIMEOUT = 1.0
 
 
@@ -64,6 +64,7 @@ class EpochMirror:
         self._sock = None
         self._reader = None
         self._closed = False
+        self._warned = False
         self._retry_at = 0.0
         self._values = {}
         self._reads = []
@@ -95,7 +96,7 @@ class EpochMirror:
         with self._lock:
             ready = self._ready()  # applies what arrived meanwhile, while `read` can still be marked
             self._reads.remove(read)
-            if not ready or read.stale:
+            if not ready or read.stale or values is None:  # None: the MGET failed
                 return
             if len(self._values) + len(names) > MAX_VALUES:
                 self._values.clear()
@@ -120,18 +121,21 @@ class EpochMirror:
             try:
                 self._connect()
             except (OSError, ValueError, redis.RedisError) as exc:
-                self._disconnect()
-                self._retry_at = time.monotonic() + RETRY_SECONDS
-                logger.warning("epoch invalidations unavailable, checking in Redis: %s", exc.__class__.__name__)
+                self._failed("unavailable", exc)
                 return False
         try:
             self._drain()
         except (OSError, ValueError) as exc:
-            self._disconnect()
-            self._retry_at = time.monotonic() + RETRY_SECONDS
-            logger.warning("epoch invalidations lost, checking in Redis: %s", exc.__class__.__name__)
+            self._failed("lost", exc)
             return False
         return True
+
+    def _failed(self, what, exc):
+        self._disconnect()
+        self._retry_at = time.monotonic() + RETRY_SECONDS
+        if not self._warned:  # once until the connection is back, not at every retry
+            self._warned = True
+            logger.warning("epoch invalidations %s, checking in Redis: %s", what, exc.__class__.__name__)
 
     def _connect(self):
         pool = redis.ConnectionPool.from_url(self.url)
@@ -152,6 +156,7 @@ class EpochMirror:
         self._call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", self.prefix)
         sock.setblocking(False)
         self._values.clear()
+        self._warned = False
         if self._drainer is None or not self._drainer.is_alive():
             self._drainer = threading.Thread(target=self._drain_forever, name="epoch-mirror", daemon=True)
             self._drainer.start()

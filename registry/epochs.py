@@ -124,6 +124,9 @@ def _read(client, names):
     if known is not None:
         return known
     read = mirror.begin_read(names)
-    values = client.mget(names)
-    mirror.end_read(read, names, values)
+    values = None
+    try:
+        values = client.mget(names)
+    finally:
+        mirror.end_read(read, names, values)
     return values

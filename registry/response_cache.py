@@ -64,7 +64,9 @@ class Entry:
 
     @property
     def size(self):
-        return len(self.body) + 512
+        """Memory the entry holds: its body and about 2 KiB of headers, keys, epochs and the
+        objects around them (3.3 KB measured with tracemalloc for a 1.2 KB npm packument)."""
+        return len(self.body) + 2048
 
     def replay(self, environ):
         """(status, headers, body) to answer with, or None when anything this answer depended on

@@ -112,3 +112,10 @@ def test_a_forked_child_starts_without_its_parents_mirror():
         os._exit(0 if epoch_mirror._mirror is None else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_mirror_holds_a_bounded_number_of_epochs(monkeypatch):
+    monkeypatch.setattr(epoch_mirror, "MAX_VALUES", 50)
+    for index in range(200):
+        epochs.current([epochs.IDENTITY, *epochs.package_keys("npm", f"pkg{index}")])
+        assert len(epoch_mirror.mirror()._values) <= 50

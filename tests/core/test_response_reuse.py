@@ -284,3 +284,44 @@ def test_pypi_simple_pages_follow_uploads(client, project, token):
 
     assert b"alpha-1.1-py3-none-any.whl" in wsgi_get(f"{base}/simple/alpha/", **headers).body
     assert b"beta" in wsgi_get(f"{base}/simple/", **headers).body
+
+
+def test_remembered_answers_stay_within_their_memory_limit(settings):
+    """The store's limit is in real memory: many small documents (the soak's case) with their
+    headers and epochs, measured with tracemalloc, stay within the limit."""
+    import gc
+    import tracemalloc
+    import uuid
+
+    settings.RESPONSE_REUSE_MAX_BYTES = 4 * 1024 * 1024
+    store = response_cache.Store()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Vary", "Accept-Encoding, Accept"),
+        ("Cache-Control", "private, max-age=0, must-revalidate"),
+        ("Content-Encoding", "gzip"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+    ]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(20_000):
+            keys = ["epoch:identity", f"epoch:cred:{uuid.uuid4().hex}", f"epoch:pkg:{uuid.uuid4().hex}"]
+            entry = response_cache.Entry(
+                keys=keys,
+                values=[uuid.uuid4().hex.encode() for _ in keys],
+                valid_until=0.0,
+                touch_due=None,
+                body=uuid.uuid4().bytes * 64,  # a 1 KiB packument of one version
+                headers=[(name, f"{value} {i}") for name, value in headers],
+                etag=f'"{uuid.uuid4().hex}"',
+            )
+            store.put(uuid.uuid4().bytes, entry)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(store) < 20_000  # entries were evicted
+    assert held <= settings.RESPONSE_REUSE_MAX_BYTES * 1.1, held
