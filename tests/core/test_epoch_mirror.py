@@ -119,3 +119,25 @@ def test_the_mirror_holds_a_bounded_number_of_epochs(monkeypatch):
     for index in range(200):
         epochs.current([epochs.IDENTITY, *epochs.package_keys("npm", f"pkg{index}")])
         assert len(epoch_mirror.mirror()._values) <= 50
+
+
+def test_invalidations_leave_nothing_behind(other_client):
+    """Every change pushes an invalidation to every process: parsing them must not hold memory
+    (hiredis 3.2.1 kept a list per RESP3 push, ~72 bytes each)."""
+    import gc
+    import tracemalloc
+
+    remembered = epochs.current(KEYS)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for batch in range(10):
+            for index in range(500):  # one command at a time: Redis pushes once per event-loop turn
+                other_client.set(epochs._key(epochs.package("npm", f"pkg{index}")), f"{batch}")
+            assert epochs.unchanged(KEYS, remembered)  # reads the 500 pushes
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 64 * 1024, held
