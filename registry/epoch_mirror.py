@@ -228,13 +228,13 @@ _mirror = None
 _mirror_lock = threading.Lock()
 
 
-def mirror():
-    """This process's mirror, or None when there is none to keep (no Redis, or turned off)."""
+def mirror(prefix):
+    """This process's mirror of the keys starting with `prefix` (registry.epochs names them), or
+    None when there is none to keep (no Redis, or turned off)."""
     global _mirror
     if _mirror is None and settings.REDIS_URL and settings.EPOCH_PUSH:
         with _mirror_lock:
             if _mirror is None:
-                prefix = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:epoch:"
                 _mirror = EpochMirror(settings.REDIS_URL, prefix)
     return _mirror
 

@@ -26,7 +26,8 @@ from registry import epoch_mirror
 
 logger = logging.getLogger(__name__)
 
-IDENTITY = "epoch:identity"
+EPOCH_PREFIX = "epoch:"  # every epoch key's name starts with it (the mirror tracks them by it)
+IDENTITY = f"{EPOCH_PREFIX}identity"
 # Epoch keys expire: an expired key reads as a new epoch, which only costs a rebuild.
 TIMEOUT = 7 * 24 * 3600
 
@@ -46,16 +47,16 @@ def _key(name):
 
 
 def credential(digest):
-    return f"epoch:cred:{digest}"
+    return f"{EPOCH_PREFIX}cred:{digest}"
 
 
 def package(format_name, normalized_name):
     name = hashlib.sha256(f"{format_name}\0{normalized_name}".encode()).hexdigest()[:32]
-    return f"epoch:pkg:{name}"
+    return f"{EPOCH_PREFIX}pkg:{name}"
 
 
 def format_wide(format_name):
-    return f"epoch:fmt:{format_name}"
+    return f"{EPOCH_PREFIX}fmt:{format_name}"
 
 
 def package_keys(format_name, normalized_name):
@@ -117,7 +118,7 @@ def unchanged(keys, remembered):
 def _read(client, names):
     """The values of `names`: from the mirror (registry.epoch_mirror) when it knows them all,
     else with one MGET, whose answer the mirror keeps unless a change raced it."""
-    mirror = epoch_mirror.mirror()
+    mirror = epoch_mirror.mirror(_key(EPOCH_PREFIX))
     if mirror is None:
         return client.mget(names)
     known = mirror.lookup(names)

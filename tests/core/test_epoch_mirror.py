@@ -14,6 +14,10 @@ from registry import epoch_mirror, epochs
 KEYS = [epochs.IDENTITY, epochs.credential("d1gest")]
 
 
+def this_mirror():
+    return epoch_mirror.mirror(epochs._key(epochs.EPOCH_PREFIX))
+
+
 @pytest.fixture
 def other_client():
     """Another connection to the same Redis, as another worker or a Celery task writes with."""
@@ -66,7 +70,7 @@ def test_a_bump_in_this_process_is_seen_at_once(round_trips):
 
 
 def test_a_read_that_races_a_change_is_not_kept(other_client):
-    mirror = epoch_mirror.mirror()
+    mirror = this_mirror()
     names = [epochs._key(key) for key in KEYS]
     epochs.current(KEYS)  # every key has an epoch
     old = redis.Redis.from_url(settings.REDIS_URL).mget(names)
@@ -86,7 +90,7 @@ def test_a_lost_connection_sends_checks_to_redis_and_misses_no_change(other_clie
     sent = len(round_trips)
     assert not epochs.unchanged(KEYS, remembered)
     assert len(round_trips) == sent + 1
-    assert epoch_mirror.mirror().lookup([epochs._key(key) for key in KEYS]) is None
+    assert this_mirror().lookup([epochs._key(key) for key in KEYS]) is None
 
 
 def test_a_flushed_redis_leaves_nothing_known(other_client):
@@ -98,7 +102,7 @@ def test_a_flushed_redis_leaves_nothing_known(other_client):
 
 def test_turned_off_every_check_is_a_round_trip(settings, round_trips):
     settings.EPOCH_PUSH = False
-    assert epoch_mirror.mirror() is None
+    assert this_mirror() is None
     remembered = epochs.current(KEYS)
     sent = len(round_trips)
     assert epochs.unchanged(KEYS, remembered)
@@ -106,7 +110,7 @@ def test_turned_off_every_check_is_a_round_trip(settings, round_trips):
 
 
 def test_a_forked_child_starts_without_its_parents_mirror():
-    assert epoch_mirror.mirror() is not None
+    assert this_mirror() is not None
     pid = os.fork()
     if pid == 0:  # the child: exit 0 only when it has no mirror of its parent's
         os._exit(0 if epoch_mirror._mirror is None else 1)
@@ -118,7 +122,7 @@ def test_the_mirror_holds_a_bounded_number_of_epochs(monkeypatch):
     monkeypatch.setattr(epoch_mirror, "MAX_VALUES", 50)
     for index in range(200):
         epochs.current([epochs.IDENTITY, *epochs.package_keys("npm", f"pkg{index}")])
-        assert len(epoch_mirror.mirror()._values) <= 50
+        assert len(this_mirror()._values) <= 50
 
 
 def test_invalidations_leave_nothing_behind(other_client):
