@@ -40,8 +40,10 @@ XML_TYPES = {".pom": ("project", "pom"), METADATA: ("metadata", "maven-metadata.
 
 
 def content_type_for(file_name):
+    """Uploaded XML is served as text: Maven does not read the type, and a browser then never
+    treats a user's file as a document of Packhouse's origin (see registry.middleware)."""
     if file_name.endswith((".pom", ".xml")):
-        return "application/xml"
+        return "text/plain; charset=utf-8"
     if file_name.endswith((".jar", ".war", ".ear")):
         return "application/java-archive"
     return "application/octet-stream"

@@ -16,6 +16,7 @@ from django.core.files.uploadhandler import FileUploadHandler
 from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.utils.http import content_disposition_header
 from rest_framework.negotiation import BaseContentNegotiation
 
 from accounts import roles
@@ -304,7 +305,12 @@ class DownloadFileView(NugetView):
             meta = getattr(row, "nuget_metadatum", None) if row else None
             if meta is None or not meta.nuspec:
                 raise NotFound("404 Package Not Found")
-            return HttpResponse(meta.nuspec.encode(), content_type="application/xml")
+            # The pushed package's own XML, served as a text download (registry.middleware).
+            return HttpResponse(
+                meta.nuspec.encode(),
+                content_type="text/plain; charset=utf-8",
+                headers={"Content-Disposition": content_disposition_header(True, f"{name}.{normalized}.nuspec")},
+            )
         package_file = self.find_file(package_name, package_version, f"{name}.{normalized}.{extension}")
         if package_file is None:
             raise NotFound("404 Package Not Found")

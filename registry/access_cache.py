@@ -18,6 +18,7 @@ Without Redis (EPOCH_CACHES off) every request computes everything.
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 
 from django.conf import settings
@@ -38,7 +39,8 @@ _MISSING = object()
 
 
 class _Memory:
-    """A per-process LRU of small values, bounded by count."""
+    """A per-process LRU of small values, bounded by count; a value older than
+    AUTHORIZATION_MAX_AGE is never returned, whatever its epochs say."""
 
     def __init__(self):
         self._values = OrderedDict()
@@ -46,14 +48,19 @@ class _Memory:
 
     def get(self, key):
         with self._lock:
-            value = self._values.get(key, _MISSING)
-            if value is not _MISSING:
-                self._values.move_to_end(key)
+            stored = self._values.get(key)
+            if stored is None:
+                return _MISSING
+            value, stored_at = stored
+            if time.monotonic() - stored_at >= settings.AUTHORIZATION_MAX_AGE:
+                del self._values[key]
+                return _MISSING
+            self._values.move_to_end(key)
             return value
 
     def put(self, key, value):
         with self._lock:
-            self._values[key] = value
+            self._values[key] = (value, time.monotonic())
             self._values.move_to_end(key)
             while len(self._values) > settings.ACCESS_CACHE_ENTRIES:
                 self._values.popitem(last=False)

@@ -11,6 +11,13 @@ an old value current again: a missing key reads as a new value and whatever was 
 the old one is simply not reused. Writers change an epoch both at once and after their transaction
 commits: at once so that readers inside the same transaction see it, after commit so that a reader
 who read the old rows between the two cannot keep them.
+
+A change of identity whose epochs cannot be changed at once must not happen: every process would go
+on trusting what it remembered (a revoked token would keep working). `bump` then raises
+ChangeNotPublished (503) before the change is written, or inside its transaction, which rolls it
+back. A package write goes on (`required=False`): a stale document is no decision about access. Should the
+second change after commit fail, the keys are deleted instead (a missing key never matches a
+remembered value); what still slips through is bounded by AUTHORIZATION_MAX_AGE.
 """
 
 import functools
@@ -23,6 +30,7 @@ from django.conf import settings
 from django.db import transaction
 
 from registry import epoch_mirror
+from registry.errors import ChangeNotPublished
 
 logger = logging.getLogger(__name__)
 
@@ -64,23 +72,56 @@ def package_keys(format_name, normalized_name):
     return [package(format_name, normalized_name), format_wide(format_name)]
 
 
-def bump(keys):
-    """Give `keys` new epochs now and again when the current transaction commits."""
+def bump(keys, required=True):
+    """Give `keys` new epochs now and again when the current transaction commits (see bump_now)."""
+    keys = list(keys)
+    bump_now(keys, required)
+    bump_after_commit(keys)
+
+
+def bump_now(keys, required=True):
+    """New epochs for `keys` at once: call it before the change is written (or inside its
+    transaction). When they cannot be changed, a `required` change is refused with
+    ChangeNotPublished; any other is only logged (what it leaves stale is never a decision about
+    access, and lasts at most AUTHORIZATION_MAX_AGE)."""
     keys = list(keys)
     if not keys or _client() is None:
         return
-    _set_new(keys)
-    transaction.on_commit(lambda: _set_new(keys))
+    try:
+        _set_new(keys)
+    except redis.RedisError as exc:
+        if not required:
+            logger.warning("could not bump epochs: %s", exc.__class__.__name__)
+            return
+        logger.error("refusing a change whose epochs cannot be changed: %s", exc.__class__.__name__)
+        raise ChangeNotPublished() from exc
+
+
+def bump_after_commit(keys):
+    """New epochs for `keys` once the current transaction commits (at once outside one)."""
+    keys = list(keys)
+    if not keys or _client() is None:
+        return
+    transaction.on_commit(lambda: _renew_or_delete(keys))
 
 
 def _set_new(keys):
+    with _client().pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.set(_key(key), uuid.uuid4().hex, ex=TIMEOUT)
+        pipe.execute()
+
+
+def _renew_or_delete(keys):
     try:
-        with _client().pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.set(_key(key), uuid.uuid4().hex, ex=TIMEOUT)
-            pipe.execute()
-    except redis.RedisError as exc:  # readers cannot validate anything then, so nothing is reused
-        logger.warning("could not bump epochs: %s", exc.__class__.__name__)
+        _set_new(keys)
+        return
+    except redis.RedisError as exc:
+        logger.error("could not renew epochs after a change: %s; deleting them", exc.__class__.__name__)
+    try:
+        _client().delete(*[_key(key) for key in keys])
+    except redis.RedisError as exc:
+        logger.error("could not delete epochs after a change: %s", exc.__class__.__name__)
 
 
 def current(keys):

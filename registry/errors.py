@@ -54,3 +54,11 @@ class StorageUnavailable(RegistryError):
 
     status = 503
     default_message = "503 Storage unavailable"
+
+
+class ChangeNotPublished(RegistryError):
+    """A change that every process must learn of at once (registry.epochs) could not be announced,
+    so it was not made."""
+
+    status = 503
+    default_message = "503 Service Unavailable: the change could not be published to every worker; nothing was changed"

@@ -150,7 +150,11 @@ def _credential_row(principal):
 
 def _valid_until(principal):
     now = time.time()
-    until = min(now + settings.RESPONSE_REUSE_SECONDS, now - now % 86400 + 86400)  # memberships end at midnight
+    until = min(
+        now + settings.RESPONSE_REUSE_SECONDS,
+        now + settings.AUTHORIZATION_MAX_AGE,
+        now - now % 86400 + 86400,  # memberships end at midnight
+    )
     expires_at = getattr(_credential_row(principal), "expires_at", None)
     if expires_at is not None:
         until = min(until, expires_at.timestamp())

@@ -125,7 +125,7 @@ def package_changed(package):
     """Every write to a package ends here: a new generation (the key of its cached documents)
     and new epochs for its name and format (what reused responses are checked against)."""
     Package.objects.filter(pk=package.pk).update(generation=F("generation") + 1)
-    epochs.bump(epochs.package_keys(package.format, package.normalized_name))
+    epochs.bump(epochs.package_keys(package.format, package.normalized_name), required=False)
 
 
 def installable_versions(project, fmt):

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "registry.response_cache.ResponseReuseMiddleware",
+    "registry.middleware.SecurityHeadersMiddleware",
+    "registry.middleware.RegistryErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -183,6 +185,9 @@ EPOCH_CACHES = env_bool("EPOCH_CACHES", bool(REDIS_URL))
 # Epoch checks answered from memory kept current by Redis invalidation pushes (registry.epoch_mirror).
 EPOCH_PUSH = env_bool("EPOCH_PUSH", True)
 ACCESS_CACHE_ENTRIES = env_int("ACCESS_CACHE_ENTRIES", 4096)
+# Longest any process trusts a remembered credential, access decision or replayed answer, whatever
+# the epochs say: the second line behind registry.epochs should an invalidation be lost.
+AUTHORIZATION_MAX_AGE = env_int("AUTHORIZATION_MAX_AGE", 60)
 RESPONSE_REUSE_SECONDS = env_int("RESPONSE_REUSE_SECONDS", 60)
 RESPONSE_REUSE_MAX_BYTES = env_int("RESPONSE_REUSE_MAX_BYTES", 32 * 1024 * 1024)
 

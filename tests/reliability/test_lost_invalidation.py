@@ -1,0 +1,163 @@
+"""A change of credentials or membership that cannot be announced to every worker is refused.
+
+Four gunicorn workers remember a credential and its access (registry.access_cache). Redis is then
+made to refuse writes (`maxmemory 1`, `noeviction`, as when it is full), so no epoch can change:
+the change must answer 503 and leave the database as it was, the credential keeps exactly the
+access it still has; once Redis takes writes again the same change succeeds and every worker
+refuses the credential on the very next request.
+"""
+
+import contextlib
+import urllib.error
+import urllib.request
+
+import pytest
+import redis
+from django.conf import settings
+
+from accounts.models import AccessToken, CiJob, DeployToken, JobTokenScopeLink, Membership
+from accounts.roles import AccessLevel
+from tests.conftest import start_live_server, stop_live_server
+from tests.factories import (
+    AccessTokenFactory,
+    AdminFactory,
+    CiJobFactory,
+    DeployTokenFactory,
+    GroupFactory,
+    JobTokenScopeLinkFactory,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+)
+
+pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
+
+REQUESTS = 16  # four workers, each serving several
+
+
+@pytest.fixture(scope="module")
+def workers(django_db_setup, blob_dir, spool_dir, tmp_path_factory):
+    # Last use recorded hourly, as in production, so that credentials are really remembered.
+    live = start_live_server(
+        blob_dir,
+        spool_dir,
+        tmp_path_factory.mktemp("lost-invalidation"),
+        workers=4,
+        PACKHOUSE_TOKEN_LAST_USED_INTERVAL="3600",
+    )
+    yield live
+    stop_live_server(live)
+
+
+@contextlib.contextmanager
+def redis_refusing_writes():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    before = client.config_get("maxmemory")["maxmemory"], client.config_get("maxmemory-policy")["maxmemory-policy"]
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            client.set("packhouse-test-write", "x")
+        yield
+    finally:
+        client.config_set("maxmemory", before[0])
+        client.config_set("maxmemory-policy", before[1])
+
+
+def call(method, url, headers):
+    request = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310 - local test server
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def statuses(server, project, headers):
+    url = server.api(f"projects/{project.pk}/packages/generic/tool/1.0.0/tool.bin")
+    return {call("GET", url, headers)[0] for _ in range(REQUESTS)}
+
+
+def private_project_with_a_file(server, admin_headers):
+    project = ProjectFactory(group=GroupFactory(visibility="private"), visibility="private")
+    url = server.api(f"projects/{project.pk}/packages/generic/tool/1.0.0/tool.bin")
+    request = urllib.request.Request(url, data=b"tool", method="PUT", headers=admin_headers)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        assert response.status == 201
+    return project
+
+
+def personal_token_revocation(project):
+    token = AccessTokenFactory(user=MembershipFactory(project=project, access_level=AccessLevel.REPORTER).user)
+    return (
+        {"PRIVATE-TOKEN": token.plaintext},
+        ("DELETE", f"personal_access_tokens/{token.pk}"),
+        lambda: AccessToken.objects.get(pk=token.pk).revoked,
+    )
+
+
+def deploy_token_revocation(project):
+    token = DeployTokenFactory(project=project, scopes=["read_package_registry"])
+    return (
+        {"DEPLOY-TOKEN": token.plaintext},
+        ("DELETE", f"projects/{project.pk}/deploy_tokens/{token.pk}"),
+        lambda: DeployToken.objects.get(pk=token.pk).revoked,
+    )
+
+
+def membership_removal(project):
+    user = UserFactory()
+    MembershipFactory(user=user, project=project, access_level=AccessLevel.REPORTER)
+    token = AccessTokenFactory(user=user)
+    return (
+        {"PRIVATE-TOKEN": token.plaintext},
+        ("DELETE", f"projects/{project.pk}/members/{user.pk}"),
+        lambda: not Membership.objects.filter(user=user, project=project).exists(),
+    )
+
+
+def job_end(project):
+    user = MembershipFactory(project=project, access_level=AccessLevel.DEVELOPER).user
+    job = CiJobFactory(project=project, user=user, status=CiJob.Status.RUNNING)
+    return (
+        {"JOB-TOKEN": job.plaintext},
+        ("POST", f"projects/{project.pk}/jobs/{job.pk}/finish"),
+        lambda: CiJob.objects.get(pk=job.pk).status != CiJob.Status.RUNNING,
+    )
+
+
+def allowlist_change(project):
+    source = ProjectFactory(group=project.group)
+    user = UserFactory()
+    MembershipFactory(user=user, project=source, access_level=AccessLevel.DEVELOPER)
+    MembershipFactory(user=user, project=project, access_level=AccessLevel.DEVELOPER)
+    JobTokenScopeLinkFactory(source_project=project, target_project=source)
+    job = CiJobFactory(project=source, user=user, status=CiJob.Status.RUNNING)
+    return (
+        {"JOB-TOKEN": job.plaintext},
+        ("DELETE", f"projects/{project.pk}/job_token_scope/allowlist/{source.pk}"),
+        lambda: not JobTokenScopeLink.objects.filter(source_project=project, target_project=source).exists(),
+    )
+
+
+@pytest.mark.parametrize(
+    "change", [personal_token_revocation, deploy_token_revocation, membership_removal, job_end, allowlist_change]
+)
+def test_a_change_that_cannot_reach_every_worker_is_refused_and_later_takes_effect_at_once(workers, change):
+    admin_headers = {"PRIVATE-TOKEN": AccessTokenFactory(user=AdminFactory()).plaintext}
+    project = private_project_with_a_file(workers, admin_headers)
+    subject_headers, (method, path), done = change(project)
+    assert statuses(workers, project, subject_headers) == {200}  # remembered by every worker now
+
+    with redis_refusing_writes():
+        status, body = call(method, workers.api(path), admin_headers)
+        assert status == 503, body
+        assert b"nothing was changed" in body
+        assert not done()
+        assert statuses(workers, project, subject_headers) == {200}
+
+    status, body = call(method, workers.api(path), admin_headers)
+    assert status in (200, 202, 204), body
+    assert done()
+    after = statuses(workers, project, subject_headers)
+    assert len(after) == 1 and after <= {401, 403, 404}, after
