@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import CiJob
-from registry import epochs
+from accounts.signals import credential_changed, credential_changing
 
 FINAL_STATUSES = (CiJob.Status.SUCCESS, CiJob.Status.FAILED, CiJob.Status.CANCELED)
 
@@ -42,7 +42,9 @@ def finish_job(job, status=CiJob.Status.SUCCESS):
             status=status, finished_at=timezone.now()
         )
         if updated and job.token_digest:
-            epochs.bump([epochs.credential(job.token_digest)])
+            # Inside the transaction: a receiver that cannot pass it on rolls the finish back.
+            credential_changing.send(sender=CiJob, digests=[job.token_digest])
+            credential_changed.send(sender=CiJob, digests=[job.token_digest])
     job.refresh_from_db()
     job.finished_now = bool(updated)
     return job

@@ -235,6 +235,8 @@ def has_membership_below(user, group):
 class TokenState(models.Model):
     """Fields every stored credential has: digest only, expiry, revocation, last use."""
 
+    is_credential = True  # accounts.signals: a new one was never remembered by anyone
+
     digest = models.CharField(max_length=64, unique=True, editable=False)
     token_prefix = models.CharField(max_length=16, editable=False)
     revoked = models.BooleanField(default=False)

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "accounts",
     "registry",
+    "api",
     "web",
     "packages_generic.apps.GenericConfig",
     "packages_maven.apps.MavenConfig",
@@ -203,7 +204,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "EXCEPTION_HANDLER": "accounts.api.exceptions.gitlab_exception_handler",
+    "EXCEPTION_HANDLER": "api.exceptions.gitlab_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 

@@ -22,7 +22,8 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import CiJob
-from registry import cleanup, epochs, formats, services
+from accounts.signals import credential_changed, credential_changing
+from registry import cleanup, formats, services
 from registry.celery import app
 from registry.models import Blob, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.storage import BlobStore, lock_digest
@@ -121,7 +122,8 @@ def expire_stale_jobs():
         stale = CiJob.objects.select_for_update().filter(status=CiJob.Status.RUNNING, started_at__lt=cutoff)
         digests = [digest for digest in stale.values_list("token_digest", flat=True) if digest]
         expired = stale.update(status=CiJob.Status.FAILED, finished_at=timezone.now())
-        epochs.bump([epochs.credential(digest) for digest in digests])
+        credential_changing.send(sender=CiJob, digests=digests)
+        credential_changed.send(sender=CiJob, digests=digests)
     if expired:
         logger.info("expired %d stale CI jobs", expired)
     return expired

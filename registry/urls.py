@@ -1,4 +1,5 @@
-"""Mounts the management API, the admin, and every registered format's routes.
+"""The root URLconf: every registered format's routes, then the outer layers (the REST API,
+the admin, the pages), mounted by dotted name so that the core imports none of them.
 
 `project_ref`/`group_ref` is a numeric id or a full path; URL-encoded slashes arrive decoded,
 so the reference may span several segments and ends at the format's fixed prefix.
@@ -46,9 +47,7 @@ def format_patterns():
 
 urlpatterns = [
     *format_patterns(),
-    path("", include("registry.api.urls")),  # cleanup policy API and settings page
-    path("api/v4/", include("registry.api.packages_urls")),
-    path("api/v4/", include("accounts.api.urls")),
+    path("api/v4/", include("api.urls")),
     path("admin/", admin.site.urls),
     path("-/health", health),
     path("", include("web.urls")),

@@ -1,5 +1,5 @@
 """Forms of the web UI. Token inputs are validated by the management API's serializers
-(accounts.api.serializers), so a page and the API accept exactly the same values."""
+(api.serializers), so a page and the API accept exactly the same values."""
 
 from django import forms
 

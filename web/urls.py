@@ -4,12 +4,13 @@ every more specific route (API, admin, other pages) must come before this module
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import views
+from web import cleanup_pages, views
 
 app_name = "web"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("<ref:project_ref>/-/settings/packages_and_registries/cleanup", cleanup_pages.cleanup_policy_page),
     path(
         "users/sign_in",
         auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True, next_page="/"),

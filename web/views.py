@@ -17,9 +17,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import roles, tokens
-from accounts.api.access_tokens import create_personal_token, create_resource_token, revoke_resource_token
-from accounts.api.groups import VISIBILITY_RANK
-from accounts.api.serializers import AccessTokenInput, DeployTokenInput, base_url, token_scopes
 from accounts.models import (
     AccessToken,
     DeployToken,
@@ -32,6 +29,8 @@ from accounts.models import (
 )
 from accounts.principals import ANONYMOUS_PRINCIPAL, SESSION, Principal
 from accounts.roles import AccessLevel
+from accounts.services import VISIBILITY_RANK, create_personal_token, create_resource_token, revoke_resource_token
+from api.serializers import AccessTokenInput, DeployTokenInput, base_url, token_scopes
 from registry import policy, services
 from registry.errors import Forbidden, NotFound, Unauthenticated
 from registry.models import LISTED, PackageFile, PackageSettings, PackageVersion, Status

@@ -6,20 +6,19 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from accounts import roles
-from accounts.api.base import ManagementView
-from accounts.api.exceptions import ApiError
-from accounts.api.serializers import GroupInput, group_json
 from accounts.models import Group, Membership, Visibility
 from accounts.roles import AccessLevel
+from accounts.services import visibility_fits
+from api.base import ManagementView
+from api.exceptions import ApiError
+from api.serializers import GroupInput, group_json
 from registry.errors import Forbidden
 from registry.policy import visible_groups
-
-VISIBILITY_RANK = {Visibility.PRIVATE: 0, Visibility.INTERNAL: 1, Visibility.PUBLIC: 2}
 
 
 def check_visibility_fits(visibility, parent_group, what):
     """Nothing is more visible than the group it lives in (GitLab's rule)."""
-    if parent_group is not None and VISIBILITY_RANK[visibility] > VISIBILITY_RANK[parent_group.visibility]:
+    if not visibility_fits(visibility, parent_group):
         raise ApiError(
             400, f"400 Bad request - visibility_level of the {what} is not allowed in a {parent_group.visibility} group"
         )

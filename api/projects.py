@@ -6,10 +6,10 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from accounts import roles
-from accounts.api.base import ManagementView
-from accounts.api.groups import check_visibility_fits
-from accounts.api.serializers import ProjectInput, ProjectUpdateInput, project_json
 from accounts.models import PackageRegistryAccess, Project, Visibility
+from api.base import ManagementView
+from api.groups import check_visibility_fits
+from api.serializers import ProjectInput, ProjectUpdateInput, project_json
 from registry.errors import Forbidden
 from registry.policy import visible_projects
 

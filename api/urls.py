@@ -1,10 +1,23 @@
-"""/api/v4 management routes. `<ref:...>` is an id or a (decoded) full path that may span
-segments, so every route with a suffix comes before the bare `projects/<ref>` and
-`groups/<ref>` routes that would otherwise swallow it."""
+"""/api/v4 REST management routes (mounted by registry/urls.py after the format routes).
+
+`<ref:...>` is an id or a (decoded) full path that may span segments, so every route with a
+suffix comes before the bare `projects/<ref>` and `groups/<ref>` routes that would otherwise
+swallow it: the packages and cleanup policy routes first, the bare objects last."""
 
 from django.urls import path
 
-from accounts.api import access_tokens, deploy_tokens, groups, job_token_scope, jobs, members, projects, users
+from api import (
+    access_tokens,
+    cleanup_policy,
+    deploy_tokens,
+    groups,
+    job_token_scope,
+    jobs,
+    members,
+    packages,
+    projects,
+    users,
+)
 
 
 def both(prefix, suffix, view, **kwargs):
@@ -16,6 +29,20 @@ def both(prefix, suffix, view, **kwargs):
 
 
 urlpatterns = [
+    # Packages and the cleanup policy.
+    path("projects/<ref:ref>/packages", packages.PackagesView.as_view(target_kind="project")),
+    path("groups/<ref:ref>/packages", packages.PackagesView.as_view(target_kind="group")),
+    path("projects/<ref:ref>/packages/settings", packages.PackageSettingsView.as_view()),
+    path("projects/<ref:project_ref>/packages/cleanup_policy", cleanup_policy.CleanupPolicyView.as_view()),
+    path(
+        "projects/<ref:project_ref>/packages/cleanup_policy/dry_run", cleanup_policy.CleanupPolicyDryRunView.as_view()
+    ),
+    path("projects/<ref:ref>/packages/<int:package_id>", packages.PackageDetailView.as_view()),
+    path("projects/<ref:ref>/packages/<int:package_id>/package_files", packages.PackageFilesView.as_view()),
+    path(
+        "projects/<ref:ref>/packages/<int:package_id>/package_files/<int:file_id>",
+        packages.PackageFileDetailView.as_view(),
+    ),
     path("user", users.CurrentUserView.as_view()),
     path("user/personal_access_tokens", access_tokens.OwnTokensView.as_view()),
     path("users", users.UsersView.as_view()),

@@ -11,9 +11,9 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from accounts import roles, tokens
-from accounts.api.base import ManagementView, not_found
-from accounts.api.serializers import DeployTokenInput, deploy_token_json
 from accounts.models import DeployToken
+from api.base import ManagementView, not_found
+from api.serializers import DeployTokenInput, deploy_token_json
 
 
 def filter_active(rows, value):

@@ -11,10 +11,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from accounts import roles
-from accounts.api.base import ManagementView, not_found
-from accounts.api.exceptions import ApiError
-from accounts.api.serializers import GitLabSerializer, base_url, project_json
 from accounts.models import JobTokenScopeLink, Project
+from api.base import ManagementView, not_found
+from api.exceptions import ApiError
+from api.serializers import GitLabSerializer, base_url, project_json
 from registry import policy
 
 

@@ -8,7 +8,7 @@ in REST, Maintainer+ (policy action ADMIN_PACKAGE_SETTINGS). Validation errors a
 from rest_framework.response import Response
 
 from accounts import roles
-from accounts.api.base import ManagementView
+from api.base import ManagementView
 from registry import cleanup
 
 

@@ -3,20 +3,18 @@
 Every secret is made by `accounts.tokens.issue()` and appears once, in the create response.
 """
 
-import secrets
-
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
 
-from accounts import roles, tokens
-from accounts.api.base import ManagementView, not_found
-from accounts.api.serializers import AccessTokenInput, access_token_json, token_scopes
+from accounts import roles
 from accounts.models import AccessToken, Membership, User, group_access_level
 from accounts.principals import ACCESS_TOKEN
 from accounts.roles import AccessLevel
+from accounts.services import create_personal_token, create_resource_token, revoke_resource_token
+from api.base import ManagementView, not_found
+from api.serializers import AccessTokenInput, access_token_json, token_scopes
 from registry.errors import Forbidden, Unauthenticated
 
 
@@ -27,48 +25,6 @@ def _active_filter(queryset, params):
     if state == "inactive" or params.get("active") in ("false", "0"):
         return queryset.filter(Q(revoked=True) | Q(expires_at__lte=timezone.now()))
     return queryset
-
-
-def create_personal_token(user, values):
-    row = AccessToken(
-        user=user,
-        kind=AccessToken.Kind.PERSONAL,
-        name=values["name"],
-        description=values.get("description", ""),
-        scopes=values["scopes"],
-        expires_at=values.get("expires_at"),
-    )
-    token = tokens.issue(row, tokens.PERSONAL_PREFIX)
-    return row, token
-
-
-def create_resource_token(kind, resource, values, level):
-    """A project or group access token: a new bot user, member of `resource` at `level`.
-    `kind` is "project" or "group"; returns (row, plaintext). Shared by the API and web UI."""
-    with transaction.atomic():
-        bot = User(username=f"{kind}_{resource.pk}_bot_{secrets.token_hex(8)}", name=values["name"], is_bot=True)
-        bot.email = f"{bot.username}@noreply.packhouse.invalid"
-        bot.set_unusable_password()
-        bot.save()
-        Membership.objects.create(user=bot, access_level=level, **{kind: resource})
-        row = AccessToken(
-            user=bot,
-            kind=kind,
-            name=values["name"],
-            description=values.get("description", ""),
-            scopes=values["scopes"],
-            expires_at=values.get("expires_at"),
-            **{f"resource_{kind}": resource},
-        )
-        token = tokens.issue(row, tokens.PERSONAL_PREFIX)
-    return row, token
-
-
-def revoke_resource_token(row):
-    """Revoke a project/group access token and deactivate its bot user."""
-    with transaction.atomic():
-        row.revoke()
-        User.objects.filter(pk=row.user_id, is_bot=True).update(is_active=False)
 
 
 # --- personal access tokens ---------------------------------------------------------------

@@ -7,10 +7,10 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from accounts import roles
-from accounts.api.base import ManagementView, not_found
-from accounts.api.exceptions import ApiError
-from accounts.api.serializers import MemberInput, member_json
 from accounts.models import Membership, User, group_access_level
+from api.base import ManagementView, not_found
+from api.exceptions import ApiError
+from api.serializers import MemberInput, member_json
 from registry.errors import Forbidden
 
 

@@ -16,9 +16,9 @@ only resolve references and ask it.
 from rest_framework.views import APIView
 
 from accounts import roles
-from accounts.api.pagination import GitLabPagination
 from accounts.authentication import principal_of
 from accounts.principals import ACCESS_TOKEN, DEPLOY_TOKEN, JOB_TOKEN
+from api.pagination import GitLabPagination
 from registry import policy
 from registry.errors import Forbidden, NotFound, Unauthenticated
 

@@ -13,9 +13,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from accounts import roles
-from accounts.api.base import ManagementView, not_found
-from accounts.api.exceptions import ApiError
-from accounts.api.serializers import GitLabSerializer, base_url, iso
+from api.base import ManagementView, not_found
+from api.exceptions import ApiError
+from api.serializers import GitLabSerializer, base_url, iso
 from registry import policy, services
 from registry.models import LISTED, PackageFile, PackageSettings, PackageVersion, Status, validate_regex
 

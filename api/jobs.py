@@ -5,12 +5,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from accounts import roles
-from accounts.api.base import ManagementView, not_found
-from accounts.api.exceptions import ApiError
-from accounts.api.serializers import GitLabSerializer, job_json
 from accounts.jobs import FINAL_STATUSES, finish_job, start_job
 from accounts.models import CiJob
 from accounts.principals import JOB_TOKEN
+from api.base import ManagementView, not_found
+from api.exceptions import ApiError
+from api.serializers import GitLabSerializer, job_json
 from registry import policy
 from registry.errors import Forbidden, Unauthenticated
 

@@ -8,10 +8,10 @@ from django.db import IntegrityError, transaction
 from rest_framework import status
 from rest_framework.response import Response
 
-from accounts.api.base import ManagementView, not_found
-from accounts.api.exceptions import ApiError
-from accounts.api.serializers import UserInput, user_json
 from accounts.models import User
+from api.base import ManagementView, not_found
+from api.exceptions import ApiError
+from api.serializers import UserInput, user_json
 
 
 def _render_for(principal):
