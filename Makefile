@@ -26,7 +26,7 @@ run: $(STAMP)
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py bootstrap_admin
 	@echo "Packhouse on http://127.0.0.1:8000"
-	$(VENV)/bin/gunicorn registry.wsgi:application --bind 127.0.0.1:8000 --workers 2 \
+	$(VENV)/bin/gunicorn packhouse.wsgi:application --bind 127.0.0.1:8000 --workers 2 \
 		--worker-class gthread --threads 4 --timeout 600
 
 test: $(STAMP) system-deps
@@ -44,11 +44,11 @@ serve: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py bootstrap_admin
-	$(VENV)/bin/celery -A registry worker --beat --schedule var/celerybeat-schedule --concurrency 2 --loglevel INFO & \
+	$(VENV)/bin/celery -A packhouse worker --beat --schedule var/celerybeat-schedule --concurrency 2 --loglevel INFO & \
 	celery_pid=$$!; trap "kill $$celery_pid" EXIT INT TERM; \
-	$(VENV)/bin/gunicorn registry.wsgi:application --bind $${PACKHOUSE_BIND:-127.0.0.1:8000} \
+	$(VENV)/bin/gunicorn packhouse.wsgi:application --bind $${PACKHOUSE_BIND:-127.0.0.1:8000} \
 		--workers $${PACKHOUSE_WORKERS:-4} --worker-class gthread --threads 8 --timeout 600 \
-		--access-logfile - --logger-class registry.gunicorn_logging.AccessLogger
+		--access-logfile - --logger-class packhouse.gunicorn_logging.AccessLogger
 
 # Benchmarks against the production shape (needs PostgreSQL and Redis; installs wrk and nginx).
 bench: $(STAMP)

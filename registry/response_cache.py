@@ -12,7 +12,7 @@ epoch (registry.epochs) the answer depended on:
 All are read in process_view, before the view authenticates or reads a row, so a change committed
 while the view runs is never remembered as current.
 
-`ReuseApplication` wraps the WSGI application (registry.wsgi): the same request (same credential,
+`ReuseApplication` wraps the WSGI application (packhouse.wsgi): the same request (same credential,
 path, query, host, Accept and gzip-ness) is answered from memory once all those epochs are found
 unchanged (registry.epochs: no round trip while the process's epoch mirror knows them), and never
 later than `RESPONSE_REUSE_SECONDS`, the credential's expiry or the next midnight (when

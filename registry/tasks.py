@@ -16,6 +16,7 @@ import logging
 import os
 from datetime import timedelta
 
+from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -24,7 +25,6 @@ from django.utils import timezone
 from accounts.models import CiJob
 from accounts.signals import credential_changed, credential_changing
 from registry import cleanup, formats, services
-from registry.celery import app
 from registry.models import Blob, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.storage import BlobStore, lock_digest
 
@@ -36,7 +36,7 @@ def _grace():
     return timedelta(seconds=settings.BLOB_GRACE_SECONDS)
 
 
-@app.task
+@shared_task
 def purge_pending_destruction(batch=BATCH):
     """Delete rows marked pending_destruction, then the blobs left unreferenced."""
     removed_files = removed_versions = 0
@@ -89,7 +89,7 @@ def collect_unreferenced_blobs(batch=BATCH, grace=None):
     return removed
 
 
-@app.task
+@shared_task
 def collect_orphan_objects(grace=None):
     """Objects under blobs/ with no Blob row (an upload that died before its commit)."""
     store = BlobStore()
@@ -115,7 +115,7 @@ def collect_orphan_objects(grace=None):
     return removed
 
 
-@app.task
+@shared_task
 def expire_stale_jobs():
     cutoff = timezone.now() - timedelta(seconds=settings.JOB_TIMEOUT_SECONDS)
     with transaction.atomic():
@@ -170,7 +170,7 @@ def _mark_files(ids):
     return names
 
 
-@app.task
+@shared_task
 def apply_cleanup_policy(project_id, purge=True):
     """Apply one project's policy: mark what it removes (bounded batches), then purge.
 
@@ -217,7 +217,7 @@ def apply_cleanup_policy(project_id, purge=True):
     return {"versions": len(versions), "files": len(files), "purged": purged}
 
 
-@app.task
+@shared_task
 def run_due_cleanup_policies(limit=None, inline=False):
     """Beat: claim the due policies (next_run_at unset or past), bounded, and apply each.
 

@@ -95,7 +95,7 @@ class Server:
 
     def worker_pids(self):
         out = subprocess.run(
-            ["pgrep", "-f", f"gunicorn registry.wsgi:application --bind 127.0.0.1:{self.port}"],
+            ["pgrep", "-f", f"gunicorn packhouse.wsgi:application --bind 127.0.0.1:{self.port}"],
             capture_output=True,
             text=True,
             check=False,
@@ -119,7 +119,7 @@ def reset_database():
 
 def setup_django(env):
     os.environ.update({k: v for k, v in env.items() if k.startswith("PACKHOUSE_")})
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "packhouse.settings")
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -238,7 +238,7 @@ def x_accel_serving(server, path):
     app = subprocess.Popen(
         [
             str(VENV_BIN / "gunicorn"),
-            "registry.wsgi:application",
+            "packhouse.wsgi:application",
             "--bind",
             f"127.0.0.1:{app_port}",
             "--workers",

@@ -104,7 +104,7 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, **env_overrides):
             sys.executable,
             "-m",
             "gunicorn",
-            "registry.wsgi:application",
+            "packhouse.wsgi:application",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from accounts.roles import AccessLevel
+from packhouse.wsgi import application
 from registry import response_cache
-from registry.wsgi import application
 from tests.factories import (
     AccessTokenFactory,
     CiJobFactory,
@@ -46,7 +46,7 @@ class Answer:
 
 
 def wsgi_get(path, **headers):
-    """GET through registry.wsgi.application, as gunicorn calls it."""
+    """GET through packhouse.wsgi.application, as gunicorn calls it."""
     environ = RequestFactory().get(path, **headers).environ
     started = {}
 

@@ -12,8 +12,8 @@ import boto3
 import pytest
 
 from accounts.roles import AccessLevel
+from packhouse.settings import _blob_storage
 from registry.models import PackageFile
-from registry.settings import _blob_storage
 from tests.factories import AccessTokenFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.helpers import auth_headers
 

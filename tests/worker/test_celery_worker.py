@@ -15,8 +15,8 @@ import pytest
 from django.db import connection
 
 from accounts.authentication import principal_for_token
+from packhouse.celery import app
 from registry import formats, services, tasks
-from registry.celery import app
 from registry.formats import FileDraft, PackageDraft
 from registry.models import Blob, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.spool import spool_bytes
@@ -40,7 +40,7 @@ class Worker:
                 "-m",
                 "celery",
                 "-A",
-                "registry",
+                "packhouse",
                 "worker",
                 "--pool",
                 "solo",

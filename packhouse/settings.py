@@ -65,7 +65,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "registry.urls"
+ROOT_URLCONF = "packhouse.urls"
 APPEND_SLASH = False
 
 TEMPLATES = [
@@ -83,7 +83,7 @@ TEMPLATES = [
     }
 ]
 
-WSGI_APPLICATION = "registry.wsgi.application"
+WSGI_APPLICATION = "packhouse.wsgi.application"
 
 DATABASES = {
     "default": dj_database_url.parse(

@@ -1,17 +1,13 @@
-"""The root URLconf: every registered format's routes, then the outer layers (the REST API,
-the admin, the pages), mounted by dotted name so that the core imports none of them.
+"""Routes of the package domain: the `<ref:...>` converter every layer's URLs use, and the mount
+points of every registered format (registry.formats).
 
 `project_ref`/`group_ref` is a numeric id or a full path; URL-encoded slashes arrive decoded,
 so the reference may span several segments and ends at the format's fixed prefix.
 """
 
-from django.contrib import admin
 from django.urls import include, path, register_converter
 
 from registry import formats
-from registry.health import health
-
-handler404 = "registry.health.not_found"
 
 
 class RefConverter:
@@ -43,12 +39,3 @@ def format_patterns():
         if fmt.instance_urls:
             patterns.append(path(f"api/v4/packages/{fmt.name}/", include(fmt.instance_urls)))
     return patterns
-
-
-urlpatterns = [
-    *format_patterns(),
-    path("api/v4/", include("api.urls")),
-    path("admin/", admin.site.urls),
-    path("-/health", health),
-    path("", include("web.urls")),
-]

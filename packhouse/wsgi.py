@@ -2,7 +2,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "packhouse.settings")
 django_application = get_wsgi_application()
 
 from django.urls import get_resolver  # noqa: E402 - needs Django set up

@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "packhouse.settings")
 
 app = Celery("packhouse")
 app.config_from_object("django.conf:settings", namespace="CELERY")

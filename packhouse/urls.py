@@ -1,0 +1,18 @@
+"""The root URLconf: every registered format's routes (registry.routes), the REST API, the admin,
+the pages. The pages come last: their `<ref>` routes catch project paths."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from registry.health import health
+from registry.routes import format_patterns
+
+handler404 = "registry.health.not_found"
+
+urlpatterns = [
+    *format_patterns(),
+    path("api/v4/", include("api.urls")),
+    path("admin/", admin.site.urls),
+    path("-/health", health),
+    path("", include("web.urls")),
+]
