@@ -17,9 +17,6 @@ Without Redis (EPOCH_CACHES off) every request computes everything.
 """
 
 import hashlib
-import threading
-import time
-from collections import OrderedDict
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -34,43 +31,14 @@ from accounts.authentication import (
     record_use,
 )
 from registry import epochs
+from registry.lru import BoundedLRU
 
 _MISSING = object()
 
 
-class _Memory:
-    """A per-process LRU of small values, bounded by count; a value older than
-    AUTHORIZATION_MAX_AGE is never returned, whatever its epochs say."""
-
-    def __init__(self):
-        self._values = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            stored = self._values.get(key)
-            if stored is None:
-                return _MISSING
-            value, stored_at = stored
-            if time.monotonic() - stored_at >= settings.AUTHORIZATION_MAX_AGE:
-                del self._values[key]
-                return _MISSING
-            self._values.move_to_end(key)
-            return value
-
-    def put(self, key, value):
-        with self._lock:
-            self._values[key] = (value, time.monotonic())
-            self._values.move_to_end(key)
-            while len(self._values) > settings.ACCESS_CACHE_ENTRIES:
-                self._values.popitem(last=False)
-
-    def clear(self):
-        with self._lock:
-            self._values.clear()
-
-
-memory = _Memory()
+# Small values bounded by count; one older than AUTHORIZATION_MAX_AGE is never returned, whatever
+# its epochs say.
+memory = BoundedLRU(limit=lambda: settings.ACCESS_CACHE_ENTRIES, max_age=lambda: settings.AUTHORIZATION_MAX_AGE)
 
 
 def _forget_everything(**kwargs):
@@ -126,7 +94,7 @@ class RequestMemory:
     def remember(self, key, compute):
         """`compute()`, or what it returned before under the same epochs and date."""
         full_key = (self.identity_epoch, timezone.now().date(), *key)
-        value = memory.get(full_key)
+        value = memory.get(full_key, _MISSING)
         if value is _MISSING:
             value = compute()
             memory.put(full_key, value)

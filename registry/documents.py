@@ -10,10 +10,11 @@ import hashlib
 import json
 import logging
 import threading
-from collections import OrderedDict
 
 from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseNotModified
+
+from registry.lru import BoundedLRU
 
 logger = logging.getLogger(__name__)
 TIMEOUT = 24 * 3600
@@ -73,36 +74,10 @@ def _accepts_gzip(request):
 
 
 # A small per-process copy of recent documents: keys embed package generations, so an entry can
-# never go stale; it only spares the round trip to Redis for large documents. Bounded in bytes.
+# never go stale; it only spares the round trip to Redis for large documents. Bounded in bytes
+# (the document, its key and about 256 bytes of objects around them).
 _LOCAL_MAX_BYTES = 16 * 1024 * 1024
-_local = OrderedDict()
-_local_bytes = 0
-_local_lock = threading.Lock()
+_local = BoundedLRU(limit=lambda: _LOCAL_MAX_BYTES, cost=lambda key, value: len(value) + len(key) + 256)
+_local_get = _local.get
+_local_put = _local.put
 _BUILD_LOCKS = [threading.Lock() for _ in range(64)]
-
-
-def _local_get(key):
-    with _local_lock:
-        value = _local.get(key)
-        if value is not None:
-            _local.move_to_end(key)
-        return value
-
-
-def _local_cost(key, value):
-    """Memory an entry holds: the document, its key and about 256 bytes of objects around them."""
-    return len(value) + len(key) + 256
-
-
-def _local_put(key, value):
-    global _local_bytes
-    if len(value) > _LOCAL_MAX_BYTES // 4:
-        return
-    with _local_lock:
-        previous = _local.pop(key, None)
-        _local_bytes -= _local_cost(key, previous) if previous is not None else 0
-        _local[key] = value
-        _local_bytes += _local_cost(key, value)
-        while _local_bytes > _LOCAL_MAX_BYTES:
-            evicted_key, evicted = _local.popitem(last=False)
-            _local_bytes -= _local_cost(evicted_key, evicted)

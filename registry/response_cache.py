@@ -23,9 +23,7 @@ are remembered; errors and denials are always computed afresh. On when the share
 """
 
 import hashlib
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -34,6 +32,7 @@ from django.core.signals import setting_changed
 from accounts.authentication import CREDENTIAL_HEADERS
 from registry import epochs
 from registry.access_cache import identity_keys
+from registry.lru import BoundedLRU
 
 # Request headers that can change a document's bytes (besides the credential).
 KEY_HEADERS = (
@@ -81,49 +80,9 @@ class Entry:
         return "200 OK", self.headers, self.body
 
 
-class Store:
-    """Per-process LRU of entries, bounded by the bytes of their bodies."""
-
-    def __init__(self):
-        self._entries = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-            return entry
-
-    def put(self, key, entry):
-        limit = settings.RESPONSE_REUSE_MAX_BYTES
-        if entry.size > limit // 4:
-            return
-        with self._lock:
-            self._remove(key)
-            self._entries[key] = entry
-            self._bytes += entry.size
-            while self._bytes > limit:
-                _, evicted = self._entries.popitem(last=False)
-                self._bytes -= evicted.size
-
-    def discard(self, key):
-        with self._lock:
-            self._remove(key)
-
-    def clear(self):
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
-
-    def __len__(self):
-        return len(self._entries)
-
-    def _remove(self, key):
-        previous = self._entries.pop(key, None)
-        if previous is not None:
-            self._bytes -= previous.size
+def Store():  # noqa: N802 - a factory standing for the store's type
+    """A per-process LRU of entries, bounded by the memory they hold (RESPONSE_REUSE_MAX_BYTES)."""
+    return BoundedLRU(limit=lambda: settings.RESPONSE_REUSE_MAX_BYTES, cost=lambda key, entry: entry.size)
 
 
 store = Store()

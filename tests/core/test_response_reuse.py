@@ -245,7 +245,7 @@ def test_an_answer_is_not_remembered_past_the_token_expiry(client, project, deve
     publish(client, project, "1.0.0", headers)
     wsgi_get(packument_url(project), **headers)
 
-    entries = list(response_cache.store._entries.values())
+    entries = response_cache.store.values()
     assert len(entries) == 1
     assert entries[0].valid_until <= expiring.expires_at.timestamp()
 
