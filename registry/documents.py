@@ -14,6 +14,7 @@ import threading
 from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseNotModified
 
+from registry import request_freshness
 from registry.lru import BoundedLRU
 
 logger = logging.getLogger(__name__)
@@ -34,8 +35,9 @@ def cached_document(request, packages, render, content_type, variant=""):
     `packages` is a queryset of the registry.models.Package rows the document is built from
     (already limited to what the caller may pull); one query reads their generations.
 
-    The response is marked `reusable`: when its view declares `package_epochs`, registry.
-    response_cache may answer the same request again without running the view.
+    The answer is marked reusable (registry.request_freshness): when its view declares
+    `package_epochs`, registry.response_cache may answer the same request again without running
+    the view.
     """
     signature = list(packages.order_by("pk").values_list("pk", "generation"))
     material = json.dumps([request.build_absolute_uri("/"), request.path, variant, signature])
@@ -65,7 +67,7 @@ def cached_document(request, packages, render, content_type, variant=""):
     response["Vary"] = "Accept, Accept-Encoding"
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
-    response.reusable = True
+    request_freshness.of(request.META).reusable = True
     return response
 
 

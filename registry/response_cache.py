@@ -1,8 +1,8 @@
 """Answering a metadata GET again without running Django at all.
 
-The first request for a document (packument, simple page, maven-metadata.xml, NuGet registration)
-runs the whole pipeline: authentication, the policy, the view, registry.documents. When the view
-marks its response reusable, the middleware here remembers it in the process, together with every
+The first request for a client's metadata document runs the whole pipeline: authentication, the
+policy, the view, registry.documents. When the view marks its answer reusable
+(registry.request_freshness), the middleware here remembers it in the process, together with every
 epoch (registry.epochs) the answer depended on:
 
 - the instance-wide identity epoch and the presented credential's epoch;
@@ -30,7 +30,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 from accounts.authentication import CREDENTIAL_HEADERS
-from registry import epochs
+from registry import epochs, request_freshness
 from registry.access_cache import identity_keys
 from registry.lru import BoundedLRU
 
@@ -48,7 +48,6 @@ KEY_HEADERS = (
     "HTTP_X_FORWARDED_PORT",
     "HTTP_ACCEPT",
 )
-KEY = "packhouse.reuse_key"  # the environ entry carrying a request's key from the WSGI layer
 
 
 @dataclass
@@ -147,7 +146,7 @@ class ReuseApplication:
                 start_response(status, [*headers, ("Content-Length", str(len(body)))])
                 return [body]
             store.discard(key)
-        environ[KEY] = key
+        environ[request_freshness.ENVIRON_KEY] = request_freshness.RequestFreshness(reuse_key=key)
         return self.application(environ, start_response)
 
 
@@ -159,13 +158,14 @@ class ResponseReuseMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        key = request.META.get(KEY)
-        if key is not None:
-            self._remember(request, key, response)
+        state = request.META.get(request_freshness.ENVIRON_KEY)
+        if state is not None and state.reuse_key is not None:
+            self._remember(request, state, response)
         return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if KEY not in request.META:
+        state = request.META.get(request_freshness.ENVIRON_KEY)
+        if state is None or state.reuse_key is None:
             return None
         package_epochs = getattr(getattr(view_func, "cls", None), "package_epochs", None)
         if package_epochs is None:
@@ -177,19 +177,19 @@ class ResponseReuseMiddleware:
         keys = identity + list(documents)
         values = epochs.current(keys)
         if values is not None:
-            request.reuse_epochs = (keys, values)
+            state.epochs = (keys, values)
         return None
 
     @staticmethod
-    def _remember(request, key, response):
-        remembered = getattr(request, "reuse_epochs", None)
-        if remembered is None or not getattr(response, "reusable", False) or response.status_code != 200:
+    def _remember(request, state, response):
+        remembered = state.epochs
+        if remembered is None or not state.reusable or response.status_code != 200:
             return
         if response.streaming or response.cookies:
             return
         principal = getattr(request, "auth", None)
         store.put(
-            key,
+            state.reuse_key,
             Entry(
                 keys=remembered[0],
                 values=remembered[1],

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts import roles
 from accounts.authentication import TokenAuthentication, authenticate_request, principal_of
-from registry import policy, services
+from registry import policy, request_freshness, services
 from registry.access_cache import RequestMemory
 from registry.errors import NotFound, RegistryError, TooManyRequests, Unauthenticated
 
@@ -31,7 +31,7 @@ class RememberingTokenAuthentication(TokenAuthentication):
     """TokenAuthentication through the request's RequestMemory, when it has one."""
 
     def authenticate(self, request):
-        memory = getattr(request, "access_memory", None)
+        memory = request_freshness.of(request.META).memory
         principal = memory.principal(request) if memory is not None else authenticate_request(request)
         if principal.is_anonymous:
             return None
@@ -65,8 +65,8 @@ class PackageAPIView(APIView):
         # Epochs first, before anything is looked up (registry.access_cache); the response cache
         # may have read them already.
         package_keys = self.package_epochs(kwargs) if request.method in ("GET", "HEAD") else None
-        memory = RequestMemory.for_request(request, package_keys, getattr(request, "reuse_epochs", None))
-        request.access_memory = memory
+        state = request_freshness.of(request.META)
+        memory = state.memory = RequestMemory.for_request(request, package_keys, state.epochs)
         memory = memory or policy.NO_MEMORY
         super().initial(request, *args, **kwargs)
         self.principal = principal_of(request)
@@ -92,7 +92,7 @@ class PackageAPIView(APIView):
     def find_file(self, name, version, file_name):
         """services.find_file in this view's project, remembered under the package's epoch when
         the view declares it (`package_epochs`)."""
-        memory = getattr(self.request, "access_memory", None)
+        memory = request_freshness.of(self.request.META).memory
 
         def lookup():
             return services.find_file(self.project, self.package_format, name, version, file_name)

@@ -1,0 +1,28 @@
+"""What one request carries between the layers that remember answers, in one typed object.
+
+The WSGI layer (registry.response_cache.ReuseApplication) starts it with the request's reuse key;
+the response-cache middleware adds the epochs it read before the view ran; the package view
+(registry.views.PackageAPIView) adds the request's RequestMemory (registry.access_cache); a
+document built by registry.documents marks the answer reusable; the middleware then remembers it.
+It lives in the WSGI environ (request.META), so Django's and DRF's request objects share it.
+"""
+
+from dataclasses import dataclass
+
+ENVIRON_KEY = "packhouse.freshness"
+
+
+@dataclass
+class RequestFreshness:
+    reuse_key: bytes | None = None  # set when the answer may be remembered (a GET, epoch caches on)
+    epochs: tuple | None = None  # (keys, values) read before the view, when it declares its packages
+    memory: object | None = None  # the request's registry.access_cache.RequestMemory, if any
+    reusable: bool = False  # the answer is a document that may be replayed
+
+
+def of(meta):
+    """The request's RequestFreshness (created empty on first use)."""
+    state = meta.get(ENVIRON_KEY)
+    if state is None:
+        state = meta[ENVIRON_KEY] = RequestFreshness()
+    return state
