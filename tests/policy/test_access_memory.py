@@ -20,6 +20,7 @@ from tests.factories import (
     GroupFactory,
     JobTokenScopeLinkFactory,
     ProjectFactory,
+    UserFactory,
     member,
 )
 from tests.helpers import auth_headers
@@ -221,3 +222,23 @@ def test_memberships_ending_today_end_at_midnight(client, deep_project, root_gro
 
     assert client.get(file_url(deep_project), **headers).status_code == 404
     assert Membership.objects.filter(user=user).count() == 1
+
+
+def test_a_sign_in_or_a_recorded_use_forgets_nothing_a_real_change_does(client, settings):
+    """Bookkeeping (last_login on a web sign-in, a token's last use) changes nobody's access, so it
+    leaves the identity epoch alone; deactivating the same user changes it."""
+    from registry import epochs
+
+    user = UserFactory()
+    before = epochs.current([epochs.IDENTITY])
+    assert client.post("/users/sign_in", {"username": user.username, "password": "password-123"}).status_code == 302
+    user.refresh_from_db()
+    assert user.last_login is not None
+    token = AccessTokenFactory(user=user)
+    token.last_used_at = timezone.now()
+    token.save(update_fields=["last_used_at"])
+    assert epochs.current([epochs.IDENTITY]) == before
+
+    user.is_active = False
+    user.save()
+    assert epochs.current([epochs.IDENTITY]) != before
