@@ -28,7 +28,9 @@ class Principal:
 
     @property
     def is_admin(self):
-        return self.user is not None and self.user.is_superuser and self.user.is_active
+        """Instance-admin powers: an active admin's own credentials only. A CI job token acts with
+        its user's memberships, never as an administrator (GitLab's rule)."""
+        return self.kind != JOB_TOKEN and self.user is not None and self.user.is_superuser and self.user.is_active
 
     @property
     def token_kind(self):

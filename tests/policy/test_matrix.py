@@ -120,6 +120,15 @@ MATRIX = {
     ("unknown_token", "public", None): (401, 401, 401, 401, 401),
     # instance admin, not a member.
     ("admin_pat", "private", None): (200, 201, 204, 204, 204),
+    # a job started by an instance admin acts with the admin's memberships only (seed 000).
+    ("admin_job", "private", None): (404, 404, 404, 404, 404),
+    ("admin_job", "private", "developer"): (200, 201, 403, 403, 403),
+    ("admin_job_allowlisted", "private", None): (404, 404, 404, 404, 404),
+    ("admin_job_allowlisted", "private", "reporter"): (200, 403, 403, 403, 403),
+    ("admin_job_allowlisted", "internal", None): (200, 403, 403, 403, 403),
+    # a job started by an external user: internal projects only through a membership.
+    ("external_job_allowlisted", "internal", None): (404, 404, 404, 404, 404),
+    ("external_job_allowlisted", "internal", "reporter"): (200, 403, 403, 403, 403),
 }
 
 POLICY_ACTIONS = (roles.DESTROY_PACKAGE, roles.DESTROY_PACKAGE_FILE, roles.ADMIN_PACKAGE_SETTINGS)
@@ -166,8 +175,12 @@ def credential(kind, project, role):
         return auth_headers(token.plaintext, "deploy")
     if kind == "unknown_token":
         return auth_headers("glpat-this-token-does-not-exist", "private")
-    user = UserFactory()
+    if kind.startswith("admin_"):
+        user = AdminFactory()
+    else:
+        user = UserFactory(is_external=kind.startswith("external_"))
     _member(user, project, role)
+    kind = kind.removeprefix("admin_").removeprefix("external_")
     if kind in ("job", "finished_job"):
         job = CiJobFactory(project=project, user=user)
         if kind == "finished_job":
