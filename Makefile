@@ -27,6 +27,7 @@ run: $(STAMP)
 	$(PY) manage.py bootstrap_admin
 	@echo "Packhouse on http://127.0.0.1:8000"
 	$(VENV)/bin/gunicorn packhouse.wsgi:application --bind 127.0.0.1:8000 --workers 2 \
+		--logger-class packhouse.gunicorn_logging.AccessLogger \
 		--worker-class gthread --threads 4 --timeout 600
 
 test: $(STAMP) system-deps

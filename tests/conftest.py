@@ -117,6 +117,8 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, **env_overrides):
             "300",
             "--access-logfile",
             "-",
+            "--logger-class",
+            "packhouse.gunicorn_logging.AccessLogger",
         ],
         cwd=ROOT,
         env=env,
