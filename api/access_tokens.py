@@ -16,6 +16,7 @@ from accounts.services import create_personal_token, create_resource_token, revo
 from api.base import ManagementView, not_found
 from api.serializers import AccessTokenInput, access_token_json, token_scopes
 from registry.errors import Forbidden, Unauthenticated
+from registry.policy import numeric_id
 
 
 def _active_filter(queryset, params):
@@ -63,7 +64,8 @@ class PersonalTokensView(ManagementView):
         if not self.principal.is_admin:
             rows = rows.filter(user=self.user)
         elif params.get("user_id"):
-            rows = rows.filter(user_id=params["user_id"]) if params["user_id"].isdigit() else rows.none()
+            user_id = numeric_id(params["user_id"])
+            rows = rows.filter(user_id=user_id) if user_id is not None else rows.none()
         if params.get("revoked") in ("true", "false"):
             rows = rows.filter(revoked=params["revoked"] == "true")
         if params.get("search"):
@@ -79,9 +81,9 @@ class PersonalTokenDetailView(ManagementView):
             if self.principal.kind != ACCESS_TOKEN:
                 raise Unauthenticated("401 Unauthorized - no access token presented")
             return self.principal.access_token
-        if not token_id.isdigit():
+        if numeric_id(token_id) is None:
             not_found("Personal Access Token")
-        rows = AccessToken.objects.filter(pk=token_id)
+        rows = AccessToken.objects.filter(pk=numeric_id(token_id))
         if not self.principal.is_admin:
             rows = rows.filter(user=self.user)
         return rows.first() or not_found("Personal Access Token")

@@ -11,10 +11,9 @@ MAX_PER_PAGE = 100
 
 
 def _positive_int(value, default):
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
+    if not (isinstance(value, str) and value.isascii() and value.isdigit()):
         return default
+    number = int(value)
     return number if number >= 1 else default
 
 
@@ -35,6 +34,8 @@ class GitLabPagination(BasePagination):
         self.page = _positive_int(params.get("page"), 1)
         self.total = len(queryset) if isinstance(queryset, list) else queryset.count()
         self.total_pages = max(1, math.ceil(self.total / self.per_page))
+        if self.page > self.total_pages:  # past the last page (however far): an empty page
+            return []
         start = (self.page - 1) * self.per_page
         return list(queryset[start : start + self.per_page])
 

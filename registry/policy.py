@@ -203,6 +203,9 @@ def authorize(principal, project, action, memory=NO_MEMORY):
     access = ProjectAccess(principal, project, memory)
     if access.allowed(action):
         return access
+    if action in roles.PACKAGE_ACTIONS and access.registry_level == PackageRegistryAccess.DISABLED and access.visible():
+        # A disabled package registry does not exist for whoever sees the project.
+        raise NotFound("404 Not Found")
     if principal.is_anonymous:
         raise Unauthenticated()
     if not access.visible():
@@ -319,9 +322,17 @@ def resolve_group(ref, memory=NO_MEMORY):
     return memory.remember(("group", ref.lower()), lambda: _find_group(ref))
 
 
+def numeric_id(ref):
+    """`ref` as a row id when it is one: ASCII digits only (`²`, `①` or Arabic-Indic digits are
+    no id) and within a database integer; None otherwise."""
+    if ref.isascii() and ref.isdigit() and len(ref) <= 18:
+        return int(ref)
+    return None
+
+
 def _find_group(ref):
-    if ref.isdigit():
-        return Group.objects.filter(pk=int(ref)).first()
+    if (pk := numeric_id(ref)) is not None:
+        return Group.objects.filter(pk=pk).first()
     return Group.objects.filter(full_path__iexact=ref).first()
 
 
@@ -332,8 +343,8 @@ def resolve_project(ref, memory=NO_MEMORY):
 
 def _find_project(ref):
     queryset = Project.objects.select_related("group", "namespace_owner")
-    if ref.isdigit():
-        return queryset.filter(pk=int(ref)).first()
+    if (pk := numeric_id(ref)) is not None:
+        return queryset.filter(pk=pk).first()
     return queryset.filter(full_path__iexact=ref).first()
 
 

@@ -263,15 +263,31 @@ def test_anyone_may_pull_opens_pulls_not_publishing(client, visibility, expected
     assert (pull.status_code, publish.status_code) == expected
 
 
-def test_registry_disabled_refuses_even_the_owner(client):
-    project = _published_project("public")
+@pytest.mark.parametrize("visibility", ["public", "private"])
+def test_a_disabled_registry_does_not_exist_for_anyone_who_sees_the_project(client, visibility):
+    project = _published_project(visibility)
     project.package_registry_access_level = "disabled"
     project.save()
     owner = UserFactory()
     MembershipFactory(user=owner, project=project, access_level=AccessLevel.OWNER)
     headers = auth_headers(AccessTokenFactory(user=owner).plaintext)
-    response = client.get(f"/api/v4/projects/{project.pk}/packages/generic/pkg/1.0.0/file.bin", **headers)
-    assert response.status_code == 403
+    url = f"/api/v4/projects/{project.pk}/packages/generic/pkg/1.0.0/file.bin"
+    assert client.get(url, **headers).status_code == 404
+    assert client.put(url, data=b"x", content_type="application/octet-stream", **headers).status_code == 404
+    # Whoever does not see the project gets what an unknown project answers.
+    assert client.get(url).status_code == (404 if visibility == "public" else 401)
+    stranger = auth_headers(AccessTokenFactory().plaintext)
+    assert client.get(url, **stranger).status_code == 404
+
+
+@pytest.mark.parametrize("ref", ["%C2%B2", "%E2%91%A0", "%D9%A1", "1%D9%A1", "99999999999999999999999"])
+def test_ids_are_ascii_digits_only(client, ref):
+    """`²`, `①` and Arabic-Indic digits are no project id (`١` used to resolve to project 1)."""
+    admin = auth_headers(AccessTokenFactory(user=AdminFactory()).plaintext)
+    _published_project("public")
+    assert client.get(f"/api/v4/projects/{ref}/packages/generic/pkg/1.0.0/file.bin", **admin).status_code == 404
+    assert client.get(f"/api/v4/projects/{ref}", **admin).status_code == 404
+    assert client.get(f"/api/v4/groups/{ref}", **admin).status_code == 404
 
 
 def test_external_user_needs_membership_on_internal_projects(client):
