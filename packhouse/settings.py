@@ -89,6 +89,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'packhouse.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,  # a connection the database dropped (a restart) is replaced
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

@@ -79,3 +79,29 @@ def test_storage_unreachable_is_503_and_leaves_no_row(developer_token, spool_dir
         assert Blob.objects.count() == 0
     finally:
         stop_live_server(server)
+
+
+def test_connections_the_database_dropped_are_replaced_not_500(developer_token, blob_dir, spool_dir, tmp_path):
+    """As after a PostgreSQL restart: every connection a worker keeps is terminated by the server;
+    the next requests still answer 200 (persistent connections are health-checked)."""
+    from django.db import connection
+
+    project, token = developer_token
+    server = start_live_server(blob_dir, spool_dir, tmp_path, PACKHOUSE_DATABASE_CONN_MAX_AGE="600")
+    try:
+        generic = server.api(f"projects/{project.pk}/packages/generic/tool/1.0/tool.bin")
+        payload = tmp_path / "payload"
+        payload.write_bytes(b"tool")
+        assert curl("-H", f"PRIVATE-TOKEN: {token}", "--upload-file", str(payload), generic) == 201
+        for _ in range(8):  # every thread of the worker holds its connection now
+            assert curl("-H", f"PRIVATE-TOKEN: {token}", generic) == 200
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert cursor.rowcount >= 1
+        statuses = [curl("-H", f"PRIVATE-TOKEN: {token}", generic) for _ in range(16)]
+        assert statuses == [200] * 16
+    finally:
+        stop_live_server(server)
