@@ -139,12 +139,19 @@ CLEANUP_POLICIES_PER_RUN = env_int("CLEANUP_POLICIES_PER_RUN", 20)
 STORAGE_URL = env("STORAGE_URL", str(VAR_DIR / "storage"))
 SPOOL_DIR = Path(env("SPOOL_DIR", VAR_DIR / "spool"))
 X_ACCEL_REDIRECT_PREFIX = env("X_ACCEL_REDIRECT_PREFIX", "")  # e.g. /_storage/ behind nginx
+# How long a presigned S3 download link (the redirect a download answers with) stays valid.
+DOWNLOAD_URL_SECONDS = env_int("DOWNLOAD_URL_SECONDS", 300)
 
 
 def _blob_storage(url):
     parts = urlsplit(url)
     if parts.scheme == "s3":
-        options = {"bucket_name": parts.netloc, "querystring_auth": True, "file_overwrite": True}
+        options = {
+            "bucket_name": parts.netloc,
+            "querystring_auth": True,
+            "querystring_expire": DOWNLOAD_URL_SECONDS,
+            "file_overwrite": True,
+        }
         options.update(dict(parse_qsl(parts.query)))
         return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
     location = parts.path if parts.scheme == "file" else url

@@ -5,10 +5,16 @@ management API) is data for clients, never a page: it is answered with a sandbox
 Content-Security-Policy that lets nothing load or run, whatever its type, and `nosniff` so that
 no browser guesses a type the response does not declare. Pages (the web UI, the admin) get a
 policy that runs only scripts served by Packhouse itself. A view that sets its own policy keeps it.
+
+No shared cache keeps what one caller was given: an answer to a write (a created token is shown
+once, in the answer to a POST) is `no-store`; an answer to a request that carried a credential or
+a session is `private`, unless the view chose its own Cache-Control.
 """
 
+from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
+from accounts.authentication import CREDENTIAL_HEADERS
 from registry.errors import RegistryError
 
 API_PREFIX = "/api/"
@@ -28,6 +34,13 @@ class SecurityHeadersMiddleware:
         policy = API_POLICY if request.path.startswith(API_PREFIX) else PAGE_POLICY
         response.setdefault("Content-Security-Policy", policy)
         response.setdefault("X-Content-Type-Options", "nosniff")
+        if "Cache-Control" not in response:
+            if request.method not in ("GET", "HEAD"):
+                response["Cache-Control"] = "no-store"
+            elif settings.SESSION_COOKIE_NAME in request.COOKIES or any(
+                request.META.get(header) for header in CREDENTIAL_HEADERS
+            ):
+                response["Cache-Control"] = "private"
         return response
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -94,6 +95,8 @@ def test_upload_to_s3_and_download_through_a_presigned_redirect(client, s3_stora
     assert download.status_code == 302
     assert download["Location"].startswith(f"{s3_endpoint}/{s3_storage}/{blob.key}?")
     assert "Signature" in download["Location"] or "X-Amz-Signature" in download["Location"]
+    expires = int(parse_qs(urlsplit(download["Location"]).query)["Expires"][0])
+    assert 290 <= expires - time.time() <= 310  # PACKHOUSE_DOWNLOAD_URL_SECONDS: minutes, not an hour
     assert urllib.request.urlopen(download["Location"]).read() == payload
 
 

@@ -46,3 +46,25 @@ def test_admin_pages_never_show_a_secret_or_its_digest(client):
     listing = client.get(f"/api/v4/projects/{project.pk}/deploy_tokens", **auth_headers(owner.plaintext))
     assert deploy_plaintext not in listing.content.decode()
     assert "token" not in listing.json()[0]
+
+
+def test_no_shared_cache_keeps_a_secret_or_private_content(client):
+    """A created token is answered `no-store`; whatever a credential fetched is `private`."""
+    owner = AccessTokenFactory()
+    project = ProjectFactory(visibility="private")
+    MembershipFactory(user=owner.user, project=project, access_level=AccessLevel.MAINTAINER)
+    headers = auth_headers(owner.plaintext)
+    created = client.post(
+        f"/api/v4/projects/{project.pk}/deploy_tokens",
+        data={"name": "ci", "scopes": ["read_package_registry"]},
+        content_type="application/json",
+        **headers,
+    )
+    assert created.status_code == 201 and created["Cache-Control"] == "no-store"
+    url = f"/api/v4/projects/{project.pk}/packages/generic/tool/1.0.0/tool.bin"
+    assert client.put(url, data=b"tool", content_type="application/octet-stream", **headers)["Cache-Control"] == (
+        "no-store"
+    )
+    download = client.get(url, **headers)
+    assert download.status_code == 200 and download["Cache-Control"] == "private"
+    assert client.get(f"/api/v4/projects/{project.pk}/packages", **headers)["Cache-Control"] == "private"
