@@ -89,15 +89,33 @@ def collect_unreferenced_blobs(batch=BATCH, grace=None):
     return removed
 
 
+def _sweep_spool(cutoff):
+    removed = 0
+    try:
+        entries = list(os.scandir(settings.SPOOL_DIR))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime <= cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:  # finished (and removed) meanwhile
+            continue
+    return removed
+
+
 @shared_task
 def collect_orphan_objects(grace=None):
-    """Objects under blobs/ with no Blob row (an upload that died before its commit)."""
+    """Objects under blobs/ with no Blob row (an upload that died before its commit), and spool
+    files a killed upload left in SPOOL_DIR (a live upload writes to its spool, so its file is
+    never older than the grace period)."""
+    cutoff = (timezone.now() - (grace if grace is not None else _grace())).timestamp()
+    removed = _sweep_spool(cutoff)
     store = BlobStore()
     if not store.is_local:
-        return 0
+        return removed
     root = store.storage.path("blobs")
-    cutoff = (timezone.now() - (grace if grace is not None else _grace())).timestamp()
-    removed = 0
     for directory, _, names in os.walk(root):
         for name in names:
             path = os.path.join(directory, name)

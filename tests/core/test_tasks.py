@@ -59,8 +59,9 @@ def test_unreferenced_blobs_wait_for_the_grace_period(settings):
     assert tasks.collect_unreferenced_blobs() == 1
 
 
-def test_orphan_objects_without_a_row_are_swept(blob_dir, settings):
+def test_orphan_objects_without_a_row_are_swept(blob_dir, settings, tmp_path):
     settings.BLOB_GRACE_SECONDS = 0
+    settings.SPOOL_DIR = tmp_path / "spool"
     publish(ProjectFactory(), "p", b"referenced")
     orphan = blob_dir / "blobs" / "ab" / "cd" / ("abcd" + "0" * 60)
     orphan.parent.mkdir(parents=True)
