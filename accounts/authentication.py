@@ -72,14 +72,21 @@ def _resolve(request):
 def presented_credential(meta):
     """(token, expected prefix, Basic username) for the credential a request presents, or None.
 
-    Raises InvalidCredential for an unsupported scheme or malformed Basic credentials."""
-    for header, expected_prefix in HEADER_CARRIERS:
-        value = meta.get(header)
-        if value:
-            return value.strip(), expected_prefix, None
+    Raises InvalidCredential for an unsupported scheme or malformed Basic credentials, and when
+    the request presents two different tokens (which one would act is no guess to make; the same
+    token in two places, as NuGet's API key and Basic password, is one credential)."""
+    presented = [(value.strip(), prefix, None) for header, prefix in HEADER_CARRIERS if (value := meta.get(header))]
     auth = meta.get("HTTP_AUTHORIZATION", "")
-    if not auth:
+    if auth:
+        presented.append(_authorization_credential(auth))
+    if not presented:
         return None
+    if len({token for token, _, _ in presented}) > 1:
+        raise InvalidCredential("401 Unauthorized - more than one credential presented; send only one")
+    return presented[0]
+
+
+def _authorization_credential(auth):
     scheme, _, credentials = auth.partition(" ")
     scheme = scheme.lower()
     if scheme == "bearer":

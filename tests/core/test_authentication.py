@@ -149,3 +149,19 @@ def test_blocked_users_tokens_are_rejected():
     token.user.save()
     with pytest.raises(AuthenticationFailed):
         resolve(HTTP_PRIVATE_TOKEN=token.plaintext)
+
+
+def test_two_different_credentials_are_refused_whichever_is_valid(client):
+    valid = AccessTokenFactory().plaintext
+    with pytest.raises(AuthenticationFailed, match="more than one credential"):
+        resolve(HTTP_PRIVATE_TOKEN=valid, HTTP_JOB_TOKEN="glcbt-not-a-real-job-token")
+    with pytest.raises(AuthenticationFailed, match="more than one credential"):
+        resolve(HTTP_AUTHORIZATION=f"Bearer {valid}", HTTP_DEPLOY_TOKEN="gldt-unknown")
+    response = client.get("/api/v4/user", HTTP_PRIVATE_TOKEN=valid, HTTP_JOB_TOKEN="glcbt-not-a-real-job-token")
+    assert response.status_code == 401
+
+
+def test_the_same_token_in_two_places_is_one_credential():
+    token = AccessTokenFactory()
+    principal = resolve(HTTP_PRIVATE_TOKEN=token.plaintext, HTTP_AUTHORIZATION=basic("nuget", token.plaintext))
+    assert principal.access_token.pk == token.pk
