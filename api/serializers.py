@@ -1,6 +1,6 @@
 """JSON shapes of the management API (GitLab's field names) and input validation."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from rest_framework import serializers
@@ -282,7 +282,17 @@ class AccessTokenInput(GitLabSerializer):
     def validate_expires_at(self, value):
         if value is not None and value.date() <= datetime.now(UTC).date():
             raise serializers.ValidationError("must be in the future")
+        limit = settings.ACCESS_TOKEN_MAX_LIFETIME_DAYS
+        if value is not None and limit and value.date() > datetime.now(UTC).date() + timedelta(days=limit):
+            raise serializers.ValidationError(f"must be within {limit} days (the instance's maximum token lifetime)")
         return value
+
+    def validate(self, attrs):
+        """GitLab's maximum allowable lifetime: a token asked for without expiry gets the longest."""
+        limit = settings.ACCESS_TOKEN_MAX_LIFETIME_DAYS
+        if limit and attrs.get("expires_at") is None:
+            attrs["expires_at"] = tokens.expiry_from_date(datetime.now(UTC).date() + timedelta(days=limit))
+        return attrs
 
 
 class MemberInput(GitLabSerializer):

@@ -185,6 +185,9 @@ AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 60)
 AUTH_FAILURE_WINDOW = env_int("AUTH_FAILURE_WINDOW", 60)
 # Reverse proxies in front of Packhouse whose X-Forwarded-For is trusted (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Longest lifetime of an access token, in days (GitLab's maximum allowable lifetime); a token asked
+# for without an expiry date gets this one. 0: no limit.
+ACCESS_TOKEN_MAX_LIFETIME_DAYS = env_int("ACCESS_TOKEN_MAX_LIFETIME_DAYS", 365)
 # Seconds between two writes of a token's last_used_at.
 TOKEN_LAST_USED_INTERVAL = env_int("TOKEN_LAST_USED_INTERVAL", 60)
 # Per-process memory checked against change epochs in Redis (registry.epochs): credentials, access

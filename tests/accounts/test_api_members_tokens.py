@@ -1,5 +1,7 @@
 """Members, personal access tokens, and project/group access tokens (bot users)."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from accounts.models import AccessToken, Membership, User
@@ -80,7 +82,8 @@ def test_group_members_need_owner(api, tree, people):
 
 def test_admin_creates_token_for_user_shown_once(api, people):
     target = people["stranger"].user
-    body = {"name": "ci", "scopes": ["api", "read_user"], "expires_at": "2999-06-30"}
+    expires = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
+    body = {"name": "ci", "scopes": ["api", "read_user"], "expires_at": expires}
     assert (
         api.post(
             f"/api/v4/users/{target.pk}/personal_access_tokens", body, format="json", **people["owner"].headers
@@ -93,7 +96,7 @@ def test_admin_creates_token_for_user_shown_once(api, people):
     assert response.status_code == 201
     data = response.json()
     assert data["token"].startswith("glpat-")
-    assert data["user_id"] == target.pk and data["expires_at"] == "2999-06-30" and data["active"] is True
+    assert data["user_id"] == target.pk and data["expires_at"] == expires and data["active"] is True
     assert data["scopes"] == ["api", "read_user"] and data["revoked"] is False and data["last_used_at"] is None
     me = api.get("/api/v4/user", **auth_headers(data["token"]))
     assert me.json()["id"] == target.pk
@@ -208,3 +211,24 @@ def test_group_access_tokens_need_owner(api, tree, people):
     )
     assert upload.status_code == 201
     assert api.get("/api/v4/groups/acme/access_tokens", **people["owner"].headers).json()[0]["access_level"] == 30
+
+
+def test_access_tokens_live_at_most_the_instance_maximum(api, people, settings):
+    settings.ACCESS_TOKEN_MAX_LIFETIME_DAYS = 365
+    headers = people["stranger"].headers
+    url = "/api/v4/user/personal_access_tokens"
+    today = datetime.now(UTC).date()
+    unbounded = api.post(url, {"name": "forever", "scopes": ["api"]}, format="json", **headers)
+    assert unbounded.status_code == 201
+    assert unbounded.json()["expires_at"].startswith((today + timedelta(days=365)).isoformat())
+    far = api.post(url, {"name": "far", "scopes": ["api"], "expires_at": "2999-01-01"}, format="json", **headers)
+    assert far.status_code == 400 and "365 days" in far.json()["error"]
+    limit = (today + timedelta(days=365)).isoformat()
+    assert (
+        api.post(url, {"name": "ok", "scopes": ["api"], "expires_at": limit}, format="json", **headers).status_code
+        == 201
+    )
+
+    settings.ACCESS_TOKEN_MAX_LIFETIME_DAYS = 0  # no limit
+    open_ended = api.post(url, {"name": "open", "scopes": ["api"]}, format="json", **headers)
+    assert open_ended.status_code == 201 and open_ended.json()["expires_at"] is None
