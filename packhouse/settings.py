@@ -29,8 +29,13 @@ VAR_DIR = Path(env("VAR_DIR", BASE_DIR / "var"))
 
 SECRET_KEY = env("SECRET_KEY", "packhouse-embedded-insecure-key-change-me")
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = env("ALLOWED_HOSTS", "*").split(",")
 EXTERNAL_URL = env("EXTERNAL_URL", "")  # e.g. https://packages.example.com; empty: from request
+# Hosts a request may name. URLs in metadata documents are built from EXTERNAL_URL or from the
+# request's Host, which must then be one of these (any other is 400): never from a Host header an
+# attacker chose. Default: EXTERNAL_URL's host, or this machine's loopback names.
+ALLOWED_HOSTS = env(
+    "ALLOWED_HOSTS", urlsplit(EXTERNAL_URL).hostname if EXTERNAL_URL else "localhost,127.0.0.1,[::1]"
+).split(",")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
