@@ -1,10 +1,11 @@
 """Every credential spelling -> one Principal. A present but bad credential is a 401.
 
-Accepted: `PRIVATE-TOKEN`, `JOB-TOKEN`, `DEPLOY-TOKEN` and `X-NuGet-ApiKey` headers,
-`Authorization: Bearer <token>`, and `Authorization: Basic` with the token as password:
-username `gitlab-ci-token` for job tokens, the deploy token's own username for deploy
-tokens, any username for access tokens. Tokens in query strings are not accepted.
-The token's prefix says which table to look in; the row is found by digest.
+Accepted: `PRIVATE-TOKEN`, `JOB-TOKEN`, `DEPLOY-TOKEN` headers, any header added with
+`accept_token_header()` (a format's own API-key header), `Authorization: Bearer <token>`,
+and `Authorization: Basic` with the token as password: username `gitlab-ci-token` for job
+tokens, the deploy token's own username for deploy tokens, any username for access tokens.
+Tokens in query strings are not accepted. The token's prefix says which table to look in;
+the row is found by digest.
 """
 
 import base64
@@ -29,16 +30,25 @@ from accounts.principals import (
 JOB_TOKEN_USERNAME = "gitlab-ci-token"
 CHALLENGE = 'Basic realm="Packhouse Package Registry"'
 
-# Header carriers, in the order they are looked at; the value is the token itself.
-HEADER_CARRIERS = (
+# Header carriers, in the order they are looked at; the value is the token itself. Lists, grown
+# in place by accept_token_header() while apps load (modules that imported them see the additions).
+HEADER_CARRIERS = [
     ("HTTP_PRIVATE_TOKEN", tokens.PERSONAL_PREFIX),
     ("HTTP_JOB_TOKEN", tokens.JOB_PREFIX),
     ("HTTP_DEPLOY_TOKEN", tokens.DEPLOY_PREFIX),
-    ("HTTP_X_NUGET_APIKEY", None),
-)
+]
 
 
-CREDENTIAL_HEADERS = (*(header for header, _ in HEADER_CARRIERS), "HTTP_AUTHORIZATION")
+CREDENTIAL_HEADERS = [*(header for header, _ in HEADER_CARRIERS), "HTTP_AUTHORIZATION"]
+
+
+def accept_token_header(header):
+    """Accept any kind of token, as it is, in one more request header (a META key such as
+    `HTTP_X_API_KEY`), looked at after the built-in ones. Called once per header at startup."""
+    if any(known == header for known, _ in HEADER_CARRIERS):
+        return
+    HEADER_CARRIERS.append((header, None))
+    CREDENTIAL_HEADERS.insert(CREDENTIAL_HEADERS.index("HTTP_AUTHORIZATION"), header)
 
 
 class InvalidCredential(exceptions.AuthenticationFailed):
@@ -74,7 +84,7 @@ def presented_credential(meta):
 
     Raises InvalidCredential for an unsupported scheme or malformed Basic credentials, and when
     the request presents two different tokens (which one would act is no guess to make; the same
-    token in two places, as NuGet's API key and Basic password, is one credential)."""
+    token in two places, as a format's API-key header and Basic password, is one credential)."""
     presented = [(value.strip(), prefix, None) for header, prefix in HEADER_CARRIERS if (value := meta.get(header))]
     auth = meta.get("HTTP_AUTHORIZATION", "")
     if auth:

@@ -16,11 +16,10 @@ from accounts import roles
 from api.base import ManagementView, not_found
 from api.exceptions import ApiError
 from api.serializers import GitLabSerializer, base_url, iso
-from registry import policy, services
-from registry.models import LISTED, PackageFile, PackageSettings, PackageVersion, Status, validate_regex
+from registry import formats, policy, services
+from registry.models import LISTED, PackageFile, PackageVersion, Status, validate_regex
 
 WEB_VISIBLE = (Status.DEFAULT, Status.DEPRECATED)
-SETTINGS_FORMATS = ("generic", "maven", "nuget")
 ORDERINGS = {
     "created_at": ("created_at",),
     "name": ("package__name",),
@@ -220,21 +219,42 @@ def _regex(value):
     return value
 
 
+def duplicate_setting_fields(format_name):
+    """{field name: DuplicateSetting attribute} of one format's duplicate setting, as GitLab names
+    them (`<format>_duplicates_allowed`, `<format>_duplicate_exception_regex`); the settings page
+    uses the same names."""
+    return {
+        f"{format_name}_duplicates_allowed": "allowed",
+        f"{format_name}_duplicate_exception_regex": "exception_regex",
+    }
+
+
 class PackageSettingsInput(GitLabSerializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for fmt in SETTINGS_FORMATS:
-            self.fields[f"{fmt}_duplicates_allowed"] = serializers.BooleanField(required=False)
-            self.fields[f"{fmt}_duplicate_exception_regex"] = serializers.CharField(
+        for fmt in formats.with_duplicate_setting():
+            allowed, regex = duplicate_setting_fields(fmt.name)
+            self.fields[allowed] = serializers.BooleanField(required=False)
+            self.fields[regex] = serializers.CharField(
                 required=False, allow_blank=True, max_length=255, validators=[_regex]
             )
 
+    def changes(self):
+        """The validated input as {format name: {DuplicateSetting attribute: value}}."""
+        changes = {}
+        for fmt in formats.with_duplicate_setting():
+            for field, attribute in duplicate_setting_fields(fmt.name).items():
+                if field in self.validated_data:
+                    changes.setdefault(fmt.name, {})[attribute] = self.validated_data[field]
+        return changes
 
-def package_settings_json(row):
+
+def package_settings_json(settings_by_format):
+    """The flat GitLab shape from services.duplicate_settings()."""
     data = {}
-    for fmt in SETTINGS_FORMATS:
-        data[f"{fmt}_duplicates_allowed"] = getattr(row, f"{fmt}_duplicates_allowed")
-        data[f"{fmt}_duplicate_exception_regex"] = getattr(row, f"{fmt}_duplicate_exception_regex")
+    for format_name, row in settings_by_format.items():
+        for field, attribute in duplicate_setting_fields(format_name).items():
+            data[field] = getattr(row, attribute)
     return data
 
 
@@ -243,16 +263,12 @@ class PackageSettingsView(ManagementView):
 
     def get(self, request, ref):
         project = self.get_project(ref, roles.ADMIN_PACKAGE_SETTINGS)
-        return Response(package_settings_json(services.package_settings(project)))
+        return Response(package_settings_json(services.duplicate_settings(project)))
 
     def put(self, request, ref):
         project = self.get_project(ref, roles.ADMIN_PACKAGE_SETTINGS)
         data = PackageSettingsInput(data=request.data)
         data.is_valid(raise_exception=True)
-        row, _ = PackageSettings.objects.get_or_create(project=project)
-        for field, value in data.validated_data.items():
-            setattr(row, field, value)
-        row.save()
-        return Response(package_settings_json(row))
+        return Response(package_settings_json(services.save_duplicate_settings(project, data.changes())))
 
     patch = put

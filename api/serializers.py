@@ -15,12 +15,9 @@ from accounts.models import (
     validate_path,
 )
 from accounts.roles import MEMBER_ACCESS_LEVELS
+from registry.views import base_url  # the one spelling of the server's URL (api.packages, web import it from here)
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def base_url(request):
-    return (settings.EXTERNAL_URL or request.build_absolute_uri("/")).rstrip("/")
 
 
 def iso(value):

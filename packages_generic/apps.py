@@ -1,13 +1,6 @@
-from django.apps import AppConfig
+from registry import apps
 
 
-class GenericConfig(AppConfig):
+class GenericConfig(apps.FormatAppConfig):
     name = "packages_generic"
-    label = "packages_generic"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self):
-        from packages_generic.format import GenericFormat
-        from registry import formats
-
-        formats.register(GenericFormat())
+    format_class = "packages_generic.format.GenericFormat"

@@ -13,7 +13,9 @@ MAX_FILE_PATH = 1024
 class GenericFormat(PackageFormat):
     name = "generic"
     duplicate_rule = DuplicateRule.PROJECT_SETTING
-    project_urls = "packages_generic.urls"
+    project_urls = "packages_generic.urls_project"
+    label = "Generic"
+    default_max_file_size = 5 * 1024 * 1024 * 1024
 
     def validate_file_path(self, file_path):
         """`file.tar.gz` or `sub/dir/file.tar.gz`; every segment checked, nothing relative."""
@@ -22,3 +24,14 @@ class GenericFormat(PackageFormat):
         for segment in file_path.split("/"):
             if segment in ("", ".", "..") or not FILE_SEGMENT.match(segment):
                 raise Invalid("400 Bad request - file_name is invalid")
+
+    def install_snippets(self, base, project, name, version, file_names=()):
+        file_name = file_names[0] if file_names else "file.tar.gz"
+        url = f"{self.packages_url(base, project)}/{name}/{version}/{file_name}"
+        return [
+            ("curl", f'curl --header "PRIVATE-TOKEN: ${{TOKEN}}" \\\n  "{url}" \\\n  --output {file_name}'),
+            (
+                "curl (upload)",
+                f'curl --header "PRIVATE-TOKEN: ${{TOKEN}}" --upload-file {file_name} \\\n  "{url}"',
+            ),
+        ]

@@ -2,11 +2,11 @@ from django.http import JsonResponse
 from rest_framework.request import Request
 
 from packages_generic.format import GenericFormat
-from registry import epochs, services
+from registry import services
 from registry.errors import Invalid, NotFound
 from registry.formats import FileDraft, PackageDraft
 from registry.spool import spool_request
-from registry.views import PackageAPIView
+from registry.views import READS_PACKAGE, PackageAPIView
 
 STATUSES = ("default", "hidden")
 
@@ -31,10 +31,7 @@ def package_file_json(package_file, request: Request):
 class GenericFileView(PackageAPIView):
     package_format = GenericFormat()
 
-    @classmethod
-    def package_epochs(cls, url_kwargs):
-        name = cls.package_format.normalize_name(url_kwargs["package_name"])
-        return [epochs.package(cls.package_format.name, name)]
+    reads = READS_PACKAGE
 
     def _validate(self, package_name, package_version, file_name):
         fmt = self.package_format

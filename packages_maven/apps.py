@@ -1,13 +1,6 @@
-from django.apps import AppConfig
+from registry import apps
 
 
-class MavenConfig(AppConfig):
+class MavenConfig(apps.FormatAppConfig):
     name = "packages_maven"
-    label = "packages_maven"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self):
-        from packages_maven.format import MavenFormat
-        from registry import formats
-
-        formats.register(MavenFormat())
+    format_class = "packages_maven.format.MavenFormat"

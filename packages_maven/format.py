@@ -11,6 +11,7 @@ pattern), so it can never collide with a published one.
 
 import re
 
+from registry.errors import Invalid
 from registry.formats import DuplicateRule, PackageFormat
 
 VERSIONLESS = "~metadata"
@@ -20,10 +21,25 @@ METADATA = "maven-metadata.xml"
 class MavenFormat(PackageFormat):
     name = "maven"
     duplicate_rule = DuplicateRule.PROJECT_SETTING
-    project_urls = "packages_maven.urls"
-    group_urls = "packages_maven.group_urls"
-    instance_urls = "packages_maven.instance_urls"
+    project_urls = "packages_maven.urls_project"
+    group_urls = "packages_maven.urls_group"
+    instance_urls = "packages_maven.urls_instance"
     version_pattern = re.compile(r"^(?!.*\.\.)[\w+.-]+$", re.ASCII)
+    label = "Maven"
+    default_max_file_size = 3 * 1024 * 1024 * 1024
+
+    def validate_name(self, name):
+        """`com/example/my-app`: the slashes are part of the name (packages_maven.parsers)."""
+        from packages_maven import parsers
+
+        if not parsers.valid_name(name):
+            raise Invalid("400 Bad request - package_name is invalid")
+
+    def validate_version(self, version):
+        """A version segment, or the versionless marker the write service sees for metadata
+        files outside any version (no client can send it: `~` is not in a version segment)."""
+        if version != VERSIONLESS:
+            super().validate_version(version)
 
     def duplicate_rule_for(self, draft):
         """Metadata files and SNAPSHOT versions are re-deployed by every `mvn deploy`: always
@@ -50,3 +66,23 @@ class MavenFormat(PackageFormat):
         if marker is not None and marker.files.filter(file_name=METADATA).exists():
             if not marker.files.exclude(file_name=METADATA).exists():
                 services.mark_version_for_destruction(marker)
+
+    def install_snippets(self, base, project, name, version, file_names=()):
+        group_id, _, artifact_id = name.rpartition("/")
+        group_id = group_id.replace("/", ".") or "com.example"
+        return [
+            (
+                "settings.xml",
+                "<settings>\n  <servers>\n    <server>\n      <id>packhouse-maven</id>\n      <configuration>\n"
+                "        <httpHeaders>\n          <property>\n            <name>Private-Token</name>\n"
+                "            <value>${env.TOKEN}</value>\n          </property>\n        </httpHeaders>\n"
+                "      </configuration>\n    </server>\n  </servers>\n</settings>",
+            ),
+            (
+                "pom.xml",
+                "<repositories>\n  <repository>\n    <id>packhouse-maven</id>\n"
+                f"    <url>{self.packages_url(base, project)}</url>\n"
+                f"  </repository>\n</repositories>\n<dependency>\n  <groupId>{group_id}</groupId>\n"
+                f"  <artifactId>{artifact_id}</artifactId>\n  <version>{version}</version>\n</dependency>",
+            ),
+        ]

@@ -47,6 +47,14 @@ def _invalid(what="path"):
     return Invalid(f"400 Bad request - {what} is invalid")
 
 
+def valid_name(name):
+    """A package name as parse_path builds it: `groupId/artifactId` segments (or the path of
+    versionless metadata), none relative, at most MAX_NAME characters."""
+    if not name or len(name) > MAX_NAME:
+        return False
+    return all(segment not in (".", "..") and SEGMENT.match(segment) for segment in name.split("/"))
+
+
 def parse_path(raw):
     """`com/example/my-app/1.0/my-app-1.0.jar` -> MavenPath; strict, nothing relative."""
     if not raw:

@@ -26,17 +26,23 @@ from django.http import HttpResponse
 from accounts import roles
 from packages_maven import parsers, renderers
 from packages_maven.format import METADATA, VERSIONLESS, MavenFormat
-from registry import epochs, services
+from registry import services
 from registry.documents import cached_document
 from registry.errors import Invalid, NotFound, Unauthenticated
 from registry.formats import FileDraft, PackageDraft
-from registry.models import INSTALLABLE, Package, PackageFile, PackageVersion
+from registry.models import INSTALLABLE, Package, PackageVersion
 from registry.spool import spool_request
-from registry.views import PROJECT, PackageAPIView
+from registry.views import PROJECT, READ, PackageAPIView, ReadsPackage
 
 MAX_CHECKSUM_BODY = 4096
-READ_ACTIONS = {"GET": roles.READ_PACKAGE, "HEAD": roles.READ_PACKAGE}
 XML_TYPES = {".pom": ("project", "pom"), METADATA: ("metadata", "maven-metadata.xml")}
+
+
+def _artifact_name(maven_path):
+    try:
+        return parsers.parse_path(maven_path).name
+    except Invalid:
+        return None
 
 
 def content_type_for(file_name):
@@ -55,38 +61,22 @@ def checksum_response(digest):
 
 class MavenFileView(PackageAPIView):
     package_format = MavenFormat()
-    actions = {**READ_ACTIONS, "PUT": roles.CREATE_PACKAGE}
+    actions = {**READ, "PUT": roles.CREATE_PACKAGE}
 
     # --- reading -------------------------------------------------------------------------
 
-    @classmethod
-    def package_epochs(cls, url_kwargs):
-        """The artifact's (its generated maven-metadata.xml is reused, its files remembered)."""
-        try:
-            path = parsers.parse_path(url_kwargs["maven_path"])
-        except Invalid:
-            return None
-        return [epochs.package(cls.package_format.name, cls.package_format.normalize_name(path.name))]
+    # The artifact's: its generated maven-metadata.xml is reused, its files remembered.
+    reads = ReadsPackage("maven_path", name_of=_artifact_name)
 
     def _find(self, path):
         """The newest installable file `path.base_name` of that package version."""
-        fmt = self.package_format
         if self.scope == PROJECT:
             return self.find_file(path.name, path.version, path.base_name)
-        return (
-            PackageFile.objects.select_related("blob", "version")
-            .filter(
-                version__package__project__in=self.pullable_projects(),
-                version__package__format=fmt.name,
-                version__package__normalized_name=fmt.normalize_name(path.name),
-                version__normalized_version=fmt.normalize_version(path.version),
-                version__status__in=INSTALLABLE,
-                file_name=path.base_name,
-                status=PackageFile.FileStatus.DEFAULT,
-            )
-            .order_by("-created_at", "-id")
-            .first()
+        projects = self.pullable_projects()
+        files = services.installable_files(
+            projects, self.package_format, name=path.name, version=path.version, file_name=path.base_name
         )
+        return files.order_by("-created_at", "-id").first()
 
     def get(self, request, maven_path, **kwargs):
         path = parsers.parse_path(maven_path)
@@ -228,4 +218,4 @@ class MavenFileView(PackageAPIView):
 
 
 class MavenReadView(MavenFileView):
-    actions = READ_ACTIONS
+    actions = READ

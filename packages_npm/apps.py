@@ -1,13 +1,6 @@
-from django.apps import AppConfig
+from registry import apps
 
 
-class NpmConfig(AppConfig):
+class NpmConfig(apps.FormatAppConfig):
     name = "packages_npm"
-    label = "packages_npm"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self):
-        from packages_npm.format import NpmFormat
-        from registry import formats
-
-        formats.register(NpmFormat())
+    format_class = "packages_npm.format.NpmFormat"

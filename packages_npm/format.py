@@ -13,12 +13,14 @@ _STATUS_PREFIX = re.compile(r"^\d{3} ")
 class NpmFormat(PackageFormat):
     name = "npm"
     duplicate_rule = DuplicateRule.REJECT_VERSION
-    project_urls = "packages_npm.urls"
+    project_urls = "packages_npm.urls_project"
     group_urls = "packages_npm.urls_group"
     instance_urls = "packages_npm.urls_instance"
     name_pattern = parsers.NAME
     version_pattern = parsers.SEMVER
     max_name_length = parsers.MAX_NAME_LENGTH
+    label = "npm"
+    default_max_file_size = 500 * 1024 * 1024
 
     def validate_name(self, name):
         if not parsers.valid_name(name):
@@ -38,13 +40,26 @@ class NpmFormat(PackageFormat):
         response.content = json.dumps({"error": text, "message": error.message})
         return response
 
-    def save_format_rows(self, version, draft):
+    def save_format_rows(self, version, draft, files):
+        """`draft` is a packages_npm.parsers.NpmDraft: its dist-tags now name this version."""
         from packages_npm.models import NpmDistTag
 
-        for tag in getattr(draft, "dist_tags", ()):
+        for tag in draft.dist_tags:
             NpmDistTag.objects.update_or_create(package_id=version.package_id, tag=tag, defaults={"version": version})
 
     def on_version_deleted(self, version):
         from packages_npm.models import NpmDistTag
 
         NpmDistTag.objects.filter(version=version).delete()
+
+    def install_snippets(self, base, project, name, version, file_names=()):
+        scope = name.split("/", 1)[0] if name.startswith("@") else "@scope"
+        host_path = base.split("://", 1)[-1]
+        return [
+            (
+                ".npmrc",
+                f"{scope}:registry={self.packages_url(base, project)}/\n"
+                f"//{self.packages_url(host_path, project)}/:_authToken=${{TOKEN}}",
+            ),
+            ("npm install", f"npm install {name}@{version}"),
+        ]

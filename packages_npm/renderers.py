@@ -1,10 +1,9 @@
-"""Client documents: the packument and the dist-tags map, in a constant number of queries."""
+"""Client documents: the packument and the dist-tags map. Pure: built from the plain rows
+packages_npm.queries reads (a constant number of queries, whatever the number of versions)."""
 
 import base64
 
-from packages_npm.models import NpmDistTag
 from packages_npm.parsers import KEPT_KEYS, semver_key
-from registry.models import INSTALLABLE, PackageFile, PackageVersion
 
 # Keys of the stored metadata echoed in each version of the packument: the kept keys less the
 # descriptive ones the abbreviated document leaves out, plus the flag computed at publish.
@@ -24,51 +23,20 @@ def tarball_url(base_url, project_id, name, version):
     return f"{base_url}/api/v4/projects/{project_id}/packages/npm/{name}/-/{name}-{version}.tgz"
 
 
-def _tags(packages, live_versions):
-    """Tag -> version; a tag carried by several packages goes to the most recently updated."""
-    rows = (
-        NpmDistTag.objects.filter(package__in=packages, version__status__in=INSTALLABLE)
-        .order_by("updated_at", "id")
-        .values_list("tag", "version__version")
-    )
-    tags = {tag: version for tag, version in rows if version in live_versions}
+def dist_tags(tag_rows, live_versions):
+    """Tag -> version, from [(tag, version)] least recently updated first (queries.tag_rows) and
+    the live version strings: a tag carried by several packages goes to the most recently
+    updated; `latest` defaults to the highest live version."""
+    tags = {tag: version for tag, version in tag_rows if version in live_versions}
     if "latest" not in tags and live_versions:
         tags["latest"] = max(live_versions, key=semver_key)
     return dict(sorted(tags.items()))
 
 
-def dist_tags(packages):
-    """Two queries: live versions, tags."""
-    live = set(
-        PackageVersion.objects.filter(package__in=packages, status__in=INSTALLABLE).values_list("version", flat=True)
-    )
-    return _tags(packages, live)
-
-
-def packument(name, packages, base_url):
-    """The abbreviated-and-then-some packument; two queries whatever the number of versions,
-    read as plain rows (no model instances)."""
-    rows = (
-        PackageFile.objects.filter(
-            version__package__in=packages,
-            version__status__in=INSTALLABLE,
-            status=PackageFile.FileStatus.DEFAULT,
-        )
-        .order_by("version__created_at", "id")
-        .values_list(
-            "version__version",
-            "version__metadata",
-            "version__created_at",
-            "version__updated_at",
-            "version__package_id",
-            "version__package__project_id",
-            "version__package__generation",
-            "blob__sha1",
-            "blob__sha512",
-        )
-    )
+def packument(name, file_rows, tag_rows, base_url):
+    """The abbreviated-and-then-some packument, from queries.file_rows and queries.tag_rows."""
     newest = {}
-    for row in rows:  # later rows win: the newest file of the newest version row
+    for row in file_rows:  # later rows win: the newest file of the newest version row
         newest[row[0]] = row
     versions = {}
     times = {}
@@ -91,7 +59,7 @@ def packument(name, packages, base_url):
         # npm echoes it in unpublish URLs (`/-rev/<rev>`); any value is accepted back
         "_rev": f"{sum(generations.values())}-{len(generations)}",
         "name": name,
-        "dist-tags": _tags(packages, set(versions)),
+        "dist-tags": dist_tags(tag_rows, set(versions)),
         "versions": versions,
         "time": {},
     }

@@ -3,7 +3,7 @@
 from django.urls import re_path
 
 from packages_npm import views
-from packages_npm.urls import AUDIT, NAME
+from packages_npm.urls_project import AUDIT, NAME
 
 urlpatterns = [
     re_path(AUDIT, views.GroupAuditView.as_view()),

@@ -6,51 +6,29 @@ Group and instance level: packument, dist-tags and the audit stubs only (read-on
 
 import json
 
-from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from rest_framework.negotiation import BaseContentNegotiation
 
 from accounts import roles
-from packages_npm import parsers, renderers, writes
+from packages_npm import parsers, queries, renderers, writes
 from packages_npm.format import NpmFormat
 from packages_npm.publish_body import read_publish_body
-from registry import epochs, services
+from registry import services
 from registry.documents import cached_document
 from registry.errors import Forbidden, Invalid, NotFound
 from registry.models import INSTALLABLE, Package, PackageVersion
 from registry.spool import spool_request
-from registry.views import GROUP, INSTANCE, PackageAPIView
+from registry.views import GROUP, INSTANCE, READ, READS_PACKAGE, AnyAccept, PackageAPIView, base_url
 
 FORMAT = NpmFormat()
-READ = {"GET": roles.READ_PACKAGE, "HEAD": roles.READ_PACKAGE}
 # Room for the JSON around the base64 attachment (readme, manifest) in a publish body.
 METADATA_ALLOWANCE = 16 * 1024 * 1024
 JSON = "application/json"
 
 
-class AnyAccept(BaseContentNegotiation):
-    """npm asks for `application/vnd.npm.install-v1+json` (abbreviated packument); the same JSON
-    document answers every Accept header, never a 406."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
-def _name_epochs(cls, url_kwargs):
-    return [epochs.package(FORMAT.name, FORMAT.normalize_name(url_kwargs["package_name"]))]
-
-
 class NpmView(PackageAPIView):
     package_format = FORMAT
+    # npm asks for `application/vnd.npm.install-v1+json` (the abbreviated packument).
     content_negotiation_class = AnyAccept
-
-    def base_url(self):
-        if settings.EXTERNAL_URL:
-            return settings.EXTERNAL_URL.rstrip("/")
-        return self.request.build_absolute_uri("/").rstrip("/")
 
     def readable_packages(self, name):
         """The npm packages of that name the caller may pull, at this view's level."""
@@ -96,7 +74,7 @@ class PackumentView(NpmView):
     """GET <name>: packument. PUT <name>: publish, or deprecate (npm-command: deprecate)."""
 
     actions = {**READ, "PUT": roles.CREATE_PACKAGE}
-    package_epochs = classmethod(_name_epochs)
+    reads = READS_PACKAGE
 
     def action_for(self, request):
         action = super().action_for(request)
@@ -107,15 +85,16 @@ class PackumentView(NpmView):
     def get(self, request, package_name, **kwargs):
         packages = self.readable_packages(package_name)
         self.require_live(packages)
-        base_url = self.base_url()
+        root = base_url(request)
 
         def render():
-            return json.dumps(renderers.packument(package_name, packages, base_url), separators=(",", ":"))
+            document = renderers.packument(package_name, queries.file_rows(packages), queries.tag_rows(packages), root)
+            return json.dumps(document, separators=(",", ":"))
 
         return cached_document(request, packages, render, JSON)
 
     def put(self, request, package_name, **kwargs):
-        FORMAT.validate_name(package_name)
+        FORMAT.validate_name(package_name)  # before the body is read; deprecations too
         with self.read_body(request) as body:
             document = body.document
             if not isinstance(document, dict):
@@ -199,7 +178,7 @@ def _tarball_version(package_name, file_name):
 
 class TarballView(NpmView):
     actions = READ
-    package_epochs = classmethod(_name_epochs)
+    reads = READS_PACKAGE
 
     def get(self, request, package_name, file_name, **kwargs):
         version = _tarball_version(package_name, file_name)
@@ -239,12 +218,17 @@ class TarballRevisionView(NpmView):
 
 class DistTagsView(NpmView):
     actions = READ
-    package_epochs = classmethod(_name_epochs)
+    reads = READS_PACKAGE
 
     def get(self, request, package_name, **kwargs):
         packages = self.readable_packages(package_name)
         self.require_live(packages)
-        return cached_document(request, packages, lambda: json.dumps(renderers.dist_tags(packages)), JSON)
+
+        def render():
+            live = queries.live_versions(packages)
+            return json.dumps(renderers.dist_tags(queries.tag_rows(packages), live))
+
+        return cached_document(request, packages, render, JSON)
 
 
 class DistTagView(NpmView):

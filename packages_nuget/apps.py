@@ -1,13 +1,6 @@
-from django.apps import AppConfig
+from registry import apps
 
 
-class NugetConfig(AppConfig):
+class NugetConfig(apps.FormatAppConfig):
     name = "packages_nuget"
-    label = "packages_nuget"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self):
-        from packages_nuget.format import NugetFormat
-        from registry import formats
-
-        formats.register(NugetFormat())
+    format_class = "packages_nuget.format.NugetFormat"

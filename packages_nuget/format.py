@@ -8,10 +8,13 @@ from registry.formats import DuplicateRule, PackageFormat
 class NugetFormat(PackageFormat):
     name = "nuget"
     duplicate_rule = DuplicateRule.PROJECT_SETTING
-    project_urls = "packages_nuget.urls"
+    project_urls = "packages_nuget.urls_project"
     group_urls = "packages_nuget.urls_group"
     name_pattern = parsers.NAME
     version_pattern = parsers.VERSION
+    label = "NuGet"
+    default_max_file_size = 500 * 1024 * 1024
+    token_headers = ("HTTP_X_NUGET_APIKEY",)  # `X-NuGet-ApiKey`, sent by `nuget push`
 
     def normalize_name(self, name):
         return name.lower()
@@ -30,11 +33,13 @@ class NugetFormat(PackageFormat):
     def duplicate_error(self):
         return Conflict("409 Conflict - A package with the same name and version already exists")
 
-    def save_format_rows(self, version, draft):
+    def save_format_rows(self, version, draft, files):
+        """`draft` is a packages_nuget.parsers.NugetDraft: the nuspec's fields (not a symbol
+        package's) become the version's NugetMetadatum."""
         from packages_nuget.models import NugetMetadatum
 
-        spec = getattr(draft, "nuspec", None)
-        if spec is None or getattr(draft, "symbols", False):
+        spec = draft.nuspec
+        if spec is None or draft.symbols:
             return
         NugetMetadatum.objects.update_or_create(
             version=version,
@@ -51,3 +56,22 @@ class NugetFormat(PackageFormat):
                 "nuspec": spec.text,
             },
         )
+
+    def install_snippets(self, base, project, name, version, file_names=()):
+        index = f"{self.packages_url(base, project)}/index.json"
+        return [
+            (
+                "nuget.config",
+                '<?xml version="1.0" encoding="utf-8"?>\n<configuration>\n  <packageSources>\n'
+                f'    <add key="packhouse" value="{index}" />\n  </packageSources>\n  <packageSourceCredentials>\n'
+                '    <packhouse>\n      <add key="Username" value="USERNAME" />\n'
+                '      <add key="ClearTextPassword" value="${TOKEN}" />\n    </packhouse>\n'
+                "  </packageSourceCredentials>\n</configuration>",
+            ),
+            (
+                "dotnet nuget add source",
+                f'dotnet nuget add source "{index}" --name packhouse --username USERNAME '
+                "--password ${TOKEN} --store-password-in-clear-text\n"
+                f"dotnet add package {name} --version {version} --source packhouse",
+            ),
+        ]

@@ -1,4 +1,5 @@
-"""Pure NuGet parsing: versions, the multipart push body, the .nupkg zip and its .nuspec.
+"""Pure NuGet parsing: versions, the multipart push body, the .nupkg zip and its .nuspec, the
+v2 feed's OData parameters and the search parameters.
 
 No ORM, no HTTP. Everything that is refused raises registry.errors.Invalid (400).
 """
@@ -12,6 +13,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from registry.errors import Invalid
+from registry.formats import PackageDraft
 
 NAME = re.compile(r"^[-+._a-zA-Z0-9]+$")
 # MAJOR.MINOR[.PATCH][.REVISION] + SemVer pre-release/build (GitLab's NuGet version rule).
@@ -105,6 +107,29 @@ class Nuspec:
     icon_url: str = ""
     dependency_groups: list = field(default_factory=list)
     text: str = ""
+
+
+@dataclass
+class NugetDraft(PackageDraft):
+    """A push: the .nupkg (or .snupkg) and its nuspec, whose fields NuGet's own rows keep
+    (symbol packages keep none)."""
+
+    nuspec: Nuspec | None = None
+    symbols: bool = False
+
+
+_NAMED_FILE = re.compile(r"^(?P<stem>.+?)\.(?P<version>\d+(?:\.\d+)+(?:-[0-9A-Za-z.-]+)?)\.s?nupkg$", re.IGNORECASE)
+
+
+def check_file_name(file_name, spec):
+    """A part named like `<id>.<version>.nupkg` must agree with its nuspec."""
+    match = _NAMED_FILE.match(file_name or "")
+    if not match:
+        return
+    same_id = match["stem"].lower() == spec.id.lower()
+    same_version = normalize_version(match["version"]) == normalize_version(spec.version)
+    if not (same_id and same_version):
+        raise Invalid("400 Bad request - the file name does not match the package id and version in the .nuspec")
 
 
 def _safe_entry_name(name):
@@ -243,3 +268,42 @@ def dependencies_string(groups):
         for dep in group["dependencies"]:
             parts.append(f"{dep['id']}:{dep.get('range', '')}:{tfm}")
     return "|".join(parts)
+
+
+# --- query parameters ------------------------------------------------------------------------
+
+_QUOTED = re.compile(r"^'((?:[^']|'')*)'$")
+_FILTER_ID = re.compile(r"tolower\(Id\)\s+eq\s+'((?:[^']|'')*)'", re.IGNORECASE)
+_FILTER_ID_PLAIN = re.compile(r"\bId\s+eq\s+'((?:[^']|'')*)'", re.IGNORECASE)
+_FILTER_VERSION = re.compile(r"\bVersion\s+eq\s+'((?:[^']|'')*)'", re.IGNORECASE)
+
+
+def odata_string(value):
+    """The text of an OData string literal (`'Acme.Lib'`, quotes doubled inside), or None."""
+    match = _QUOTED.match((value or "").strip())
+    return match[1].replace("''", "'") if match else None
+
+
+def odata_filter(expression):
+    """(id, version or None) named by a v2 `$filter` (`tolower(Id) eq 'x'`, `Id eq 'x'`, with
+    `and Version eq '1.0'`), or None when it names no id (every package). Nothing else of the
+    expression is read."""
+    match = _FILTER_ID.search(expression or "") or _FILTER_ID_PLAIN.search(expression or "")
+    if not match:
+        return None
+    version = _FILTER_VERSION.search(expression)
+    return match[1].replace("''", "'"), (version[1].replace("''", "'") if version else None)
+
+
+def int_param(raw, name, default, minimum):
+    """A whole-number query parameter (`skip`, `take`): `default` when absent or empty, Invalid
+    when not a number or below `minimum`."""
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise Invalid(f"400 Bad request - {name} is invalid") from exc
+    if value < minimum:
+        raise Invalid(f"400 Bad request - {name} is invalid")
+    return value

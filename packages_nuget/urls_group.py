@@ -3,7 +3,7 @@
 from django.urls import re_path
 
 from packages_nuget import views
-from packages_nuget.urls import NAME, VERSION
+from packages_nuget.urls_project import NAME, VERSION
 
 urlpatterns = [
     re_path(r"^index\.json$", views.GroupServiceIndexView.as_view()),

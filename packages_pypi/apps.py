@@ -1,13 +1,6 @@
-from django.apps import AppConfig
+from registry import apps
 
 
-class PypiConfig(AppConfig):
+class PypiConfig(apps.FormatAppConfig):
     name = "packages_pypi"
-    label = "packages_pypi"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self):
-        from packages_pypi.format import PypiFormat
-        from registry import formats
-
-        formats.register(PypiFormat())
+    format_class = "packages_pypi.format.PypiFormat"

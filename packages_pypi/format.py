@@ -1,32 +1,23 @@
 """PyPI: twine's legacy upload, PEP 503/691 simple index, PEP 658 core metadata."""
 
-from dataclasses import dataclass
-
 from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from packages_pypi import parsers
 from registry.errors import Invalid, RegistryError
-from registry.formats import DuplicateRule, FileDraft, PackageFormat
-
-
-@dataclass
-class DistributionDraft(FileDraft):
-    """A file plus what the index needs about it: its core metadata and Requires-Python."""
-
-    core_metadata: str = ""
-    core_metadata_sha256: str = ""
-    requires_python: str = ""
+from registry.formats import DuplicateRule, PackageFormat
 
 
 class PypiFormat(PackageFormat):
     name = "pypi"
     duplicate_rule = DuplicateRule.REJECT_FILE
-    project_urls = "packages_pypi.urls"
-    group_urls = "packages_pypi.group_urls"
+    project_urls = "packages_pypi.urls_project"
+    group_urls = "packages_pypi.urls_group"
     # twine posts to the bare prefix `.../packages/pypi` (no trailing slash).
-    project_root_urls = "packages_pypi.root_urls"
+    project_root_urls = "packages_pypi.urls_project_root"
     name_pattern = parsers.NAME_PATTERN
+    label = "PyPI"
+    default_max_file_size = 3 * 1024 * 1024 * 1024
 
     def normalize_name(self, name):
         return canonicalize_name(name)
@@ -54,14 +45,22 @@ class PypiFormat(PackageFormat):
             response.reason_phrase = reason
         return response
 
-    def save_format_rows(self, version, draft):
+    def save_format_rows(self, version, draft, files):
+        """`draft` is a packages_pypi.parsers.PypiDraft: its core metadata goes with its file."""
         from packages_pypi.models import Distribution
 
-        for file_draft in draft.files:
-            package_file = version.files.filter(file_name=file_draft.file_name).order_by("-id").first()
+        for package_file in files:
             Distribution.objects.create(
                 package_file=package_file,
-                requires_python=file_draft.requires_python,
-                core_metadata=file_draft.core_metadata,
-                core_metadata_sha256=file_draft.core_metadata_sha256,
+                requires_python=draft.requires_python,
+                core_metadata=draft.core_metadata,
+                core_metadata_sha256=draft.core_metadata_sha256,
             )
+
+    def install_snippets(self, base, project, name, version, file_names=()):
+        scheme, host_path = base.split("://", 1)[0], base.split("://", 1)[-1]
+        index = self.packages_url(f"{scheme}://__token__:${{TOKEN}}@{host_path}", project) + "/simple"
+        return [
+            ("pip.conf", f"[global]\nindex-url = {index}"),
+            ("pip install", f"pip install --index-url {index} --no-deps {name}=={version}"),
+        ]

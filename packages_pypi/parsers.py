@@ -22,6 +22,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from registry.errors import Invalid
+from registry.formats import PackageDraft
 
 WHEEL = "bdist_wheel"
 SDIST = "sdist"
@@ -214,6 +215,16 @@ def parse_core_metadata(data):
         text=text,
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+@dataclass
+class PypiDraft(PackageDraft):
+    """One twine upload: one distribution file, plus what the index needs about it, its core
+    metadata (PEP 658) and Requires-Python."""
+
+    core_metadata: str = ""
+    core_metadata_sha256: str = ""
+    requires_python: str = ""
 
 
 @dataclass

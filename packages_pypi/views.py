@@ -2,44 +2,31 @@
 
 import re
 
-from django.conf import settings
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpResponse, JsonResponse
 from packaging.utils import canonicalize_name
 
 from accounts import roles
-from packages_pypi import parsers, renderers
-from packages_pypi.format import DistributionDraft, PypiFormat
-from registry import epochs, services
+from packages_pypi import parsers, queries, renderers
+from packages_pypi.format import PypiFormat
+from registry import services
 from registry.documents import cached_document
 from registry.errors import Invalid, NotFound, TooLarge
-from registry.formats import PackageDraft
+from registry.formats import FileDraft
 from registry.models import INSTALLABLE, Package, PackageFile
-from registry.spool import spool_stream
-from registry.views import PackageAPIView
+from registry.spool import SpoolUploadHandler
+from registry.views import READ, READS_PACKAGE, READS_WHOLE_FORMAT, PackageAPIView, base_url
 
 FORMAT = PypiFormat()
-READ = {"GET": roles.READ_PACKAGE, "HEAD": roles.READ_PACKAGE}
 # Form fields and multipart framing around the file: allowed on top of the file size cap.
 FORM_OVERHEAD = 8 * 1024 * 1024
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
-class CappedDiskUploadHandler(TemporaryFileUploadHandler):
-    """Every uploaded file goes to a temporary file on disk, never memory, and stops at the cap."""
-
-    def __init__(self, request, max_size):
-        super().__init__(request)
-        self.max_size = max_size
-
-    def receive_data_chunk(self, raw_data, start):
-        if self.max_size and start + len(raw_data) > self.max_size:
-            raise TooLarge()
-        return super().receive_data_chunk(raw_data, start)
-
-
-def _api_base(request):
-    return (settings.EXTERNAL_URL or request.build_absolute_uri("/")).rstrip("/") + "/api/v4"
+def _part_file_name(part):
+    """The part's file name as twine's upload has always been read (Django's UploadedFile:
+    no directories, at most 255 characters with the extension kept)."""
+    return UploadedFile(name=part.file_name).name or ""
 
 
 class PypiView(PackageAPIView):
@@ -56,7 +43,10 @@ class UploadView(PypiView):
     actions = {"POST": roles.CREATE_PACKAGE}
 
     def initialize_request(self, request, *args, **kwargs):
-        request.upload_handlers = [CappedDiskUploadHandler(request, FORMAT.max_file_size)]
+        # File parts go straight to capped, hashed spools (never memory); the form fields to
+        # request.data, as Django parses them.
+        self.uploads = SpoolUploadHandler(FORMAT.max_file_size, request)
+        request.upload_handlers = [self.uploads]
         return super().initialize_request(request, *args, **kwargs)
 
     def post(self, request, **kwargs):
@@ -69,22 +59,20 @@ class UploadView(PypiView):
             raise TooLarge()
         if not request.content_type.startswith("multipart/form-data"):
             raise Invalid("400 Bad request - expected multipart/form-data")
-        uploads = [f for _, files in request.FILES.lists() for f in files]
         try:
-            return self._upload(request)
+            request.data  # noqa: B018 - parses the body: fields to request.data, files to spools
+            contents = [part for part in self.uploads.parts if part.field_name == "content"]
+            return self._upload(request, self.uploads.keep(contents[-1] if contents else None))
         finally:
-            for upload in uploads:  # removes the temporary files
-                upload.close()
+            self.uploads.discard()  # removes the spools
 
-    def _upload(self, request):
+    def _upload(self, request, content):
         form = parsers.parse_form(request.data)
-        content = request.FILES.get("content")
         if content is None:
             raise Invalid("400 Bad request - content is missing")
-        file_name = content.name or ""
+        file_name = _part_file_name(content)
         kind = parsers.check_file_name(form, file_name)
-        content.seek(0)
-        with spool_stream(content, FORMAT.max_file_size, length=content.size) as spool:
+        with content.spool as spool:
             if form.sha256_digest:
                 spool.verify("sha256", form.sha256_digest, "sha256_digest")
             if form.md5_digest:
@@ -92,23 +80,18 @@ class UploadView(PypiView):
             core = parsers.parse_core_metadata(parsers.read_core_metadata(spool.path, kind, file_name))
             parsers.check_core_metadata(form, core)
             requires_python = form.requires_python or core.requires_python
-            draft = PackageDraft(
+            draft = parsers.PypiDraft(
                 name=form.name,
                 version=form.version,
-                files=[
-                    DistributionDraft(
-                        file_name=file_name,
-                        spool=spool,
-                        core_metadata=core.text,
-                        core_metadata_sha256=core.sha256,
-                        requires_python=requires_python,
-                    )
-                ],
+                files=[FileDraft(file_name=file_name, spool=spool)],
                 metadata={
                     **form.metadata,
                     "requires_python": requires_python,
                     "summary": form.metadata.get("summary", core.summary[:255]),
                 },
+                core_metadata=core.text,
+                core_metadata_sha256=core.sha256,
+                requires_python=requires_python,
             )
             services.publish(self.project, self.principal, FORMAT, draft)
         return JsonResponse({"message": "201 Created"}, status=201)
@@ -134,32 +117,21 @@ class SimpleMixin:
 
 
 class SimpleIndexView(SimpleMixin, PypiView):
-    @classmethod
-    def package_epochs(cls, url_kwargs):
-        return [epochs.format_wide(FORMAT.name)]
+    reads = READS_WHOLE_FORMAT
 
     def get(self, request, **kwargs):
         packages = self.packages().filter(versions__status__in=INSTALLABLE).distinct()
         base = request.build_absolute_uri(request.path).rstrip("/")
-
-        def names():
-            seen = {}
-            for name, normalized in packages.order_by("pk").values_list("name", "normalized_name"):
-                seen.setdefault(normalized, name)
-            return sorted(((name, normalized) for normalized, name in seen.items()), key=lambda item: item[1])
-
         return self.respond(
             request,
             Package.objects.filter(pk__in=packages.values("pk")),
-            lambda: renderers.index_html(self.title(), base, names()),
-            lambda: renderers.index_json(names()),
+            lambda: renderers.index_html(self.title(), base, queries.project_names(packages)),
+            lambda: renderers.index_json(queries.project_names(packages)),
         )
 
 
 class SimpleProjectView(SimpleMixin, PypiView):
-    @classmethod
-    def package_epochs(cls, url_kwargs):
-        return [epochs.package(FORMAT.name, canonicalize_name(url_kwargs["package_name"]))]
+    reads = READS_PACKAGE
 
     def get(self, request, package_name, **kwargs):
         normalized = canonicalize_name(package_name)
@@ -171,12 +143,16 @@ class SimpleProjectView(SimpleMixin, PypiView):
         first = live.order_by("pk").values_list("name", flat=True).first()
         if first is None:
             raise NotFound("404 Package Not Found")
-        api_base = _api_base(request)
+        api_base = f"{base_url(request)}/api/v4"
+
+        def links():
+            return renderers.distribution_links(queries.distribution_rows(packages), api_base)
+
         return self.respond(
             request,
             packages,
-            lambda: renderers.project_html(first, renderers.distribution_links(packages, api_base)),
-            lambda: renderers.project_json(normalized, renderers.distribution_links(packages, api_base)),
+            lambda: renderers.project_html(first, links()),
+            lambda: renderers.project_json(normalized, links()),
         )
 
 
@@ -186,19 +162,8 @@ class FileView(PypiView):
     actions = READ
 
     def _find(self, sha256, file_name):
-        return (
-            PackageFile.objects.select_related("blob", "version")
-            .filter(
-                version__package__project=self.project,
-                version__package__format=FORMAT.name,
-                version__status__in=INSTALLABLE,
-                status=PackageFile.FileStatus.DEFAULT,
-                file_name=file_name,
-                blob__sha256=sha256,
-            )
-            .order_by("-id")
-            .first()
-        )
+        files = services.installable_files(self.project, FORMAT, file_name=file_name, blob__sha256=sha256)
+        return files.order_by("-id").first()
 
     def get(self, request, sha256, file_name, **kwargs):
         if not SHA256.match(sha256):

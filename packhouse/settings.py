@@ -172,13 +172,12 @@ STORAGES = {
     "packages": _blob_storage(STORAGE_URL),
 }
 
-MIB = 1024 * 1024
+# Largest file per format, in bytes: each format declares its default (default_max_file_size in
+# its format.py); PACKHOUSE_<FORMAT>_MAX_FILE_SIZE overrides it. {format name: bytes}.
 PACKAGE_MAX_FILE_SIZE = {
-    "generic": env_int("GENERIC_MAX_FILE_SIZE", 5 * 1024 * MIB),
-    "npm": env_int("NPM_MAX_FILE_SIZE", 500 * MIB),
-    "pypi": env_int("PYPI_MAX_FILE_SIZE", 3 * 1024 * MIB),
-    "maven": env_int("MAVEN_MAX_FILE_SIZE", 3 * 1024 * MIB),
-    "nuget": env_int("NUGET_MAX_FILE_SIZE", 500 * MIB),
+    name.removeprefix("PACKHOUSE_").removesuffix("_MAX_FILE_SIZE").lower(): int(value)
+    for name, value in os.environ.items()
+    if name.startswith("PACKHOUSE_") and name.endswith("_MAX_FILE_SIZE")
 }
 
 # Access level needed to pull from a private project (GitLab: Reporter; 10 lowers it to Guest).

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from registry import services
-from registry.models import Blob, CleanupPolicy, Package, PackageFile, PackageSettings, PackageVersion
+from registry.models import Blob, CleanupPolicy, DuplicateSetting, Package, PackageFile, PackageVersion
 
 
 class PackageVersionInline(admin.TabularInline):
@@ -67,5 +67,11 @@ class BlobAdmin(admin.ModelAdmin):
         return False
 
 
-admin.site.register(PackageSettings)
+@admin.register(DuplicateSetting)
+class DuplicateSettingAdmin(admin.ModelAdmin):
+    list_display = ("project", "format", "allowed", "exception_regex")
+    list_filter = ("format",)
+    search_fields = ("project__full_path",)
+
+
 admin.site.register(CleanupPolicy)

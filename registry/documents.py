@@ -1,4 +1,4 @@
-"""Client metadata documents (packument, simple index, maven-metadata.xml, NuGet registration):
+"""Client metadata documents (a package's version list, an index page, a registration document):
 cached under the generations of the packages they are built from, answered with ETag / 304.
 
 Every write bumps `Package.generation`, so a changed package changes the key; nothing has to

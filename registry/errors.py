@@ -50,7 +50,7 @@ class TooManyRequests(RegistryError):
 
 
 class StorageUnavailable(RegistryError):
-    """Never a 404: that would make pip and npm fall through to public indexes."""
+    """Never a 404: that would make package clients fall through to public indexes."""
 
     status = 503
     default_message = "503 Storage unavailable"

@@ -1,6 +1,7 @@
 """The format contract, and the in-process registry of formats.
 
-A format app subclasses PackageFormat and registers an instance from its AppConfig.ready().
+A format app subclasses PackageFormat and names it in its AppConfig (registry.apps.FormatAppConfig),
+which registers an instance when the apps are ready.
 The core mounts its URL modules and applies its rules; it never imports a format app.
 """
 
@@ -11,15 +12,15 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.http import JsonResponse
 
-from accounts.authentication import CHALLENGE
+from accounts.authentication import CHALLENGE, accept_token_header
 from registry.errors import Conflict, Invalid, RegistryError
 
 
 class DuplicateRule(enum.Enum):
-    REJECT_VERSION = "reject_version"  # a second publish of a version is refused (npm)
-    REJECT_FILE = "reject_file"  # a second file of the same name is refused (PyPI)
-    PROJECT_SETTING = "project_setting"  # the project's duplicate setting decides (generic, ...)
-    ALLOW = "allow"  # re-uploads always accepted, newest served (Maven metadata, SNAPSHOTs)
+    REJECT_VERSION = "reject_version"  # a second publish of a version is refused
+    REJECT_FILE = "reject_file"  # a second file of the same name is refused
+    PROJECT_SETTING = "project_setting"  # the project's duplicate setting for the format decides
+    ALLOW = "allow"  # re-uploads always accepted, newest served (metadata files, snapshots)
 
 
 @dataclass
@@ -30,7 +31,10 @@ class FileDraft:
 
 @dataclass
 class PackageDraft:
-    """What a parser hands to the write service: validated, nothing stored yet."""
+    """What a parser hands to the write service: validated, nothing stored yet.
+
+    A format that needs more (tags, a manifest, per-file metadata) declares one dataclass
+    subclass of it in its own app, which its `save_format_rows` reads."""
 
     name: str
     version: str
@@ -42,7 +46,8 @@ class PackageDraft:
 class PackageFormat:
     name = ""
     duplicate_rule = DuplicateRule.PROJECT_SETTING
-    # Dotted paths of URL modules (with `urlpatterns`), mounted by registry/urls.py.
+    # Dotted paths of URL modules (with `urlpatterns`), mounted by registry.routes; a format app
+    # names them urls_project.py, urls_project_root.py, urls_group.py and urls_instance.py.
     project_urls = None
     project_root_urls = None  # mounted at `.../packages/<name>` without a trailing slash (twine)
     group_urls = None
@@ -50,10 +55,35 @@ class PackageFormat:
     name_pattern = re.compile(r"^[A-Za-z0-9._+-]+$")
     version_pattern = re.compile(r"^(?!.*\.\.)[\w+.-]+$")
     max_name_length = 255
+    # Largest accepted file, in bytes (0: no limit); PACKHOUSE_<NAME>_MAX_FILE_SIZE overrides it.
+    default_max_file_size = 0
+    # Request headers (META keys) the format's clients send a token in, as it is (no prefix).
+    token_headers = ()
 
     @property
     def max_file_size(self):
-        return settings.PACKAGE_MAX_FILE_SIZE.get(self.name, 0)
+        """The deployment's limit (settings.PACKAGE_MAX_FILE_SIZE, filled from the environment), or
+        the format's default."""
+        return getattr(settings, "PACKAGE_MAX_FILE_SIZE", {}).get(self.name, self.default_max_file_size)
+
+    @property
+    def label(self):
+        """How pages name the format; a format spells its own name by declaring `label`."""
+        return self.name.capitalize()
+
+    @property
+    def has_duplicate_setting(self):
+        """Whether projects choose if duplicates are allowed (a row per project in the settings)."""
+        return self.duplicate_rule is DuplicateRule.PROJECT_SETTING
+
+    def packages_url(self, base, project):
+        """The format's project endpoint, `<base>/api/v4/projects/<id>/packages/<name>`."""
+        return f"{base}/api/v4/projects/{project.pk}/packages/{self.name}"
+
+    def install_snippets(self, base, project, name, version, file_names=()):
+        """(title, text) pairs shown on a version's page: how to configure a client for this
+        server (`base`, e.g. `https://packages.example.com`) and install the version."""
+        return []
 
     def normalize_name(self, name):
         return name
@@ -61,6 +91,8 @@ class PackageFormat:
     def normalize_version(self, version):
         return version
 
+    # The write service (registry.services.publish) calls both for every publish, so a view
+    # calls them itself only to refuse early (before reading a body) or on reads.
     def validate_name(self, name):
         if not name or name in (".", "..") or len(name) > self.max_name_length or not self.name_pattern.match(name):
             raise Invalid("400 Bad request - package_name is invalid")
@@ -70,7 +102,7 @@ class PackageFormat:
             raise Invalid("400 Bad request - package_version is invalid")
 
     def duplicate_rule_for(self, draft):
-        """The rule for one upload; a format may exempt some (Maven: metadata, SNAPSHOTs)."""
+        """The rule for one upload; a format may exempt some (its metadata files, snapshots)."""
         return self.duplicate_rule
 
     def duplicate_error(self):
@@ -84,11 +116,13 @@ class PackageFormat:
         return response
 
     # Hooks the write service and the cleanup tasks call in the same transaction.
-    def save_format_rows(self, version, draft):
-        """Store format-specific rows for a newly published version."""
+    def save_format_rows(self, version, draft, files):
+        """Store format-specific rows for a publish: `version` the PackageVersion (new, or the
+        existing one a file was added to), `files` the PackageFile rows just stored, in the order
+        of `draft.files`."""
 
     def on_version_deleted(self, version):
-        """React to a version being removed (move npm `latest`, rewrite maven-metadata...)."""
+        """React to a version being removed (move a `latest` tag, rewrite a metadata file...)."""
 
 
 _formats = {}
@@ -98,6 +132,8 @@ def register(package_format):
     if package_format.name in _formats:
         raise RuntimeError(f"format {package_format.name!r} registered twice")
     _formats[package_format.name] = package_format
+    for header in package_format.token_headers:
+        accept_token_header(header)
 
 
 def get(name):
@@ -112,6 +148,11 @@ def all_formats():
     return list(_formats.values())
 
 
+def with_duplicate_setting():
+    """The formats whose duplicate rule is a per-project setting, in name order."""
+    return sorted((f for f in _formats.values() if f.has_duplicate_setting), key=lambda f: f.name)
+
+
 __all__ = [
     "DuplicateRule",
     "FileDraft",
@@ -119,5 +160,6 @@ __all__ = [
     "PackageFormat",
     "all_formats",
     "get",
+    "with_duplicate_setting",
     "register",
 ]

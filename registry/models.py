@@ -126,26 +126,31 @@ def validate_regex(value):
         raise ValidationError(f"invalid regular expression: {exc}") from exc
 
 
-class PackageSettings(models.Model):
-    """A project's package settings: which formats accept duplicate files, with exceptions."""
+class DuplicateSetting(models.Model):
+    """A project's duplicate setting for one format: whether a file of the same name may be
+    published again to an existing version, with an exception regex that flips the answer.
 
-    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="package_settings")
-    generic_duplicates_allowed = models.BooleanField(default=True)
-    generic_duplicate_exception_regex = models.CharField(max_length=255, blank=True, validators=[validate_regex])
-    maven_duplicates_allowed = models.BooleanField(default=True)
-    maven_duplicate_exception_regex = models.CharField(max_length=255, blank=True, validators=[validate_regex])
-    nuget_duplicates_allowed = models.BooleanField(default=True)
-    nuget_duplicate_exception_regex = models.CharField(max_length=255, blank=True, validators=[validate_regex])
+    Only formats that declare `has_duplicate_setting` (registry.formats) have one; a missing
+    row means the default (duplicates allowed, no exception)."""
 
-    def duplicates_allowed(self, format_name, name, version):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="duplicate_settings")
+    format = models.CharField(max_length=16)
+    allowed = models.BooleanField(default=True)
+    exception_regex = models.CharField(max_length=255, blank=True, validators=[validate_regex])
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "format"], name="duplicate_setting_unique_format")]
+
+    def __str__(self):
+        return f"{self.format} duplicates {'allowed' if self.allowed else 'refused'}"
+
+    def allows(self, name, version):
         """GitLab's rule: the exception regex (anchored, on name or version) flips the setting."""
-        allowed = getattr(self, f"{format_name}_duplicates_allowed", True)
-        pattern = getattr(self, f"{format_name}_duplicate_exception_regex", "")
-        if pattern:
-            regex = re.compile(pattern)
+        if self.exception_regex:
+            regex = re.compile(self.exception_regex)
             if regex.fullmatch(name) or regex.fullmatch(version):
-                return not allowed
-        return allowed
+                return not self.allowed
+        return self.allowed
 
 
 class CleanupPolicy(models.Model):

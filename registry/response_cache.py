@@ -63,7 +63,7 @@ class Entry:
     @property
     def size(self):
         """Memory the entry holds: its body and about 2 KiB of headers, keys, epochs and the
-        objects around them (3.3 KB measured with tracemalloc for a 1.2 KB npm packument)."""
+        objects around them (3.3 KB measured with tracemalloc for a 1.2 KB metadata document)."""
         return len(self.body) + 2048
 
     def replay(self, environ):

@@ -3,17 +3,17 @@
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
-from registry import epochs
+from registry import epochs, formats
 from registry.formats import DuplicateRule
 from registry.models import (
     INSTALLABLE,
+    DuplicateSetting,
     Package,
     PackageFile,
-    PackageSettings,
     PackageVersion,
     Status,
 )
@@ -22,9 +22,33 @@ from registry.storage import BlobStore, storage_guard
 logger = logging.getLogger(__name__)
 
 
-def package_settings(project):
-    settings_row = PackageSettings.objects.filter(project=project).first()
-    return settings_row or PackageSettings(project=project)
+def duplicate_settings(project):
+    """{format name: DuplicateSetting} for every format with a duplicate setting, in name order;
+    an unsaved default row where the project has none."""
+    rows = {row.format: row for row in DuplicateSetting.objects.filter(project=project)}
+    return {
+        fmt.name: rows.get(fmt.name) or DuplicateSetting(project=project, format=fmt.name)
+        for fmt in formats.with_duplicate_setting()
+    }
+
+
+def save_duplicate_settings(project, changes):
+    """Apply {format name: {"allowed": bool, "exception_regex": str}} (either key may be
+    missing: left as it is) to the project's duplicate settings, in one transaction."""
+    known = {fmt.name for fmt in formats.with_duplicate_setting()}
+    with transaction.atomic():
+        for format_name, values in changes.items():
+            if format_name not in known:
+                raise ValueError(f"no duplicate setting for format {format_name!r}")
+            if not values:
+                continue
+            row, _ = DuplicateSetting.objects.select_for_update().get_or_create(project=project, format=format_name)
+            for field, value in values.items():
+                if field not in ("allowed", "exception_regex"):
+                    raise ValueError(f"unknown duplicate setting field {field!r}")
+                setattr(row, field, value)
+            row.save()
+    return duplicate_settings(project)
 
 
 def _get_or_create_package(project, fmt, name):
@@ -61,7 +85,8 @@ def _check_duplicate(project, fmt, version, draft):
         return
     if rule is DuplicateRule.REJECT_FILE:
         raise fmt.duplicate_error()
-    if not package_settings(project).duplicates_allowed(fmt.name, draft.name, draft.version):
+    setting = DuplicateSetting.objects.filter(project=project, format=fmt.name).first()
+    if setting is not None and not setting.allows(draft.name, draft.version):
         raise fmt.duplicate_error()
 
 
@@ -75,10 +100,14 @@ def _provenance(principal):
 
 
 def publish(project, principal, fmt, draft, store=None):
-    """Store a validated draft: package, version, files and the format's own rows, atomically.
+    """Store a parsed draft: package, version, files and the format's own rows, atomically.
 
-    Returns (version, files). Objects uploaded for a transaction that rolls back are deleted.
+    The format validates the name and the version first (registry.errors.Invalid: a 400 in the
+    client's own shape, nothing written). Returns (version, files). Objects uploaded for a
+    transaction that rolls back are deleted.
     """
+    fmt.validate_name(draft.name)
+    fmt.validate_version(draft.version)
     store = store or BlobStore()
     written = []
     try:
@@ -104,7 +133,7 @@ def publish(project, principal, fmt, draft, store=None):
                 PackageFile.objects.create(version=version, file_name=f.file_name, blob=store.ingest(f.spool, written))
                 for f in draft.files
             ]
-            fmt.save_format_rows(version, draft)
+            fmt.save_format_rows(version, draft, files)
             package_changed(package)
     except BaseException:
         store.discard_unreferenced(written)
@@ -132,22 +161,31 @@ def installable_versions(project, fmt):
     return PackageVersion.objects.filter(package__project=project, package__format=fmt.name, status__in=INSTALLABLE)
 
 
+def installable_files(projects, fmt, *, name=None, version=None, **filters):
+    """The files a client may download (not deleted, in an installable version) of the format's
+    packages in `projects` (one Project, or a queryset or list of them), with blob and version
+    joined; narrowed to a package `name` and `version` (normalised by the format) and any other
+    PackageFile `filters`. Unordered: callers pick the newest their way."""
+    several = isinstance(projects, QuerySet | list | tuple | set)
+    lookup = {
+        ("version__package__project__in" if several else "version__package__project"): projects,
+        "version__package__format": fmt.name,
+    }
+    if name is not None:
+        lookup["version__package__normalized_name"] = fmt.normalize_name(name)
+    if version is not None:
+        lookup["version__normalized_version"] = fmt.normalize_version(version)
+    return PackageFile.objects.select_related("blob", "version").filter(
+        **lookup,
+        version__status__in=INSTALLABLE,
+        status=PackageFile.FileStatus.DEFAULT,
+        **filters,
+    )
+
+
 def find_file(project, fmt, name, version, file_name):
     """The newest installable file of that name in that version, or None."""
-    return (
-        PackageFile.objects.select_related("blob", "version")
-        .filter(
-            version__package__project=project,
-            version__package__format=fmt.name,
-            version__package__normalized_name=fmt.normalize_name(name),
-            version__normalized_version=fmt.normalize_version(version),
-            version__status__in=INSTALLABLE,
-            file_name=file_name,
-            status=PackageFile.FileStatus.DEFAULT,
-        )
-        .order_by("-id")
-        .first()
-    )
+    return installable_files(project, fmt, name=name, version=version, file_name=file_name).order_by("-id").first()
 
 
 def record_download(version):

@@ -5,12 +5,14 @@ never check permissions themselves. After `initial()`, `self.principal` and `sel
 (or `self.group`) are set.
 """
 
+from django.conf import settings
 from rest_framework import exceptions
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.views import APIView
 
 from accounts import roles
 from accounts.authentication import TokenAuthentication, authenticate_request, principal_of
-from registry import policy, request_freshness, services
+from registry import epochs, policy, request_freshness, services
 from registry.access_cache import RequestMemory
 from registry.errors import NotFound, RegistryError, TooManyRequests, Unauthenticated
 
@@ -25,6 +27,35 @@ DEFAULT_ACTIONS = {
     "POST": roles.CREATE_PACKAGE,
     "DELETE": roles.DESTROY_PACKAGE,
 }
+# The actions of a read-only view (downloads, metadata documents, group and instance routes).
+READ = {"GET": roles.READ_PACKAGE, "HEAD": roles.READ_PACKAGE}
+
+
+class ReadsPackage:
+    """A view's GET reads the packages of one name, taken from a URL argument (through
+    `name_of(value)` when the argument holds more than the name; None from it: nothing declared)."""
+
+    def __init__(self, url_argument="package_name", name_of=None):
+        self.url_argument = url_argument
+        self.name_of = name_of
+
+    def keys(self, fmt, url_kwargs):
+        value = url_kwargs.get(self.url_argument)
+        name = self.name_of(value) if self.name_of is not None and value is not None else value
+        if name is None:
+            return None
+        return [epochs.package(fmt.name, fmt.normalize_name(name))]
+
+
+class _ReadsWholeFormat:
+    """A view's GET reads every package of its format (an index, a search)."""
+
+    def keys(self, fmt, url_kwargs):
+        return [epochs.format_wide(fmt.name)]
+
+
+READS_PACKAGE = ReadsPackage()
+READS_WHOLE_FORMAT = _ReadsWholeFormat()
 
 
 class RememberingTokenAuthentication(TokenAuthentication):
@@ -48,15 +79,16 @@ class PackageAPIView(APIView):
     project = None
     group = None
 
+    # What this view's GET is built from, known from the URL alone (ReadsPackage,
+    # READS_WHOLE_FORMAT), or None. Declared, it lets a GET remember what it read under those
+    # packages' epochs: registry.response_cache replays whole answers built by
+    # registry.documents.cached_document, and `find_file` remembers file lookups.
+    reads = None
+
     @classmethod
     def package_epochs(cls, url_kwargs):
-        """The epochs (registry.epochs) of the packages this view's GET reads, known from the URL
-        alone; None when it declares none.
-
-        Declared, they let a GET remember what it read under them: registry.response_cache
-        replays whole answers built by registry.documents.cached_document, and `find_file`
-        remembers file lookups."""
-        return None
+        """The epochs (registry.epochs) of what `reads` declares for this URL; None without."""
+        return cls.reads.keys(cls.package_format, url_kwargs) if cls.reads is not None else None
 
     def action_for(self, request):
         return self.actions.get(request.method)
@@ -121,9 +153,26 @@ class PackageAPIView(APIView):
             exc.status = 405
         if isinstance(exc, NotFound) and self.scope != PROJECT and getattr(self, "principal", None) is not None:
             # An anonymous miss on an aggregating endpoint may be a package in a project that needs
-            # credentials: challenge, so that Maven, NuGet and pip send theirs.
+            # credentials: challenge, so that clients that wait for a challenge send theirs.
             if self.principal.is_anonymous:
                 exc = Unauthenticated()
         if isinstance(exc, RegistryError):
             return self.package_format.error_response(exc, self.request)
         return super().handle_exception(exc)
+
+
+class AnyAccept(BaseContentNegotiation):
+    """Package clients send assorted Accept headers (an abbreviated document, or anything at
+    all): the one document answers them all, never a 406."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def base_url(request):
+    """The server's own URL without a trailing slash, as clients reach it: settings.EXTERNAL_URL
+    when set (behind a proxy), else the request's scheme and host."""
+    return (settings.EXTERNAL_URL or request.build_absolute_uri("/")).rstrip("/")

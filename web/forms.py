@@ -5,7 +5,9 @@ from django import forms
 
 from accounts.models import AccessToken, DeployToken, Visibility
 from accounts.roles import AccessLevel
-from registry.models import PackageSettings
+from api.packages import duplicate_setting_fields
+from registry import formats
+from registry.models import validate_regex
 
 DATE = forms.DateInput(attrs={"type": "date"})
 
@@ -60,22 +62,44 @@ class GroupGeneralSettingsForm(forms.Form):
     visibility = forms.ChoiceField(choices=Visibility.choices, label="Visibility level")
 
 
-class PackageSettingsForm(forms.ModelForm):
-    class Meta:
-        model = PackageSettings
-        fields = [
-            "generic_duplicates_allowed",
-            "generic_duplicate_exception_regex",
-            "maven_duplicates_allowed",
-            "maven_duplicate_exception_regex",
-            "nuget_duplicates_allowed",
-            "nuget_duplicate_exception_regex",
-        ]
-        labels = {
-            "generic_duplicates_allowed": "Generic: allow duplicates",
-            "generic_duplicate_exception_regex": "Generic: exceptions (regex)",
-            "maven_duplicates_allowed": "Maven: allow duplicates",
-            "maven_duplicate_exception_regex": "Maven: exceptions (regex)",
-            "nuget_duplicates_allowed": "NuGet: allow duplicates",
-            "nuget_duplicate_exception_regex": "NuGet: exceptions (regex)",
+def _valid_regex(value):
+    # A value over the length limit is reported by max_length alone (as the model form did).
+    if len(value) <= 255:
+        validate_regex(value)
+
+
+class PackageSettingsForm(forms.Form):
+    """One row per format with a duplicate setting; the same field names as the REST API
+    (`<format>_duplicates_allowed`, `<format>_duplicate_exception_regex`)."""
+
+    def __init__(self, *args, settings_by_format, **kwargs):
+        """`settings_by_format`: services.duplicate_settings(project), for the initial values."""
+        super().__init__(*args, **kwargs)
+        self.rows = []
+        for fmt in formats.with_duplicate_setting():
+            row = settings_by_format[fmt.name]
+            allowed, regex = duplicate_setting_fields(fmt.name)
+            self.fields[allowed] = forms.BooleanField(
+                required=False, initial=row.allowed, label=f"{fmt.label}: allow duplicates"
+            )
+            self.fields[regex] = forms.CharField(
+                max_length=255,
+                required=False,
+                initial=row.exception_regex,
+                validators=[_valid_regex],
+                label=f"{fmt.label}: exceptions (regex)",
+            )
+            self.rows.append((fmt, allowed, regex))
+
+    def duplicate_rows(self):
+        """(format label, allowed field, regex field) for the template's table."""
+        return [(fmt.label, self[allowed], self[regex]) for fmt, allowed, regex in self.rows]
+
+    def changes(self):
+        """The cleaned data as {format name: {DuplicateSetting attribute: value}}."""
+        return {
+            fmt.name: {
+                attribute: self.cleaned_data[field] for field, attribute in duplicate_setting_fields(fmt.name).items()
+            }
+            for fmt, _, _ in self.rows
         }

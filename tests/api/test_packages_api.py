@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from accounts.roles import AccessLevel
-from registry.models import PackageFile, PackageSettings, PackageVersion
+from registry.models import DuplicateSetting, PackageFile, PackageVersion
 from tests.factories import (
     AccessTokenFactory,
     CiJobFactory,
@@ -268,8 +268,14 @@ def test_package_settings_read_and_update(api, project, maintainer, developer):
     assert api.get(url, **developer.headers).status_code == 403
     response = api.get(url, **maintainer.headers)
     assert response.status_code == 200
-    assert response.json()["generic_duplicates_allowed"] is True
-    assert response.json()["maven_duplicate_exception_regex"] == ""
+    assert response.json() == {
+        "generic_duplicates_allowed": True,
+        "generic_duplicate_exception_regex": "",
+        "maven_duplicates_allowed": True,
+        "maven_duplicate_exception_regex": "",
+        "nuget_duplicates_allowed": True,
+        "nuget_duplicate_exception_regex": "",
+    }
     response = api.put(
         url,
         {"generic_duplicates_allowed": False, "generic_duplicate_exception_regex": "dev-.*"},
@@ -278,8 +284,11 @@ def test_package_settings_read_and_update(api, project, maintainer, developer):
     )
     assert response.status_code == 200, response.content
     assert response.json()["generic_duplicates_allowed"] is False
-    row = PackageSettings.objects.get(project=project)
-    assert row.generic_duplicate_exception_regex == "dev-.*"
+    assert response.json()["generic_duplicate_exception_regex"] == "dev-.*"
+    assert response.json()["maven_duplicates_allowed"] is True
+    row = DuplicateSetting.objects.get(project=project, format="generic")
+    assert (row.allowed, row.exception_regex) == (False, "dev-.*")
+    assert api.get(url, **maintainer.headers).json()["generic_duplicates_allowed"] is False
     bad = api.put(url, {"nuget_duplicate_exception_regex": "("}, format="json", **maintainer.headers)
     assert bad.status_code == 400
     assert "nuget_duplicate_exception_regex" in bad.json()["error"]

@@ -27,7 +27,7 @@ class ExplodingFormat(PackageFormat):
 
     name = "generic"
 
-    def save_format_rows(self, version, draft):
+    def save_format_rows(self, version, draft, files):
         raise RuntimeError("format rows could not be written")
 
 

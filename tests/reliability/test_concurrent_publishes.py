@@ -9,7 +9,7 @@ from threading import Barrier
 import pytest
 
 from accounts.roles import AccessLevel
-from registry.models import Blob, PackageFile, PackageSettings, PackageVersion
+from registry.models import Blob, DuplicateSetting, PackageFile, PackageVersion
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.helpers import stored_objects
 from tests.payloads import npm_document, twine_form
@@ -43,7 +43,8 @@ def race(requests):
 @pytest.fixture
 def project():
     project = ProjectFactory(group=GroupFactory(path="race"), path="proj")
-    PackageSettings.objects.create(project=project, generic_duplicates_allowed=False, maven_duplicates_allowed=False)
+    DuplicateSetting.objects.create(project=project, format="generic", allowed=False)
+    DuplicateSetting.objects.create(project=project, format="maven", allowed=False)
     return project
 
 
@@ -104,7 +105,7 @@ def test_maven(live_registry, project, token, blob_dir):
 def test_nuget(live_registry, project, token, blob_dir):
     from tests.formats.nuget.nupkg import multipart, nupkg
 
-    PackageSettings.objects.filter(project=project).update(nuget_duplicates_allowed=False)
+    DuplicateSetting.objects.create(project=project, format="nuget", allowed=False)
     url = live_registry.api(f"projects/{project.pk}/packages/nuget/")
     requests = []
     for i in range(CONTENDERS):

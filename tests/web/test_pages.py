@@ -7,7 +7,7 @@ from django.test import Client
 
 from accounts.models import AccessToken, DeployToken, JobTokenScopeLink
 from accounts.roles import AccessLevel
-from registry.models import PackageSettings, PackageVersion
+from registry.models import DuplicateSetting, PackageVersion
 from tests.factories import (
     AccessTokenFactory,
     AdminFactory,
@@ -362,9 +362,12 @@ def test_package_settings_page_validates_regex(project):
     assert b"invalid regular expression" in bad.content
     data["generic_duplicate_exception_regex"] = "release-.*"
     assert client.post("/acme/tools/-/settings/packages_and_registries", data).status_code == 302
-    row = PackageSettings.objects.get(project=project)
-    assert row.generic_duplicates_allowed is False and row.generic_duplicate_exception_regex == "release-.*"
-    assert row.maven_duplicates_allowed is True
+    rows = {row.format: row for row in DuplicateSetting.objects.filter(project=project)}
+    assert rows["generic"].allowed is False and rows["generic"].exception_regex == "release-.*"
+    assert rows["maven"].allowed is True and rows["nuget"].allowed is True
+    page = client.get("/acme/tools/-/settings/packages_and_registries").content.decode()
+    assert page.count('type="checkbox"') == 3 and 'value="release-.*"' in page
+    assert "<td>Generic</td>" in page and "<td>Maven</td>" in page and "<td>NuGet</td>" in page
 
 
 def test_admin_console_staff_only_and_bulk_revoke(project):

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 import pytest
 
 from accounts.roles import AccessLevel
-from registry.models import Blob, PackageFile, PackageSettings, PackageVersion
+from registry.models import Blob, DuplicateSetting, PackageFile, PackageVersion
 from tests.factories import (
     AccessTokenFactory,
     CiJobFactory,
@@ -230,7 +230,7 @@ def test_snapshot_deploys_twice_and_basic_credentials_follow_the_challenge(
     live_registry, maven, project, group, developer, tmp_path
 ):
     # Release duplicates are refused; SNAPSHOT redeploys (metadata included) must still work.
-    PackageSettings.objects.create(project=project, maven_duplicates_allowed=False)
+    DuplicateSetting.objects.create(project=project, format="maven", allowed=False)
     project_url, _ = urls(live_registry, project, group)
     job = CiJobFactory(project=project, user=developer).plaintext
     code, output, _ = deploy(tmp_path, maven, project_url, ("header", "Job-Token", job), "1.1-SNAPSHOT", "first")

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import AccessLevel
-from registry.models import Blob, Package, PackageFile, PackageSettings, PackageVersion
+from registry.models import Blob, DuplicateSetting, Package, PackageFile, PackageVersion
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.helpers import auth_headers, stored_objects
 
@@ -98,7 +98,7 @@ def test_duplicates_are_allowed_by_default_and_the_newest_is_served(client, proj
 
 
 def test_duplicates_refused_by_project_setting_leave_nothing_behind(client, project, developer, blob_dir):
-    PackageSettings.objects.create(project=project, generic_duplicates_allowed=False)
+    DuplicateSetting.objects.create(project=project, format="generic", allowed=False)
     assert put(client, url(project), b"first", developer).status_code == 201
     response = put(client, url(project), b"second", developer)
     assert response.status_code == 409
@@ -112,9 +112,7 @@ def test_duplicates_refused_by_project_setting_leave_nothing_behind(client, proj
 
 
 def test_exception_regex_flips_the_duplicate_setting(client, project, developer):
-    PackageSettings.objects.create(
-        project=project, generic_duplicates_allowed=False, generic_duplicate_exception_regex=r".*-SNAPSHOT"
-    )
+    DuplicateSetting.objects.create(project=project, format="generic", allowed=False, exception_regex=r".*-SNAPSHOT")
     snapshot = url(project, version="1.0-SNAPSHOT")
     assert put(client, snapshot, b"a", developer).status_code == 201
     assert put(client, snapshot, b"b", developer).status_code == 201

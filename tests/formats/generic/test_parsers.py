@@ -181,11 +181,12 @@ def test_duplicates_follow_the_project_setting():
     assert (error.status, error.message) == (409, "409 Duplicate package is not allowed")
 
 
-def test_the_size_limit_comes_from_settings(settings):
+def test_the_size_limit_is_declared_on_the_format_and_settings_override_it(settings):
+    assert FORMAT.default_max_file_size == 5 * 1024**3
     settings.PACKAGE_MAX_FILE_SIZE = {"generic": 1234}
     assert FORMAT.max_file_size == 1234
     settings.PACKAGE_MAX_FILE_SIZE = {}
-    assert FORMAT.max_file_size == 0
+    assert FORMAT.max_file_size == 5 * 1024**3
 
 
 def test_errors_are_gitlab_message_bodies():

@@ -6,7 +6,7 @@ import pytest
 
 from accounts.roles import AccessLevel
 from packages_maven.format import VERSIONLESS
-from registry.models import Blob, Package, PackageFile, PackageSettings, PackageVersion
+from registry.models import Blob, DuplicateSetting, Package, PackageFile, PackageVersion
 from tests.factories import (
     AccessTokenFactory,
     DeployTokenFactory,
@@ -249,7 +249,7 @@ def test_release_duplicates_allowed_by_default_newest_served(client, project, de
 
 
 def test_release_duplicates_refused_by_setting_but_metadata_always_redeployable(client, project, developer, blob_dir):
-    PackageSettings.objects.create(project=project, maven_duplicates_allowed=False)
+    DuplicateSetting.objects.create(project=project, format="maven", allowed=False)
     deploy_release(client, project, developer)
     objects = stored_objects(blob_dir)
     jar = url(project, "com/example/my-app/1.0/my-app-1.0.jar")
@@ -268,9 +268,7 @@ def test_release_duplicates_refused_by_setting_but_metadata_always_redeployable(
 
 
 def test_exception_regex_flips_the_setting(client, project, developer):
-    PackageSettings.objects.create(
-        project=project, maven_duplicates_allowed=False, maven_duplicate_exception_regex=r".*-rc\d+"
-    )
+    DuplicateSetting.objects.create(project=project, format="maven", allowed=False, exception_regex=r".*-rc\d+")
     rc = url(project, "com/example/my-app/2.0-rc1/my-app-2.0-rc1.jar")
     assert put(client, rc, b"a", developer).status_code == 200
     assert put(client, rc, b"b", developer).status_code == 200
@@ -278,9 +276,9 @@ def test_exception_regex_flips_the_setting(client, project, developer):
     assert put(client, final, b"a", developer).status_code == 200
     assert put(client, final, b"b", developer).status_code == 409
 
-    settings_row = PackageSettings.objects.get(project=project)
-    settings_row.maven_duplicates_allowed = True
-    settings_row.maven_duplicate_exception_regex = r"com/example/my-app"
+    settings_row = DuplicateSetting.objects.get(project=project, format="maven")
+    settings_row.allowed = True
+    settings_row.exception_regex = r"com/example/my-app"
     settings_row.save()
     assert put(client, final, b"c", developer).status_code == 409  # the regex matches the name: refused
     other = url(project, "com/example/other/1.0/other-1.0.jar")
@@ -289,7 +287,7 @@ def test_exception_regex_flips_the_setting(client, project, developer):
 
 
 def test_snapshot_redeploy_is_always_accepted(client, project, developer):
-    PackageSettings.objects.create(project=project, maven_duplicates_allowed=False)
+    DuplicateSetting.objects.create(project=project, format="maven", allowed=False)
     base = "com/example/my-app/1.1-SNAPSHOT"
     for build in ("20250101.100000-1", "20250101.110000-2"):
         jar = f"{base}/my-app-1.1-{build}.jar"

@@ -250,7 +250,26 @@ def test_the_format_accepts_ascii_versions(version):
     assert MavenFormat().validate_version(version) is None
 
 
-@pytest.mark.parametrize("version", [VERSIONLESS, "1.\uff10", "1..0", "", "1/0"])
+def test_the_format_accepts_the_versionless_marker_the_write_service_sees_for_metadata():
+    # registry.services.publish validates every draft; parse_path never yields the marker from
+    # a client's version segment (`~` is refused there).
+    assert MavenFormat().validate_version(VERSIONLESS) is None
+    with pytest.raises(Invalid):
+        parse_path(f"com/ex/app/{VERSIONLESS}/app.jar")
+
+
+@pytest.mark.parametrize("name", ["com/example/my-app", "app", "org/x_y/a.b-c"])
+def test_the_format_accepts_path_names(name):
+    assert MavenFormat().validate_name(name) is None
+
+
+@pytest.mark.parametrize("name", ["", "com//app", "com/../app", "./app", "com/a b", "a" * 256])
+def test_the_format_refuses_other_names(name):
+    with pytest.raises(Invalid, match="package_name is invalid"):
+        MavenFormat().validate_name(name)
+
+
+@pytest.mark.parametrize("version", ["1.\uff10", "1..0", "", "1/0"])
 def test_the_format_refuses_other_versions(version):
     with pytest.raises(Invalid, match="package_version is invalid"):
         MavenFormat().validate_version(version)

@@ -12,7 +12,7 @@ import pytest
 from accounts.roles import AccessLevel
 from packages_nuget.models import NugetMetadatum
 from packages_nuget.parsers import normalize_version
-from registry.models import Blob, Package, PackageFile, PackageSettings, PackageVersion
+from registry.models import Blob, DuplicateSetting, Package, PackageFile, PackageVersion
 from tests.factories import (
     AccessTokenFactory,
     DeployTokenFactory,
@@ -166,7 +166,7 @@ def test_duplicates_allowed_by_default_then_refused_with_409(client, project, de
     assert content(download) == second
     assert NugetMetadatum.objects.get().description == "second"
 
-    PackageSettings.objects.create(project=project, nuget_duplicates_allowed=False)
+    DuplicateSetting.objects.create(project=project, format="nuget", allowed=False)
     before = stored_objects(blob_dir)
     response = push(client, project, nupkg(description="third"), developer)
     assert response.status_code == 409

@@ -272,3 +272,51 @@ def test_the_format_validates_ids_and_versions():
         FORMAT.validate_version("1")
     error = FORMAT.duplicate_error()
     assert isinstance(error, Conflict) and error.message.startswith("409 Conflict - A package with the same name")
+
+
+# --- the v2 feed's OData parameters, search parameters, pushed file names ----------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("'Acme.Lib'", "Acme.Lib"), (" 'It''s' ", "It's"), ("''", ""), ("Acme", None), ("'open", None), (None, None)],
+)
+def test_odata_string_literals(value, expected):
+    assert parsers.odata_string(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("tolower(Id) eq 'acme.lib'", ("acme.lib", None)),
+        ("(tolower(Id) eq 'acme.lib') and (Version eq '1.0.0')", ("acme.lib", "1.0.0")),
+        ("Id eq 'O''Brien' and Version eq '2.0'", ("O'Brien", "2.0")),
+        ("IsLatestVersion", None),
+        ("", None),
+        ("Version eq '1.0'", None),
+    ],
+)
+def test_odata_filter_names_an_id_and_maybe_a_version(expression, expected):
+    assert parsers.odata_filter(expression) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, 20), ("", 20), ("0", 0), ("35", 35)])
+def test_int_param_reads_whole_numbers(raw, expected):
+    assert parsers.int_param(raw, "skip", 20, 0) == expected
+
+
+@pytest.mark.parametrize("raw", ["-1", "ten", "1.5"])
+def test_int_param_refuses_others(raw):
+    with pytest.raises(Invalid, match="400 Bad request - skip is invalid"):
+        parsers.int_param(raw, "skip", 20, 0)
+
+
+@pytest.mark.parametrize("file_name", ["Acme.Lib.1.0.0.nupkg", "acme.lib.1.0.nupkg", "package.nupkg", "", "x.zip"])
+def test_a_file_name_that_agrees_or_names_nothing_passes(file_name):
+    assert parsers.check_file_name(file_name, parsers.Nuspec(id="Acme.Lib", version="1.0.0")) is None
+
+
+@pytest.mark.parametrize("file_name", ["Other.1.0.0.nupkg", "Acme.Lib.2.0.0.nupkg"])
+def test_a_file_name_naming_another_package_is_refused(file_name):
+    with pytest.raises(Invalid, match="does not match the package id and version"):
+        parsers.check_file_name(file_name, parsers.Nuspec(id="Acme.Lib", version="1.0.0"))

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.roles import AccessLevel
 from packages_pypi.models import Distribution
+from registry import formats
 from registry.models import Blob, Package, PackageFile, PackageVersion
 from tests.factories import (
     AccessTokenFactory,
@@ -254,21 +255,39 @@ def test_a_path_in_the_part_file_name_is_reduced_to_its_base_name(client, projec
     assert PackageFile.objects.get().file_name == "my_pkg-1.0.0-py3-none-any.whl"
 
 
-def test_uploaded_file_goes_to_disk_then_through_the_spool(client, project, developer, monkeypatch, settings):
-    from django.core.files.uploadedfile import TemporaryUploadedFile
+def test_uploaded_file_streams_into_a_capped_spool_and_none_is_left(client, project, developer, monkeypatch, settings):
+    """The file part goes straight from the body into a spool (registry.spool.SpoolUploadHandler,
+    capped at the format's limit), never into memory or request.FILES; no spool outlives the
+    request."""
+    import os
 
-    from packages_pypi import views
+    from django.core.files import uploadhandler
+
+    from registry import spool as spool_module
 
     seen = []
-    real_spool_stream = views.spool_stream
+    real_file_complete = spool_module.SpoolUploadHandler.file_complete
 
-    def spy(stream, max_size, **kwargs):
-        seen.append((type(stream), max_size))
-        return real_spool_stream(stream, max_size, **kwargs)
+    def spy(handler, file_size):
+        result = real_file_complete(handler, file_size)
+        part = handler.parts[-1]
+        seen.append((part.field_name, part.spool.size == file_size, handler.max_size))
+        return result
 
-    monkeypatch.setattr(views, "spool_stream", spy)
+    def no_memory(*args, **kwargs):
+        raise AssertionError("an upload was read into memory")
+
+    monkeypatch.setattr(spool_module.SpoolUploadHandler, "file_complete", spy)
+    monkeypatch.setattr(uploadhandler.MemoryFileUploadHandler, "new_file", no_memory)
+    monkeypatch.setattr(uploadhandler.TemporaryFileUploadHandler, "new_file", no_memory)
+
+    def spools():
+        return set(os.listdir(settings.SPOOL_DIR)) if os.path.isdir(settings.SPOOL_DIR) else set()
+
+    before = spools()
     assert upload(client, project, developer).status_code == 201
-    assert seen == [(TemporaryUploadedFile, settings.PACKAGE_MAX_FILE_SIZE["pypi"])]
+    assert seen == [("content", True, formats.get("pypi").max_file_size)]
+    assert spools() == before
 
 
 def test_file_over_the_size_limit_is_413(client, project, developer, blob_dir, settings):

@@ -1,0 +1,181 @@
+"""Package pages: dashboard, project and group package lists, a version's page (files, install
+snippets), deleting a version or a file."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import roles
+from accounts.models import Membership
+from api.serializers import base_url
+from registry import formats, policy, services
+from registry.errors import NotFound
+from registry.models import LISTED, PackageFile, PackageVersion, Status
+from web.pages import group_can_admin, load_group, load_project, page, principal_of, project_nav
+from web.snippets import install_snippets
+
+SORTS = {
+    "created_desc": ("-created_at", "-id"),
+    "created_asc": ("created_at", "id"),
+    "name_asc": ("package__name", "version", "id"),
+    "name_desc": ("-package__name", "-version", "-id"),
+    "version_desc": ("-version", "-id"),
+    "version_asc": ("version", "id"),
+}
+PER_PAGE = 20
+WEB_VISIBLE = (Status.DEFAULT, Status.DEPRECATED)
+
+
+def format_names():
+    """The list filter's choices: every installed format, in name order."""
+    return sorted(package_format.name for package_format in formats.all_formats())
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def dashboard(request):
+    principal = principal_of(request)
+    projects = policy.visible_projects(principal).annotate(package_count=Count("packages", distinct=True))
+    groups = policy.visible_groups(principal).order_by("full_path")
+    member_projects = set(
+        Membership.objects.filter(user=request.user, project__isnull=False).values_list("project_id", flat=True)
+    )
+    return render(
+        request,
+        "web/dashboard.html",
+        {"projects": projects.order_by("full_path"), "groups": groups, "member_projects": member_projects},
+    )
+
+
+# --- packages ---------------------------------------------------------------------------------
+
+
+def _filtered_versions(request, versions):
+    fmt = request.GET.get("format", "")
+    name = request.GET.get("name", "").strip()
+    sort = request.GET.get("sort", "created_desc")
+    if sort not in SORTS:
+        sort = "created_desc"
+    versions = versions.filter(status__in=LISTED)
+    if fmt in format_names():
+        versions = versions.filter(package__format=fmt)
+    if name:
+        versions = versions.filter(package__name__icontains=name)
+    versions = versions.select_related("package__project", "creator").order_by(*SORTS[sort])
+    paginator = Paginator(versions, PER_PAGE)
+    return paginator.get_page(request.GET.get("page")), {"format": fmt, "name": name, "sort": sort}
+
+
+@require_GET
+@page
+def project_packages(request, ref):
+    project, _ = load_project(request, ref, roles.READ_PACKAGE)
+    versions, filters = _filtered_versions(request, PackageVersion.objects.filter(package__project=project))
+    context = {**project_nav(request, project), "versions": versions, "filters": filters, "formats": format_names()}
+    return render(request, "web/package_list.html", context)
+
+
+@require_GET
+@page
+def group_packages(request, ref):
+    group = load_group(request, ref, roles.READ_PACKAGE)
+    projects = policy.pullable_projects(principal_of(request), group)
+    versions, filters = _filtered_versions(request, PackageVersion.objects.filter(package__project__in=projects))
+    context = {
+        "group": group,
+        "group_admin": group_can_admin(request, group),
+        "versions": versions,
+        "filters": filters,
+        "formats": format_names(),
+    }
+    return render(request, "web/package_list.html", context)
+
+
+def _version_in(project, package_id, statuses=WEB_VISIBLE):
+    version = (
+        PackageVersion.objects.select_related("package__project", "creator", "deploy_token", "ci_job")
+        .filter(package__project=project, pk=package_id, status__in=statuses)
+        .first()
+    )
+    if version is None:
+        raise NotFound()
+    return version
+
+
+@require_GET
+@page
+def package_detail(request, ref, package_id):
+    project, _ = load_project(request, ref, roles.READ_PACKAGE)
+    version = _version_in(project, package_id)
+    principal = principal_of(request)
+    files = list(
+        version.files.filter(status=PackageFile.FileStatus.DEFAULT).select_related("blob").order_by("file_name", "id")
+    )
+    others = (
+        PackageVersion.objects.filter(package=version.package, status__in=WEB_VISIBLE)
+        .exclude(pk=version.pk)
+        .order_by("-created_at")
+    )
+    snippets = install_snippets(
+        version.package.format,
+        base_url(request),
+        project,
+        version.package.name,
+        version.version,
+        [f.file_name for f in files],
+    )
+    context = {
+        **project_nav(request, project),
+        "version": version,
+        "package": version.package,
+        "files": files,
+        "total_size": sum(f.blob.size for f in files),
+        "others": others,
+        "snippets": snippets,
+        "can_delete": policy.can(principal, project, roles.DESTROY_PACKAGE),
+        "can_delete_file": policy.can(principal, project, roles.DESTROY_PACKAGE_FILE),
+    }
+    return render(request, "web/package_detail.html", context)
+
+
+@require_POST
+@page
+def package_delete(request, ref, package_id):
+    project, _ = load_project(request, ref, roles.DESTROY_PACKAGE)
+    version = _version_in(project, package_id, statuses=[s for s in Status.values if s != Status.PENDING_DESTRUCTION])
+    services.mark_version_for_destruction(version)
+    messages.success(request, f"Deleted {version.package.name} {version.version}.")
+    return redirect("web:project_packages", ref=project.full_path)
+
+
+@require_POST
+@page
+def package_file_delete(request, ref, package_id, file_id):
+    project, _ = load_project(request, ref, roles.DESTROY_PACKAGE_FILE)
+    version = _version_in(project, package_id, statuses=[s for s in Status.values if s != Status.PENDING_DESTRUCTION])
+    package_file = version.files.filter(pk=file_id, status=PackageFile.FileStatus.DEFAULT).first()
+    if package_file is None:
+        raise NotFound()
+    services.mark_file_for_destruction(package_file)
+    messages.success(request, f"Deleted file {package_file.file_name}.")
+    return redirect("web:package_detail", ref=project.full_path, package_id=version.pk)
+
+
+@require_GET
+@page
+def project_home(request, ref):
+    project, _ = load_project(request, ref, roles.READ_PROJECT)
+    return redirect("web:project_packages", ref=project.full_path)
+
+
+@require_GET
+@page
+def group_home(request, ref):
+    group = load_group(request, ref, roles.READ_GROUP)
+    return redirect("web:group_packages", ref=group.full_path)

@@ -1,0 +1,79 @@
+"""What every page shares: the session Principal, the policy's refusals turned into pages
+(not signed in and not allowed -> sign-in redirect, not visible -> 404, visible but not
+allowed -> 403), loading the project or group a URL names, and the navigation context.
+
+Every permission decision is `registry.policy`'s, asked with a session Principal.
+"""
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render
+
+from accounts import roles
+from accounts.principals import ANONYMOUS_PRINCIPAL, SESSION, Principal
+from registry import policy
+from registry.errors import Forbidden, NotFound, Unauthenticated
+
+
+def principal_of(request):
+    if request.user.is_authenticated and request.user.is_active:
+        return Principal(kind=SESSION, user=request.user, scopes=frozenset({"api"}))
+    return ANONYMOUS_PRINCIPAL
+
+
+def page(view):
+    """Turn the policy's refusals into pages (sign-in redirect, 404, 403)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except Unauthenticated:
+            return redirect_to_login(request.get_full_path())
+        except NotFound:
+            return render(request, "web/error.html", {"status": 404, "message": "Page not found"}, status=404)
+        except Forbidden:
+            return render(
+                request, "web/error.html", {"status": 403, "message": "You are not allowed to do this"}, status=403
+            )
+
+    return wrapper
+
+
+def load_project(request, ref, action):
+    principal = principal_of(request)
+    project = policy.resolve_project(ref)
+    if project is None:
+        policy.deny_unknown(principal, "Project")
+    access = policy.authorize(principal, project, action)
+    return project, access
+
+
+def load_group(request, ref, action):
+    principal = principal_of(request)
+    group = policy.resolve_group(ref)
+    if group is None:
+        policy.deny_unknown(principal, "Group")
+    policy.authorize_group(principal, group, action)
+    return group
+
+
+def project_nav(request, project):
+    """Which settings tabs the caller may open (policy decides each)."""
+    principal = principal_of(request)
+    admin = policy.can(principal, project, roles.ADMIN_PROJECT)
+    return {
+        "project": project,
+        "can_admin": admin,
+        "can_package_settings": policy.can(principal, project, roles.ADMIN_PACKAGE_SETTINGS),
+    }
+
+
+def group_can_admin(request, group):
+    principal = principal_of(request)
+    try:
+        policy.authorize_group(principal, group, roles.ADMIN_GROUP)
+    except (Unauthenticated, NotFound, Forbidden):
+        return False
+    return True
