@@ -6,7 +6,7 @@ import secrets
 from django.db import transaction
 
 from accounts import tokens
-from accounts.models import AccessToken, Membership, User, Visibility
+from accounts.models import AccessToken, DeployToken, Membership, User, Visibility
 
 VISIBILITY_RANK = {Visibility.PRIVATE: 0, Visibility.INTERNAL: 1, Visibility.PUBLIC: 2}
 
@@ -56,3 +56,17 @@ def revoke_resource_token(row):
     with transaction.atomic():
         row.revoke()
         User.objects.filter(pk=row.user_id, is_bot=True).update(is_active=False)
+
+
+def create_deploy_token(owner_kind, owner, values, creator):
+    """A deploy token of a project or group (`owner_kind` "project" or "group"); returns (row,
+    plaintext). Shared by the API and the web UI."""
+    row = DeployToken(
+        name=values["name"],
+        username=values.get("username") or "",
+        scopes=values["scopes"],
+        expires_at=values.get("expires_at"),
+        creator=creator,
+        **{owner_kind: owner},
+    )
+    return row, tokens.issue(row, tokens.DEPLOY_PREFIX)

@@ -10,8 +10,9 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
 
-from accounts import roles, tokens
+from accounts import roles
 from accounts.models import DeployToken
+from accounts.services import create_deploy_token
 from api.base import ManagementView, not_found
 from api.serializers import DeployTokenInput, deploy_token_json
 
@@ -54,16 +55,7 @@ class DeployTokensView(DeployTokenOwnerMixin, ManagementView):
         owner = self.owner(ref, write=True)
         data = DeployTokenInput(data=request.data)
         data.is_valid(raise_exception=True)
-        values = data.validated_data
-        row = DeployToken(
-            name=values["name"],
-            username=values.get("username") or "",
-            scopes=values["scopes"],
-            expires_at=values.get("expires_at"),
-            creator=self.user,
-            **{self.owner_kind: owner},
-        )
-        token = tokens.issue(row, tokens.DEPLOY_PREFIX)
+        row, token = create_deploy_token(self.owner_kind, owner, data.validated_data, self.user)
         return Response(deploy_token_json(row, token=token), status=status.HTTP_201_CREATED)
 
 

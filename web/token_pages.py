@@ -6,10 +6,10 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import roles, tokens
+from accounts import roles
 from accounts.models import AccessToken, DeployToken, Membership, group_access_level
 from accounts.roles import AccessLevel
-from accounts.services import create_personal_token, create_resource_token, revoke_resource_token
+from accounts.services import create_deploy_token, create_personal_token, create_resource_token, revoke_resource_token
 from api.serializers import AccessTokenInput, DeployTokenInput, token_scopes
 from registry.errors import NotFound
 from web import forms
@@ -37,16 +37,8 @@ def _deploy_tokens(request, owner_kind, owner):
                 }
             )
             if data.is_valid():
-                values = data.validated_data
-                row = DeployToken(
-                    name=values["name"],
-                    username=values.get("username") or "",
-                    scopes=values["scopes"],
-                    expires_at=values.get("expires_at"),
-                    creator=request.user,
-                    **{owner_kind: owner},
-                )
-                new_token = {"row": row, "secret": tokens.issue(row, tokens.DEPLOY_PREFIX)}
+                row, secret = create_deploy_token(owner_kind, owner, data.validated_data, request.user)
+                new_token = {"row": row, "secret": secret}
                 form = forms.DeployTokenForm()
             else:
                 forms.serializer_errors_into(form, data.errors)
