@@ -24,7 +24,7 @@ class MavenFormat(PackageFormat):
     project_urls = "packages_maven.urls_project"
     group_urls = "packages_maven.urls_group"
     instance_urls = "packages_maven.urls_instance"
-    version_pattern = re.compile(r"^(?!.*\.\.)[\w+.-]+$", re.ASCII)
+    version_pattern = re.compile(r"^(?!.*\.\.)[\w+.-]+\Z", re.ASCII)
     label = "Maven"
     default_max_file_size = 3 * 1024 * 1024 * 1024
 

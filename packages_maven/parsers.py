@@ -13,9 +13,9 @@ from defusedxml.ElementTree import ParseError
 from packages_maven.format import METADATA, VERSIONLESS
 from registry.errors import Invalid
 
-SEGMENT = re.compile(r"^[\w\-.]+$", re.ASCII)
-FILE_NAME = re.compile(r"^[A-Za-z0-9._+-]+$")
-VERSION = re.compile(r"^(?!.*\.\.)[\w+.-]+$", re.ASCII)
+SEGMENT = re.compile(r"^[\w\-.]+\Z", re.ASCII)
+FILE_NAME = re.compile(r"^[A-Za-z0-9._+-]+\Z")
+VERSION = re.compile(r"^(?!.*\.\.)[\w+.-]+\Z", re.ASCII)
 MAX_FILE_NAME = 5000
 MAX_NAME = 255
 MAX_VERSION = 255

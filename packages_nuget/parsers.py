@@ -15,12 +15,13 @@ from defusedxml.ElementTree import fromstring
 from registry.errors import Invalid
 from registry.formats import PackageDraft
 
-NAME = re.compile(r"^[-+._a-zA-Z0-9]+$")
+NAME = re.compile(r"^[-+._a-zA-Z0-9]+\Z")
 # MAJOR.MINOR[.PATCH][.REVISION] + SemVer pre-release/build (GitLab's NuGet version rule).
 VERSION = re.compile(
     r"^(?P<numbers>\d+(?:\.\d+){1,3})"
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
-    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z",
+    re.ASCII,
 )
 MAX_NUSPEC_SIZE = 1024 * 1024
 MAX_ENTRIES = 100_000

@@ -28,8 +28,8 @@ WHEEL = "bdist_wheel"
 SDIST = "sdist"
 
 # PEP 508 / core metadata `Name`.
-NAME_PATTERN = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
-FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$")
+NAME_PATTERN = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE | re.ASCII)
+FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\Z")
 MAX_FILE_NAME = 255
 # Guards against hostile archives.
 MAX_METADATA_SIZE = 1024 * 1024

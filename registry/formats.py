@@ -52,8 +52,8 @@ class PackageFormat:
     project_root_urls = None  # mounted at `.../packages/<name>` without a trailing slash (twine)
     group_urls = None
     instance_urls = None
-    name_pattern = re.compile(r"^[A-Za-z0-9._+-]+$")
-    version_pattern = re.compile(r"^(?!.*\.\.)[\w+.-]+$")
+    name_pattern = re.compile(r"^[A-Za-z0-9._+-]+\Z")
+    version_pattern = re.compile(r"^(?!.*\.\.)[\w+.-]+\Z", re.ASCII)
     max_name_length = 255
     # Largest accepted file, in bytes (0: no limit); PACKHOUSE_<NAME>_MAX_FILE_SIZE overrides it.
     default_max_file_size = 0

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
 from registry import epochs, formats
+from registry.errors import Invalid
 from registry.formats import DuplicateRule
 from registry.models import (
     INSTALLABLE,
@@ -99,6 +100,16 @@ def _provenance(principal):
     }
 
 
+MAX_FILE_NAME = 255  # characters in a file name (each segment of a path), as on every filesystem
+
+
+def require_plain_text(value, what):
+    """Names, versions and file names are printable ASCII in every format: no control character
+    (a newline would split log lines), no look-alike letters or non-ASCII digits."""
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable():
+        raise Invalid(f"400 Bad request - {what} is invalid")
+
+
 def publish(project, principal, fmt, draft, store=None):
     """Store a parsed draft: package, version, files and the format's own rows, atomically.
 
@@ -106,6 +117,12 @@ def publish(project, principal, fmt, draft, store=None):
     client's own shape, nothing written). Returns (version, files). Objects uploaded for a
     transaction that rolls back are deleted.
     """
+    require_plain_text(draft.name, "package_name")
+    require_plain_text(draft.version, "package_version")
+    for file_draft in draft.files:
+        require_plain_text(file_draft.file_name, "file_name")
+        if any(len(segment) > MAX_FILE_NAME for segment in file_draft.file_name.split("/")):
+            raise Invalid("400 Bad request - file_name is too long")
     fmt.validate_name(draft.name)
     fmt.validate_version(draft.version)
     store = store or BlobStore()
