@@ -15,7 +15,7 @@ def package_file_json(package_file, request: Request):
     blob = package_file.blob
     return {
         "id": package_file.pk,
-        "package_id": package_file.version.package_id,
+        "package_id": package_file.version_id,  # the REST API's package id (a name and version)
         "created_at": package_file.created_at.isoformat(),
         "updated_at": package_file.created_at.isoformat(),
         "size": blob.size,

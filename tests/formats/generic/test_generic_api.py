@@ -63,6 +63,8 @@ def test_upload_then_download_is_byte_identical_with_checksums(client, project, 
 
 
 def test_select_package_file_answers_the_file_record(client, project, developer):
+    # An older version first: the package's id and its versions' ids then differ.
+    assert put(client, url(project).replace("1.2.3", "0.9.0"), b"old", developer).status_code == 201
     response = put(client, url(project, query="?select=package_file"), b"hello\n", developer)
     assert response.status_code == 201
     record = response.json()
@@ -71,7 +73,12 @@ def test_select_package_file_answers_the_file_record(client, project, developer)
     assert record["file_sha256"] == hashlib.sha256(b"hello\n").hexdigest()
     assert record["file_md5"] == hashlib.md5(b"hello\n").hexdigest()  # noqa: S324
     assert record["file_sha1"] == hashlib.sha1(b"hello\n").hexdigest()  # noqa: S324
-    assert record["package_id"] == Package.objects.get().pk
+    # Ids are the REST API's: the package (a name and a version) and the file there.
+    listed = client.get(f"/api/v4/projects/{project.pk}/packages", **developer).json()
+    assert record["package_id"] == next(p["id"] for p in listed if p["version"] == "1.2.3")
+    files = client.get(f"/api/v4/projects/{project.pk}/packages/{record['package_id']}/package_files", **developer)
+    assert [f["id"] for f in files.json()] == [record["id"]]
+    assert files.json()[0]["package_id"] == record["package_id"]
 
 
 def test_hidden_status_is_stored_and_still_downloadable(client, project, developer):

@@ -198,9 +198,7 @@ def test_a_401_carries_a_basic_challenge():
 def test_package_file_json_describes_the_file():
     created = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
     blob = SimpleNamespace(size=3, md5="m" * 32, sha1="s" * 40, sha256="h" * 64)
-    package_file = SimpleNamespace(
-        pk=7, version=SimpleNamespace(package_id=11), created_at=created, blob=blob, file_name="tool.tar.gz"
-    )
+    package_file = SimpleNamespace(pk=7, version_id=11, created_at=created, blob=blob, file_name="tool.tar.gz")
     request = RequestFactory().get("/api/v4/projects/1/packages/generic/tool/1.0/tool.tar.gz")
     body = package_file_json(package_file, request)
     assert body == {
