@@ -62,3 +62,10 @@ class ChangeNotPublished(RegistryError):
 
     status = 503
     default_message = "503 Service Unavailable: the change could not be published to every worker; nothing was changed"
+
+
+class InsufficientStorage(RegistryError):
+    """The server's disk is full: nothing of the upload is kept; the client may try again later."""
+
+    status = 507
+    default_message = "507 Insufficient Storage - no room for the upload; nothing was stored"

@@ -5,6 +5,7 @@ PACKHOUSE_SPOOL_DIR while md5, sha1, sha256 and sha512 are updated. A multipart/
 goes the same way, one spool per file part (SpoolUploadHandler).
 """
 
+import errno
 import hashlib
 import hmac
 import io
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
-from registry.errors import Invalid, TooLarge
+from registry.errors import InsufficientStorage, Invalid, StorageUnavailable, TooLarge
 
 CHUNK_SIZE = 1024 * 1024
 DIGESTS = ("md5", "sha1", "sha256", "sha512")
@@ -64,11 +65,14 @@ class _SpoolWriter:
     raises TooLarge. `finish()` hands back the Spool, `abort()` removes the file."""
 
     def __init__(self, max_size, prefix="upload-"):
-        os.makedirs(settings.SPOOL_DIR, exist_ok=True)
         self.max_size = max_size
         self.size = 0
         self._hashers = {name: hashlib.new(name) for name in DIGESTS}
-        self._handle = tempfile.NamedTemporaryFile(dir=settings.SPOOL_DIR, prefix=prefix, delete=False)  # noqa: SIM115
+        try:
+            os.makedirs(settings.SPOOL_DIR, exist_ok=True)
+            self._handle = tempfile.NamedTemporaryFile(dir=settings.SPOOL_DIR, prefix=prefix, delete=False)  # noqa: SIM115
+        except OSError as exc:
+            raise _disk_error(exc) from exc
 
     def write(self, chunk):
         self.size += len(chunk)
@@ -76,18 +80,37 @@ class _SpoolWriter:
             raise TooLarge()
         for hasher in self._hashers.values():
             hasher.update(chunk)
-        self._handle.write(chunk)
+        try:
+            self._handle.write(chunk)
+        except OSError as exc:
+            self.abort()
+            raise _disk_error(exc) from exc
 
     def finish(self):
-        self._handle.close()
+        try:
+            self._handle.close()  # flushes: a full disk may only show here
+        except OSError as exc:
+            self.abort()
+            raise _disk_error(exc) from exc
         return Spool(self._handle.name, self.size, {name: h.hexdigest() for name, h in self._hashers.items()})
 
     def abort(self):
-        self._handle.close()
+        """Remove the file, whatever state the disk is in."""
+        try:
+            self._handle.close()
+        except OSError:
+            pass  # what could not be flushed is thrown away with the file
         try:
             os.unlink(self._handle.name)
         except FileNotFoundError:
             pass
+
+
+def _disk_error(exc):
+    """A full disk (or quota) is 507, any other failure of the spool disk 503; never a 500."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage()
+    return StorageUnavailable("503 Service Unavailable - the upload could not be spooled")
 
 
 def spool_stream(stream, max_size, *, length=None):

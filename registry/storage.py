@@ -6,6 +6,7 @@ delete object", so a rollback never deletes an object another transaction just c
 """
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -18,7 +19,7 @@ from django.db import connection, transaction
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
-from registry.errors import StorageUnavailable
+from registry.errors import InsufficientStorage, StorageUnavailable
 from registry.models import Blob, blob_key
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ def storage_guard(what):
         raise
     except STORAGE_ERRORS as exc:
         logger.error("storage failure while %s: %s", what, exc.__class__.__name__)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage() from exc
         raise StorageUnavailable() from exc
 
 
@@ -94,13 +97,18 @@ class BlobStore:
             path = self.storage.path(key)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             partial = f"{path}.{os.getpid()}.{threading.get_ident()}.part"
-            try:  # same filesystem: a hard link costs nothing whatever the size
-                os.link(spool.path, partial)
+            try:
+                try:  # same filesystem: a hard link costs nothing whatever the size
+                    os.link(spool.path, partial)
+                except OSError:
+                    with open(spool.path, "rb") as source, open(partial, "wb") as target:
+                        shutil.copyfileobj(source, target, 1024 * 1024)
+                os.chmod(partial, 0o640)
+                os.replace(partial, path)
             except OSError:
-                with open(spool.path, "rb") as source, open(partial, "wb") as target:
-                    shutil.copyfileobj(source, target, 1024 * 1024)
-            os.chmod(partial, 0o640)
-            os.replace(partial, path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(partial)  # a full disk leaves no partial object behind
+                raise
             return
         with spool.open() as handle:
             name = self.storage.save(key, handle)
