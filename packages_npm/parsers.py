@@ -5,10 +5,9 @@ import binascii
 import json
 import posixpath
 import re
-import tarfile
-import zlib
 from dataclasses import dataclass, field
 
+from registry import archives
 from registry.errors import Invalid
 from registry.formats import FileDraft, PackageDraft
 
@@ -27,6 +26,13 @@ SEMVER = re.compile(
     re.ASCII,
 )
 TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}", re.ASCII)
+# npm refuses a tag that is a valid SemVer range (`1`, `1.0`, `v1.0`, `1.x`, `x`): `npm install
+# name@1.0` would read it as a range, not as the tag.
+_XR = r"(?:[0-9]+|[xX*])"
+VERSION_LIKE_TAG = re.compile(
+    rf"[vV=]*{_XR}(?:\.{_XR}(?:\.{_XR}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)?)?", re.ASCII
+)
+TAG_INVALID = "Tag {tag!r} is invalid: use letters, digits, '.', '_' or '-', and nothing that looks like a version."
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # package.json inside the tarball
 MAX_METADATA_CHARS = 20_000  # the cleaned package.json we keep
@@ -88,7 +94,7 @@ def valid_version(version):
 
 
 def valid_tag(tag):
-    return isinstance(tag, str) and TAG.fullmatch(tag) is not None and not valid_version(tag)
+    return isinstance(tag, str) and TAG.fullmatch(tag) is not None and VERSION_LIKE_TAG.fullmatch(tag) is None
 
 
 def _prerelease_key(prerelease):
@@ -131,7 +137,7 @@ def integrity_sha512_hex(integrity):
     return None
 
 
-def parse_publish(body, url_name):
+def parse_publish(body, url_name, max_file_size=0):
     """Validate an `npm publish` body (packages_npm.publish_body.PublishBody); returns
     (draft, spool), the spool of the tarball taken from the body. The caller cleans it up."""
     document = body.document
@@ -145,6 +151,8 @@ def parse_publish(body, url_name):
     versions = document.get("versions")
     if not isinstance(versions, dict) or not versions:
         raise Invalid("Version is empty.")
+    if len(versions) > 1:
+        raise Invalid(f"A publish carries one version; the body has {', '.join(map(str, versions))}.")
     version = next(iter(versions))
     if not version:
         raise Invalid("Version is empty.")
@@ -158,6 +166,8 @@ def parse_publish(body, url_name):
     attachments = document.get("_attachments")
     if not isinstance(attachments, dict):
         raise Invalid("Attachment data is empty.")
+    if len(attachments) > 1:
+        raise Invalid(f"A publish carries one attachment, the version's tarball; the body has {len(attachments)}.")
     attachment = attachments.get(f"{name}-{version}.tgz")
     if not isinstance(attachment, dict):
         raise Invalid(f"Attachment {name}-{version}.tgz not given.")
@@ -166,6 +176,7 @@ def parse_publish(body, url_name):
     if not isinstance(shasum, str) or not shasum:
         raise Invalid("dist.shasum not given.")
     sha512 = integrity_sha512_hex(dist.get("integrity"))
+    tags = publish_tags(document.get("dist-tags"), version)
 
     spool = body.take(f"{name}-{version}.tgz")
     if spool is None:
@@ -179,13 +190,12 @@ def parse_publish(body, url_name):
         spool.verify("sha1", shasum, "dist.shasum")
         if sha512 is not None:
             spool.verify("sha512", sha512, "dist.integrity")
-        package_json = read_tarball_manifest(spool.path)
+        files = set()
+        package_json = read_tarball_manifest(spool.path, max_file_size, files)
         if package_json.get("name") != name or package_json.get("version") != version:
             raise Invalid("package.json in the tarball does not match the package name and version.")
-        metadata = clean_metadata(manifest, package_json)
-        dist_tags = document.get("dist-tags")
-        dist_tags = dist_tags if isinstance(dist_tags, dict) else {}
-        tags = [tag for tag, value in dist_tags.items() if value == version and valid_tag(tag)] or ["latest"]
+        scripts = check_install_fields(name, manifest, package_json, files)
+        metadata = clean_metadata(manifest, {"scripts": scripts})
         draft = NpmDraft(
             name=name,
             version=version,
@@ -197,6 +207,114 @@ def parse_publish(body, url_name):
         spool.cleanup()
         raise
     return draft, spool
+
+
+def publish_tags(dist_tags, version):
+    """The tags a publish body gives: only valid names, only on the version it publishes
+    (npm sends `{<tag>: <version>}`); none given means `latest`."""
+    if dist_tags is None:
+        return ["latest"]
+    if not isinstance(dist_tags, dict):
+        raise Invalid("dist-tags is not an object.")
+    for tag, value in dist_tags.items():
+        if not valid_tag(tag):
+            raise Invalid(TAG_INVALID.format(tag=tag))
+        if value != version:
+            raise Invalid(f"dist-tags.{tag} is {value!r}: a publish may only tag the version it publishes ({version}).")
+    return list(dist_tags) or ["latest"]
+
+
+# --- manifest confusion: the body against the tarball's package.json ---------------------------
+# What `npm install` reads (the packument) must be what the tarball says. npm 11 sends the
+# tarball's package.json normalized (`@npmcli/package-json`): those rewrites are applied to the
+# tarball's side before comparing; anything else that differs is refused, naming the field.
+
+DEPENDENCY_KEYS = (
+    "dependencies",
+    "devDependencies",
+    "peerDependencies",
+    "optionalDependencies",
+    "peerDependenciesMeta",
+)
+PLATFORM_KEYS = ("os", "cpu", "libc", "engines")
+_SCRIPT_PATH = re.compile(r"^(?:\./)?node_modules/\.bin/")
+
+
+def _present(value):
+    return value if value not in (None, {}, [], "") else None
+
+
+def _bundled(manifest):
+    value = manifest.get("bundleDependencies", manifest.get("bundledDependencies"))
+    if value is True:
+        value = list(manifest.get("dependencies") or {}) if isinstance(manifest.get("dependencies"), dict) else []
+    return sorted(value, key=str) if isinstance(value, list) and value else _present(value)
+
+
+def _bin(name, manifest):
+    value = manifest.get("bin")
+    if isinstance(value, str):
+        value = {basename(name): value}
+    if not isinstance(value, dict):
+        return _present(value)
+    cleaned = {}
+    for key, path in value.items():
+        if not isinstance(path, str):
+            return value  # not something npm would send: compared as it is
+        cleaned[posixpath.basename(key)] = posixpath.normpath(path.replace("\\", "/"))
+    return cleaned or None
+
+
+def _install_scripts(manifest, files=None):
+    """{preinstall, install, postinstall} as npm runs them; with `files` (the tarball's), the
+    `node-gyp rebuild` install npm adds for a binding.gyp."""
+    scripts = manifest.get("scripts")
+    scripts = scripts if isinstance(scripts, dict) else {}
+    found = {}
+    for key in INSTALL_SCRIPTS:
+        value = scripts.get(key)
+        if value is not None:
+            found[key] = _SCRIPT_PATH.sub("", value) if isinstance(value, str) else value
+    if files is not None and "package/binding.gyp" in files and "install" not in found and "preinstall" not in found:
+        found["install"] = "node-gyp rebuild"
+    return found
+
+
+def _mismatch(field):
+    return Invalid(f"{field} in the publish body does not match package.json in the tarball.")
+
+
+def check_install_fields(name, manifest, package_json, files):
+    """Refuse a body whose version manifest disagrees with the tarball's package.json on what
+    install reads; returns the install scripts the tarball has."""
+    for key in DEPENDENCY_KEYS + PLATFORM_KEYS:
+        if _present(manifest.get(key)) != _present(package_json.get(key)):
+            raise _mismatch(key)
+    if _bundled(manifest) != _bundled(package_json):
+        raise _mismatch("bundleDependencies")
+    claimed, packed = _bin(name, manifest), _bin(name, package_json)
+    if claimed != packed and not _bin_from_directory(claimed, packed, package_json, files):
+        raise _mismatch("bin")
+    scripts = _install_scripts(package_json, files)
+    if _install_scripts(manifest) != scripts:
+        raise _mismatch("scripts")
+    if "hasInstallScript" in manifest and manifest["hasInstallScript"] is not bool(scripts):
+        raise _mismatch("hasInstallScript")
+    return scripts
+
+
+def _bin_from_directory(claimed, packed, package_json, files):
+    """npm fills `bin` from `directories.bin` when there is none: each entry a file of that
+    directory in the tarball, named after it."""
+    directories = package_json.get("directories")
+    directory = directories.get("bin") if isinstance(directories, dict) else None
+    if packed is not None or not isinstance(directory, str) or not isinstance(claimed, dict):
+        return False
+    prefix = posixpath.normpath(directory) + "/"
+    return all(
+        path.startswith(prefix) and f"package/{path}" in files and key == posixpath.basename(path)
+        for key, path in claimed.items()
+    )
 
 
 def clean_metadata(manifest, package_json):
@@ -228,42 +346,48 @@ def _escapes(member):
     return resolved == ".." or resolved.startswith("../") or resolved.startswith("/")
 
 
-def read_tarball_manifest(path):
-    """Open a package tarball safely and return its `package/package.json` as a dict.
+def read_tarball_manifest(path, max_file_size=0, files=None):
+    """Open a package tarball safely and return its `package/package.json` as a dict (and, given
+    a set as `files`, add the normalized path of each regular file to it).
 
     Refuses: not gzip, not tar, absolute or `..` member names, links out of the archive, device
-    and fifo members, a missing, doubled, oversized or non-JSON package.json.
+    and fifo members, a missing, doubled, oversized or non-JSON package.json; a tarball that
+    inflates past registry.archives' budget for `max_file_size` (0: the npm limit is unknown).
     """
     with open(path, "rb") as handle:
         if handle.read(2) != b"\x1f\x8b":
             raise Invalid("Package tarball is not gzip-compressed.")
     manifest = None
-    try:
-        with tarfile.open(path, mode="r:gz") as archive:
-            for member in archive:
-                name = member.name
-                if _unsafe(name):
-                    raise Invalid(f"Package tarball has an unsafe member: {name!r}.")
-                if member.issym() or member.islnk():
-                    if _escapes(member):
-                        raise Invalid(f"Package tarball has a link out of the package: {name!r}.")
-                    continue
-                if not (member.isfile() or member.isdir()):
-                    raise Invalid(f"Package tarball has a special member: {name!r}.")
-                if posixpath.normpath(name) != "package/package.json" or not member.isfile():
-                    continue
-                if manifest is not None:
-                    raise Invalid("Package tarball has package/package.json twice.")
-                if member.size > MAX_MANIFEST_BYTES:
-                    raise Invalid("package.json in the tarball is too large.")
-                manifest = archive.extractfile(member).read()
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise Invalid("Package tarball is not a valid gzip-compressed tar archive.") from exc
+    with archives.open_tar(
+        path,
+        "Package tarball",
+        max_bytes=archives.budget_for(max_file_size),
+        unreadable="Package tarball is not a valid gzip-compressed tar archive.",
+    ) as archive:
+        for member in archive:
+            name = member.name
+            if _unsafe(name):
+                raise Invalid(f"Package tarball has an unsafe member: {name!r}.")
+            if member.issym() or member.islnk():
+                if _escapes(member):
+                    raise Invalid(f"Package tarball has a link out of the package: {name!r}.")
+                continue
+            if not (member.isfile() or member.isdir()):
+                raise Invalid(f"Package tarball has a special member: {name!r}.")
+            if files is not None and member.isfile():
+                files.add(posixpath.normpath(name))
+            if posixpath.normpath(name) != "package/package.json" or not member.isfile():
+                continue
+            if manifest is not None:
+                raise Invalid("Package tarball has package/package.json twice.")
+            if member.size > MAX_MANIFEST_BYTES:
+                raise Invalid("package.json in the tarball is too large.")
+            manifest = archive.extractfile(member).read()
     if manifest is None:
         raise Invalid("Package tarball has no package/package.json.")
     try:
         package_json = json.loads(manifest)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Invalid("package.json in the tarball is not valid JSON.") from exc
     if not isinstance(package_json, dict):
         raise Invalid("package.json in the tarball is not a JSON object.")

@@ -56,7 +56,7 @@ def read_publish_body(path, max_attachment_size, max_document_chars):
         skeleton = scanner.scan()
         try:
             document = json.loads(skeleton)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise Invalid(INVALID_JSON) from exc
     except BaseException:
         for spool in scanner.attachments.values():

@@ -15,7 +15,7 @@ from packages_npm.publish_body import read_publish_body
 from registry import services
 from registry.documents import cached_document
 from registry.errors import Forbidden, Invalid, NotFound
-from registry.models import INSTALLABLE, Package, PackageVersion
+from registry.models import INSTALLABLE, Package, PackageVersion, Status
 from registry.spool import spool_request
 from registry.views import GROUP, INSTANCE, READ, READS_PACKAGE, AnyAccept, PackageAPIView, base_url
 
@@ -101,10 +101,29 @@ class PackumentView(NpmView):
                 raise Invalid("Invalid publish document.")
             if self._is_deprecation(request, document):
                 return self.deprecate(package_name, document)
-            draft, spool = parsers.parse_publish(body, package_name)
+            self.refuse_name_held_elsewhere(package_name)
+            draft, spool = parsers.parse_publish(body, package_name, FORMAT.max_file_size)
         with spool:
             services.publish(self.project, self.principal, FORMAT, draft)
         return JsonResponse({"ok": True, "id": package_name}, status=200)
+
+    def refuse_name_held_elsewhere(self, package_name):
+        """GitLab's rule: one project of a top-level group owns an npm name, since the instance
+        and group endpoints resolve `@<group>/name` across all of them. (GitLab lets the group's
+        package settings allow duplicates; there is no such setting here.)"""
+        if self.project.group_id is None:
+            return
+        root = self.project.root_namespace_path
+        held = (
+            Package.objects.filter(format=FORMAT.name, normalized_name=FORMAT.normalize_name(package_name))
+            .filter(project__full_path__startswith=f"{root}/")
+            .exclude(project=self.project)
+            .filter(versions__in=PackageVersion.objects.exclude(status=Status.PENDING_DESTRUCTION))
+        )
+        if held.exists():
+            raise Forbidden(
+                f"Package already exists: {package_name} is published by another project of the {root} group."
+            )
 
     @staticmethod
     def _deprecations(document):
@@ -236,10 +255,10 @@ class DistTagView(NpmView):
 
     def put(self, request, package_name, tag, **kwargs):
         if not parsers.valid_tag(tag):
-            raise Invalid("Tag is invalid.")
+            raise Invalid(parsers.TAG_INVALID.format(tag=tag))
         try:
             version = json.loads(request.body or b"null")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             version = None
         if not isinstance(version, str) or not version:
             raise Invalid('"Version" not given')

@@ -12,6 +12,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from registry import archives
 from registry.errors import Invalid
 from registry.formats import PackageDraft
 
@@ -143,12 +144,18 @@ def _safe_entry_name(name):
 
 
 def read_nuspec_bytes(path, max_size):
-    """The bytes of the single root *.nuspec of a .nupkg at `path` (a zip); Invalid otherwise."""
+    """The bytes of the single root *.nuspec of a .nupkg at `path` (a zip); Invalid otherwise,
+    corrupt data included. Read under registry.archives' budget for `max_size`."""
     if not zipfile.is_zipfile(path):
         raise Invalid("400 Bad request - the package is not a valid zip (.nupkg) file")
     try:
-        with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
+        with archives.open_zip(
+            path,
+            "the package",
+            max_bytes=archives.budget_for(max_size),
+            unreadable="400 Bad request - the package is not a valid zip (.nupkg) file",
+        ) as archive:
+            entries = archive.members
             if len(entries) > MAX_ENTRIES:
                 raise Invalid("400 Bad request - the package has too many entries")
             total = 0

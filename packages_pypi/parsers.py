@@ -21,6 +21,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from registry import archives
 from registry.errors import Invalid
 from registry.formats import PackageDraft
 
@@ -99,13 +100,18 @@ def _read_limited(handle, declared_size):
     return data
 
 
-def _zip_metadata(path, pattern, what):
+def _zip_metadata(path, pattern, what, max_file_size=0):
     """The bytes of the one member matching `pattern` in a zip, after checking every name."""
     if not zipfile.is_zipfile(path):
         raise Invalid(f"400 Bad request - {what} is not a valid zip archive")
     try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
+        with archives.open_zip(
+            path,
+            what,
+            max_bytes=archives.budget_for(max_file_size),
+            unreadable=f"400 Bad request - {what} is not a readable zip archive",
+        ) as archive:
+            infos = archive.members
             if len(infos) > MAX_MEMBERS:
                 raise Invalid(f"400 Bad request - {what} has too many members")
             total = 0
@@ -134,10 +140,15 @@ WHEEL_METADATA = re.compile(r"^[^/]+\.dist-info/METADATA$")
 SDIST_METADATA = re.compile(r"^[^/]+/PKG-INFO$")
 
 
-def _tar_metadata(path):
+def _tar_metadata(path, max_file_size=0):
     what = "source distribution"
     try:
-        with tarfile.open(path, mode="r:gz") as archive:
+        with archives.open_tar(
+            path,
+            what,
+            max_bytes=archives.budget_for(max_file_size),
+            unreadable=f"400 Bad request - {what} is not a readable .tar.gz archive",
+        ) as archive:
             found = None
             count = 0
             total = 0
@@ -168,13 +179,14 @@ def _tar_metadata(path):
         raise Invalid(f"400 Bad request - {what} is not a readable .tar.gz archive") from exc
 
 
-def read_core_metadata(path, kind, file_name):
-    """The raw core metadata of a distribution on disk: wheel METADATA or sdist PKG-INFO."""
+def read_core_metadata(path, kind, file_name, max_file_size=0):
+    """The raw core metadata of a distribution on disk: wheel METADATA or sdist PKG-INFO, read
+    under registry.archives' decompression budget for `max_file_size` (0: none known)."""
     if kind == WHEEL:
-        return _zip_metadata(path, WHEEL_METADATA, "wheel")
+        return _zip_metadata(path, WHEEL_METADATA, "wheel", max_file_size)
     if file_name.endswith(".zip"):
-        return _zip_metadata(path, SDIST_METADATA, "source distribution")
-    return _tar_metadata(path)
+        return _zip_metadata(path, SDIST_METADATA, "source distribution", max_file_size)
+    return _tar_metadata(path, max_file_size)
 
 
 @dataclass

@@ -77,7 +77,8 @@ class UploadView(PypiView):
                 spool.verify("sha256", form.sha256_digest, "sha256_digest")
             if form.md5_digest:
                 spool.verify("md5", form.md5_digest, "md5_digest")
-            core = parsers.parse_core_metadata(parsers.read_core_metadata(spool.path, kind, file_name))
+            raw = parsers.read_core_metadata(spool.path, kind, file_name, FORMAT.max_file_size)
+            core = parsers.parse_core_metadata(raw)
             parsers.check_core_metadata(form, core)
             requires_python = form.requires_python or core.requires_python
             draft = parsers.PypiDraft(

@@ -25,3 +25,16 @@ def test_deeply_nested_json_is_400_everywhere(client):
         response = getattr(client, method)(url, data=DEEP, content_type="application/json", **headers)
         assert response.status_code == 400, (url, response.status_code)
         assert "nested too deeply" in response.json()["message"], url
+
+
+def test_deeply_nested_json_is_400_on_the_package_endpoints(client):
+    """npm reads its publish and dist-tag bodies itself: the same refusal, in npm's shape."""
+    project = ProjectFactory()
+    developer = AccessTokenFactory()
+    MembershipFactory(user=developer.user, project=project, access_level=AccessLevel.DEVELOPER)
+    headers = auth_headers(developer.plaintext)
+    base = f"/api/v4/projects/{project.pk}/packages/npm"
+    for url in (f"{base}/tool", f"{base}/-/package/tool/dist-tags/beta"):
+        response = client.put(url, data=DEEP, content_type="application/json", **headers)
+        assert response.status_code == 400, (url, response.status_code)
+        assert "error" in response.json(), url

@@ -150,4 +150,7 @@ def test_invalidations_leave_nothing_behind(other_client):
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert held < 64 * 1024, held
+    # hiredis' reader may hold one receive buffer of up to about 128 KiB (how many pushes arrive
+    # between two reads depends on timing); the leak this guards against (hiredis 3.2.1: 72
+    # bytes a push) held 360 KB for these 5,000 pushes.
+    assert held < 192 * 1024, held

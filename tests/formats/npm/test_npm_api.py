@@ -11,6 +11,7 @@ import pytest
 
 from accounts.roles import AccessLevel
 from packages_npm.models import NpmDistTag
+from packages_npm.views import PackumentView
 from registry.models import Blob, Package, PackageFile, PackageVersion
 from tests.factories import (
     AccessTokenFactory,
@@ -84,23 +85,18 @@ def assert_nothing_stored(blob_dir):
 
 
 def test_publish_then_packument_and_tarball(client, project, developer, blob_dir):
-    data = tarball({"name": NAME, "version": "1.0.0", "scripts": {"postinstall": "node x.js"}})
-    document = publish_document(
-        NAME,
-        "1.0.0",
-        data,
-        manifest={
-            "name": NAME,
-            "version": "1.0.0",
-            "description": "pads",
-            "dependencies": {"lodash": "^4.17.0"},
-            "devDependencies": {"jest": "^29"},
-            "bin": {"left-pad": "cli.js"},
-            "engines": {"node": ">=18"},
-            "readme": "# very long readme",
-            "scripts": {"postinstall": "node x.js"},
-        },
-    )
+    package_json = {
+        "name": NAME,
+        "version": "1.0.0",
+        "description": "pads",
+        "dependencies": {"lodash": "^4.17.0"},
+        "devDependencies": {"jest": "^29"},
+        "bin": {"left-pad": "cli.js"},
+        "engines": {"node": ">=18"},
+        "scripts": {"postinstall": "node x.js"},
+    }
+    data = tarball(package_json)
+    document = publish_document(NAME, "1.0.0", data, manifest={**package_json, "readme": "# very long readme"})
     response = publish(client, project, developer, document)
     assert response.status_code == 200, response.content
     assert response.json()["ok"] is True
@@ -467,14 +463,18 @@ def test_unpublish_one_version_then_everything(client, project, developer, maint
 # --- group and instance ----------------------------------------------------------------------
 
 
-def test_group_endpoint_aggregates_pullable_projects_only(client, group, project, developer):
+def test_group_endpoint_aggregates_pullable_projects_only(client, group, project, developer, monkeypatch):
     user = UserFactory()
     MembershipFactory(user=user, project=project, access_level=AccessLevel.DEVELOPER)
     headers = auth_headers(AccessTokenFactory(user=user).plaintext, "bearer")
     hidden = ProjectFactory(group=GroupFactory(path="sub", parent=group))
     hidden_dev = member_headers(hidden, AccessLevel.DEVELOPER)
     assert publish(client, project, headers, publish_document(NAME, "1.0.0")).status_code == 200
-    assert publish(client, hidden, hidden_dev, publish_document(NAME, "2.0.0")).status_code == 200
+    # the same name in two projects of the group: refused today, but left by publishes from
+    # before that rule (test_npm_publish_checks covers the refusal)
+    with monkeypatch.context() as patch:
+        patch.setattr(PackumentView, "refuse_name_held_elsewhere", lambda self, name: None)
+        assert publish(client, hidden, hidden_dev, publish_document(NAME, "2.0.0")).status_code == 200
 
     group_url = f"/api/v4/groups/{group.pk}/-/packages/npm/{escaped(NAME)}"
     doc = client.get(group_url, **headers).json()

@@ -8,6 +8,7 @@ tests/conftest.py's autouse fixture, which clears the cache (Redis when REDIS_UR
 import base64
 import hashlib
 import json
+import re
 import tarfile
 from pathlib import Path
 
@@ -93,8 +94,9 @@ def test_invalid_versions(version):
 
 
 @pytest.mark.parametrize("tag, valid", [
-    ("latest", True), ("next", True), ("beta-1", True), ("v1", True), ("1.0", True), ("a" * 255, True),
-    ("1.0.0", False), ("", False), (None, False), ("-x", False), (".x", False), ("a/b", False),
+    ("latest", True), ("next", True), ("beta-1", True), ("v1beta", True), ("x-ray", True), ("a" * 255, True),
+    ("1.0.0", False), ("v1", False), ("1.0", False), ("v1.0", False), ("1", False), ("1.x", False),
+    ("x", False), ("", False), (None, False), ("-x", False), (".x", False), ("a/b", False),
     ("a b", False), ("a" * 256, False), ("t\u00e1g", False), ("latest\n", False),
 ])  # fmt: skip
 def test_dist_tags_are_url_safe_and_not_versions(tag, valid):
@@ -252,7 +254,7 @@ def publish(tmp_path, document, url_name="@acme/pad"):
 
 def test_a_publish_document_becomes_a_draft(tmp_path):
     document = publish_document("@acme/pad", "1.0.0-rc.1", tag="next", description="pad", scripts={"install": "x"})
-    document["dist-tags"].update({"beta": "1.0.0-rc.1", "1.0.0": "1.0.0-rc.1", "old": "0.1.0"})
+    document["dist-tags"].update({"beta": "1.0.0-rc.1"})
     draft = publish(tmp_path, document)
     assert (draft.name, draft.version, draft.dist_tags) == ("@acme/pad", "1.0.0-rc.1", ["next", "beta"])
     assert draft.metadata == {"description": "pad", "hasInstallScript": True}
@@ -260,10 +262,29 @@ def test_a_publish_document_becomes_a_draft(tmp_path):
     assert draft.files[0].spool.sha1 == document["versions"]["1.0.0-rc.1"]["dist"]["shasum"]
 
 
-def test_without_a_matching_dist_tag_the_version_is_tagged_latest(tmp_path):
+def test_without_a_dist_tag_the_version_is_tagged_latest(tmp_path):
     document = publish_document("pad", "2.0.0")
-    document["dist-tags"] = {"latest": "1.0.0", "1.0.0": "2.0.0"}
+    document["dist-tags"] = {}
     assert publish(tmp_path, document, "pad").dist_tags == ["latest"]
+    del document["dist-tags"]
+    assert publish(tmp_path, document, "pad").dist_tags == ["latest"]
+
+
+@pytest.mark.parametrize(
+    "tags, message",
+    [
+        ({"latest": "1.0.0"}, "dist-tags.latest is '1.0.0': a publish may only tag the version it publishes (2.0.0)."),
+        ({"1.0.0": "2.0.0"}, "Tag '1.0.0' is invalid"),
+        ({"v2": "2.0.0"}, "Tag 'v2' is invalid"),
+        (["latest"], "dist-tags is not an object."),
+    ],
+)
+def test_dist_tags_of_a_publish_name_only_the_version_published(tmp_path, settings, tags, message):
+    document = publish_document("pad", "2.0.0")
+    document["dist-tags"] = tags
+    with pytest.raises(Invalid, match=re.escape(message)):
+        publish(tmp_path, document, "pad")
+    assert list(settings.SPOOL_DIR.iterdir()) == []
 
 
 def broken(change):
