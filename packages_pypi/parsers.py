@@ -218,7 +218,7 @@ def parse_core_metadata(data):
     try:
         requires_python = parse_requires_python(requires_python)
     except Invalid:
-        requires_python = ""  # pip ignores an invalid one too; the form's value wins anyway
+        requires_python = ""  # pip ignores an invalid one too
     return CoreMetadata(
         name=name,
         version=parse_version(version, "core metadata Version"),
@@ -247,6 +247,7 @@ class UploadForm:
     md5_digest: str
     requires_python: str
     metadata: dict
+    blake2_256_digest: str = ""
 
 
 def parse_form(data):
@@ -267,12 +268,16 @@ def parse_form(data):
     md5_digest = (data.get("md5_digest") or "").strip().lower()
     if md5_digest and not re.fullmatch(r"[0-9a-f]{32}", md5_digest):
         raise Invalid("400 Bad request - md5_digest is invalid")
+    blake2_256_digest = (data.get("blake2_256_digest") or "").strip().lower()
+    if blake2_256_digest and not re.fullmatch(r"[0-9a-f]{64}", blake2_256_digest):
+        raise Invalid("400 Bad request - blake2_256_digest is invalid")
     metadata = {key: (data.get(key) or "")[:limit] for key, limit in TRUNCATE.items() if data.get(key)}
     return UploadForm(
         name=name,
         version=version,
         sha256_digest=sha256_digest,
         md5_digest=md5_digest,
+        blake2_256_digest=blake2_256_digest,
         requires_python=parse_requires_python(data.get("requires_python")),
         metadata=metadata,
     )

@@ -77,10 +77,13 @@ class UploadView(PypiView):
                 spool.verify("sha256", form.sha256_digest, "sha256_digest")
             if form.md5_digest:
                 spool.verify("md5", form.md5_digest, "md5_digest")
+            if form.blake2_256_digest:
+                spool.verify("blake2b_256", form.blake2_256_digest, "blake2_256_digest")
             raw = parsers.read_core_metadata(spool.path, kind, file_name, FORMAT.max_file_size)
             core = parsers.parse_core_metadata(raw)
             parsers.check_core_metadata(form, core)
-            requires_python = form.requires_python or core.requires_python
+            # What pip reads is the file's own metadata: its Requires-Python wins over the form's.
+            requires_python = core.requires_python or form.requires_python
             draft = parsers.PypiDraft(
                 name=form.name,
                 version=form.version,

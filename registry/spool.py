@@ -41,9 +41,20 @@ class Spool:
         with self.open() as handle:
             return handle.read()
 
+    def hexdigest(self, algorithm):
+        """A digest of the bytes: one computed while spooling, or any other hashlib algorithm
+        (`blake2b_256`: BLAKE2b with a 32-byte digest) read from the file now."""
+        if algorithm in DIGESTS:
+            return getattr(self, algorithm)
+        hasher = hashlib.blake2b(digest_size=32) if algorithm == "blake2b_256" else hashlib.new(algorithm)
+        with self.open() as handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                hasher.update(chunk)
+        return hasher.hexdigest()
+
     def verify(self, algorithm, expected, what="checksum"):
         """Compare a client-sent digest with the one computed from the stored bytes."""
-        actual = getattr(self, algorithm)
+        actual = self.hexdigest(algorithm)
         if not expected or not hmac.compare_digest(actual, expected.strip().lower()):
             raise Invalid(f"400 Bad request - {what} mismatch: {algorithm} of the uploaded bytes is {actual}")
 

@@ -539,3 +539,26 @@ def test_group_index_aggregates_pullable_projects_and_links_project_files(client
     assert client.get(file_url, **owner_headers).status_code == 200
     # Nobody publishes to a group.
     assert client.post(group_url, **owner_headers).status_code == 405
+
+
+# --- digests and what pip reads -------------------------------------------------------------
+
+
+def test_a_wrong_blake2_digest_is_refused_and_nothing_is_stored(client, project, developer, blob_dir):
+    response = upload(client, project, developer, blake2_256_digest="0" * 64)
+    assert response.status_code == 400
+    assert "blake2_256_digest mismatch" in response.content.decode()
+    assert_nothing_stored(blob_dir)
+    assert upload(client, project, developer, blake2_256_digest="not-hex").status_code == 400
+
+
+def test_the_right_blake2_digest_is_accepted(client, project, developer):
+    assert upload(client, project, developer).status_code == 201  # the form helper sends the right one
+
+
+def test_requires_python_comes_from_the_files_metadata_not_the_form(client, project, developer):
+    data = make_wheel("my-pkg", "1.0.0", metadata=core_metadata("my-pkg", "1.0.0", requires_python=">=3.10"))
+    assert upload(client, project, developer, data=data, requires_python=">=2.7").status_code == 201
+    assert Distribution.objects.get().requires_python == ">=3.10"
+    page = client.get(simple_url(project, "my-pkg"), **developer).content.decode()
+    assert 'data-requires-python="&gt;=3.10"' in page
