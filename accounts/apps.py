@@ -6,6 +6,19 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts import signals
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from accounts import signals, throttling
 
         signals.connect()
+        # Web sign-ins count against the address like bad tokens; a good one forgives them.
+        user_login_failed.connect(
+            lambda sender, credentials, request=None, **kwargs: request and throttling.record_failure(request),
+            weak=False,
+            dispatch_uid="throttle-sign-in-failed",
+        )
+        user_logged_in.connect(
+            lambda sender, request, user, **kwargs: request and throttling.forget_failures(request),
+            weak=False,
+            dispatch_uid="throttle-signed-in",
+        )

@@ -113,10 +113,18 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
+    CACHES["counters"] = CACHES["default"]  # rate-limit counters (accounts.throttling)
     CELERY_BROKER_URL = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = env_bool("TASKS_EAGER", False)
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        # Shared by every process of the machine: a per-process count multiplies a limit.
+        "counters": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": VAR_DIR / "counters",
+        },
+    }
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -187,6 +195,11 @@ ALLOW_ANYONE_TO_PULL_OPTION = env_bool("ALLOW_ANYONE_TO_PULL_OPTION", True)
 # Failed authentications per client address and window before 429 (0: no limit).
 AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 60)
 AUTH_FAILURE_WINDOW = env_int("AUTH_FAILURE_WINDOW", 60)
+# Package API requests per credential, and per address for requests without one, in each window
+# of PACKAGE_REQUEST_WINDOW seconds (GitLab's package registry rate limits); 0: no limit.
+PACKAGE_REQUEST_LIMIT = env_int("PACKAGE_REQUEST_LIMIT", 0)
+PACKAGE_REQUEST_LIMIT_ANONYMOUS = env_int("PACKAGE_REQUEST_LIMIT_ANONYMOUS", 0)
+PACKAGE_REQUEST_WINDOW = env_int("PACKAGE_REQUEST_WINDOW", 60)
 # Reverse proxies in front of Packhouse whose X-Forwarded-For is trusted (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Longest lifetime of an access token, in days (GitLab's maximum allowable lifetime); a token asked

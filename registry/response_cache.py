@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 from accounts.authentication import CREDENTIAL_HEADERS
+from accounts.throttling import package_request_limits_on
 from registry import epochs, request_freshness
 from registry.access_cache import identity_keys
 from registry.lru import BoundedLRU
@@ -136,6 +137,8 @@ class ReuseApplication:
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") != "GET" or not settings.EPOCH_CACHES:
+            return self.application(environ, start_response)
+        if package_request_limits_on():  # every request must be counted: Django answers them all
             return self.application(environ, start_response)
         key = request_key(environ)
         entry = store.get(key)

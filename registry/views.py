@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts import roles
 from accounts.authentication import TokenAuthentication, authenticate_request, principal_of
+from accounts.throttling import PackageRequestThrottle
 from registry import epochs, policy, request_freshness, services
 from registry.access_cache import RequestMemory
 from registry.errors import NotFound, RegistryError, TooManyRequests, Unauthenticated
@@ -75,6 +76,7 @@ class PackageAPIView(APIView):
     actions = DEFAULT_ACTIONS
     authentication_classes = [RememberingTokenAuthentication]
     permission_classes = []
+    throttle_classes = [PackageRequestThrottle]
 
     project = None
     group = None
