@@ -2,8 +2,10 @@
 pages, the admin, management commands). Tokens are minted by accounts.tokens and shown once."""
 
 import secrets
+from datetime import timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import AccessToken, DeployToken, Membership, User, Visibility
@@ -70,3 +72,28 @@ def create_deploy_token(owner_kind, owner, values, creator):
         **{owner_kind: owner},
     )
     return row, tokens.issue(row, tokens.DEPLOY_PREFIX)
+
+
+ROTATED_TOKEN_DAYS = 7  # GitLab's default lifetime of a rotated token when none is asked for
+
+
+def rotate_access_token(row, expires_at=None):
+    """Revoke an access token and issue its successor (same user, kind, name, scopes and resource),
+    in one transaction: if the revocation cannot be announced (accounts.signals), neither happens.
+    Returns (new row, plaintext)."""
+    if expires_at is None:
+        expires_at = tokens.expiry_from_date(timezone.now().date() + timedelta(days=ROTATED_TOKEN_DAYS))
+    with transaction.atomic():
+        row.revoke()
+        successor = AccessToken(
+            user=row.user,
+            kind=row.kind,
+            name=row.name,
+            description=row.description,
+            scopes=row.scopes,
+            expires_at=expires_at,
+            resource_project=row.resource_project,
+            resource_group=row.resource_group,
+        )
+        plaintext = tokens.issue(successor, tokens.PERSONAL_PREFIX)
+    return successor, plaintext

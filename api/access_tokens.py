@@ -12,7 +12,12 @@ from accounts import roles
 from accounts.models import AccessToken, Membership, User, group_access_level
 from accounts.principals import ACCESS_TOKEN
 from accounts.roles import AccessLevel
-from accounts.services import create_personal_token, create_resource_token, revoke_resource_token
+from accounts.services import (
+    create_personal_token,
+    create_resource_token,
+    revoke_resource_token,
+    rotate_access_token,
+)
 from api.base import ManagementView, not_found
 from api.serializers import AccessTokenInput, access_token_json, token_scopes
 from registry.errors import Forbidden, Unauthenticated
@@ -97,6 +102,27 @@ class PersonalTokenDetailView(ManagementView):
             not_found("Personal Access Token")
         row.revoke()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PersonalTokenRotateView(PersonalTokenDetailView):
+    """POST /personal_access_tokens/:id/rotate (and `self`): the token is revoked and a new one
+    with the same name and scopes is answered, once (GitLab's rotation; `expires_at` optional,
+    a week by default)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, token_id):
+        row = self.row(token_id)
+        if row.revoked or row.expired:
+            raise Unauthenticated("401 Unauthorized - the token is revoked or expired")
+        data = AccessTokenInput(
+            data={"name": row.name, "scopes": row.scopes, "expires_at": request.data.get("expires_at")},
+            allowed_scopes=row.scopes,
+        )
+        data.is_valid(raise_exception=True)
+        expires_at = data.validated_data["expires_at"] if request.data.get("expires_at") else None
+        successor, plaintext = rotate_access_token(row, expires_at)
+        return Response(access_token_json(successor, token=plaintext))
 
 
 # --- project and group access tokens --------------------------------------------------------

@@ -49,6 +49,7 @@ urlpatterns = [
     path("users/<int:user_id>", users.UserDetailView.as_view()),
     path("users/<int:user_id>/personal_access_tokens", access_tokens.UserTokensView.as_view()),
     path("personal_access_tokens", access_tokens.PersonalTokensView.as_view()),
+    path("personal_access_tokens/<str:token_id>/rotate", access_tokens.PersonalTokenRotateView.as_view()),
     path("personal_access_tokens/<str:token_id>", access_tokens.PersonalTokenDetailView.as_view()),
     path("deploy_tokens", deploy_tokens.InstanceDeployTokensView.as_view()),
     path("job", jobs.CurrentJobView.as_view()),

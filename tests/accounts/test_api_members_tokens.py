@@ -232,3 +232,24 @@ def test_access_tokens_live_at_most_the_instance_maximum(api, people, settings):
     settings.ACCESS_TOKEN_MAX_LIFETIME_DAYS = 0  # no limit
     open_ended = api.post(url, {"name": "open", "scopes": ["api"]}, format="json", **headers)
     assert open_ended.status_code == 201 and open_ended.json()["expires_at"] is None
+
+
+def test_a_rotated_token_dies_and_its_successor_works(api, people):
+    user = people["stranger"]
+    created = api.post(
+        "/api/v4/user/personal_access_tokens", {"name": "ci", "scopes": ["api"]}, format="json", **user.headers
+    ).json()
+    old = created["token"]
+    rotated = api.post(f"/api/v4/personal_access_tokens/{created['id']}/rotate", **auth_headers(old))
+    assert rotated.status_code == 200, rotated.content
+    new = rotated.json()
+    assert new["token"].startswith("glpat-") and new["token"] != old
+    assert (new["name"], new["scopes"], new["revoked"]) == ("ci", ["api"], False)
+    assert new["expires_at"] == (datetime.now(UTC).date() + timedelta(days=7)).isoformat()
+    assert api.get("/api/v4/user", **auth_headers(old)).status_code == 401
+    assert api.get("/api/v4/user", **auth_headers(new["token"])).status_code == 200
+    assert api.post(f"/api/v4/personal_access_tokens/{created['id']}/rotate", **user.headers).status_code == 401
+    other = AccessTokenFactory()
+    assert api.post(f"/api/v4/personal_access_tokens/{other.pk}/rotate", **user.headers).status_code == 404
+    self_rotated = api.post("/api/v4/personal_access_tokens/self/rotate", {"expires_at": "2000-01-01"}, **user.headers)
+    assert self_rotated.status_code == 400

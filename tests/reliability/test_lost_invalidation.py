@@ -96,6 +96,17 @@ def personal_token_revocation(project):
     )
 
 
+def personal_token_rotation(project):
+    token = AccessTokenFactory(user=MembershipFactory(project=project, access_level=AccessLevel.REPORTER).user)
+    return (
+        {"PRIVATE-TOKEN": token.plaintext},
+        ("POST", f"personal_access_tokens/{token.pk}/rotate"),
+        lambda: (
+            AccessToken.objects.get(pk=token.pk).revoked and AccessToken.objects.filter(user=token.user).count() == 2
+        ),
+    )
+
+
 def deploy_token_revocation(project):
     token = DeployTokenFactory(project=project, scopes=["read_package_registry"])
     return (
@@ -141,7 +152,15 @@ def allowlist_change(project):
 
 
 @pytest.mark.parametrize(
-    "change", [personal_token_revocation, deploy_token_revocation, membership_removal, job_end, allowlist_change]
+    "change",
+    [
+        personal_token_revocation,
+        personal_token_rotation,
+        deploy_token_revocation,
+        membership_removal,
+        job_end,
+        allowlist_change,
+    ],
 )
 def test_a_change_that_cannot_reach_every_worker_is_refused_and_later_takes_effect_at_once(workers, change):
     admin_headers = {"PRIVATE-TOKEN": AccessTokenFactory(user=AdminFactory()).plaintext}
