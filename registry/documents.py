@@ -48,17 +48,17 @@ def cached_document(request, packages, render, content_type, variant=""):
         response = HttpResponseNotModified()
         response["ETag"] = etag
         return response
-    compressed = _local_get(key)
+    compressed = _local.get(key)
     if compressed is None:
         # One build per process: threads asking for the same document while it is being built
         # (every one of them, right after a publish) wait for it instead of building it too.
         with _BUILD_LOCKS[hash(key) % len(_BUILD_LOCKS)]:
-            compressed = _local_get(key) or _cache_call("get", key)
+            compressed = _local.get(key) or _cache_call("get", key)
             if compressed is None:
                 body = render()
                 compressed = gzip.compress(body.encode() if isinstance(body, str) else body, compresslevel=6, mtime=0)
                 _cache_call("set", key, compressed, TIMEOUT)
-            _local_put(key, compressed)
+            _local.put(key, compressed)
     if _accepts_gzip(request):
         response = HttpResponse(compressed, content_type=content_type)
         response["Content-Encoding"] = "gzip"
@@ -80,6 +80,4 @@ def _accepts_gzip(request):
 # (the document, its key and about 256 bytes of objects around them).
 _LOCAL_MAX_BYTES = 16 * 1024 * 1024
 _local = BoundedLRU(limit=lambda: _LOCAL_MAX_BYTES, cost=lambda key, value: len(value) + len(key) + 256)
-_local_get = _local.get
-_local_put = _local.put
 _BUILD_LOCKS = [threading.Lock() for _ in range(64)]

@@ -1,12 +1,9 @@
 """JSON request bodies, refused with 400 however they are malformed: a body nested deeper than
-Python's recursion limit (100,000 brackets) is a client error, never a 500."""
-
-import json
+Python's recursion limit (100,000 brackets) is a client error, never a 500. A format that parses
+a body itself catches RecursionError beside ValueError where it answers in its own words."""
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
-
-from registry.errors import Invalid
 
 TOO_DEEP = "JSON parse error - the document is nested too deeply"
 
@@ -19,13 +16,3 @@ class JSONParser(parsers.JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError(TOO_DEEP) from None
-
-
-def loads(data):
-    """json.loads for a body a format reads itself: Invalid (400) for anything it cannot parse."""
-    try:
-        return json.loads(data)
-    except RecursionError:
-        raise Invalid(f"400 Bad request - {TOO_DEEP}") from None
-    except ValueError as exc:
-        raise Invalid(f"400 Bad request - JSON parse error - {exc}") from None

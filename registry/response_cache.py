@@ -80,12 +80,12 @@ class Entry:
         return "200 OK", self.headers, self.body
 
 
-def Store():  # noqa: N802 - a factory standing for the store's type
+def new_store():
     """A per-process LRU of entries, bounded by the memory they hold (RESPONSE_REUSE_MAX_BYTES)."""
     return BoundedLRU(limit=lambda: settings.RESPONSE_REUSE_MAX_BYTES, cost=lambda key, entry: entry.size)
 
 
-store = Store()
+store = new_store()
 
 
 def _forget_everything(**kwargs):

@@ -294,7 +294,7 @@ def test_remembered_answers_stay_within_their_memory_limit(settings):
     import uuid
 
     settings.RESPONSE_REUSE_MAX_BYTES = 4 * 1024 * 1024
-    store = response_cache.Store()
+    store = response_cache.new_store()
     headers = [
         ("Content-Type", "application/json"),
         ("Vary", "Accept-Encoding, Accept"),
