@@ -57,11 +57,16 @@ class InvalidCredential(exceptions.AuthenticationFailed):
     default_detail = "401 Unauthorized"
 
 
+def carries_credential(meta):
+    """Whether a request (its META) presents any credential at all, valid or not."""
+    return any(meta.get(header) for header in CREDENTIAL_HEADERS)
+
+
 def authenticate_request(request):
     """The Principal for a Django/DRF request (anonymous when no credential is present).
 
     Failed credentials count against the caller's address (accounts.throttling)."""
-    if not any(request.META.get(header) for header in CREDENTIAL_HEADERS):
+    if not carries_credential(request.META):
         return ANONYMOUS_PRINCIPAL
     throttling.check(request)
     try:

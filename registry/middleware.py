@@ -14,7 +14,7 @@ a session is `private`, unless the view chose its own Cache-Control.
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
-from accounts.authentication import CREDENTIAL_HEADERS
+from accounts.authentication import carries_credential
 from registry.errors import RegistryError
 
 API_PREFIX = "/api/"
@@ -37,9 +37,7 @@ class SecurityHeadersMiddleware:
         if "Cache-Control" not in response:
             if request.method not in ("GET", "HEAD"):
                 response["Cache-Control"] = "no-store"
-            elif settings.SESSION_COOKIE_NAME in request.COOKIES or any(
-                request.META.get(header) for header in CREDENTIAL_HEADERS
-            ):
+            elif settings.SESSION_COOKIE_NAME in request.COOKIES or carries_credential(request.META):
                 response["Cache-Control"] = "private"
         return response
 
