@@ -331,6 +331,8 @@ def numeric_id(ref):
 
 
 def _find_group(ref):
+    if not ref.isprintable():  # no path holds a control character (and PostgreSQL refuses NUL)
+        return None
     if (pk := numeric_id(ref)) is not None:
         return Group.objects.filter(pk=pk).first()
     return Group.objects.filter(full_path__iexact=ref).first()
@@ -342,6 +344,8 @@ def resolve_project(ref, memory=NO_MEMORY):
 
 
 def _find_project(ref):
+    if not ref.isprintable():  # no path holds a control character (and PostgreSQL refuses NUL)
+        return None
     queryset = Project.objects.select_related("group", "namespace_owner")
     if (pk := numeric_id(ref)) is not None:
         return queryset.filter(pk=pk).first()

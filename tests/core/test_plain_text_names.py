@@ -42,3 +42,23 @@ def test_a_file_name_over_255_characters_is_refused(client):
         url = f"/api/v4/projects/{project.pk}/packages/generic/{path}"
         assert client.put(url, data=b"x", content_type="application/octet-stream", **headers).status_code == 400
     assert not Package.objects.filter(project=project).exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v4/projects/acme%00tools/packages/generic/tool/1.0.0/tool.bin",
+        "/api/v4/projects/{pk}/packages/maven/%00/%0A",
+        "/api/v4/groups/acme%00/-/packages/maven/a/b/1.0/b-1.0.jar",
+    ],
+)
+def test_a_control_character_in_a_project_or_group_reference_is_a_miss_not_an_error(client, url):
+    from tests.factories import AccessTokenFactory, MembershipFactory
+    from tests.helpers import auth_headers
+
+    project = ProjectFactory()
+    token = AccessTokenFactory(user=MembershipFactory(project=project, access_level=30).user)
+    response = client.put(
+        url.format(pk=project.pk), data=b"x", content_type="application/octet-stream", **auth_headers(token.plaintext)
+    )
+    assert response.status_code in (400, 404, 405)
