@@ -111,7 +111,7 @@ class MavenFileView(PackageAPIView):
         Group/instance level: generated from the versions of every pullable project (merged).
         Project level: the newest uploaded document while it lists exactly the live versions
         (mvn's own bytes), else one generated from them, so a deleted version disappears.
-        Cached per Package.generation (bumped by every upload and deletion); a checksum file
+        Cached under the artifact's epoch (changed by every upload and deletion); a checksum file
         is the digest of exactly the bytes the document route serves.
         """
         fmt = self.package_format

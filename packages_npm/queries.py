@@ -23,7 +23,7 @@ def tag_rows(packages):
 
 def file_rows(packages):
     """Every downloadable file of `packages`, oldest version first: tuples of (version, metadata,
-    created_at, updated_at, package id, project id, package generation, sha1, sha512) as
+    created_at, updated_at, project id, sha1, sha512) as
     packages_npm.renderers.packument reads them."""
     return list(
         PackageFile.objects.filter(
@@ -37,9 +37,7 @@ def file_rows(packages):
             "version__metadata",
             "version__created_at",
             "version__updated_at",
-            "version__package_id",
             "version__package__project_id",
-            "version__package__generation",
             "blob__sha1",
             "blob__sha512",
         )

@@ -2,6 +2,7 @@
 packages_npm.queries reads (a constant number of queries, whatever the number of versions)."""
 
 import base64
+import hashlib
 
 from packages_npm.parsers import KEPT_KEYS, semver_key
 
@@ -33,6 +34,12 @@ def dist_tags(tag_rows, live_versions):
     return dict(sorted(tags.items()))
 
 
+def revision(times, tags):
+    """A CouchDB-shaped `_rev` ("<count>-<digest>") that changes whenever a version or tag does."""
+    material = repr((sorted((version, str(updated)) for version, (_, updated) in times.items()), sorted(tags.items())))
+    return f"{len(times)}-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
+
+
 def packument(name, file_rows, tag_rows, base_url):
     """The abbreviated-and-then-some packument, from queries.file_rows and queries.tag_rows."""
     newest = {}
@@ -40,9 +47,8 @@ def packument(name, file_rows, tag_rows, base_url):
         newest[row[0]] = row
     versions = {}
     times = {}
-    generations = {}
     for version in sorted(newest, key=semver_key):
-        _, metadata, created_at, updated_at, package_id, project_id, generation, sha1, sha512 = newest[version]
+        _, metadata, created_at, updated_at, project_id, sha1, sha512 = newest[version]
         metadata = metadata or {}
         entry = {"name": name, "version": version}
         entry.update({key: metadata[key] for key in ECHOED_KEYS if key in metadata})
@@ -53,13 +59,13 @@ def packument(name, file_rows, tag_rows, base_url):
         }
         versions[version] = entry
         times[version] = (created_at, updated_at)
-        generations[package_id] = generation
+    tags = dist_tags(tag_rows, set(versions))
     document = {
         "_id": name,
         # npm echoes it in unpublish URLs (`/-rev/<rev>`); any value is accepted back
-        "_rev": f"{sum(generations.values())}-{len(generations)}",
+        "_rev": revision(times, tags),
         "name": name,
-        "dist-tags": dist_tags(tag_rows, set(versions)),
+        "dist-tags": tags,
         "versions": versions,
         "time": {},
     }

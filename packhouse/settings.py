@@ -124,6 +124,13 @@ else:
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": VAR_DIR / "counters",
         },
+        # The packages' change epochs (registry.epochs), which every worker's cached documents
+        # are keyed on: shared for the same reason.
+        "epochs": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": VAR_DIR / "epochs",
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        },
     }
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
@@ -132,6 +139,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-pending-destruction": {"task": "registry.tasks.purge_pending_destruction", "schedule": 300.0},
     "collect-orphan-objects": {"task": "registry.tasks.collect_orphan_objects", "schedule": 3600.0},
     "expire-stale-jobs": {"task": "registry.tasks.expire_stale_jobs", "schedule": 600.0},
+    "announce-pending-epoch-changes": {"task": "registry.tasks.announce_pending_epoch_changes", "schedule": 30.0},
     "run-due-cleanup-policies": {
         "task": "registry.tasks.run_due_cleanup_policies",
         "schedule": float(env_int("CLEANUP_SCHEDULE_SECONDS", 600)),

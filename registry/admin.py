@@ -18,7 +18,7 @@ class PackageAdmin(admin.ModelAdmin):
     list_display = ("name", "format", "project", "created_at")
     list_filter = ("format",)
     search_fields = ("name", "project__full_path")
-    readonly_fields = ("project", "format", "name", "normalized_name", "generation", "created_at")
+    readonly_fields = ("project", "format", "name", "normalized_name", "created_at")
     inlines = [PackageVersionInline]
 
 

@@ -1,8 +1,12 @@
 """Client metadata documents (a package's version list, an index page, a registration document):
-cached under the generations of the packages they are built from, answered with ETag / 304.
+cached under the epochs of the packages they are built from, answered with ETag / 304.
 
-Every write bumps `Package.generation`, so a changed package changes the key; nothing has to
-be invalidated by hand. The cache is an accelerator only: when it is down, documents are built.
+A document's key holds the packages the caller may pull (their ids) and their names' epochs
+(registry.epochs), read before the view looked at any row (registry.views.PackageAPIView puts
+them in the request's RequestFreshness). Every write gives its package's name a new epoch, so a
+changed package changes the key; nothing has to be invalidated by hand. Without epochs (a view
+that declares no `reads`, or epochs that cannot be read) a document is built for each request.
+The cache is an accelerator only: when it is down, documents are built.
 """
 
 import gzip
@@ -30,24 +34,25 @@ def _cache_call(method, *args):
 
 
 def cached_document(request, packages, render, content_type, variant=""):
-    """Respond with `render()` (str or bytes), cached per (URL base, path, variant, packages).
+    """Respond with `render()` (str or bytes), cached per (URL base, path, variant, packages and
+    their epochs).
 
     `packages` is a queryset of the registry.models.Package rows the document is built from
-    (already limited to what the caller may pull); one query reads their generations.
+    (already limited to what the caller may pull); one query reads their ids.
 
     The answer is marked reusable (registry.request_freshness): when its view declares
     `package_epochs`, registry.response_cache may answer the same request again without running
     the view.
     """
-    signature = list(packages.order_by("pk").values_list("pk", "generation"))
+    state = request_freshness.of(request.META)
+    if state.package_stamps is None:
+        return _uncached_document(request, render, content_type)
+    signature = [list(packages.order_by("pk").values_list("pk", flat=True)), _text(state.package_stamps)]
     material = json.dumps([request.build_absolute_uri("/"), request.path, variant, signature])
     key = "doc:" + hashlib.sha256(material.encode()).hexdigest()
     etag = f'"{key[4:36]}"'
-    if_none_match = request.META.get("HTTP_IF_NONE_MATCH", "")
-    if etag in [tag.strip() for tag in if_none_match.split(",")]:
-        response = HttpResponseNotModified()
-        response["ETag"] = etag
-        return response
+    if _matches(request, etag):
+        return _not_modified(etag)
     compressed = _local.get(key)
     if compressed is None:
         # One build per process: threads asking for the same document while it is being built
@@ -59,15 +64,46 @@ def cached_document(request, packages, render, content_type, variant=""):
                 compressed = gzip.compress(body.encode() if isinstance(body, str) else body, compresslevel=6, mtime=0)
                 _cache_call("set", key, compressed, TIMEOUT)
             _local.put(key, compressed)
+    state.reusable = True
+    return _respond(request, compressed, content_type, etag)
+
+
+def _uncached_document(request, render, content_type):
+    """Built for this request only; its ETag is its digest, so a 304 still saves the transfer."""
+    body = render()
+    body = body.encode() if isinstance(body, str) else body
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    if _matches(request, etag):
+        return _not_modified(etag)
+    return _respond(request, None, content_type, etag, body=body)
+
+
+def _respond(request, compressed, content_type, etag, body=None):
+    """The document, gzipped when the client takes it (from `compressed`, else from `body`)."""
     if _accepts_gzip(request):
+        if compressed is None:
+            compressed = gzip.compress(body, compresslevel=6, mtime=0)
         response = HttpResponse(compressed, content_type=content_type)
         response["Content-Encoding"] = "gzip"
     else:
-        response = HttpResponse(gzip.decompress(compressed), content_type=content_type)
+        response = HttpResponse(body if body is not None else gzip.decompress(compressed), content_type=content_type)
     response["Vary"] = "Accept, Accept-Encoding"
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
-    request_freshness.of(request.META).reusable = True
+    return response
+
+
+def _text(stamps):
+    return [stamp.decode() if isinstance(stamp, bytes) else stamp for stamp in stamps]
+
+
+def _matches(request, etag):
+    return etag in [tag.strip() for tag in request.META.get("HTTP_IF_NONE_MATCH", "").split(",")]
+
+
+def _not_modified(etag):
+    response = HttpResponseNotModified()
+    response["ETag"] = etag
     return response
 
 
@@ -75,7 +111,7 @@ def _accepts_gzip(request):
     return "gzip" in request.META.get("HTTP_ACCEPT_ENCODING", "").lower()
 
 
-# A small per-process copy of recent documents: keys embed package generations, so an entry can
+# A small per-process copy of recent documents: keys embed package epochs, so an entry can
 # never go stale; it only spares the round trip to Redis for large documents. Bounded in bytes
 # (the document, its key and about 256 bytes of objects around them).
 _LOCAL_MAX_BYTES = 16 * 1024 * 1024

@@ -40,8 +40,6 @@ class Package(models.Model):
     format = models.CharField(max_length=16)
     name = models.CharField(max_length=255)
     normalized_name = models.CharField(max_length=255)
-    # Bumped by every write, so cached client documents can be keyed on it.
-    generation = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -165,3 +163,13 @@ class CleanupPolicy(models.Model):
     name_regex_keep = models.CharField(max_length=255, blank=True, validators=[validate_regex])
     name_regex_delete = models.CharField(max_length=255, blank=True, validators=[validate_regex])
     next_run_at = models.DateTimeField(null=True, blank=True)
+
+
+class PendingEpochChange(models.Model):
+    """Epoch keys (registry.epochs) a package write could not change when it happened (Redis
+    unreachable): written in the write's own transaction and changed as soon as the store takes
+    writes again (registry.epochs.announce_pending), so that nothing cached under the old epochs
+    outlives the outage by more than a beat tick."""
+
+    keys = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -2,8 +2,9 @@
 
 The WSGI layer (registry.response_cache.ReuseApplication) starts it with the request's reuse key;
 the response-cache middleware adds the epochs it read before the view ran; the package view
-(registry.views.PackageAPIView) adds the request's RequestMemory (registry.access_cache); a
-document built by registry.documents marks the answer reusable; the middleware then remembers it.
+(registry.views.PackageAPIView) adds the request's RequestMemory (registry.access_cache) and the
+epochs of the packages its GET reads, which registry.documents keys a document on; a document
+marks the answer reusable; the middleware then remembers it.
 It lives in the WSGI environ (request.META), so Django's and DRF's request objects share it.
 """
 
@@ -17,6 +18,7 @@ class RequestFreshness:
     reuse_key: bytes | None = None  # set when the answer may be remembered (a GET, epoch caches on)
     epochs: tuple | None = None  # (keys, values) read before the view, when it declares its packages
     memory: object | None = None  # the request's registry.access_cache.RequestMemory, if any
+    package_stamps: tuple | None = None  # epochs of the packages the view reads, read before it ran
     reusable: bool = False  # the answer is a document that may be replayed
 
 

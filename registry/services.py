@@ -168,9 +168,10 @@ def publish(project, principal, fmt, draft, store=None):
 
 
 def package_changed(package):
-    """Every write to a package ends here: a new generation (the key of its cached documents)
-    and new epochs for its name and format (what reused responses are checked against)."""
-    Package.objects.filter(pk=package.pk).update(generation=F("generation") + 1)
+    """Every write to a package ends here, inside its transaction: new epochs for its name and
+    format, the one stamp that cached documents, replayed answers and remembered lookups are keyed
+    on (registry.epochs). When Redis cannot take them the write goes on and the change is
+    recorded, to be announced once it can (registry.epochs.announce_pending)."""
     epochs.bump(epochs.package_keys(package.format, package.normalized_name), required=False)
 
 

@@ -5,6 +5,8 @@
 - collect_orphan_objects: objects in storage with no Blob row (a crashed upload), after a grace
   period.
 - expire_stale_jobs: CI jobs left running longer than PACKHOUSE_JOB_TIMEOUT: their tokens die.
+- announce_pending_epoch_changes: package writes made while Redis was unreachable change their
+  packages' epochs once it is back (registry.epochs.announce_pending).
 - run_due_cleanup_policies (beat) -> apply_cleanup_policy(project_id): a project's cleanup
   policy (registry.cleanup) marks versions and files pending destruction, then purges.
 
@@ -24,7 +26,7 @@ from django.utils import timezone
 
 from accounts.models import CiJob
 from accounts.signals import credential_changed, credential_changing
-from registry import cleanup, formats, services
+from registry import cleanup, epochs, formats, services
 from registry.models import Blob, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.storage import BlobStore, lock_digest
 
@@ -34,6 +36,15 @@ BATCH = 500
 
 def _grace():
     return timedelta(seconds=settings.BLOB_GRACE_SECONDS)
+
+
+@shared_task
+def announce_pending_epoch_changes():
+    try:
+        return epochs.announce_pending()
+    except epochs.FAILURES as exc:
+        logger.warning("epochs still cannot be changed: %s", exc.__class__.__name__)
+        return 0
 
 
 @shared_task

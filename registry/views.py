@@ -83,8 +83,9 @@ class PackageAPIView(APIView):
 
     # What this view's GET is built from, known from the URL alone (ReadsPackage,
     # READS_WHOLE_FORMAT), or None. Declared, it lets a GET remember what it read under those
-    # packages' epochs: registry.response_cache replays whole answers built by
-    # registry.documents.cached_document, and `find_file` remembers file lookups.
+    # packages' epochs: registry.documents.cached_document caches documents under them,
+    # registry.response_cache replays whole answers, and `find_file` remembers file lookups.
+    # Undeclared, documents are built on every request.
     reads = None
 
     @classmethod
@@ -101,6 +102,9 @@ class PackageAPIView(APIView):
         package_keys = self.package_epochs(kwargs) if request.method in ("GET", "HEAD") else None
         state = request_freshness.of(request.META)
         memory = state.memory = RequestMemory.for_request(request, package_keys, state.epochs)
+        if package_keys:  # what registry.documents keys this GET's document on
+            stamps = memory.package_epochs if memory is not None else epochs.current(package_keys)
+            state.package_stamps = tuple(stamps) if stamps is not None else None
         memory = memory or policy.NO_MEMORY
         super().initial(request, *args, **kwargs)
         self.principal = principal_of(request)

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from accounts.authentication import principal_for_token
 from accounts.roles import AccessLevel
-from registry import cleanup, formats, services, tasks
+from registry import cleanup, epochs, formats, services, tasks
 from registry.formats import FileDraft, PackageDraft
-from registry.models import Blob, CleanupPolicy, Package, PackageFile, PackageVersion, Status
+from registry.models import Blob, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.spool import spool_bytes
 from tests.factories import AccessTokenFactory, AdminFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.formats.npm.npmdocs import publish_document
@@ -124,7 +124,7 @@ def test_keep_n_duplicated_ten_keeps_ten(project, admin, django_capture_on_commi
 
 def test_keep_n_versions_keeps_the_newest_per_package(thirty, blob_dir, django_capture_on_commit_callbacks):
     project = thirty
-    generation = Package.objects.get(project=project, name="app").generation
+    stamps = epochs.current(epochs.package_keys("generic", "app"))
     set_policy(project, keep_n_versions=10)
     planned = cleanup.describe(cleanup.plan(CleanupPolicy.objects.get(project=project)))
     assert [(v["name"], v["version"]) for v in planned["versions"]] == [("app", str(n)) for n in range(1, 21)]
@@ -138,7 +138,7 @@ def test_keep_n_versions_keeps_the_newest_per_package(thirty, blob_dir, django_c
     assert PackageFile.objects.count() == 13
     assert len(stored_objects(blob_dir)) == 13
     assert_storage_consistent(blob_dir)
-    assert Package.objects.get(project=project, name="app").generation > generation  # caches invalidate
+    assert epochs.current(epochs.package_keys("generic", "app")) != stamps  # caches invalidate
     assert apply(project, django_capture_on_commit_callbacks)["versions"] == 0
     assert PackageVersion.objects.count() == 13
 
@@ -474,7 +474,7 @@ def test_npm_documents_follow_a_cleanup(client, django_capture_on_commit_callbac
     for version, tag in (("1.0.0", "latest"), ("1.1.0", "latest"), ("2.0.0-beta.1", "next")):
         document = json.dumps(publish_document(name, version, tag=tag))
         assert client.put(base, data=document, content_type="application/json", **headers).status_code == 200
-    before = client.get(base, **headers).json()  # cached, keyed on the package generation
+    before = client.get(base, **headers).json()  # cached, keyed on the package's epochs
     assert before["dist-tags"] == {"latest": "1.1.0", "next": "2.0.0-beta.1"}
 
     set_policy(project, keep_n_versions=1)

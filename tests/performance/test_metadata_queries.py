@@ -13,7 +13,7 @@ files per version).
 Each measured request is the first one for its data: the unmeasured warm-up request (where the
 token's `last_used_at` is written) comes before anything is published, and the shared cache is
 cleared right before measuring, so the document is built rather than replayed
-(registry/documents.py also keeps a per-process copy keyed on the package generations, which
+(registry/documents.py also keeps a per-process copy keyed on the packages' epochs, which
 `cache.clear()` does not reach and only a publish moves past).
 """
 

@@ -114,3 +114,37 @@ def test_under_load_every_worker_answers_a_publish_and_a_revocation_at_once(work
     # stay under the failed-authentication limit).
     doomed.revoke()
     assert [call("GET", url, doomed.plaintext)[0] for _ in range(16)] == [401] * 16
+
+
+@pytest.fixture
+def embedded_workers(blob_dir, spool_dir, tmp_path):
+    """Two workers without Redis (the embedded default's caches): each keeps documents in its own
+    memory, keyed on epochs in files both share."""
+    var_dir = tmp_path / "var"
+    var_dir.mkdir()
+    live = start_live_server(
+        blob_dir, spool_dir, tmp_path, workers=2, PACKHOUSE_REDIS_URL="", PACKHOUSE_VAR_DIR=str(var_dir)
+    )
+    yield live
+    stop_live_server(live)
+
+
+def test_without_redis_every_worker_answers_a_publish_at_once(embedded_workers):
+    project = ProjectFactory()
+    user = UserFactory()
+    MembershipFactory(user=user, project=project, access_level=AccessLevel.MAINTAINER)
+    token = AccessTokenFactory(user=user)
+    url = embedded_workers.api(f"projects/{project.pk}/packages/npm/{NAME.replace('/', '%2f')}")
+
+    def versions():
+        status, body = call("GET", url, token.plaintext)
+        assert status == 200, body
+        return sorted(json.loads(body)["versions"])
+
+    published = []
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        status, body = call("PUT", url, token.plaintext, json.dumps(publish_document(NAME, version)).encode())
+        assert status == 200, body
+        published.append(version)
+        # Twenty reads land on both workers, each of which cached the document before this publish.
+        assert [versions() for _ in range(20)] == [published] * 20
