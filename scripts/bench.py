@@ -152,11 +152,31 @@ def http(method, url, token, body=None, headers=None):
 # --- measurements -------------------------------------------------------------------------
 
 
-def wrk(url, token, seconds, accept=None, connections=32):
+def wrk(url, token, seconds, accept=None, connections=32, pids=()):
     """Requests/s and latency at `connections`, after a 2 s warm-up run at the same load (every
-    worker process fills its memory of the document once; that is what the cold figure measures)."""
+    worker process fills its memory of the document once; that is what the cold figure measures).
+
+    With the workers' `pids`, also the CPU time they spent per request (user + system, from
+    /proc): a count that depends far less on what else the machine is doing than requests/s."""
     warm = wrk_run(url, token, 2, accept, connections)
-    return {**wrk_run(url, token, seconds, accept, connections), "warm_up_requests_per_s": warm["requests_per_s"]}
+    before = cpu_seconds(pids)
+    measured = wrk_run(url, token, seconds, accept, connections)
+    if pids:
+        spent = cpu_seconds(pids) - before
+        measured["server_cpu_us_per_request"] = round(spent * 1e6 / max(measured.pop("requests"), 1))
+    else:
+        measured.pop("requests")
+    return {**measured, "warm_up_requests_per_s": warm["requests_per_s"]}
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds the processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / ticks
 
 
 def wrk_run(url, token, seconds, accept, connections):
@@ -178,10 +198,12 @@ def wrk_run(url, token, seconds, accept, connections):
         args += ["-H", f"Accept: {accept}"]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     p99 = _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
     p50 = _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"requests_per_s": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(errors.group(1)) if errors else 0}
+    non_2xx = int(errors.group(1)) if errors else 0
+    return {"requests_per_s": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": non_2xx, "requests": requests}
 
 
 def _ms(text):
@@ -190,7 +212,7 @@ def _ms(text):
 
 
 def cold_ms(url, token, bump, runs=5, accept=None):
-    """Latency of a request whose document is not cached (generation bumped before each)."""
+    """Latency of a request whose document is not cached (its epochs changed before each)."""
     samples = []
     for _ in range(runs):
         bump()
@@ -347,7 +369,7 @@ def main():
         from registry.services import package_changed
 
         def changed(name):
-            """What every write does: a new generation and new epochs, so nothing cached is used."""
+            """What every write does: new epochs, so nothing cached is used."""
             package_changed(Package.objects.get(name=name))
 
         # npm: one package with many versions.
@@ -367,7 +389,7 @@ def main():
             )
         results["seed_npm_versions"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
         packument = f"{api}/npm/@bench%2fbig"
-        results["npm_packument_cached"] = wrk(packument, token, seconds)
+        results["npm_packument_cached"] = wrk(packument, token, seconds, pids=server.worker_pids())
         results["npm_packument_cold_ms"] = cold_ms(packument, token, lambda: changed("@bench/big"))
 
         # PyPI: one project with many files.
@@ -381,7 +403,7 @@ def main():
             list(pool.map(upload, range(versions)))
         results["seed_pypi_files"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
         simple = f"{api}/pypi/simple/bench-big/"
-        results["pypi_simple_cached"] = wrk(simple, token, seconds, accept="text/html")
+        results["pypi_simple_cached"] = wrk(simple, token, seconds, accept="text/html", pids=server.worker_pids())
         results["pypi_simple_cold_ms"] = cold_ms(simple, token, lambda: changed("bench-big"), accept="text/html")
 
         # 100 MiB download: Packhouse (FileResponse + sendfile) against nginx on the same file.
