@@ -23,7 +23,7 @@ class NpmFormat(PackageFormat):
     default_max_file_size = 500 * 1024 * 1024
 
     def validate_name(self, name):
-        if not parsers.valid_name(name):
+        if not parsers.valid_new_name(name):
             raise Invalid("Package name is invalid.")
 
     def validate_version(self, version):

@@ -70,8 +70,23 @@ KEPT_KEYS = (
 INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
 
 
+# Names npm accepts for packages that exist but refuses for new ones (validate-npm-package-name:
+# "name can no longer contain special characters", and its two reserved names).
+RESERVED_NAMES = frozenset({"node_modules", "favicon.ico"})
+
+
 def valid_name(name):
+    """A name npm can address (reads; packages published under older rules included)."""
     return isinstance(name, str) and len(name) <= MAX_NAME_LENGTH and NAME.fullmatch(name) is not None
+
+
+def valid_new_name(name):
+    """A name a publish may use: as valid_name, without `~` in the name after the scope and
+    not a reserved name."""
+    if not valid_name(name):
+        return False
+    bare = name.rsplit("/", 1)[-1]
+    return "~" not in bare and bare not in RESERVED_NAMES
 
 
 def scope_of(name):
@@ -146,7 +161,7 @@ def parse_publish(body, url_name, max_file_size=0):
     name = document.get("name", url_name)
     if name != url_name:
         raise Invalid("Package name in the body does not match the URL.")
-    if not valid_name(name):
+    if not valid_new_name(name):
         raise Invalid("Package name is invalid.")
     versions = document.get("versions")
     if not isinstance(versions, dict) or not versions:

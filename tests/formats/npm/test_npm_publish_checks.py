@@ -191,3 +191,10 @@ def test_a_name_held_by_another_project_of_the_top_level_group_is_403(client, gr
     elsewhere = ProjectFactory(group=GroupFactory(path="beta"), path="x")
     assert publish(client, elsewhere, member_headers(elsewhere, AccessLevel.DEVELOPER),
                    publish_document(NAME, "1.0.0")).status_code == 200  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["@acme/left~pad", "node_modules", "@acme/favicon.ico"])
+def test_names_npm_no_longer_accepts_for_new_packages_are_refused(client, project, developer, blob_dir, name):
+    refused(publish(client, project, developer, publish_document(name, "1.0.0"), name=name), "name")
+    assert_nothing_stored(blob_dir)
+    assert not PackageVersion.objects.exists()

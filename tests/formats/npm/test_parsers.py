@@ -25,6 +25,7 @@ from packages_npm.parsers import (
     semver_key,
     tarball_name,
     valid_name,
+    valid_new_name,
     valid_tag,
     valid_version,
 )
@@ -62,10 +63,15 @@ def test_invalid_names(name):
     assert valid_name(name) is False
 
 
-@pytest.mark.xfail(strict=True, reason="validate-npm-package-name refuses these for new packages; NAME accepts them")
-@pytest.mark.parametrize("name", ["~tilde", "a~b", "node_modules", "favicon.ico"])
-def test_names_npm_refuses_for_new_packages_are_refused(name):
-    assert valid_name(name) is False
+@pytest.mark.parametrize("name", ["~tilde", "a~b", "node_modules", "favicon.ico", "@acme/a~b", "@acme/node_modules"])
+def test_names_npm_refuses_for_new_packages_are_refused_for_publishes_but_still_read(name):
+    assert valid_new_name(name) is False
+    assert valid_name(name) is True
+
+
+def test_a_scope_may_hold_a_tilde_and_reserved_names_only_matter_after_it():
+    assert valid_new_name("@ac~me/pad") is True
+    assert valid_new_name("@node_modules/pad") is True
 
 
 def test_scoped_names_keep_their_scope():
