@@ -164,6 +164,9 @@ def _blob_storage(url):
             "querystring_auth": True,
             "querystring_expire": DOWNLOAD_URL_SECONDS,
             "file_overwrite": True,
+            # Signature V4: V2 links are refused by stores that check what they sign (SeaweedFS
+            # refuses a V2 link carrying response-content-disposition) and retired by AWS.
+            "signature_version": "s3v4",
         }
         options.update(dict(parse_qsl(parts.query)))
         return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
