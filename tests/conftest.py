@@ -178,6 +178,17 @@ def live_registry(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_p
     stop_live_server(server)
 
 
+@pytest.fixture(scope="session")
+def live_registry_s3(django_db_setup, django_db_blocker, seaweedfs, spool_dir, tmp_path_factory):
+    """A gunicorn process like `live_registry`, its blobs in a bucket on the session's SeaweedFS
+    (`.bucket`): downloads answer with presigned links where the format allows them."""
+    bucket = Bucket(seaweedfs, seaweedfs.new_bucket())
+    server = start_live_server(bucket.storage_url, spool_dir, tmp_path_factory.mktemp("live-s3"))
+    server.bucket = bucket
+    yield server
+    stop_live_server(server)
+
+
 @pytest.fixture
 def api():
     return APIClient()
