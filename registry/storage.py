@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import threading
+from typing import NamedTuple
 
 from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
@@ -73,6 +74,21 @@ def lock_digest(sha256):
     key = int.from_bytes(hashlib.sha256(b"blob:" + sha256.encode()).digest()[:8], "big", signed=True)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+BLOBS_PREFIX = "blobs/"
+
+
+class StoredObject(NamedTuple):
+    """An object under blobs/ as the store lists it (`modified`: a POSIX timestamp)."""
+
+    key: str
+    size: int
+    modified: float
+
+    @property
+    def name(self):
+        return self.key.rsplit("/", 1)[-1]
 
 
 class BlobStore:
@@ -176,6 +192,72 @@ class BlobStore:
         with storage_guard("deleting a blob"):
             self.storage.delete(blob.key)
 
+    def delete_object(self, key):
+        """Remove one listed object (orphan sweep): a key from `objects()`, never a request value."""
+        if not key.startswith(BLOBS_PREFIX) or ".." in key.split("/"):
+            raise ValueError("not an object of the blob store")
+        with storage_guard("deleting an object"):
+            self.storage.delete(key)
+
+    def objects(self):
+        """Every object under blobs/ (temporary `.part` files on disk included), as StoredObjects."""
+        with storage_guard("listing objects"):
+            if self.is_local:
+                root = self.storage.path(BLOBS_PREFIX.rstrip("/"))
+                for directory, _, names in os.walk(root):
+                    for name in names:
+                        path = os.path.join(directory, name)
+                        try:
+                            stat = os.stat(path)
+                        except FileNotFoundError:  # removed meanwhile
+                            continue
+                        key = os.path.relpath(path, self.storage.location).replace(os.sep, "/")
+                        yield StoredObject(key, stat.st_size, stat.st_mtime)
+                return
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.storage.bucket_name, Prefix=BLOBS_PREFIX
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield StoredObject(item["Key"], item["Size"], item["LastModified"].timestamp())
+
+    def abort_stale_uploads(self, cutoff):
+        """S3: abort multipart uploads under blobs/ begun before `cutoff` (a POSIX timestamp), the
+        parts an upload stopped mid-way left in the store. Returns how many were aborted."""
+        if self.is_local:
+            return 0
+        aborted = 0
+        with storage_guard("aborting stale uploads"):
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.storage.bucket_name, Prefix=BLOBS_PREFIX
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"].timestamp() > cutoff:
+                        continue
+                    self._client.abort_multipart_upload(
+                        Bucket=self.storage.bucket_name, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        return aborted
+
+    def sha256_of(self, blob):
+        """The sha256 of the object's bytes as the store returns them (read whole, 1 MiB at a time)."""
+        digest = hashlib.sha256()
+        if self.is_local:
+            with self.open(blob) as handle, storage_guard("reading a blob"):
+                for chunk in iter(lambda: handle.read(READ_CHUNK), b""):
+                    digest.update(chunk)
+            return digest.hexdigest()
+        body = self.stream(blob)
+        try:
+            with storage_guard("reading a blob"):
+                for chunk in body:
+                    digest.update(chunk)
+        finally:
+            body.close()
+        return digest.hexdigest()
+
     def exists(self, blob):
         with storage_guard("checking a blob"):
             return self.storage.exists(blob.key)
@@ -220,6 +302,10 @@ class BlobStore:
             return response
         if self.is_local:
             handle = self.open(blob)
+            if os.fstat(handle.fileno()).st_size != blob.size:  # never a short or long file as the blob
+                handle.close()
+                logger.error("object of blob %s is not %d bytes", blob.sha256[:12], blob.size)
+                raise StorageUnavailable()
             disposition = headers.pop("Content-Disposition")
             response = FileResponse(handle, content_type=content_type, headers=headers)
             response["Content-Disposition"] = disposition

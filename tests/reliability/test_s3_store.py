@@ -8,11 +8,14 @@ import json
 import os
 import subprocess
 import tarfile
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from accounts.roles import AccessLevel
+from registry import tasks
 from registry.models import Blob, PackageFile
 from tests.conftest import start_live_server, stop_live_server
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
@@ -170,3 +173,57 @@ def test_a_1_gib_upload_and_a_200_mib_npm_publish_go_to_s3_in_constant_memory(
     tarball = PackageFile.objects.get(version__package__name="@acme/big").blob
     assert tarball.size > 200 * MiB
     assert tarball.key in s3_storage.keys()
+
+
+def test_store_stopped_mid_upload_is_503_and_leaves_no_row_and_no_object(
+    s3_registry, s3_storage, developer_token, tmp_path, settings
+):
+    project, token = developer_token
+    big = tmp_path / "big.bin"
+    _random_file(big, 512 * MiB)
+    url = s3_registry.api(f"projects/{project.pk}/packages/generic/big/1.0.0/big.bin")
+    upload = subprocess.Popen(
+        ["curl", "--silent", "--output", "/dev/null", "--write-out", "%{http_code}"]
+        + ["--header", f"PRIVATE-TOKEN: {token}", "--upload-file", str(big), url],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    store = s3_storage.server.client()
+    # Wait until the node is sending parts to the store (a multipart upload is open), then stop it.
+    while not store.list_multipart_uploads(Bucket=s3_storage.name).get("Uploads"):
+        assert upload.poll() is None, "the upload ended before its multipart upload was seen"
+        time.sleep(0.02)
+    s3_storage.server.stop()
+    status = int(upload.communicate(timeout=300)[0])
+    assert status == 503
+    assert not PackageFile.objects.exists()
+    assert not Blob.objects.exists()
+
+    s3_storage.server.start()
+    assert s3_storage.keys() == []  # no object: the parts sent are not one
+    tasks.collect_orphan_objects(grace=timedelta(0))  # the sweep aborts what the upload left
+    assert not s3_storage.server.client().list_multipart_uploads(Bucket=s3_storage.name).get("Uploads")
+    # and the same upload succeeds once the store is back
+    assert curl("--header", f"PRIVATE-TOKEN: {token}", "--upload-file", str(big), url)[0] == 201
+    assert s3_storage.keys() == [Blob.objects.get().key]
+
+
+def test_store_stopped_downloads_are_503_until_it_is_back(s3_registry, s3_storage, developer_token, tmp_path):
+    project, token = developer_token
+    payload = tmp_path / "payload.bin"
+    _random_file(payload, 3 * MiB)
+    auth = ("--header", f"PRIVATE-TOKEN: {token}")
+    url = s3_registry.api(f"projects/{project.pk}/packages/generic/tool/1.0.0/tool.bin")
+    assert curl(*auth, "--upload-file", str(payload), url)[0] == 201
+
+    s3_storage.server.stop()
+    assert curl(*auth, "--location", "--output", "/dev/null", url)[0] == 503
+    assert curl(*auth, "--head", url)[0] == 503
+    missing = s3_registry.api(f"projects/{project.pk}/packages/generic/tool/1.0.0/missing.bin")
+    assert curl(*auth, "--output", "/dev/null", missing)[0] == 404  # no such file is still 404
+
+    s3_storage.server.start()
+    back = tmp_path / "back.bin"
+    assert curl(*auth, "--location", "--output", str(back), url)[0] == 200
+    assert back.read_bytes() == payload.read_bytes()
+    assert "Traceback" not in s3_registry.log()
