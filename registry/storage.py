@@ -192,6 +192,18 @@ class BlobStore:
         with storage_guard("deleting a blob"):
             self.storage.delete(blob.key)
 
+    def ping(self):
+        """Raise StorageUnavailable unless the store answers (S3: HEAD of the bucket; disk: the
+        directory is there, made if need be, and writable)."""
+        with storage_guard("reaching the store"):
+            if self.is_local:
+                location = self.storage.location
+                os.makedirs(location, exist_ok=True)
+                if not os.access(location, os.W_OK | os.X_OK):
+                    raise StorageUnavailable()
+            else:
+                self._client.head_bucket(Bucket=self.storage.bucket_name)
+
     def delete_object(self, key):
         """Remove one listed object (orphan sweep): a key from `objects()`, never a request value."""
         if not key.startswith(BLOBS_PREFIX) or ".." in key.split("/"):
