@@ -50,17 +50,23 @@ def _free_ports(n):
 
 
 class SeaweedFS:
-    def __init__(self, directory):
+    """`ports` ({flag: port}) and the keys default to free ports and the tests' identity
+    (`make cluster` passes the ones it keeps in its directory, so its data outlives a restart)."""
+
+    def __init__(self, directory, ports=None, access_key=ACCESS_KEY, secret_key=SECRET_KEY):
         self.directory = Path(directory)
         (self.directory / "data").mkdir(parents=True, exist_ok=True)
+        self.access_key = access_key
+        self.secret_key = secret_key
         self.config = self.directory / "s3.json"
         identity = {
             "name": "packhouse",
-            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }
         self.config.write_text(json.dumps({"identities": [identity]}))
-        self.ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS)), strict=True))
+        self.config.chmod(0o600)
+        self.ports = ports or dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS)), strict=True))
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
         self.log_path = self.directory / "weed.log"
         self.process = None
@@ -132,8 +138,8 @@ class SeaweedFS:
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
             region_name=REGION,
             config=Config(
                 signature_version="s3v4",
@@ -143,16 +149,20 @@ class SeaweedFS:
             ),
         )
 
-    def new_bucket(self):
-        bucket = f"packhouse-{os.getpid()}-{next(_buckets)}"
-        self.client().create_bucket(Bucket=bucket)
+    def new_bucket(self, name=None):
+        bucket = name or f"packhouse-{os.getpid()}-{next(_buckets)}"
+        try:
+            self.client().create_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+                raise
         return bucket
 
     def storage_url(self, bucket):
         """PACKHOUSE_STORAGE_URL for a bucket on this server."""
         return (
             f"s3://{bucket}?endpoint_url={self.endpoint}&region_name={REGION}"
-            f"&access_key={ACCESS_KEY}&secret_key={SECRET_KEY}"
+            f"&access_key={self.access_key}&secret_key={self.secret_key}"
         )
 
     def keys(self, bucket):
