@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/packhouse
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test serve bench soak lint format migrate system-deps clean
+.PHONY: run test serve cluster bench soak lint format migrate system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# What the tests and `make cluster` run besides Python packages: curl, and Debian's nginx-light
+# (the balancer of the two-node topology).
 system-deps:
-	@command -v curl >/dev/null || (apt-get update -qq && apt-get install -y -qq curl)
+	@command -v curl >/dev/null && command -v nginx >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq curl nginx-light)
 
 run: $(STAMP)
 	mkdir -p var
@@ -50,6 +53,13 @@ serve: $(STAMP)
 	$(VENV)/bin/gunicorn packhouse.wsgi:application --bind $${PACKHOUSE_BIND:-127.0.0.1:8000} \
 		--workers $${PACKHOUSE_WORKERS:-4} --worker-class gthread --threads 8 --timeout 600 \
 		--access-logfile - --logger-class packhouse.gunicorn_logging.AccessLogger
+
+# Two gunicorn nodes, a Celery worker with beat, SeaweedFS and nginx on one machine, on
+# PACKHOUSE_DATABASE_URL and PACKHOUSE_REDIS_URL (README "Scaling out"); state under var/cluster.
+cluster: $(STAMP) system-deps
+	@test -n "$$PACKHOUSE_DATABASE_URL" || (echo "set PACKHOUSE_DATABASE_URL (postgres://...)"; exit 2)
+	@test -n "$$PACKHOUSE_REDIS_URL" || (echo "set PACKHOUSE_REDIS_URL (redis://...)"; exit 2)
+	$(PY) scripts/cluster.py $(CLUSTER_ARGS)
 
 # Benchmarks against the production shape (needs PostgreSQL and Redis; installs wrk and nginx).
 bench: $(STAMP)

@@ -170,7 +170,7 @@ class DownloadFileView(NugetView):
         package_file = self.find_file(package_name, package_version, f"{name}.{normalized}.{extension}")
         if package_file is None:
             raise NotFound("404 Package Not Found")
-        return services.serve(package_file, request, allow_redirect=False)
+        return services.serve(package_file, request)
 
 
 # --- registration and search ---------------------------------------------------------------------
@@ -316,7 +316,7 @@ class V2DownloadView(NugetView):
         package_file = self.find_file(package_name, package_version, file_name)
         if package_file is None:
             raise NotFound("404 Package Not Found")
-        return services.serve(package_file, request, allow_redirect=False)
+        return services.serve(package_file, request)
 
 
 def _at_group(view):

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import dj_database_url
+from botocore.config import Config as BotoConfig
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -174,6 +175,16 @@ def _blob_storage(url):
             "file_overwrite": True,
         }
         options.update(dict(parse_qsl(parts.query)))
+        options["client_config"] = BotoConfig(
+            # Signature V4: V2 links are refused by stores that check what they sign (SeaweedFS
+            # refuses a V2 link carrying response-content-disposition) and retired by AWS.
+            signature_version=options.pop("signature_version", "s3v4"),
+            s3={"addressing_style": options.pop("addressing_style", None)},
+            # A store that does not answer is a 503 within seconds, not a worker held for minutes.
+            connect_timeout=float(options.pop("connect_timeout", 5)),
+            read_timeout=float(options.pop("read_timeout", 60)),
+            retries={"max_attempts": int(options.pop("max_attempts", 3)), "mode": "standard"},
+        )
         return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
     location = parts.path if parts.scheme == "file" else url
     return {

@@ -4,7 +4,7 @@ the pages. The pages come last: their `<ref>` routes catch project paths."""
 from django.contrib import admin
 from django.urls import include, path
 
-from registry.health import health
+from registry.health import health, liveness, readiness
 from registry.routes import format_patterns
 
 handler404 = "registry.health.not_found"
@@ -14,5 +14,7 @@ urlpatterns = [
     path("api/v4/", include("api.urls")),
     path("admin/", admin.site.urls),
     path("-/health", health),
+    path("-/liveness", liveness),
+    path("-/readiness", readiness),
     path("", include("web.urls")),
 ]

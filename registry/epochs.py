@@ -60,6 +60,13 @@ def _client():
     return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
 
 
+def ping():
+    """Raise redis.RedisError unless Redis answers (nothing to reach without Redis)."""
+    client = _client()
+    if client is not None:
+        client.ping()
+
+
 def _key(name):
     return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{name}"
 

@@ -3,6 +3,15 @@
 Objects are named `blobs/<aa>/<bb>/<sha256>`. A per-digest lock (a PostgreSQL advisory lock
 held to the end of the transaction) orders "upload object + insert row" against "row gone,
 delete object", so a rollback never deletes an object another transaction just committed.
+
+On S3 (django-storages' S3Storage gives the client and the bucket):
+- uploads go from the spool file with multipart upload (`UPLOAD_CONFIG`): each part is read from
+  disk as it is sent, so a worker's memory does not grow with the file (an interrupted upload
+  leaves parts, never an object; the orphan sweep aborts what is left of it);
+- a download is checked against the store first (the object is there, with the blob's size): a
+  missing object or an unreachable store is 503 before any byte or link is given; then the
+  client gets a presigned link (302) or, where its format streams, the bytes through the node
+  read in 1 MiB pieces (`stream`).
 """
 
 import contextlib
@@ -12,7 +21,11 @@ import logging
 import os
 import shutil
 import threading
+from typing import NamedTuple
 
+from boto3.exceptions import Boto3Error
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
 from django.db import connection, transaction
@@ -25,18 +38,15 @@ from registry.models import Blob, blob_key
 logger = logging.getLogger(__name__)
 
 
-def _storage_errors():
-    errors = [OSError]
-    try:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        errors += [BotoCoreError, ClientError]
-    except ImportError:  # pragma: no cover - boto3 is a dependency
-        pass
-    return tuple(errors)
-
-
-STORAGE_ERRORS = _storage_errors()
+# Boto3Error: s3transfer's S3UploadFailedError wraps what stopped a multipart upload.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError, Boto3Error)
+MiB = 1024 * 1024
+# Parts of 16 MiB (a 5 TiB object fits in S3's 10,000 parts only past 500 MiB parts, far past
+# any format's limit), four in flight: each is read from the spool file while it is sent.
+UPLOAD_CONFIG = TransferConfig(
+    multipart_threshold=16 * MiB, multipart_chunksize=16 * MiB, max_concurrency=4, use_threads=True
+)
+READ_CHUNK = MiB
 
 
 @contextlib.contextmanager
@@ -64,6 +74,21 @@ def lock_digest(sha256):
     key = int.from_bytes(hashlib.sha256(b"blob:" + sha256.encode()).digest()[:8], "big", signed=True)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+BLOBS_PREFIX = "blobs/"
+
+
+class StoredObject(NamedTuple):
+    """An object under blobs/ as the store lists it (`modified`: a POSIX timestamp)."""
+
+    key: str
+    size: int
+    modified: float
+
+    @property
+    def name(self):
+        return self.key.rsplit("/", 1)[-1]
 
 
 class BlobStore:
@@ -110,10 +135,47 @@ class BlobStore:
                     os.unlink(partial)  # a full disk leaves no partial object behind
                 raise
             return
-        with spool.open() as handle:
-            name = self.storage.save(key, handle)
-        if name != key:  # pragma: no cover - S3Storage overwrites in place
-            raise StorageUnavailable("503 Storage returned an unexpected object name")
+        self.storage.bucket.Object(key).upload_file(
+            str(spool.path), ExtraArgs={"ContentType": "application/octet-stream"}, Config=UPLOAD_CONFIG
+        )
+
+    @property
+    def _client(self):
+        return self.storage.bucket.meta.client
+
+    def check(self, blob):
+        """503 unless the blob's object is in the store with the blob's size (one HEAD on S3)."""
+        with storage_guard("checking a blob"):
+            try:
+                if self.is_local:
+                    size = os.path.getsize(self.storage.path(blob.key))
+                else:
+                    size = self._client.head_object(Bucket=self.storage.bucket_name, Key=blob.key)["ContentLength"]
+            except FileNotFoundError:
+                size = None
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+                size = None
+        if size != blob.size:
+            logger.error(
+                "object of blob %s is %s",
+                blob.sha256[:12],
+                "missing" if size is None else f"{size} bytes, not {blob.size}",
+            )
+            raise StorageUnavailable()
+
+    def stream(self, blob):
+        """The object's bytes, 1 MiB at a time (S3: one GET whose body is read as it is sent)."""
+        with storage_guard("reading a blob"):
+            try:
+                body = self._client.get_object(Bucket=self.storage.bucket_name, Key=blob.key)["Body"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    logger.error("object of blob %s is missing", blob.sha256[:12])
+                    raise StorageUnavailable() from exc
+                raise
+        return _S3Body(body)
 
     def discard_unreferenced(self, sha256s):
         """After a rollback: delete objects whose digest has no Blob row (under the digest lock)."""
@@ -129,6 +191,84 @@ class BlobStore:
     def delete(self, blob):
         with storage_guard("deleting a blob"):
             self.storage.delete(blob.key)
+
+    def ping(self):
+        """Raise StorageUnavailable unless the store answers (S3: HEAD of the bucket; disk: the
+        directory is there, made if need be, and writable)."""
+        with storage_guard("reaching the store"):
+            if self.is_local:
+                location = self.storage.location
+                os.makedirs(location, exist_ok=True)
+                if not os.access(location, os.W_OK | os.X_OK):
+                    raise StorageUnavailable()
+            else:
+                self._client.head_bucket(Bucket=self.storage.bucket_name)
+
+    def delete_object(self, key):
+        """Remove one listed object (orphan sweep): a key from `objects()`, never a request value."""
+        if not key.startswith(BLOBS_PREFIX) or ".." in key.split("/"):
+            raise ValueError("not an object of the blob store")
+        with storage_guard("deleting an object"):
+            self.storage.delete(key)
+
+    def objects(self):
+        """Every object under blobs/ (temporary `.part` files on disk included), as StoredObjects."""
+        with storage_guard("listing objects"):
+            if self.is_local:
+                root = self.storage.path(BLOBS_PREFIX.rstrip("/"))
+                for directory, _, names in os.walk(root):
+                    for name in names:
+                        path = os.path.join(directory, name)
+                        try:
+                            stat = os.stat(path)
+                        except FileNotFoundError:  # removed meanwhile
+                            continue
+                        key = os.path.relpath(path, self.storage.location).replace(os.sep, "/")
+                        yield StoredObject(key, stat.st_size, stat.st_mtime)
+                return
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.storage.bucket_name, Prefix=BLOBS_PREFIX
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield StoredObject(item["Key"], item["Size"], item["LastModified"].timestamp())
+
+    def abort_stale_uploads(self, cutoff):
+        """S3: abort multipart uploads under blobs/ begun before `cutoff` (a POSIX timestamp), the
+        parts an upload stopped mid-way left in the store. Returns how many were aborted."""
+        if self.is_local:
+            return 0
+        aborted = 0
+        with storage_guard("aborting stale uploads"):
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.storage.bucket_name, Prefix=BLOBS_PREFIX
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"].timestamp() > cutoff:
+                        continue
+                    self._client.abort_multipart_upload(
+                        Bucket=self.storage.bucket_name, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        return aborted
+
+    def sha256_of(self, blob):
+        """The sha256 of the object's bytes as the store returns them (read whole, 1 MiB at a time)."""
+        digest = hashlib.sha256()
+        if self.is_local:
+            with self.open(blob) as handle, storage_guard("reading a blob"):
+                for chunk in iter(lambda: handle.read(READ_CHUNK), b""):
+                    digest.update(chunk)
+            return digest.hexdigest()
+        body = self.stream(blob)
+        try:
+            with storage_guard("reading a blob"):
+                for chunk in body:
+                    digest.update(chunk)
+        finally:
+            body.close()
+        return digest.hexdigest()
 
     def exists(self, blob):
         with storage_guard("checking a blob"):
@@ -160,6 +300,7 @@ class BlobStore:
             response["X-Accel-Redirect"] = settings.X_ACCEL_REDIRECT_PREFIX + blob.key
             return response
         if not self.is_local and allow_redirect and method != "HEAD":
+            self.check(blob)  # never a link to nothing: a missing object is 503 here
             with storage_guard("signing a download URL"):
                 url = self.storage.url(
                     blob.key,
@@ -167,19 +308,35 @@ class BlobStore:
                 )
             return HttpResponseRedirect(url)
         if method == "HEAD":
-            if not self.exists(blob):
-                raise StorageUnavailable()
+            self.check(blob)
             response = HttpResponse(content_type=content_type, headers=headers)
             response["Content-Length"] = str(blob.size)
             return response
-        handle = self.open(blob)
         if self.is_local:
+            handle = self.open(blob)
+            if os.fstat(handle.fileno()).st_size != blob.size:  # never a short or long file as the blob
+                handle.close()
+                logger.error("object of blob %s is not %d bytes", blob.sha256[:12], blob.size)
+                raise StorageUnavailable()
             disposition = headers.pop("Content-Disposition")
             response = FileResponse(handle, content_type=content_type, headers=headers)
             response["Content-Disposition"] = disposition
         else:
-            response = StreamingHttpResponse(
-                iter(lambda: handle.read(1024 * 1024), b""), content_type=content_type, headers=headers
-            )
+            response = StreamingHttpResponse(self.stream(blob), content_type=content_type, headers=headers)
             response["Content-Length"] = str(blob.size)
         return response
+
+
+class _S3Body:
+    """An S3 GET's body as an iterable of 1 MiB pieces, closed with the response. A store that
+    fails mid-way ends the iteration with an error: the client sees a short body (its
+    Content-Length was the blob's size), never a complete-looking wrong file."""
+
+    def __init__(self, body):
+        self.body = body
+
+    def __iter__(self):
+        yield from self.body.iter_chunks(READ_CHUNK)
+
+    def close(self):
+        self.body.close()

@@ -118,27 +118,23 @@ def _sweep_spool(cutoff):
 
 @shared_task
 def collect_orphan_objects(grace=None):
-    """Objects under blobs/ with no Blob row (an upload that died before its commit), and spool
-    files a killed upload left in SPOOL_DIR (a live upload writes to its spool, so its file is
-    never older than the grace period)."""
+    """Objects under blobs/ with no Blob row (an upload that died before its commit), what is left
+    of multipart uploads stopped mid-way (S3), and spool files a killed upload left in SPOOL_DIR
+    (a live upload writes to its spool, so its file is never older than the grace period)."""
     cutoff = (timezone.now() - (grace if grace is not None else _grace())).timestamp()
     removed = _sweep_spool(cutoff)
     store = BlobStore()
-    if not store.is_local:
-        return removed
-    root = store.storage.path("blobs")
-    for directory, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(directory, name)
-            if os.path.getmtime(path) > cutoff:
-                continue
-            sha256 = name.split(".", 1)[0]
-            with transaction.atomic():
-                if len(sha256) == 64:
-                    lock_digest(sha256)
-                if name.endswith(".part") or not Blob.objects.filter(sha256=sha256).exists():
-                    os.unlink(path)
-                    removed += 1
+    removed += store.abort_stale_uploads(cutoff)
+    for stored in store.objects():
+        if stored.modified > cutoff:
+            continue
+        sha256 = stored.name.split(".", 1)[0]
+        with transaction.atomic():
+            if len(sha256) == 64:
+                lock_digest(sha256)
+            if stored.name.endswith(".part") or not Blob.objects.filter(sha256=sha256).exists():
+                store.delete_object(stored.key)
+                removed += 1
     if removed:
         logger.info("removed %d orphan objects", removed)
     return removed

@@ -5,6 +5,8 @@
 - `live_registry`: a gunicorn process serving this checkout against the test database.
   Tests that use it need `transactional_db` (their rows must be committed to be seen).
 - `api`: a DRF APIClient with `.auth(principal_kind_token)` helpers.
+- `seaweedfs`: one SeaweedFS S3 server for the session (tests/seaweed.py), started when first
+  asked for; `s3_storage`: a fresh bucket on it, made the blob store of the test.
 """
 
 import os
@@ -19,6 +21,8 @@ from pathlib import Path
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
+
+from tests.seaweed import Bucket, SeaweedFS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +53,27 @@ def _isolated_storage(settings, blob_dir, spool_dir):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
     yield
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield server
+    server.stop()  # a throwaway directory: nothing to flush
+
+
+@pytest.fixture
+def s3_storage(_isolated_storage, settings, seaweedfs):
+    """A new bucket as the `packages` storage (a test that stops the server gets it back running)."""
+    from packhouse.settings import _blob_storage
+
+    if not seaweedfs.running:
+        seaweedfs.start()
+    bucket = Bucket(seaweedfs, seaweedfs.new_bucket())
+    settings.STORAGES = {**settings.STORAGES, "packages": _blob_storage(bucket.storage_url)}
+    yield bucket
+    if not seaweedfs.running:
+        seaweedfs.start()
 
 
 def _free_port():
@@ -149,6 +174,17 @@ def stop_live_server(server):
 @pytest.fixture(scope="session")
 def live_registry(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_path_factory):
     server = start_live_server(blob_dir, spool_dir, tmp_path_factory.mktemp("live"))
+    yield server
+    stop_live_server(server)
+
+
+@pytest.fixture(scope="session")
+def live_registry_s3(django_db_setup, django_db_blocker, seaweedfs, spool_dir, tmp_path_factory):
+    """A gunicorn process like `live_registry`, its blobs in a bucket on the session's SeaweedFS
+    (`.bucket`): downloads answer with presigned links where the format allows them."""
+    bucket = Bucket(seaweedfs, seaweedfs.new_bucket())
+    server = start_live_server(bucket.storage_url, spool_dir, tmp_path_factory.mktemp("live-s3"))
+    server.bucket = bucket
     yield server
     stop_live_server(server)
 

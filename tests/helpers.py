@@ -24,3 +24,12 @@ def auth_headers(token, kind="private"):
         encoded = base64.b64encode(f"{username}:{token}".encode()).decode()
         return {"HTTP_AUTHORIZATION": f"Basic {encoded}"}
     raise ValueError(kind)
+
+
+def answered(log, method, path_pattern):
+    """The statuses a live server's access log shows for requests whose path matches `path_pattern`
+    (a regular expression; the query string, if any, follows it)."""
+    import re
+
+    pattern = re.compile(rf'"{method} ({path_pattern})(\?[^" ]*)? HTTP/[\d.]+" (\d{{3}})')
+    return [int(match.group(3)) for match in pattern.finditer(log)]

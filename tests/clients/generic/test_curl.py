@@ -162,3 +162,20 @@ def test_100_mb_upload_and_download_in_constant_memory(live_registry, project, d
     assert growth_mib < 32
     assert Blob.objects.get(size=100 * 1024 * 1024).sha256 == digest.hexdigest()
     assert hashlib.sha256(downloaded.read_bytes()).hexdigest() == digest.hexdigest()
+
+
+def test_curl_follows_the_presigned_link_from_s3_storage(live_registry_s3, project, developer, payload, tmp_path):
+    """On S3 a download is a 302 to a presigned link: `curl -L` gets the bytes (without its
+    credentials: another origin), plain `curl` gets the 302 and its Location."""
+    auth = credentials("basic-pat", project, developer)
+    url = live_registry_s3.api(f"projects/{project.pk}/packages/generic/artifact/1.0.0/{payload.name}")
+    assert curl(*auth, "--upload-file", str(payload), url)[0] == 201
+    assert PackageFile.objects.get().blob.key in live_registry_s3.bucket.keys()
+
+    downloaded = tmp_path / "downloaded"
+    status, _ = curl(*auth, "--location", "--output", str(downloaded), url)
+    assert status == 200
+    assert downloaded.read_bytes() == payload.read_bytes()
+    status, headers = curl(*auth, "--head", "--request", "GET", url)
+    assert status == 302
+    assert f"location: {live_registry_s3.bucket.server.endpoint}/" in headers.lower()

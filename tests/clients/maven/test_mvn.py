@@ -28,7 +28,7 @@ from tests.factories import (
     ProjectFactory,
     UserFactory,
 )
-from tests.helpers import stored_objects
+from tests.helpers import answered, stored_objects
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 
@@ -285,3 +285,22 @@ def test_refusals(live_registry, maven, project, group, developer, tmp_path):
         r'"GET /api/v4/projects/\d+/packages/maven/com/example/my-app/1.0/my-app-1.0.pom [^"]*" 401',
         live_registry.log(),
     )
+
+
+@pytest.mark.parametrize("credential", ["header", "basic"])
+def test_resolve_from_s3_storage(live_registry_s3, maven, project, group, developer, tmp_path, credential):
+    """On S3 the jar comes from the store by a presigned link: Maven follows the 302 (to another
+    host, without its credentials) and checks the bytes against the .sha1 Packhouse serves."""
+    project_url, group_url = urls(live_registry_s3, project, group)
+    token = AccessTokenFactory(user=developer).plaintext
+    code, output, jar = deploy(tmp_path, maven, project_url, ("header", "Private-Token", token), "2.0", "s3")
+    assert code == 0, output
+    blob = PackageFile.objects.get(file_name="my-app-2.0.jar").blob
+    assert blob.key in live_registry_s3.bucket.keys()
+
+    reader = ("header", "Private-Token", token) if credential == "header" else ("basic", "dev", token)
+    code, output, resolved = resolve(tmp_path, maven, group_url, reader, "com.example:my-app:2.0", credential)
+    assert code == 0, output
+    assert resolved.read_bytes() == jar
+    jar_path = r"/api/v4/groups/acme/-/packages/maven/com/example/my-app/2\.0/my-app-2\.0\.jar"
+    assert answered(live_registry_s3.log(), "GET", jar_path)[-1] == 302

@@ -25,6 +25,7 @@ from tests.factories import (
     ProjectFactory,
     UserFactory,
 )
+from tests.helpers import answered
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 
@@ -307,3 +308,19 @@ def test_a_large_package_publishes_in_bounded_server_memory(npm, live_registry, 
     app = npm.consumer(base, token, {NAME: "1.0.0"})
     npm.run(app, "install")
     assert (app / "node_modules" / "@acme" / "left-pad" / "blob.bin").read_bytes() == payload
+
+
+def test_install_from_s3_storage(live_registry_s3, tmp_path, group, project, developer):
+    """On S3 the tarball comes from the store by a presigned link: npm follows the 302 (without
+    its token: another origin) and checks the bytes against the packument's integrity."""
+    npm = Npm(tmp_path, live_registry_s3)
+    token = AccessTokenFactory(user=developer).plaintext
+    npm.run(npm.package("1.0.0", f"projects/{project.pk}", token), "publish")
+    blob = PackageVersion.objects.get().files.get().blob
+    assert blob.key in live_registry_s3.bucket.keys()
+    for base in (f"projects/{project.pk}", f"groups/{group.pk}/-"):
+        app = npm.consumer(base, token, {NAME: "1.0.0"})
+        npm.run(app, "install")
+        assert installed(app) == ("1.0.0", INDEX_JS)
+    tarball = r"/api/v4/projects/\d+/packages/npm/@acme/left-pad/-/@acme/left-pad-1\.0\.0\.tgz"
+    assert answered(live_registry_s3.log(), "GET", tarball) == [302, 302]

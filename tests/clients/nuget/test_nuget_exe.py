@@ -23,6 +23,7 @@ from tests.factories import (
     ProjectFactory,
     UserFactory,
 )
+from tests.helpers import answered
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 
@@ -256,3 +257,44 @@ def test_debian_nuget_v2_push_and_install(nuget_exe, live_registry, world, tmp_p
         legacy=True,
     )
     assert (out / "Acme.Legacy.2.0.0" / "content" / "readme.txt").is_file()
+
+
+def test_install_from_s3_storage(nuget_exe, live_registry_s3, world, tmp_path):
+    """On S3 the .nupkg comes from the store by a presigned link: NuGet.exe (v3, project and
+    group sources) and Debian's nuget (v2) follow the 302 without their source credentials."""
+    group, project, user = world
+    pat = AccessTokenFactory(user=user).plaintext
+    client = Client(nuget_exe, tmp_path)
+    client.add_source("packhouse", project_source(live_registry_s3, project), user.username, pat)
+    client.push(client.pack("Acme.Stored", "1.0.0"), "packhouse")
+    blob = PackageFile.objects.get(file_name__endswith=".nupkg").blob
+    assert blob.key in live_registry_s3.bucket.keys()
+
+    _, _, installed = client.install("Acme.Stored", "1.0.0", "packhouse")
+    assert installed.read_text() == "hello from packhouse\n"
+    deploy = DeployTokenFactory(project=project)
+    grouped = Client(nuget_exe, tmp_path / "group")
+    grouped.add_source(
+        "group",
+        live_registry_s3.api(f"groups/{group.pk}/-/packages/nuget/index.json"),
+        deploy.username,
+        deploy.plaintext,
+    )
+    _, _, installed = grouped.install("Acme.Stored", "1.0.0", "group")
+    assert installed.read_text() == "hello from packhouse\n"
+
+    legacy = Client(nuget_exe, tmp_path / "legacy")
+    v2 = live_registry_s3.api(f"projects/{project.pk}/packages/nuget/v2")
+    legacy.add_source("legacy", v2, user.username, pat, legacy=True)
+    out = tmp_path / "legacy" / "out"
+    legacy.run(
+        *("install", "Acme.Stored", "-Version", "1.0.0", "-Source", v2, "-OutputDirectory", str(out)),
+        *("-ConfigFile", str(legacy.config), "-NoCache", "-NonInteractive"),
+        legacy=True,
+    )
+    assert (out / "Acme.Stored.1.0.0" / "content" / "readme.txt").read_text() == "hello from packhouse\n"
+
+    # Each client asks anonymously first (401, the challenge), then with its credentials (302).
+    log = live_registry_s3.log()
+    assert answered(log, "GET", r"/api/v4/projects/\d+/packages/nuget/download/[^ ]+\.nupkg") == [401, 302] * 2
+    assert answered(log, "GET", r"/api/v4/projects/\d+/packages/nuget/v2/download/[^ ]+")[-1] == 302

