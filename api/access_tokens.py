@@ -19,6 +19,7 @@ from accounts.services import (
     rotate_access_token,
 )
 from api.base import ManagementView, not_found
+from api.params import boolean_param
 from api.serializers import AccessTokenInput, access_token_json, token_scopes
 from registry.errors import Forbidden, Unauthenticated
 from registry.policy import numeric_id
@@ -26,9 +27,10 @@ from registry.policy import numeric_id
 
 def _active_filter(queryset, params):
     state = params.get("state")
-    if state == "active" or params.get("active") in ("true", "1"):
+    active = boolean_param(params, "active")
+    if state == "active" or active is True:
         return queryset.filter(revoked=False).exclude(expires_at__lte=timezone.now())
-    if state == "inactive" or params.get("active") in ("false", "0"):
+    if state == "inactive" or active is False:
         return queryset.filter(Q(revoked=True) | Q(expires_at__lte=timezone.now()))
     return queryset
 
@@ -71,8 +73,9 @@ class PersonalTokensView(ManagementView):
         elif params.get("user_id"):
             user_id = numeric_id(params["user_id"])
             rows = rows.filter(user_id=user_id) if user_id is not None else rows.none()
-        if params.get("revoked") in ("true", "false"):
-            rows = rows.filter(revoked=params["revoked"] == "true")
+        revoked = boolean_param(params, "revoked")
+        if revoked is not None:
+            rows = rows.filter(revoked=revoked)
         if params.get("search"):
             rows = rows.filter(name__icontains=params["search"])
         return self.paginate(_active_filter(rows, params), access_token_json)

@@ -11,6 +11,7 @@ from accounts.roles import AccessLevel
 from accounts.services import visibility_fits
 from api.base import ManagementView
 from api.exceptions import ApiError
+from api.params import boolean_param
 from api.serializers import GroupInput, group_json
 from registry.errors import Forbidden
 from registry.policy import visible_groups
@@ -38,7 +39,7 @@ class GroupsView(ManagementView):
             groups = groups.filter(name__icontains=params["search"]) | groups.filter(
                 full_path__icontains=params["search"]
             )
-        if params.get("top_level_only") in ("true", "1"):
+        if boolean_param(params, "top_level_only"):
             groups = groups.filter(parent__isnull=True)
         return self.paginate(groups.order_by("id"), lambda g: group_json(g, request))
 

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from accounts import roles
 from api.base import ManagementView, not_found
 from api.exceptions import ApiError
+from api.params import BooleanField, boolean_param
 from api.serializers import GitLabSerializer, base_url, iso
 from registry import formats, policy, services
 from registry.models import LISTED, PackageFile, PackageVersion, Status, validate_regex
@@ -27,10 +28,6 @@ ORDERINGS = {
     "type": ("package__format",),
 }
 FILE_ORDERINGS = {"id": "id", "created_at": "created_at", "file_name": "file_name"}
-
-
-def _bool(value):
-    return str(value).lower() in ("1", "true", "yes", "on")
 
 
 def filter_versions(versions, params, *, group=False):
@@ -121,7 +118,7 @@ class PackagesView(ManagementView):
             return self.paginate(versions, lambda v: package_json(v, request, can_delete=can_delete))
         group = self.get_group(ref, roles.READ_PACKAGE)
         projects = policy.pullable_projects(self.principal, group)
-        if _bool(request.query_params.get("exclude_subgroups")):
+        if boolean_param(request.query_params, "exclude_subgroups"):
             projects = projects.filter(group=group)
         versions = filter_versions(
             _versions().select_related("package__project__group").filter(package__project__in=projects),
@@ -234,7 +231,7 @@ class PackageSettingsInput(GitLabSerializer):
         super().__init__(*args, **kwargs)
         for fmt in formats.with_duplicate_setting():
             allowed, regex = duplicate_setting_fields(fmt.name)
-            self.fields[allowed] = serializers.BooleanField(required=False)
+            self.fields[allowed] = BooleanField(required=False)
             self.fields[regex] = serializers.CharField(
                 required=False, allow_blank=True, max_length=255, validators=[_regex]
             )

@@ -9,6 +9,7 @@ from accounts import roles
 from accounts.models import PackageRegistryAccess, Project, Visibility
 from api.base import ManagementView
 from api.groups import check_visibility_fits
+from api.params import boolean_param
 from api.serializers import ProjectInput, ProjectUpdateInput, project_json
 from registry.errors import Forbidden
 from registry.policy import visible_projects
@@ -33,7 +34,7 @@ class ProjectsView(ManagementView):
             projects = projects.filter(name__icontains=term) | projects.filter(full_path__icontains=term)
         if params.get("visibility") in Visibility.values:
             projects = projects.filter(visibility=params["visibility"])
-        if params.get("owned") in ("true", "1") and self.user is not None:
+        if boolean_param(params, "owned") and self.user is not None:
             projects = projects.filter(namespace_owner=self.user)
         return self.paginate(projects.order_by("id"), lambda p: project_json(p, request))
 
