@@ -13,6 +13,7 @@ Permission decisions on projects and groups are made by `registry.policy`; the h
 only resolve references and ask it.
 """
 
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.views import APIView
 
 from accounts import roles
@@ -32,6 +33,9 @@ class ManagementView(APIView):
     read_user_scope = False  # GET endpoints about users: a `read_user` token suffices
 
     def initial(self, request, *args, **kwargs):
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise MethodNotAllowed(request.method)  # before the caller: Grape routes first
         super().initial(request, *args, **kwargs)
         self.principal = principal = principal_of(request)
         if principal.kind == DEPLOY_TOKEN:

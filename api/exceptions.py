@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from accounts.authentication import CHALLENGE
+from api.unknown_routes import NOT_ALLOWED
 
 
 class ApiError(exceptions.APIException):
@@ -27,6 +28,8 @@ def gitlab_exception_handler(exc, context):
         else:
             body = {"error": str(detail[0] if isinstance(detail, list) else detail)}
         response = Response(body, status=400)
+    elif isinstance(exc, exceptions.MethodNotAllowed):
+        response = Response(NOT_ALLOWED, status=405)
     elif isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
         response = Response({"message": str(exc.detail) if exc.detail else "401 Unauthorized"}, status=401)
     elif isinstance(exc, exceptions.APIException):

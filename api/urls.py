@@ -4,7 +4,7 @@
 suffix comes before the bare `projects/<ref>` and `groups/<ref>` routes that would otherwise
 swallow it: the packages and cleanup policy routes first, the bare objects last."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from api import (
     access_tokens,
@@ -17,7 +17,9 @@ from api import (
     packages,
     projects,
     users,
+    version,
 )
+from api.unknown_routes import unknown_route
 
 
 def both(prefix, suffix, view, **kwargs):
@@ -79,4 +81,7 @@ urlpatterns = [
     path("groups", groups.GroupsView.as_view()),
     path("projects/<ref:project_ref>", projects.ProjectDetailView.as_view()),
     path("groups/<ref:group_ref>", groups.GroupDetailView.as_view()),
+    path("version", version.VersionView.as_view()),
+    # Anything else under /api/v4/ is GitLab's JSON 404, never a web page.
+    re_path(r"^.*$", unknown_route),
 ]
