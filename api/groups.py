@@ -1,7 +1,9 @@
 """Groups: create (top-level by any signed-in internal user; subgroups by Maintainer+ of the
-parent, GitLab's default subgroup creation level), list the visible ones, show one."""
+parent, GitLab's default subgroup creation level), list the visible ones, show one, list a
+group's visible subgroups. (A group's projects, GET /groups/:id/projects, are in api/projects.py.)"""
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -79,3 +81,26 @@ class GroupDetailView(ManagementView):
     def get(self, request, group_ref):
         group = self.get_group(group_ref, roles.READ_GROUP)
         return Response(group_json(group, request))
+
+
+class SubgroupsView(ManagementView):
+    """GET /groups/:id/subgroups: the group's direct children the caller sees."""
+
+    anonymous_methods = ("GET", "HEAD")
+
+    def get(self, request, ref):
+        group = self.get_group(ref, roles.READ_GROUP)
+        params = request.query_params
+        groups = visible_groups(self.principal).filter(parent=group)
+        if params.get("search"):
+            groups = groups.filter(Q(name__icontains=params["search"]) | Q(path__icontains=params["search"]))
+        if boolean_param(params, "owned"):
+            groups = groups.filter(pk__in=owned_group_ids(self.user))
+        return self.paginate(groups.order_by("id"), lambda g: group_json(g, request))
+
+
+def owned_group_ids(user):
+    """Groups where the user is a direct Owner (GitLab's `owned`)."""
+    if user is None:
+        return []
+    return Membership.objects.filter(user=user, group__isnull=False, access_level=AccessLevel.OWNER).values("group_id")

@@ -1,4 +1,5 @@
-"""Parameters as GitLab's API reads them (Grape's coercion), for every management endpoint.
+"""Parameters as GitLab's API reads them (Grape's coercion and `values:`), for every
+management endpoint.
 
 Booleans: `true`/`false`, `t`/`f`, `1`/`0`, `yes`/`no`, `y`/`n`, `on`/`off` in any case
 (python-gitlab sends `True`/`False`), or a JSON boolean. Anything else is
@@ -36,6 +37,17 @@ def boolean_param(params, name, default=None):
     if parsed is None:
         raise serializers.ValidationError({name: "is invalid"})
     return parsed
+
+
+def choice_param(params, name, values):
+    """The query parameter `name`, one of `values` (None when absent or empty), else 400
+    `{"error": "<name> does not have a valid value"}` (Grape's words)."""
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if value not in values:
+        raise serializers.ValidationError({name: "does not have a valid value"})
+    return value
 
 
 class BooleanField(serializers.BooleanField):

@@ -329,6 +329,20 @@ class UserInput(GitLabSerializer):
         return _validate_path(value)
 
 
+class UserUpdateInput(GitLabSerializer):
+    """PUT /users/:id: GitLab's fields, each optional."""
+
+    username = serializers.CharField(max_length=150, required=False)
+    email = serializers.EmailField(required=False)
+    name = serializers.CharField(max_length=255, required=False)
+    password = serializers.CharField(required=False, min_length=8, write_only=True)
+    admin = BooleanField(required=False)
+    external = BooleanField(required=False)
+
+    def validate_username(self, value):
+        return _validate_path(value)
+
+
 class GroupInput(GitLabSerializer):
     name = serializers.CharField(max_length=255)
     path = serializers.CharField(max_length=255)

@@ -49,6 +49,8 @@ urlpatterns = [
     path("user/personal_access_tokens", access_tokens.OwnTokensView.as_view()),
     path("users", users.UsersView.as_view()),
     path("users/<int:user_id>", users.UserDetailView.as_view()),
+    path("users/<int:user_id>/block", users.UserStateView.as_view(block=True)),
+    path("users/<int:user_id>/unblock", users.UserStateView.as_view(block=False)),
     path("users/<int:user_id>/personal_access_tokens", access_tokens.UserTokensView.as_view()),
     path("personal_access_tokens", access_tokens.PersonalTokensView.as_view()),
     path("personal_access_tokens/<str:token_id>/rotate", access_tokens.PersonalTokenRotateView.as_view()),
@@ -68,9 +70,14 @@ urlpatterns = [
         job_token_scope.GroupAllowlistDetailView.as_view(),
     ),
     path("projects/<ref:ref>/jobs", jobs.JobsView.as_view()),
+    # Group-only routes.
+    path("groups/<ref:ref>/subgroups", groups.SubgroupsView.as_view()),
+    path("groups/<ref:ref>/projects", projects.GroupProjectsView.as_view()),
     path("projects/<ref:ref>/jobs/<int:job_id>/finish", jobs.JobFinishView.as_view()),
     # Routes under both projects and groups.
     *both("target", "members", members.MembersView),
+    *both("target", "members/all", members.AllMembersView),
+    *both("target", "members/all/<int:user_id>", members.AllMemberDetailView),
     *both("target", "members/<int:user_id>", members.MemberDetailView),
     *both("resource", "access_tokens", access_tokens.ResourceTokensView),
     *both("resource", "access_tokens/<int:token_id>", access_tokens.ResourceTokenDetailView),
