@@ -8,7 +8,9 @@ deploy tokens are not (GitLab's REST packages API does not take them).
 Also our REST extension: GET/PUT /projects/:id/packages/settings (duplicate rules).
 """
 
+from django.db import transaction
 from django.db.models import F
+from django.utils.http import parse_http_date_safe
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -164,9 +166,17 @@ class PackageDetailView(PackageMixin, ManagementView):
         return Response(data)
 
     def delete(self, request, ref, package_id):
+        """204; 412 when `If-Unmodified-Since` is older than the package's last change (compared
+        in whole seconds, the resolution of HTTP dates)."""
         project = self.get_project(ref, roles.DESTROY_PACKAGE)
-        version = self.version(project, package_id, statuses=[s for s in Status.values if s != "pending_destruction"])
-        services.mark_version_for_destruction(version)
+        since = parse_http_date_safe(request.headers.get("If-Unmodified-Since") or "")
+        deletable = [s for s in Status.values if s != "pending_destruction"]
+        with transaction.atomic():
+            version = self.version(project, package_id, statuses=deletable)
+            PackageVersion.objects.select_for_update().filter(pk=version.pk).first()
+            if since is not None and int(services.version_last_modified(version).timestamp()) > since:
+                raise ApiError(412, "412 Precondition Failed")
+            services.mark_version_for_destruction(version)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -203,6 +213,23 @@ class PackageFileDetailView(PackageMixin, ManagementView):
             not_found("Package file")
         services.mark_file_for_destruction(package_file)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PackageFileDownloadView(PackageMixin, ManagementView):
+    """GET /projects/:id/packages/:package_id/package_files/:package_file_id/download: the file
+    (GitLab 18.4), as the package's own format serves it, counted as a download."""
+
+    def get(self, request, ref, package_id, file_id):
+        project = self.get_project(ref, roles.READ_PACKAGE)
+        version = self.version(project, package_id)
+        package_file = (
+            PackageFile.objects.select_related("blob", "version")
+            .filter(version=version, pk=file_id, status=PackageFile.FileStatus.DEFAULT)
+            .first()
+        )
+        if package_file is None:
+            not_found("Package file")
+        return services.serve(package_file, request)
 
 
 # --- package settings (REST extension) -------------------------------------------------------

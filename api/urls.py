@@ -45,6 +45,10 @@ urlpatterns = [
         "projects/<ref:ref>/packages/<int:package_id>/package_files/<int:file_id>",
         packages.PackageFileDetailView.as_view(),
     ),
+    path(
+        "projects/<ref:ref>/packages/<int:package_id>/package_files/<int:file_id>/download",
+        packages.PackageFileDownloadView.as_view(),
+    ),
     path("user", users.CurrentUserView.as_view()),
     path("user/personal_access_tokens", access_tokens.OwnTokensView.as_view()),
     path("users", users.UsersView.as_view()),

@@ -3,7 +3,7 @@
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
@@ -203,6 +203,12 @@ def installable_files(projects, fmt, *, name=None, version=None, **filters):
 def find_file(project, fmt, name, version, file_name):
     """The newest installable file of that name in that version, or None."""
     return installable_files(project, fmt, name=name, version=version, file_name=file_name).order_by("-id").first()
+
+
+def version_last_modified(version):
+    """When the version last changed: its row, or the newest file added to it."""
+    newest_file = PackageFile.objects.filter(version=version).aggregate(newest=Max("created_at"))["newest"]
+    return max(filter(None, [version.updated_at, version.created_at, newest_file]))
 
 
 def record_download(version):
