@@ -262,6 +262,9 @@ class PackageSettingsInput(GitLabSerializer):
             self.fields[regex] = serializers.CharField(
                 required=False, allow_blank=True, max_length=255, validators=[_regex]
             )
+        for fmt in formats.with_own_settings():
+            for field in fmt.setting_labels:
+                self.fields[field] = BooleanField(required=False)
 
     def changes(self):
         """The validated input as {format name: {DuplicateSetting attribute: value}}."""
@@ -272,13 +275,19 @@ class PackageSettingsInput(GitLabSerializer):
                     changes.setdefault(fmt.name, {})[attribute] = self.validated_data[field]
         return changes
 
+    def own_changes(self):
+        """The validated input of the formats' own settings: {field: bool}."""
+        own = {field for fmt in formats.with_own_settings() for field in fmt.setting_labels}
+        return {field: value for field, value in self.validated_data.items() if field in own}
 
-def package_settings_json(settings_by_format):
-    """The flat GitLab shape from services.duplicate_settings()."""
+
+def package_settings_json(settings_by_format, own_settings):
+    """The flat GitLab shape from services.duplicate_settings() and services.own_settings()."""
     data = {}
     for format_name, row in settings_by_format.items():
         for field, attribute in duplicate_setting_fields(format_name).items():
             data[field] = getattr(row, attribute)
+    data.update(own_settings)
     return data
 
 
@@ -287,12 +296,15 @@ class PackageSettingsView(ManagementView):
 
     def get(self, request, ref):
         project = self.get_project(ref, roles.ADMIN_PACKAGE_SETTINGS)
-        return Response(package_settings_json(services.duplicate_settings(project)))
+        return Response(package_settings_json(services.duplicate_settings(project), services.own_settings(project)))
 
     def put(self, request, ref):
         project = self.get_project(ref, roles.ADMIN_PACKAGE_SETTINGS)
         data = PackageSettingsInput(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(package_settings_json(services.save_duplicate_settings(project, data.changes())))
+        with transaction.atomic():
+            duplicates = services.save_duplicate_settings(project, data.changes())
+            own = services.save_own_settings(project, data.own_changes())
+        return Response(package_settings_json(duplicates, own))
 
     patch = put

@@ -52,6 +52,25 @@ def save_duplicate_settings(project, changes):
     return duplicate_settings(project)
 
 
+def own_settings(project):
+    """{field: bool}: the settings formats keep of their own (formats.with_own_settings)."""
+    values = {}
+    for fmt in formats.with_own_settings():
+        values.update(fmt.project_settings(project))
+    return values
+
+
+def save_own_settings(project, values):
+    """Apply {field: bool} to the formats' own settings (each format stores its fields), in one
+    transaction."""
+    with transaction.atomic():
+        for fmt in formats.with_own_settings():
+            mine = {field: value for field, value in values.items() if field in fmt.setting_labels}
+            if mine:
+                fmt.save_project_settings(project, mine)
+    return own_settings(project)
+
+
 def _get_or_create_package(project, fmt, name):
     normalized = fmt.normalize_name(name)
     lookup = {"project": project, "format": fmt.name, "normalized_name": normalized}
@@ -261,6 +280,12 @@ def serve(
         version = package_file.version
         response._resource_closers.insert(0, lambda: record_download(version))
     return response
+
+
+def open_stored_file(package_file):
+    """A seekable binary handle on a stored file's bytes (the caller closes it), for a format
+    that serves a part of it (a member of an archive); storage out of reach: 503."""
+    return BlobStore().open(package_file.blob)
 
 
 def read_small_file(package_file, max_size=10 * 1024 * 1024):
