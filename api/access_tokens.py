@@ -107,6 +107,16 @@ class PersonalTokenDetailView(ManagementView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _rotation_expiry(row, request):
+    """The successor's `expires_at` (validated as on creation), or None: the rotation default."""
+    data = AccessTokenInput(
+        data={"name": row.name, "scopes": row.scopes, "expires_at": request.data.get("expires_at")},
+        allowed_scopes=row.scopes,
+    )
+    data.is_valid(raise_exception=True)
+    return data.validated_data["expires_at"] if request.data.get("expires_at") else None
+
+
 class PersonalTokenRotateView(PersonalTokenDetailView):
     """POST /personal_access_tokens/:id/rotate (and `self`): the token is revoked and a new one
     with the same name and scopes is answered, once (GitLab's rotation; `expires_at` optional,
@@ -118,13 +128,7 @@ class PersonalTokenRotateView(PersonalTokenDetailView):
         row = self.row(token_id)
         if row.revoked or row.expired:
             raise Unauthenticated("401 Unauthorized - the token is revoked or expired")
-        data = AccessTokenInput(
-            data={"name": row.name, "scopes": row.scopes, "expires_at": request.data.get("expires_at")},
-            allowed_scopes=row.scopes,
-        )
-        data.is_valid(raise_exception=True)
-        expires_at = data.validated_data["expires_at"] if request.data.get("expires_at") else None
-        successor, plaintext = rotate_access_token(row, expires_at)
+        successor, plaintext = rotate_access_token(row, _rotation_expiry(row, request))
         return Response(access_token_json(successor, token=plaintext))
 
 
@@ -195,3 +199,18 @@ class ResourceTokenDetailView(ResourceTokenMixin, ManagementView):
             not_found("Access Token")
         revoke_resource_token(row)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ResourceTokenRotateView(ResourceTokenMixin, ManagementView):
+    """POST /projects/:id/access_tokens/:token_id/rotate (and groups): the token is revoked and a
+    successor for the same bot, name and scopes is answered once, as for personal tokens."""
+
+    def post(self, request, ref, token_id):
+        resource = self.resource(ref)
+        row = self.rows(resource).filter(pk=token_id).first() or not_found("Access Token")
+        if row.revoked or row.expired:
+            raise Unauthenticated("401 Unauthorized - the token is revoked or expired")
+        expires_at = _rotation_expiry(row, request)
+        successor, plaintext = rotate_access_token(row, expires_at)
+        level = self.levels(resource, [successor]).get(successor.user_id)
+        return Response(access_token_json(successor, token=plaintext, access_level=level))

@@ -85,6 +85,7 @@ urlpatterns = [
     *both("target", "members/<int:user_id>", members.MemberDetailView),
     *both("resource", "access_tokens", access_tokens.ResourceTokensView),
     *both("resource", "access_tokens/<int:token_id>", access_tokens.ResourceTokenDetailView),
+    *both("resource", "access_tokens/<int:token_id>/rotate", access_tokens.ResourceTokenRotateView),
     *both("owner", "deploy_tokens", deploy_tokens.DeployTokensView),
     *both("owner", "deploy_tokens/<int:token_id>", deploy_tokens.DeployTokenDetailView),
     # The bare collections and objects last.

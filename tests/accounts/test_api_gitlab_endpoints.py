@@ -237,3 +237,27 @@ def test_group_projects_with_and_without_subgroups(api, tree, people):
     assert private.pk not in [p["id"] for p in seen]
     anonymous = api.get(url)
     assert anonymous.status_code == 401  # acme is private
+
+
+# --- rotating a project or group access token -----------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["project", "group"])
+def test_resource_access_token_rotation(api, tree, people, kind):
+    resource, admin_of = (tree["proj"], people["maintainer"]) if kind == "project" else (tree["acme"], people["owner"])
+    base = f"/api/v4/{kind}s/{resource.pk}/access_tokens"
+    created = api.post(base, {"name": "ci", "scopes": ["api"], "access_level": 30}, format="json", **admin_of.headers)
+    assert created.status_code == 201, created.content
+    old = created.json()
+    assert api.get("/api/v4/user", HTTP_PRIVATE_TOKEN=old["token"]).status_code == 200
+
+    assert api.post(f"{base}/{old['id']}/rotate", **people["developer"].headers).status_code == 403
+    rotated = api.post(f"{base}/{old['id']}/rotate", **admin_of.headers)
+    assert rotated.status_code == 200, rotated.content
+    new = rotated.json()
+    assert new["id"] != old["id"] and new["token"] != old["token"]
+    assert (new["name"], new["scopes"], new["access_level"], new["user_id"]) == ("ci", ["api"], 30, old["user_id"])
+    assert api.get("/api/v4/user", HTTP_PRIVATE_TOKEN=old["token"]).status_code == 401
+    assert api.get("/api/v4/user", HTTP_PRIVATE_TOKEN=new["token"]).status_code == 200
+    assert api.post(f"{base}/{old['id']}/rotate", **admin_of.headers).status_code == 401  # already revoked
+    assert api.post(f"{base}/999999/rotate", **admin_of.headers).json() == {"message": "404 Access Token Not Found"}
