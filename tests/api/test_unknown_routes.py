@@ -69,3 +69,23 @@ def test_version_answers_the_configured_revision(client, headers, settings):
         assert client.get("/api/v4/version", **headers).json()["revision"] == "abc1234"
     finally:
         revision.cache_clear()
+
+
+def test_a_nul_in_a_reference_is_no_server_error(client, headers):
+    """Django decodes %00 into the path; no project or group path holds one (was a 500)."""
+    from tests.factories import MembershipFactory, ProjectFactory
+
+    project = ProjectFactory()
+    user_token = AccessTokenFactory()
+    MembershipFactory(user=user_token.user, project=project, access_level=40)
+    own = auth_headers(user_token.plaintext)
+    for methods, path in (
+        (("get", "put", "post"), f"/api/v4/projects/{project.pk}/packages/generic/../%00/%0A"),
+        (("get", "put", "post"), "/api/v4/projects/acme%2F%00"),
+        (("get",), "/api/v4/groups/acme%00/subgroups"),
+        (("get",), f"/api/v4/projects/acme%2F%00/packages/generic/a/1/{project.pk}"),
+    ):
+        for method in methods:
+            response = getattr(client, method)(path, **own)
+            assert response.status_code == 404, (method, path, response.status_code)
+            assert "json" in response["Content-Type"]
