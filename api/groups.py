@@ -13,7 +13,7 @@ from accounts.roles import AccessLevel
 from accounts.services import visibility_fits
 from api.base import ManagementView
 from api.exceptions import ApiError
-from api.params import boolean_param
+from api.params import boolean_param, choice_param
 from api.serializers import GroupInput, group_json
 from registry.errors import Forbidden
 from registry.policy import visible_groups
@@ -31,6 +31,15 @@ def path_taken():
     return Response({"message": {"path": ["has already been taken"]}}, status=status.HTTP_400_BAD_REQUEST)
 
 
+def order_groups(groups, params):
+    """GitLab's `order_by` (name, the default, path or id) and `sort` (asc by default) of group
+    lists; a value they do not know is 400."""
+    order_by = choice_param(params, "order_by", ("name", "path", "id")) or "name"
+    sort = choice_param(params, "sort", ("asc", "desc")) or "asc"
+    prefix = "-" if sort == "desc" else ""
+    return groups.order_by(f"{prefix}{order_by}", f"{prefix}id")
+
+
 class GroupsView(ManagementView):
     anonymous_methods = ("GET", "HEAD")
 
@@ -43,7 +52,7 @@ class GroupsView(ManagementView):
             )
         if boolean_param(params, "top_level_only"):
             groups = groups.filter(parent__isnull=True)
-        return self.paginate(groups.order_by("id"), lambda g: group_json(g, request))
+        return self.paginate(order_groups(groups, params), lambda g: group_json(g, request))
 
     def post(self, request):
         data = GroupInput(data=request.data)
@@ -96,7 +105,7 @@ class SubgroupsView(ManagementView):
             groups = groups.filter(Q(name__icontains=params["search"]) | Q(path__icontains=params["search"]))
         if boolean_param(params, "owned"):
             groups = groups.filter(pk__in=owned_group_ids(self.user))
-        return self.paginate(groups.order_by("id"), lambda g: group_json(g, request))
+        return self.paginate(order_groups(groups, params), lambda g: group_json(g, request))
 
 
 def owned_group_ids(user):

@@ -24,12 +24,22 @@ def _slug(name):
     return "-".join(name.strip().lower().split())
 
 
-ORDERINGS = ("id", "name", "path", "created_at")
+# GitLab's order_by values for projects; a project row records no later activity than its
+# creation, so `updated_at` and `last_activity_at` order by that.
+ORDERINGS = {
+    "id": "id",
+    "name": "name",
+    "path": "path",
+    "created_at": "created_at",
+    "updated_at": "created_at",
+    "last_activity_at": "created_at",
+}
 
 
 def filter_projects(projects, params, user):
     """The list filters of GET /projects and GET /groups/:id/projects: `search`, `visibility`,
-    `owned`, `order_by` (id, name, path, created_at) and `sort`; a value they do not know is 400."""
+    `owned`, `order_by` and `sort` (GitLab's default: newest first); a value they do not know
+    is 400."""
     if params.get("search"):
         term = params["search"]
         projects = projects.filter(Q(name__icontains=term) | Q(full_path__icontains=term))
@@ -38,8 +48,8 @@ def filter_projects(projects, params, user):
         projects = projects.filter(visibility=visibility)
     if boolean_param(params, "owned"):
         projects = projects.filter(namespace_owner=user) if user is not None else projects.none()
-    order_by = choice_param(params, "order_by", ORDERINGS) or "id"
-    sort = choice_param(params, "sort", ("asc", "desc")) or ("asc" if order_by == "id" else "desc")
+    order_by = ORDERINGS[choice_param(params, "order_by", ORDERINGS) or "created_at"]
+    sort = choice_param(params, "sort", ("asc", "desc")) or "desc"
     prefix = "-" if sort == "desc" else ""
     return projects.order_by(f"{prefix}{order_by}", f"{prefix}id")
 

@@ -191,26 +191,29 @@ def test_block_and_unblock(api, people):
 
 
 def test_subgroups_lists_the_visible_children(api, tree, people):
-    public_child = GroupFactory(parent=tree["acme"], path="pub", visibility="public")
+    public_child = GroupFactory(parent=tree["acme"], path="pub", name="Pub", visibility="public")
     GroupFactory(parent=tree["sub"], path="grandchild")
     url = f"/api/v4/groups/{tree['acme'].pk}/subgroups"
     response = api.get(url, **people["owner"].headers)
     assert response.status_code == 200
-    assert [g["id"] for g in response.json()] == [tree["sub"].pk, public_child.pk]
+    assert [g["id"] for g in response.json()] == [public_child.pk, tree["sub"].pk]  # by name
     assert response["X-Total"] == "2"
+    by_id = api.get(url, {"order_by": "id", "sort": "desc"}, **people["owner"].headers).json()
+    assert [g["id"] for g in by_id] == [public_child.pk, tree["sub"].pk]
+    assert api.get(url, {"order_by": "stars"}, **people["owner"].headers).status_code == 400
     assert [g["id"] for g in api.get(url, {"search": "pub"}, **people["owner"].headers).json()] == [public_child.pk]
     # A member of sub only sees acme (its ancestor) and, below it, sub: not other private children.
-    hidden = GroupFactory(parent=tree["acme"], path="hidden")
+    hidden = GroupFactory(parent=tree["acme"], path="hidden", name="Hidden")
     assert hidden.pk in [g["id"] for g in api.get(url, **people["owner"].headers).json()]
-    assert [g["id"] for g in api.get(url, **people["developer"].headers).json()] == [tree["sub"].pk, public_child.pk]
+    assert [g["id"] for g in api.get(url, **people["developer"].headers).json()] == [public_child.pk, tree["sub"].pk]
     assert api.get(url, **people["stranger"].headers).json() == {"message": "404 Group Not Found"}
     assert api.get(url).status_code == 401
 
 
 def test_group_projects_with_and_without_subgroups(api, tree, people):
     acme = tree["acme"]
-    public = ProjectFactory(group=acme, path="public-one", visibility="public")
-    internal = ProjectFactory(group=acme, path="internal-one", visibility="internal")
+    public = ProjectFactory(group=acme, path="public-one", name="Public one", visibility="public")
+    internal = ProjectFactory(group=acme, path="internal-one", name="Internal one", visibility="internal")
     url = f"/api/v4/groups/{acme.pk}/projects"
     headers = people["owner"].headers
 
@@ -219,11 +222,13 @@ def test_group_projects_with_and_without_subgroups(api, tree, people):
         assert response.status_code == 200, response.content
         return [p["id"] for p in response.json()]
 
-    assert listed() == [public.pk, internal.pk]
+    assert listed() == [internal.pk, public.pk]  # GitLab's default order: newest first
+    assert listed(order_by="name", sort="asc") == [internal.pk, public.pk]
+    assert listed(order_by="id", sort="asc") == [public.pk, internal.pk]
     assert sorted(listed(include_subgroups="True")) == sorted([tree["proj"].pk, public.pk, internal.pk])
     assert listed(include_subgroups="true", visibility="private") == [tree["proj"].pk]
     assert listed(visibility="public") == [public.pk]
-    assert listed(include_subgroups="true", per_page=2, page=2) == [internal.pk]
+    assert listed(include_subgroups="true", per_page=2, page=2) == [tree["proj"].pk]
     bad = api.get(url, {"visibility": "secret"}, **headers)
     assert bad.status_code == 400 and bad.json() == {"error": "visibility does not have a valid value"}
     bad = api.get(url, {"include_subgroups": "both"}, **headers)

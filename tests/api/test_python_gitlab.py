@@ -173,23 +173,25 @@ def test_groups_projects_members_and_members_all(live_registry, admin):
 def test_pagination_with_get_all_and_iterator_over_45_items(live_registry, admin):
     group = GroupFactory(path="many", visibility="public")
     made = [ProjectFactory(group=group, path=f"p{n:02}", visibility="public").pk for n in range(45)]
+    newest_first = made[::-1]  # GitLab's default order for projects: created_at, desc
     many = admin.groups.get(group.pk)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         first_page = many.projects.list()
-    assert len(first_page) == 20 and [p.id for p in first_page] == made[:20]
+    assert len(first_page) == 20 and [p.id for p in first_page] == newest_first[:20]
     assert any("get_all=True" in str(w.message) for w in caught)  # python-gitlab saw there is more
 
-    assert [p.id for p in many.projects.list(get_all=True)] == made
-    assert [p.id for p in many.projects.list(get_all=True, per_page=7)] == made
+    assert [p.id for p in many.projects.list(get_all=True)] == newest_first
+    assert [p.id for p in many.projects.list(get_all=True, per_page=7, order_by="id", sort="asc")] == made
     iterator = many.projects.list(iterator=True, per_page=10)
     assert (iterator.total, iterator.total_pages, iterator.per_page) == (45, 5, 10)
     assert len(iterator) == 45
-    assert [p.id for p in iterator] == made
-    assert [p.id for p in many.projects.list(page=5, per_page=10)] == made[40:]
+    assert [p.id for p in iterator] == newest_first
+    assert [p.id for p in many.projects.list(page=5, per_page=10)] == newest_first[40:]
     assert many.projects.list(page=6, per_page=10) == []
-    assert [p.id for p in admin.projects.list(iterator=True, per_page=20)] == made
+    assert [p.id for p in admin.projects.list(iterator=True, per_page=20, order_by="path", sort="asc")] == made
+    refused(gl_errors.GitlabListError, 400, admin.projects.list, order_by="stars")
 
 
 # --- deploy tokens, access tokens ------------------------------------------------------------
