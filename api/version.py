@@ -31,8 +31,18 @@ def revision():
     return found.stdout.strip() or "unknown"
 
 
+@cache
+def version():
+    """The installed distribution's version (pyproject.toml's), or "unknown" when the checkout
+    runs without being installed."""
+    try:
+        return metadata.version("packhouse")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 class VersionView(ManagementView):
     read_user_scope = True
 
     def get(self, request):
-        return Response({"version": metadata.version("packhouse"), "revision": revision()})
+        return Response({"version": version(), "revision": revision()})
