@@ -175,6 +175,37 @@ def active_memberships(user):
     return Membership.objects.filter(user=user).filter(Q(expires_at__isnull=True) | Q(expires_at__gte=today))
 
 
+def effective_memberships(*, project=None, group=None):
+    """Every user with access to the project (or group) through a membership that has not
+    expired, direct or inherited from an ancestor group, each once with the membership that gives
+    the highest level (the nearest of equals), ordered by user id; a personal project's owner is
+    an Owner (an unsaved membership). The levels are the ones `project_access_level` and
+    `group_access_level` decide with."""
+    today = timezone.now().date()
+    if project is not None:
+        source = Q(project=project) | Q(group_id__in=project.group_ids)
+        depth = {None: len(project.group_ids)}
+        depth.update({pk: index for index, pk in enumerate(project.group_ids)})
+    else:
+        source = Q(group_id__in=group.traversal_ids)
+        depth = {pk: index for index, pk in enumerate(group.traversal_ids)}
+    rows = (
+        Membership.objects.filter(source)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gte=today))
+        .select_related("user")
+    )
+    best = {}
+    if project is not None and project.namespace_owner_id is not None:
+        owner = project.namespace_owner
+        best[owner.pk] = Membership(user=owner, project=project, access_level=AccessLevel.OWNER)
+        best[owner.pk].created_at = project.created_at
+    for row in rows:
+        held = best.get(row.user_id)
+        if held is None or (row.access_level, depth[row.group_id]) > (held.access_level, depth.get(held.group_id, -1)):
+            best[row.user_id] = row
+    return [best[user_id] for user_id in sorted(best)]
+
+
 def project_access_level(user, project):
     """Highest level over direct project membership and every ancestor group (one query)."""
     return project_access_levels(user, [project])[project.pk]

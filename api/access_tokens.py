@@ -19,6 +19,7 @@ from accounts.services import (
     rotate_access_token,
 )
 from api.base import ManagementView, not_found
+from api.params import boolean_param
 from api.serializers import AccessTokenInput, access_token_json, token_scopes
 from registry.errors import Forbidden, Unauthenticated
 from registry.policy import numeric_id
@@ -26,9 +27,10 @@ from registry.policy import numeric_id
 
 def _active_filter(queryset, params):
     state = params.get("state")
-    if state == "active" or params.get("active") in ("true", "1"):
+    active = boolean_param(params, "active")
+    if state == "active" or active is True:
         return queryset.filter(revoked=False).exclude(expires_at__lte=timezone.now())
-    if state == "inactive" or params.get("active") in ("false", "0"):
+    if state == "inactive" or active is False:
         return queryset.filter(Q(revoked=True) | Q(expires_at__lte=timezone.now()))
     return queryset
 
@@ -71,8 +73,9 @@ class PersonalTokensView(ManagementView):
         elif params.get("user_id"):
             user_id = numeric_id(params["user_id"])
             rows = rows.filter(user_id=user_id) if user_id is not None else rows.none()
-        if params.get("revoked") in ("true", "false"):
-            rows = rows.filter(revoked=params["revoked"] == "true")
+        revoked = boolean_param(params, "revoked")
+        if revoked is not None:
+            rows = rows.filter(revoked=revoked)
         if params.get("search"):
             rows = rows.filter(name__icontains=params["search"])
         return self.paginate(_active_filter(rows, params), access_token_json)
@@ -104,6 +107,16 @@ class PersonalTokenDetailView(ManagementView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _rotation_expiry(row, request):
+    """The successor's `expires_at` (validated as on creation), or None: the rotation default."""
+    data = AccessTokenInput(
+        data={"name": row.name, "scopes": row.scopes, "expires_at": request.data.get("expires_at")},
+        allowed_scopes=row.scopes,
+    )
+    data.is_valid(raise_exception=True)
+    return data.validated_data["expires_at"] if request.data.get("expires_at") else None
+
+
 class PersonalTokenRotateView(PersonalTokenDetailView):
     """POST /personal_access_tokens/:id/rotate (and `self`): the token is revoked and a new one
     with the same name and scopes is answered, once (GitLab's rotation; `expires_at` optional,
@@ -115,13 +128,7 @@ class PersonalTokenRotateView(PersonalTokenDetailView):
         row = self.row(token_id)
         if row.revoked or row.expired:
             raise Unauthenticated("401 Unauthorized - the token is revoked or expired")
-        data = AccessTokenInput(
-            data={"name": row.name, "scopes": row.scopes, "expires_at": request.data.get("expires_at")},
-            allowed_scopes=row.scopes,
-        )
-        data.is_valid(raise_exception=True)
-        expires_at = data.validated_data["expires_at"] if request.data.get("expires_at") else None
-        successor, plaintext = rotate_access_token(row, expires_at)
+        successor, plaintext = rotate_access_token(row, _rotation_expiry(row, request))
         return Response(access_token_json(successor, token=plaintext))
 
 
@@ -192,3 +199,18 @@ class ResourceTokenDetailView(ResourceTokenMixin, ManagementView):
             not_found("Access Token")
         revoke_resource_token(row)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ResourceTokenRotateView(ResourceTokenMixin, ManagementView):
+    """POST /projects/:id/access_tokens/:token_id/rotate (and groups): the token is revoked and a
+    successor for the same bot, name and scopes is answered once, as for personal tokens."""
+
+    def post(self, request, ref, token_id):
+        resource = self.resource(ref)
+        row = self.rows(resource).filter(pk=token_id).first() or not_found("Access Token")
+        if row.revoked or row.expired:
+            raise Unauthenticated("401 Unauthorized - the token is revoked or expired")
+        expires_at = _rotation_expiry(row, request)
+        successor, plaintext = rotate_access_token(row, expires_at)
+        level = self.levels(resource, [successor]).get(successor.user_id)
+        return Response(access_token_json(successor, token=plaintext, access_level=level))

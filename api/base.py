@@ -13,11 +13,13 @@ Permission decisions on projects and groups are made by `registry.policy`; the h
 only resolve references and ask it.
 """
 
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.views import APIView
 
 from accounts import roles
 from accounts.authentication import principal_of
 from accounts.principals import ACCESS_TOKEN, DEPLOY_TOKEN, JOB_TOKEN
+from api.exceptions import UnknownRoute
 from api.pagination import GitLabPagination
 from registry import policy
 from registry.errors import Forbidden, NotFound, Unauthenticated
@@ -32,6 +34,11 @@ class ManagementView(APIView):
     read_user_scope = False  # GET endpoints about users: a `read_user` token suffices
 
     def initial(self, request, *args, **kwargs):
+        method = request.method.lower()
+        wrong_method = method not in self.http_method_names or not hasattr(self, method)
+        spanning_ref = next((str(v) for k, v in kwargs.items() if k.endswith("ref") and "/" in str(v)), None)
+        if wrong_method and spanning_ref is None:
+            raise MethodNotAllowed(request.method)  # before the caller: Grape routes first
         super().initial(request, *args, **kwargs)
         self.principal = principal = principal_of(request)
         if principal.kind == DEPLOY_TOKEN:
@@ -40,6 +47,15 @@ class ManagementView(APIView):
             raise Forbidden("403 Forbidden - job tokens are not accepted on this endpoint")
         if principal.kind == ACCESS_TOKEN and not self._scope_ok(request.method, principal.scopes):
             raise Forbidden("403 Forbidden - insufficient_scope")
+        if wrong_method:
+            # A reference spanning segments is a full path only if it names a project (group)
+            # the caller sees; otherwise the path is no route of ours (deny_missing), and a
+            # hidden project's path answers what a missing one does.
+            if request.path.startswith("/api/v4/groups/"):
+                self.get_group(spanning_ref)
+            else:
+                self.get_project(spanning_ref)
+            raise MethodNotAllowed(request.method)
         if principal.is_anonymous and request.method not in self.anonymous_methods:
             raise Unauthenticated()
 
@@ -66,16 +82,35 @@ class ManagementView(APIView):
         """The project at `ref`, after the policy allowed `action` (None: seeing it)."""
         project = policy.resolve_project(str(ref))
         if project is None:
-            policy.deny_unknown(self.principal, "Project")
+            self.deny_missing(str(ref), "Project")
         self.access = policy.authorize(self.principal, project, action or roles.READ_PROJECT)
         return project
 
     def get_group(self, ref, action=roles.READ_GROUP):
         group = policy.resolve_group(str(ref))
         if group is None:
-            policy.deny_unknown(self.principal, "Group")
+            self.deny_missing(str(ref), "Group")
         policy.authorize_group(self.principal, group, action)
         return group
+
+    def deny_missing(self, ref, what):
+        """No project (group) at `ref`. A reference spans segments because URL-encoded slashes
+        arrive decoded; when a shorter run of its segments names one the caller sees, the path is
+        a route Packhouse does not have (`/projects/1/repository/tree`), never a missing
+        resource: 404 `{"error": "404 Not Found"}`. Otherwise the policy's answer for an
+        unknown target (the same as for a hidden one)."""
+        segments = ref.split("/")
+        for cut in range(len(segments) - 1, 0, -1):
+            head = "/".join(segments[:cut])
+            if what == "Project":
+                target = policy.resolve_project(head)
+                seen = target is not None and policy.can(self.principal, target, roles.READ_PROJECT)
+            else:
+                target = policy.resolve_group(head)
+                seen = target is not None and policy.group_visible(self.principal, target)
+            if seen:
+                raise UnknownRoute()
+        policy.deny_unknown(self.principal, what)
 
     def paginate(self, items, render):
         return self.paginate_page(items, lambda page: [render(item) for item in page])

@@ -14,15 +14,18 @@ from accounts import roles
 from accounts.models import DeployToken
 from accounts.services import create_deploy_token
 from api.base import ManagementView, not_found
+from api.params import boolean_param
 from api.serializers import DeployTokenInput, deploy_token_json
 
 
-def filter_active(rows, value):
+def filter_active(rows, params):
+    """`active=true`: usable tokens only; `active=false`: revoked or expired ones only."""
+    wanted = boolean_param(params, "active")
     now = timezone.now()
     active = Q(revoked=False) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-    if value in ("true", "1"):
+    if wanted is True:
         return rows.filter(active)
-    if value in ("false", "0"):
+    if wanted is False:
         return rows.exclude(active)
     return rows
 
@@ -30,7 +33,7 @@ def filter_active(rows, value):
 class InstanceDeployTokensView(ManagementView):
     def get(self, request):
         self.require_admin()
-        rows = filter_active(DeployToken.objects.order_by("id"), request.query_params.get("active"))
+        rows = filter_active(DeployToken.objects.order_by("id"), request.query_params)
         return self.paginate(rows, deploy_token_json)
 
 
@@ -49,7 +52,7 @@ class DeployTokenOwnerMixin:
 class DeployTokensView(DeployTokenOwnerMixin, ManagementView):
     def get(self, request, ref):
         owner = self.owner(ref, write=False)
-        return self.paginate(filter_active(self.rows(owner), request.query_params.get("active")), deploy_token_json)
+        return self.paginate(filter_active(self.rows(owner), request.query_params), deploy_token_json)
 
     def post(self, request, ref):
         owner = self.owner(ref, write=True)

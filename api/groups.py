@@ -1,7 +1,9 @@
 """Groups: create (top-level by any signed-in internal user; subgroups by Maintainer+ of the
-parent, GitLab's default subgroup creation level), list the visible ones, show one."""
+parent, GitLab's default subgroup creation level), list the visible ones, show one, list a
+group's visible subgroups. (A group's projects, GET /groups/:id/projects, are in api/projects.py.)"""
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -11,6 +13,7 @@ from accounts.roles import AccessLevel
 from accounts.services import visibility_fits
 from api.base import ManagementView
 from api.exceptions import ApiError
+from api.params import boolean_param, choice_param
 from api.serializers import GroupInput, group_json
 from registry.errors import Forbidden
 from registry.policy import visible_groups
@@ -28,6 +31,15 @@ def path_taken():
     return Response({"message": {"path": ["has already been taken"]}}, status=status.HTTP_400_BAD_REQUEST)
 
 
+def order_groups(groups, params):
+    """GitLab's `order_by` (name, the default, path or id) and `sort` (asc by default) of group
+    lists; a value they do not know is 400."""
+    order_by = choice_param(params, "order_by", ("name", "path", "id")) or "name"
+    sort = choice_param(params, "sort", ("asc", "desc")) or "asc"
+    prefix = "-" if sort == "desc" else ""
+    return groups.order_by(f"{prefix}{order_by}", f"{prefix}id")
+
+
 class GroupsView(ManagementView):
     anonymous_methods = ("GET", "HEAD")
 
@@ -38,9 +50,9 @@ class GroupsView(ManagementView):
             groups = groups.filter(name__icontains=params["search"]) | groups.filter(
                 full_path__icontains=params["search"]
             )
-        if params.get("top_level_only") in ("true", "1"):
+        if boolean_param(params, "top_level_only"):
             groups = groups.filter(parent__isnull=True)
-        return self.paginate(groups.order_by("id"), lambda g: group_json(g, request))
+        return self.paginate(order_groups(groups, params), lambda g: group_json(g, request))
 
     def post(self, request):
         data = GroupInput(data=request.data)
@@ -78,3 +90,26 @@ class GroupDetailView(ManagementView):
     def get(self, request, group_ref):
         group = self.get_group(group_ref, roles.READ_GROUP)
         return Response(group_json(group, request))
+
+
+class SubgroupsView(ManagementView):
+    """GET /groups/:id/subgroups: the group's direct children the caller sees."""
+
+    anonymous_methods = ("GET", "HEAD")
+
+    def get(self, request, ref):
+        group = self.get_group(ref, roles.READ_GROUP)
+        params = request.query_params
+        groups = visible_groups(self.principal).filter(parent=group)
+        if params.get("search"):
+            groups = groups.filter(Q(name__icontains=params["search"]) | Q(path__icontains=params["search"]))
+        if boolean_param(params, "owned"):
+            groups = groups.filter(pk__in=owned_group_ids(self.user))
+        return self.paginate(order_groups(groups, params), lambda g: group_json(g, request))
+
+
+def owned_group_ids(user):
+    """Groups where the user is a direct Owner (GitLab's `owned`)."""
+    if user is None:
+        return []
+    return Membership.objects.filter(user=user, group__isnull=False, access_level=AccessLevel.OWNER).values("group_id")

@@ -7,19 +7,20 @@ call it. The allowlist listing starts with the project itself, as GitLab's does.
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.response import Response
 
 from accounts import roles
 from accounts.models import JobTokenScopeLink, Project
 from api.base import ManagementView, not_found
 from api.exceptions import ApiError
+from api.params import BooleanField
 from api.serializers import GitLabSerializer, base_url, project_json
 from registry import policy
 
 
 class ScopeInput(GitLabSerializer):
-    enabled = serializers.BooleanField()
+    enabled = BooleanField()
 
 
 def _target_id(request, field):

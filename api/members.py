@@ -1,13 +1,16 @@
-"""Direct members of a group or a project. Listing and showing need to see the target;
-adding, changing and removing need ADMIN_GROUP (Owner) / ADMIN_PROJECT (Maintainer+).
-Nobody grants a level above their own unless they are an instance admin."""
+"""Members of a group or a project. Listing and showing need to see the target; adding,
+changing and removing need ADMIN_GROUP (Owner) / ADMIN_PROJECT (Maintainer+). Nobody grants a
+level above their own unless they are an instance admin.
+
+`/members` are the direct members; `/members/all` (read only) everyone with access through a
+membership, inherited from ancestor groups too, each with their effective (highest) level."""
 
 from django.db import IntegrityError, transaction
 from rest_framework import status
 from rest_framework.response import Response
 
 from accounts import roles
-from accounts.models import Membership, User, group_access_level
+from accounts.models import Membership, User, effective_memberships, group_access_level
 from api.base import ManagementView, not_found
 from api.exceptions import ApiError
 from api.serializers import MemberInput, member_json
@@ -97,3 +100,23 @@ class MemberDetailView(MemberTargetMixin, ManagementView):
         self.check_grant(target, membership.access_level)
         membership.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AllMembersView(MemberTargetMixin, ManagementView):
+    """GET /projects/:id/members/all and /groups/:id/members/all."""
+
+    def get(self, request, ref):
+        members = effective_memberships(**{self.target_kind: self.target(ref, manage=False)})
+        if request.query_params.get("query"):
+            term = request.query_params["query"].lower()
+            members = [m for m in members if term in m.user.username.lower() or term in m.user.name.lower()]
+        return self.paginate(members, member_json)
+
+
+class AllMemberDetailView(MemberTargetMixin, ManagementView):
+    """GET /projects/:id/members/all/:user_id and /groups/:id/members/all/:user_id."""
+
+    def get(self, request, ref, user_id):
+        members = effective_memberships(**{self.target_kind: self.target(ref, manage=False)})
+        found = next((m for m in members if m.user_id == user_id), None) or not_found("Member")
+        return Response(member_json(found))

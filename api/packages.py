@@ -8,13 +8,16 @@ deploy tokens are not (GitLab's REST packages API does not take them).
 Also our REST extension: GET/PUT /projects/:id/packages/settings (duplicate rules).
 """
 
+from django.db import transaction
 from django.db.models import F
+from django.utils.http import parse_http_date_safe
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from accounts import roles
 from api.base import ManagementView, not_found
 from api.exceptions import ApiError
+from api.params import BooleanField, boolean_param
 from api.serializers import GitLabSerializer, base_url, iso
 from registry import formats, policy, services
 from registry.models import LISTED, PackageFile, PackageVersion, Status, validate_regex
@@ -27,10 +30,6 @@ ORDERINGS = {
     "type": ("package__format",),
 }
 FILE_ORDERINGS = {"id": "id", "created_at": "created_at", "file_name": "file_name"}
-
-
-def _bool(value):
-    return str(value).lower() in ("1", "true", "yes", "on")
 
 
 def filter_versions(versions, params, *, group=False):
@@ -121,7 +120,7 @@ class PackagesView(ManagementView):
             return self.paginate(versions, lambda v: package_json(v, request, can_delete=can_delete))
         group = self.get_group(ref, roles.READ_PACKAGE)
         projects = policy.pullable_projects(self.principal, group)
-        if _bool(request.query_params.get("exclude_subgroups")):
+        if boolean_param(request.query_params, "exclude_subgroups"):
             projects = projects.filter(group=group)
         versions = filter_versions(
             _versions().select_related("package__project__group").filter(package__project__in=projects),
@@ -167,9 +166,17 @@ class PackageDetailView(PackageMixin, ManagementView):
         return Response(data)
 
     def delete(self, request, ref, package_id):
+        """204; 412 when `If-Unmodified-Since` is older than the package's last change (compared
+        in whole seconds, the resolution of HTTP dates)."""
         project = self.get_project(ref, roles.DESTROY_PACKAGE)
-        version = self.version(project, package_id, statuses=[s for s in Status.values if s != "pending_destruction"])
-        services.mark_version_for_destruction(version)
+        since = parse_http_date_safe(request.headers.get("If-Unmodified-Since") or "")
+        deletable = [s for s in Status.values if s != "pending_destruction"]
+        with transaction.atomic():
+            version = self.version(project, package_id, statuses=deletable)
+            PackageVersion.objects.select_for_update().filter(pk=version.pk).first()
+            if since is not None and int(services.version_last_modified(version).timestamp()) > since:
+                raise ApiError(412, "412 Precondition Failed")
+            services.mark_version_for_destruction(version)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -208,6 +215,23 @@ class PackageFileDetailView(PackageMixin, ManagementView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class PackageFileDownloadView(PackageMixin, ManagementView):
+    """GET /projects/:id/packages/:package_id/package_files/:package_file_id/download: the file
+    (GitLab 18.4), as the package's own format serves it, counted as a download."""
+
+    def get(self, request, ref, package_id, file_id):
+        project = self.get_project(ref, roles.READ_PACKAGE)
+        version = self.version(project, package_id)
+        package_file = (
+            PackageFile.objects.select_related("blob", "version")
+            .filter(version=version, pk=file_id, status=PackageFile.FileStatus.DEFAULT)
+            .first()
+        )
+        if package_file is None:
+            not_found("Package file")
+        return services.serve(package_file, request)
+
+
 # --- package settings (REST extension) -------------------------------------------------------
 
 
@@ -234,10 +258,13 @@ class PackageSettingsInput(GitLabSerializer):
         super().__init__(*args, **kwargs)
         for fmt in formats.with_duplicate_setting():
             allowed, regex = duplicate_setting_fields(fmt.name)
-            self.fields[allowed] = serializers.BooleanField(required=False)
+            self.fields[allowed] = BooleanField(required=False)
             self.fields[regex] = serializers.CharField(
                 required=False, allow_blank=True, max_length=255, validators=[_regex]
             )
+        for fmt in formats.with_own_settings():
+            for field in fmt.setting_labels:
+                self.fields[field] = BooleanField(required=False)
 
     def changes(self):
         """The validated input as {format name: {DuplicateSetting attribute: value}}."""
@@ -248,13 +275,19 @@ class PackageSettingsInput(GitLabSerializer):
                     changes.setdefault(fmt.name, {})[attribute] = self.validated_data[field]
         return changes
 
+    def own_changes(self):
+        """The validated input of the formats' own settings: {field: bool}."""
+        own = {field for fmt in formats.with_own_settings() for field in fmt.setting_labels}
+        return {field: value for field, value in self.validated_data.items() if field in own}
 
-def package_settings_json(settings_by_format):
-    """The flat GitLab shape from services.duplicate_settings()."""
+
+def package_settings_json(settings_by_format, own_settings):
+    """The flat GitLab shape from services.duplicate_settings() and services.own_settings()."""
     data = {}
     for format_name, row in settings_by_format.items():
         for field, attribute in duplicate_setting_fields(format_name).items():
             data[field] = getattr(row, attribute)
+    data.update(own_settings)
     return data
 
 
@@ -263,12 +296,15 @@ class PackageSettingsView(ManagementView):
 
     def get(self, request, ref):
         project = self.get_project(ref, roles.ADMIN_PACKAGE_SETTINGS)
-        return Response(package_settings_json(services.duplicate_settings(project)))
+        return Response(package_settings_json(services.duplicate_settings(project), services.own_settings(project)))
 
     def put(self, request, ref):
         project = self.get_project(ref, roles.ADMIN_PACKAGE_SETTINGS)
         data = PackageSettingsInput(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(package_settings_json(services.save_duplicate_settings(project, data.changes())))
+        with transaction.atomic():
+            duplicates = services.save_duplicate_settings(project, data.changes())
+            own = services.save_own_settings(project, data.own_changes())
+        return Response(package_settings_json(duplicates, own))
 
     patch = put

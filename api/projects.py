@@ -2,6 +2,7 @@
 level; without namespace_id: the caller's personal namespace), list visible, show, update."""
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -9,6 +10,7 @@ from accounts import roles
 from accounts.models import PackageRegistryAccess, Project, Visibility
 from api.base import ManagementView
 from api.groups import check_visibility_fits
+from api.params import boolean_param, choice_param
 from api.serializers import ProjectInput, ProjectUpdateInput, project_json
 from registry.errors import Forbidden
 from registry.policy import visible_projects
@@ -22,20 +24,42 @@ def _slug(name):
     return "-".join(name.strip().lower().split())
 
 
+# GitLab's order_by values for projects; a project row records no later activity than its
+# creation, so `updated_at` and `last_activity_at` order by that.
+ORDERINGS = {
+    "id": "id",
+    "name": "name",
+    "path": "path",
+    "created_at": "created_at",
+    "updated_at": "created_at",
+    "last_activity_at": "created_at",
+}
+
+
+def filter_projects(projects, params, user):
+    """The list filters of GET /projects and GET /groups/:id/projects: `search`, `visibility`,
+    `owned`, `order_by` and `sort` (GitLab's default: newest first); a value they do not know
+    is 400."""
+    if params.get("search"):
+        term = params["search"]
+        projects = projects.filter(Q(name__icontains=term) | Q(full_path__icontains=term))
+    visibility = choice_param(params, "visibility", Visibility.values)
+    if visibility:
+        projects = projects.filter(visibility=visibility)
+    if boolean_param(params, "owned"):
+        projects = projects.filter(namespace_owner=user) if user is not None else projects.none()
+    order_by = ORDERINGS[choice_param(params, "order_by", ORDERINGS) or "created_at"]
+    sort = choice_param(params, "sort", ("asc", "desc")) or "desc"
+    prefix = "-" if sort == "desc" else ""
+    return projects.order_by(f"{prefix}{order_by}", f"{prefix}id")
+
+
 class ProjectsView(ManagementView):
     anonymous_methods = ("GET", "HEAD")
 
     def get(self, request):
-        projects = visible_projects(self.principal)
-        params = request.query_params
-        if params.get("search"):
-            term = params["search"]
-            projects = projects.filter(name__icontains=term) | projects.filter(full_path__icontains=term)
-        if params.get("visibility") in Visibility.values:
-            projects = projects.filter(visibility=params["visibility"])
-        if params.get("owned") in ("true", "1") and self.user is not None:
-            projects = projects.filter(namespace_owner=self.user)
-        return self.paginate(projects.order_by("id"), lambda p: project_json(p, request))
+        projects = filter_projects(visible_projects(self.principal), request.query_params, self.user)
+        return self.paginate(projects, lambda p: project_json(p, request))
 
     def post(self, request):
         data = ProjectInput(data=request.data)
@@ -72,6 +96,24 @@ class ProjectsView(ManagementView):
         except IntegrityError:
             return path_taken()
         return Response(project_json(project, request), status=status.HTTP_201_CREATED)
+
+
+class GroupProjectsView(ManagementView):
+    """GET /groups/:id/projects: the group's projects the caller sees (`include_subgroups`:
+    every project below it), with the filters of GET /projects."""
+
+    anonymous_methods = ("GET", "HEAD")
+
+    def get(self, request, ref):
+        group = self.get_group(ref, roles.READ_GROUP)
+        params = request.query_params
+        projects = visible_projects(self.principal)
+        if boolean_param(params, "include_subgroups"):
+            projects = projects.filter(full_path__startswith=f"{group.full_path}/")
+        else:
+            projects = projects.filter(group=group)
+        projects = filter_projects(projects, params, self.user)
+        return self.paginate(projects, lambda p: project_json(p, request))
 
 
 class ProjectDetailView(ManagementView):

@@ -15,6 +15,7 @@ from accounts.models import (
     validate_path,
 )
 from accounts.roles import MEMBER_ACCESS_LEVELS
+from api.params import BooleanField
 from registry.views import base_url  # the one spelling of the server's URL (api.packages, web import it from here)
 
 # --- helpers --------------------------------------------------------------------------------
@@ -321,8 +322,22 @@ class UserInput(GitLabSerializer):
     email = serializers.EmailField()
     name = serializers.CharField(max_length=255)
     password = serializers.CharField(required=False, min_length=8, write_only=True)
-    admin = serializers.BooleanField(required=False, default=False)
-    external = serializers.BooleanField(required=False, default=False)
+    admin = BooleanField(required=False, default=False)
+    external = BooleanField(required=False, default=False)
+
+    def validate_username(self, value):
+        return _validate_path(value)
+
+
+class UserUpdateInput(GitLabSerializer):
+    """PUT /users/:id: GitLab's fields, each optional."""
+
+    username = serializers.CharField(max_length=150, required=False)
+    email = serializers.EmailField(required=False)
+    name = serializers.CharField(max_length=255, required=False)
+    password = serializers.CharField(required=False, min_length=8, write_only=True)
+    admin = BooleanField(required=False)
+    external = BooleanField(required=False)
 
     def validate_username(self, value):
         return _validate_path(value)

@@ -4,7 +4,7 @@
 suffix comes before the bare `projects/<ref>` and `groups/<ref>` routes that would otherwise
 swallow it: the packages and cleanup policy routes first, the bare objects last."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from api import (
     access_tokens,
@@ -17,7 +17,9 @@ from api import (
     packages,
     projects,
     users,
+    version,
 )
+from api.unknown_routes import unknown_route
 
 
 def both(prefix, suffix, view, **kwargs):
@@ -43,10 +45,16 @@ urlpatterns = [
         "projects/<ref:ref>/packages/<int:package_id>/package_files/<int:file_id>",
         packages.PackageFileDetailView.as_view(),
     ),
+    path(
+        "projects/<ref:ref>/packages/<int:package_id>/package_files/<int:file_id>/download",
+        packages.PackageFileDownloadView.as_view(),
+    ),
     path("user", users.CurrentUserView.as_view()),
     path("user/personal_access_tokens", access_tokens.OwnTokensView.as_view()),
     path("users", users.UsersView.as_view()),
     path("users/<int:user_id>", users.UserDetailView.as_view()),
+    path("users/<int:user_id>/block", users.UserStateView.as_view(block=True)),
+    path("users/<int:user_id>/unblock", users.UserStateView.as_view(block=False)),
     path("users/<int:user_id>/personal_access_tokens", access_tokens.UserTokensView.as_view()),
     path("personal_access_tokens", access_tokens.PersonalTokensView.as_view()),
     path("personal_access_tokens/<str:token_id>/rotate", access_tokens.PersonalTokenRotateView.as_view()),
@@ -66,12 +74,18 @@ urlpatterns = [
         job_token_scope.GroupAllowlistDetailView.as_view(),
     ),
     path("projects/<ref:ref>/jobs", jobs.JobsView.as_view()),
+    # Group-only routes.
+    path("groups/<ref:ref>/subgroups", groups.SubgroupsView.as_view()),
+    path("groups/<ref:ref>/projects", projects.GroupProjectsView.as_view()),
     path("projects/<ref:ref>/jobs/<int:job_id>/finish", jobs.JobFinishView.as_view()),
     # Routes under both projects and groups.
     *both("target", "members", members.MembersView),
+    *both("target", "members/all", members.AllMembersView),
+    *both("target", "members/all/<int:user_id>", members.AllMemberDetailView),
     *both("target", "members/<int:user_id>", members.MemberDetailView),
     *both("resource", "access_tokens", access_tokens.ResourceTokensView),
     *both("resource", "access_tokens/<int:token_id>", access_tokens.ResourceTokenDetailView),
+    *both("resource", "access_tokens/<int:token_id>/rotate", access_tokens.ResourceTokenRotateView),
     *both("owner", "deploy_tokens", deploy_tokens.DeployTokensView),
     *both("owner", "deploy_tokens/<int:token_id>", deploy_tokens.DeployTokenDetailView),
     # The bare collections and objects last.
@@ -79,4 +93,7 @@ urlpatterns = [
     path("groups", groups.GroupsView.as_view()),
     path("projects/<ref:project_ref>", projects.ProjectDetailView.as_view()),
     path("groups/<ref:group_ref>", groups.GroupDetailView.as_view()),
+    path("version", version.VersionView.as_view()),
+    # Anything else under /api/v4/ is GitLab's JSON 404, never a web page.
+    re_path(r"^.*$", unknown_route),
 ]

@@ -1,4 +1,4 @@
-"""Users: create (admin), list, show, and the caller (`GET /user`).
+"""Users: create, update, block and unblock (admin), list, show, and the caller (`GET /user`).
 
 GET /users: an admin sees everyone; anyone else gets a list holding only themselves
 (Packhouse's choice: GitLab lists every user to any signed-in caller).
@@ -11,7 +11,8 @@ from rest_framework.response import Response
 from accounts.models import User
 from api.base import ManagementView, not_found
 from api.exceptions import ApiError
-from api.serializers import UserInput, user_json
+from api.serializers import UserInput, UserUpdateInput, user_json
+from registry.errors import Forbidden
 
 
 def _render_for(principal):
@@ -41,9 +42,9 @@ class UsersView(ManagementView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if User.objects.filter(username__iexact=values["username"]).exists():
-            raise ApiError(409, "Username has already been taken")
+            raise ApiError(409, "Username has already been taken", verbatim=True)
         if User.objects.filter(email__iexact=values["email"]).exists():
-            raise ApiError(409, "Email has already been taken")
+            raise ApiError(409, "Email has already been taken", verbatim=True)
         user = User(
             username=values["username"],
             email=values["email"],
@@ -60,8 +61,17 @@ class UsersView(ManagementView):
             with transaction.atomic():
                 user.save()
         except IntegrityError as exc:
-            raise ApiError(409, "Username has already been taken") from exc
+            raise ApiError(409, "Username has already been taken", verbatim=True) from exc
         return Response(user_json(user, with_email=True), status=status.HTTP_201_CREATED)
+
+
+def _taken(user, values):
+    """The 409 GitLab answers when another user holds the username or email."""
+    others = User.objects.exclude(pk=user.pk)
+    if "username" in values and others.filter(username__iexact=values["username"]).exists():
+        raise ApiError(409, "Username has already been taken", verbatim=True)
+    if "email" in values and others.filter(email__iexact=values["email"]).exists():
+        raise ApiError(409, "Email has already been taken", verbatim=True)
 
 
 class UserDetailView(ManagementView):
@@ -70,6 +80,51 @@ class UserDetailView(ManagementView):
     def get(self, request, user_id):
         user = User.objects.filter(pk=user_id).first() or not_found("User")
         return Response(_render_for(self.principal)(user))
+
+    def put(self, request, user_id):
+        """Admins only: username, email, name, password, admin and external flags."""
+        self.require_admin()
+        user = User.objects.filter(pk=user_id).first() or not_found("User")
+        data = UserUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        _taken(user, values)
+        if values.get("admin") is False and user.pk == self.user.pk:
+            raise Forbidden("403 Forbidden - an administrator cannot take away their own admin rights")
+        for field in ("username", "email", "name"):
+            if field in values:
+                setattr(user, field, values[field])
+        if "admin" in values:
+            user.is_superuser = user.is_staff = values["admin"]
+        if "external" in values:
+            user.is_external = values["external"]
+        if "password" in values:
+            user.set_password(values["password"])
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError as exc:
+            raise ApiError(409, "Username has already been taken", verbatim=True) from exc
+        return Response(user_json(user, with_email=True))
+
+
+class UserStateView(ManagementView):
+    """POST /users/:id/block and /users/:id/unblock (admins): 201 `true`, as GitLab answers.
+    A blocked user's tokens stop authenticating at once; an administrator does not block
+    themselves."""
+
+    block = True
+
+    def post(self, request, user_id):
+        self.require_admin()
+        user = User.objects.filter(pk=user_id).first() or not_found("User")
+        if self.block and user.pk == self.user.pk:
+            raise Forbidden("403 Forbidden - an administrator cannot block themselves")
+        if user.is_active == (not self.block):
+            return Response(True, status=status.HTTP_201_CREATED)
+        user.is_active = not self.block
+        user.save(update_fields=["is_active"])
+        return Response(True, status=status.HTTP_201_CREATED)
 
 
 class CurrentUserView(ManagementView):

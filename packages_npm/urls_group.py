@@ -1,4 +1,4 @@
-"""Group-level npm routes: read-only (packument, dist-tags, audit stubs)."""
+"""Group-level npm routes: packument, dist-tags (tag writes act on the package's project), audit stubs."""
 
 from django.urls import re_path
 
@@ -8,5 +8,6 @@ from packages_npm.urls_project import AUDIT, NAME
 urlpatterns = [
     re_path(AUDIT, views.GroupAuditView.as_view()),
     re_path(rf"^-/package/{NAME}/dist-tags$", views.GroupDistTagsView.as_view()),
+    re_path(rf"^-/package/{NAME}/dist-tags/(?P<tag>[^/]+)$", views.GroupDistTagView.as_view()),
     re_path(rf"^{NAME}$", views.GroupPackumentView.as_view()),
 ]

@@ -1,4 +1,5 @@
-"""Instance-level npm routes: read-only, and only `@<top-level group>/name` resolves."""
+"""Instance-level npm routes: packument, dist-tags (tag writes act on the package's project), audit
+stubs; only `@<top-level group>/name` resolves."""
 
 from django.urls import re_path
 
@@ -8,5 +9,6 @@ from packages_npm.urls_project import AUDIT, NAME
 urlpatterns = [
     re_path(AUDIT, views.InstanceAuditView.as_view()),
     re_path(rf"^-/package/{NAME}/dist-tags$", views.InstanceDistTagsView.as_view()),
+    re_path(rf"^-/package/{NAME}/dist-tags/(?P<tag>[^/]+)$", views.InstanceDistTagView.as_view()),
     re_path(rf"^{NAME}$", views.InstancePackumentView.as_view()),
 ]

@@ -1,7 +1,8 @@
 """Thin npm views: parse -> registry.services / packages_npm.writes -> render.
 
 Project level: publish, packument, tarball, dist-tags, deprecate, unpublish, audit stubs.
-Group and instance level: packument, dist-tags and the audit stubs only (read-only).
+Group and instance level: packument, dist-tags (writes decided on the package's project) and
+the audit stubs.
 """
 
 import json
@@ -276,6 +277,29 @@ class DistTagView(NpmView):
         return HttpResponse(status=204)
 
 
+class ScopedDistTagView(DistTagView):
+    """PUT/DELETE dist-tags at group and instance level (GitLab's `project_or_nil`): the
+    package of that name the caller may pull there names the project, whose own rule decides
+    (create_package to tag, destroy_package to untag). The group or instance is only read."""
+
+    actions = {"PUT": roles.READ_PACKAGE, "DELETE": roles.READ_PACKAGE}
+    found = None
+
+    def project_package(self, name):
+        if self.found is None:
+            package = self.readable_packages(name).select_related("project").order_by("-id").first()
+            if package is None:
+                raise NotFound("404 Package Not Found")
+            write = roles.CREATE_PACKAGE if self.request.method == "PUT" else roles.DESTROY_PACKAGE
+            self.act_in_project(package.project, write)
+            self.found = package
+        return self.found
+
+    def put(self, request, package_name, tag, **kwargs):
+        self.project_package(package_name)  # who may, before the tag and body are read
+        return super().put(request, package_name, tag, **kwargs)
+
+
 class AuditView(NpmView):
     """npm audit: no advisories here (forwarding to npmjs is off), so `npm install` goes on."""
 
@@ -300,3 +324,5 @@ GroupAuditView = _at(GROUP, AuditView)
 InstancePackumentView = _at(INSTANCE, PackumentView)
 InstanceDistTagsView = _at(INSTANCE, DistTagsView)
 InstanceAuditView = _at(INSTANCE, AuditView)
+GroupDistTagView = type("GroupDistTagView", (ScopedDistTagView,), {"scope": GROUP})
+InstanceDistTagView = type("InstanceDistTagView", (ScopedDistTagView,), {"scope": INSTANCE})

@@ -15,6 +15,7 @@ class NugetFormat(PackageFormat):
     label = "NuGet"
     default_max_file_size = 500 * 1024 * 1024
     token_headers = ("HTTP_X_NUGET_APIKEY",)  # `X-NuGet-ApiKey`, sent by `nuget push`
+    setting_labels = {"nuget_symbol_server_enabled": "NuGet: serve symbol files (symbol server)"}
 
     def normalize_name(self, name):
         return name.lower()
@@ -33,11 +34,38 @@ class NugetFormat(PackageFormat):
     def duplicate_error(self):
         return Conflict("409 Conflict - A package with the same name and version already exists")
 
+    def project_settings(self, project):
+        from packages_nuget.models import NugetSymbolServer
+
+        row = NugetSymbolServer.objects.filter(project=project).first()
+        return {"nuget_symbol_server_enabled": bool(row and row.enabled)}
+
+    def save_project_settings(self, project, values):
+        from packages_nuget.models import NugetSymbolServer
+
+        if "nuget_symbol_server_enabled" in values:
+            NugetSymbolServer.objects.update_or_create(
+                project=project, defaults={"enabled": values["nuget_symbol_server_enabled"]}
+            )
+
     def save_format_rows(self, version, draft, files):
         """`draft` is a packages_nuget.parsers.NugetDraft: the nuspec's fields (not a symbol
-        package's) become the version's NugetMetadatum."""
-        from packages_nuget.models import NugetMetadatum
+        package's) become the version's NugetMetadatum; a symbol package's portable PDBs become
+        NugetSymbol rows of its stored file."""
+        from packages_nuget.models import NugetMetadatum, NugetSymbol
 
+        if draft.symbols and files:
+            NugetSymbol.objects.bulk_create(
+                NugetSymbol(
+                    package_file=files[0],
+                    entry=symbol.entry,
+                    file_name=symbol.file_name,
+                    signature=symbol.signature,
+                    checksum=symbol.checksum,
+                    size=symbol.size,
+                )
+                for symbol in draft.symbol_files
+            )
         spec = draft.nuspec
         if spec is None or draft.symbols:
             return

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from registry.models import PackageVersion
+from registry.models import PackageFile, PackageVersion
 
 
 class NugetMetadatum(models.Model):
@@ -23,3 +23,33 @@ class NugetMetadatum(models.Model):
 
     def __str__(self):
         return f"nuget metadata of {self.version_id}"
+
+
+class NugetSymbol(models.Model):
+    """A portable PDB inside a stored symbol package (.snupkg), under the key Visual Studio's
+    debugger asks a symbol server for (packages_nuget.symbols). Served out of the package file,
+    so it goes when the file goes."""
+
+    package_file = models.ForeignKey(PackageFile, on_delete=models.CASCADE, related_name="nuget_symbols")
+    entry = models.CharField(max_length=1024)  # the member's path in the .snupkg
+    file_name = models.CharField(max_length=255)  # lower-cased base name
+    signature = models.CharField(max_length=64)  # upper-case
+    checksum = models.CharField(max_length=64)  # lower-case SHA-256 hex
+    size = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["signature", "file_name"], name="nuget_symbol_key")]
+
+    def __str__(self):
+        return f"{self.file_name}/{self.signature}"
+
+
+class NugetSymbolServer(models.Model):
+    """GitLab's `nuget_symbol_server_enabled` (off by default), kept per project like the
+    duplicate settings: whether the project's symbol files are served."""
+
+    project = models.OneToOneField("accounts.Project", on_delete=models.CASCADE, related_name="nuget_symbol_server")
+    enabled = models.BooleanField(default=False)
+
+    def __str__(self):
+        return f"symbol server {'on' if self.enabled else 'off'}"

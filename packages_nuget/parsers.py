@@ -12,6 +12,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from packages_nuget import symbols
 from registry import archives
 from registry.errors import Invalid
 from registry.formats import PackageDraft
@@ -118,6 +119,7 @@ class NugetDraft(PackageDraft):
 
     nuspec: Nuspec | None = None
     symbols: bool = False
+    symbol_files: list = field(default_factory=list)  # packages_nuget.symbols.SymbolFile
 
 
 _NAMED_FILE = re.compile(r"^(?P<stem>.+?)\.(?P<version>\d+(?:\.\d+)+(?:-[0-9A-Za-z.-]+)?)\.s?nupkg$", re.IGNORECASE)
@@ -178,6 +180,34 @@ def read_nuspec_bytes(path, max_size):
             return data
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, RuntimeError) as exc:
         raise Invalid("400 Bad request - the package is not a valid zip (.nupkg) file") from exc
+
+
+def read_symbol_files(path, max_size):
+    """The portable PDBs of a symbol package at `path` (already checked by read_nuspec_bytes),
+    each with its identity (packages_nuget.symbols); other .pdb files are skipped. Read under
+    registry.archives' budget for `max_size`."""
+    found = []
+    try:
+        with archives.open_zip(
+            path,
+            "the package",
+            max_bytes=archives.budget_for(max_size),
+            unreadable="400 Bad request - the package is not a valid zip (.nupkg) file",
+        ) as archive:
+            for entry in archive.members:
+                if not entry.filename.lower().endswith(".pdb") or entry.file_size > symbols.MAX_PDB_SIZE:
+                    continue
+                with archive.open(entry) as handle:
+                    data = handle.read(symbols.MAX_PDB_SIZE + 1)
+                identity = symbols.pdb_identity(data) if len(data) <= symbols.MAX_PDB_SIZE else None
+                if identity is None:
+                    continue
+                signature, checksum = identity
+                base_name = entry.filename.replace("\\", "/").rsplit("/", 1)[-1]
+                found.append(symbols.SymbolFile(entry.filename, base_name.lower(), signature, checksum, len(data)))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, RuntimeError) as exc:
+        raise Invalid("400 Bad request - the package is not a valid zip (.nupkg) file") from exc
+    return found
 
 
 def _local(tag):

@@ -5,6 +5,7 @@ packages_nuget.renderers turns the entries into documents."""
 from django.db.models import Q
 
 from packages_nuget.format import NugetFormat
+from packages_nuget.models import NugetSymbol
 from packages_nuget.renderers import Entry
 from registry.models import INSTALLABLE, Package, PackageFile, PackageVersion
 
@@ -85,3 +86,26 @@ def entries(versions, with_files=False):
             )
         )
     return result
+
+
+def symbol(projects, file_name, signature, checksums):
+    """The newest portable PDB at the debugger's key (file name and signature, without regard to
+    case) with one of `checksums`, in an installable symbol package of `projects`, or None."""
+    return (
+        NugetSymbol.objects.select_related("package_file__blob")
+        .filter(
+            file_name=file_name.lower(),
+            signature=signature.upper(),
+            checksum__in=checksums,
+            package_file__status=PackageFile.FileStatus.DEFAULT,
+            package_file__version__status__in=INSTALLABLE,
+            package_file__version__package__project__in=projects,
+        )
+        .order_by("-id")
+        .first()
+    )
+
+
+def serving_symbols(projects):
+    """Those of `projects` whose symbol server setting is on."""
+    return projects.filter(nuget_symbol_server__enabled=True)

@@ -12,6 +12,10 @@ urlpatterns = [
     re_path(r"^index\.json$", views.ServiceIndexView.as_view()),
     re_path(r"^symbolpackage/?$", views.SymbolPublishView.as_view()),
     re_path(r"^query$", views.QueryView.as_view()),
+    re_path(
+        r"^symbolfiles/(?P<file_name>[^/]+)/(?P<signature>[0-9A-Fa-f]{32,40})/(?P<same_file_name>[^/]+)$",
+        views.SymbolFileView.as_view(),
+    ),
     re_path(rf"^metadata/{NAME}/index\.json$", views.MetadataIndexView.as_view()),
     re_path(rf"^metadata/{NAME}/{VERSION}\.json$", views.MetadataLeafView.as_view()),
     re_path(rf"^download/{NAME}/index\.json$", views.DownloadIndexView.as_view()),

@@ -2,22 +2,23 @@
 (packages_nuget.queries) -> render (packages_nuget.renderers).
 
 Project level: v3 service index, push (PUT /, /v2, /symbolpackage), flat container,
-registration, search, delete; the v2 (OData/Atom) feed. Group level: service index,
-registration and search over every project the caller may pull from; the content URLs in
-those documents point at project-level downloads.
+registration, search, delete; the v2 (OData/Atom) feed; symbol files. Group level: service
+index, registration, search and symbol files over every project the caller may pull from; the
+content URLs in those documents point at project-level downloads.
 """
 
 import os
+import zipfile
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
 from accounts import roles
-from packages_nuget import parsers, queries, renderers
+from packages_nuget import parsers, queries, renderers, symbols
 from packages_nuget.format import NugetFormat
 from registry import services
 from registry.documents import cached_document
-from registry.errors import Invalid, NotFound
+from registry.errors import Forbidden, Invalid, NotFound
 from registry.formats import FileDraft
 from registry.models import Package, PackageVersion
 from registry.spool import request_body, spool_multipart, spool_stream
@@ -28,6 +29,7 @@ JSON = "application/json; charset=utf-8"
 # Room for the multipart framing around the package in a push body.
 MULTIPART_ALLOWANCE = 1024 * 1024
 DEFAULT_TAKE = 20
+CHUNK = 1024 * 1024
 
 
 class NugetView(PackageAPIView):
@@ -101,6 +103,7 @@ class PublishView(NugetView):
                 files=[FileDraft(file_name=f"{spec.id.lower()}.{normalized}.{extension}", spool=spool)],
                 nuspec=spec,
                 symbols=self.symbols,
+                symbol_files=parsers.read_symbol_files(spool.path, max_size) if self.symbols else [],
             )
             services.publish(self.project, self.principal, FORMAT, draft)
         return JsonResponse({"message": "201 Created"}, status=201)
@@ -319,6 +322,47 @@ class V2DownloadView(NugetView):
         return services.serve(package_file, request)
 
 
+# --- symbol server --------------------------------------------------------------------------
+
+
+class SymbolFileView(NugetView):
+    """GET symbolfiles/<file>/<signature>/<file> with `SymbolChecksum: SHA256:<hex>`: a portable
+    PDB of a pushed symbol package, for Visual Studio's debugger (packages_nuget.symbols).
+    Pulling needs what downloading packages needs; the project's `nuget_symbol_server_enabled`
+    must be on (403); at group level, the symbols of the projects below it that have it on."""
+
+    def get(self, request, file_name, signature, same_file_name, **kwargs):
+        serving = queries.serving_symbols(self.pullable_projects())
+        if not serving.exists():
+            raise Forbidden("403 Forbidden - the symbol server is not enabled")
+        checksums = symbols.requested_checksums(request.headers.get("Symbolchecksum"))
+        if not checksums:
+            raise Invalid("400 Bad request - Symbolchecksum header is missing or invalid")
+        found = None
+        if file_name.lower() == same_file_name.lower():
+            found = queries.symbol(serving, file_name, signature, checksums)
+        if found is None:
+            raise NotFound("404 Symbol file Not Found")
+        headers = {
+            "Content-Disposition": content_disposition_header(True, file_name),
+            "Content-Length": str(found.size),
+        }
+        if request.method == "HEAD":
+            return HttpResponse(content_type="application/octet-stream", headers=headers)
+        handle = services.open_stored_file(found.package_file)
+        try:
+            archive = zipfile.ZipFile(handle)
+            member = archive.open(found.entry)
+        except (zipfile.BadZipFile, KeyError, OSError):
+            handle.close()
+            raise
+        response = StreamingHttpResponse(
+            iter(lambda: member.read(CHUNK), b""), content_type="application/octet-stream", headers=headers
+        )
+        response._resource_closers.extend([member.close, archive.close, handle.close])
+        return response
+
+
 def _at_group(view):
     return type(f"Group{view.__name__}", (view,), {"scope": GROUP, "actions": READ})
 
@@ -327,3 +371,4 @@ GroupServiceIndexView = _at_group(ServiceIndexView)
 GroupMetadataIndexView = _at_group(MetadataIndexView)
 GroupMetadataLeafView = _at_group(MetadataLeafView)
 GroupQueryView = _at_group(QueryView)
+GroupSymbolFileView = _at_group(SymbolFileView)

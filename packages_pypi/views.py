@@ -161,12 +161,14 @@ class SimpleProjectView(SimpleMixin, PypiView):
 
 
 class FileView(PypiView):
-    """`files/<sha256>/<file name>`: the distribution, or `<file name>.metadata` (PEP 658)."""
+    """`files/<sha256>/<file name>`: the distribution, or `<file name>.metadata` (PEP 658); at
+    group level, from any project below the group whose packages the caller may pull."""
 
     actions = READ
 
     def _find(self, sha256, file_name):
-        files = services.installable_files(self.project, FORMAT, file_name=file_name, blob__sha256=sha256)
+        projects = self.project if self.project is not None else self.pullable_projects()
+        files = services.installable_files(projects, FORMAT, file_name=file_name, blob__sha256=sha256)
         return files.order_by("-id").first()
 
     def get(self, request, sha256, file_name, **kwargs):

@@ -30,6 +30,7 @@ VAR_DIR = Path(env("VAR_DIR", BASE_DIR / "var"))
 
 SECRET_KEY = env("SECRET_KEY", "packhouse-embedded-insecure-key-change-me")
 DEBUG = env_bool("DEBUG", False)
+REVISION = env("REVISION", "")  # answered by GET /api/v4/version; empty: the checkout's git commit
 EXTERNAL_URL = env("EXTERNAL_URL", "")  # e.g. https://packages.example.com; empty: from request
 # Hosts a request may name. URLs in metadata documents are built from EXTERNAL_URL or from the
 # request's Host, which must then be one of these (any other is 400): never from a Host header an

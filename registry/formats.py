@@ -59,6 +59,10 @@ class PackageFormat:
     default_max_file_size = 0
     # Request headers (META keys) the format's clients send a token in, as it is (no prefix).
     token_headers = ()
+    # Boolean package settings of the format's own, per project: {GitLab's field name: label}.
+    # The settings API and page show them beside the duplicate settings; the format keeps them
+    # (`project_settings`, `save_project_settings`).
+    setting_labels = {}
 
     @property
     def max_file_size(self):
@@ -124,6 +128,13 @@ class PackageFormat:
     def on_version_deleted(self, version):
         """React to a version being removed (move a `latest` tag, rewrite a metadata file...)."""
 
+    def project_settings(self, project):
+        """{field: bool} for every field of `setting_labels`."""
+        return {}
+
+    def save_project_settings(self, project, values):
+        """Store {field: bool} (some fields of `setting_labels`), inside the caller's transaction."""
+
 
 _formats = {}
 
@@ -146,6 +157,11 @@ def find(name):
 
 def all_formats():
     return list(_formats.values())
+
+
+def with_own_settings():
+    """The formats with package settings of their own (`setting_labels`), in name order."""
+    return sorted((f for f in _formats.values() if f.setting_labels), key=lambda f: f.name)
 
 
 def with_duplicate_setting():

@@ -3,7 +3,7 @@
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
@@ -50,6 +50,25 @@ def save_duplicate_settings(project, changes):
                 setattr(row, field, value)
             row.save()
     return duplicate_settings(project)
+
+
+def own_settings(project):
+    """{field: bool}: the settings formats keep of their own (formats.with_own_settings)."""
+    values = {}
+    for fmt in formats.with_own_settings():
+        values.update(fmt.project_settings(project))
+    return values
+
+
+def save_own_settings(project, values):
+    """Apply {field: bool} to the formats' own settings (each format stores its fields), in one
+    transaction."""
+    with transaction.atomic():
+        for fmt in formats.with_own_settings():
+            mine = {field: value for field, value in values.items() if field in fmt.setting_labels}
+            if mine:
+                fmt.save_project_settings(project, mine)
+    return own_settings(project)
 
 
 def _get_or_create_package(project, fmt, name):
@@ -206,6 +225,12 @@ def find_file(project, fmt, name, version, file_name):
     return installable_files(project, fmt, name=name, version=version, file_name=file_name).order_by("-id").first()
 
 
+def version_last_modified(version):
+    """When the version last changed: its row, or the newest file added to it."""
+    newest_file = PackageFile.objects.filter(version=version).aggregate(newest=Max("created_at"))["newest"]
+    return max(filter(None, [version.updated_at, version.created_at, newest_file]))
+
+
 def record_download(version):
     PackageVersion.objects.filter(pk=version.pk).update(
         download_count=F("download_count") + 1, last_downloaded_at=timezone.now()
@@ -256,6 +281,12 @@ def serve(
         version = package_file.version
         response._resource_closers.insert(0, lambda: record_download(version))
     return response
+
+
+def open_stored_file(package_file):
+    """A seekable binary handle on a stored file's bytes (the caller closes it), for a format
+    that serves a part of it (a member of an archive); storage out of reach: 503."""
+    return BlobStore().open(package_file.blob)
 
 
 def read_small_file(package_file, max_size=10 * 1024 * 1024):

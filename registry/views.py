@@ -127,6 +127,13 @@ class PackageAPIView(APIView):
                 raise Unauthenticated()
             raise NotFound()
 
+    def act_in_project(self, project, action):
+        """At group or instance level, where a package found there decides the project (tag
+        writes through an aggregating route): that project becomes this view's, once the policy
+        allows `action` on it (401, 403 or 404 as on the project's own route)."""
+        self.access = policy.authorize(self.principal, project, action)
+        self.project = project
+
     def find_file(self, name, version, file_name):
         """services.find_file in this view's project, remembered under the package's epoch when
         the view declares it (`package_epochs`)."""

@@ -72,10 +72,18 @@ class PackageSettingsForm(forms.Form):
     """One row per format with a duplicate setting; the same field names as the REST API
     (`<format>_duplicates_allowed`, `<format>_duplicate_exception_regex`)."""
 
-    def __init__(self, *args, settings_by_format, **kwargs):
-        """`settings_by_format`: services.duplicate_settings(project), for the initial values."""
+    def __init__(self, *args, settings_by_format, own_settings=None, **kwargs):
+        """`settings_by_format`: services.duplicate_settings(project), `own_settings`:
+        services.own_settings(project) (the formats' own switches), for the initial values."""
         super().__init__(*args, **kwargs)
         self.rows = []
+        self.own = []
+        for fmt in formats.with_own_settings():
+            for field, label in fmt.setting_labels.items():
+                self.fields[field] = forms.BooleanField(
+                    required=False, initial=(own_settings or {}).get(field, False), label=label
+                )
+                self.own.append(field)
         for fmt in formats.with_duplicate_setting():
             row = settings_by_format[fmt.name]
             allowed, regex = duplicate_setting_fields(fmt.name)
@@ -90,6 +98,13 @@ class PackageSettingsForm(forms.Form):
                 label=f"{fmt.label}: exceptions (regex)",
             )
             self.rows.append((fmt, allowed, regex))
+
+    def own_fields(self):
+        """The formats' own switches, for the template."""
+        return [self[field] for field in self.own]
+
+    def own_changes(self):
+        return {field: self.cleaned_data[field] for field in self.own}
 
     def duplicate_rows(self):
         """(format label, allowed field, regex field) for the template's table."""

@@ -179,12 +179,15 @@ def group_general(request, ref):
 def package_settings(request, ref):
     project, _ = load_project(request, ref, roles.ADMIN_PACKAGE_SETTINGS)
     current = services.duplicate_settings(project)
-    form = forms.PackageSettingsForm(settings_by_format=current)
+    own = services.own_settings(project)
+    form = forms.PackageSettingsForm(settings_by_format=current, own_settings=own)
     status = 200
     if request.method == "POST":
-        form = forms.PackageSettingsForm(request.POST, settings_by_format=current)
+        form = forms.PackageSettingsForm(request.POST, settings_by_format=current, own_settings=own)
         if form.is_valid():
-            services.save_duplicate_settings(project, form.changes())
+            with transaction.atomic():
+                services.save_duplicate_settings(project, form.changes())
+                services.save_own_settings(project, form.own_changes())
             messages.success(request, "Package settings saved.")
             return redirect("web:package_settings", ref=project.full_path)
         status = 400

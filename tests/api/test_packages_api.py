@@ -275,6 +275,7 @@ def test_package_settings_read_and_update(api, project, maintainer, developer):
         "maven_duplicate_exception_regex": "",
         "nuget_duplicates_allowed": True,
         "nuget_duplicate_exception_regex": "",
+        "nuget_symbol_server_enabled": False,
     }
     response = api.put(
         url,

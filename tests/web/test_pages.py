@@ -7,6 +7,7 @@ from django.test import Client
 
 from accounts.models import AccessToken, DeployToken, JobTokenScopeLink
 from accounts.roles import AccessLevel
+from registry import services
 from registry.models import DuplicateSetting, PackageVersion
 from tests.factories import (
     AccessTokenFactory,
@@ -366,8 +367,25 @@ def test_package_settings_page_validates_regex(project):
     assert rows["generic"].allowed is False and rows["generic"].exception_regex == "release-.*"
     assert rows["maven"].allowed is True and rows["nuget"].allowed is True
     page = client.get("/acme/tools/-/settings/packages_and_registries").content.decode()
-    assert page.count('type="checkbox"') == 3 and 'value="release-.*"' in page
+    assert page.count('type="checkbox"') == 4 and 'value="release-.*"' in page  # 3 formats, the symbol server
     assert "<td>Generic</td>" in page and "<td>Maven</td>" in page and "<td>NuGet</td>" in page
+
+
+def test_package_settings_page_switches_the_symbol_server(project):
+    client = signed_in(member(project))
+    data = {"maven_duplicates_allowed": "on", "nuget_duplicates_allowed": "on", "generic_duplicates_allowed": "on"}
+    page = client.get("/acme/tools/-/settings/packages_and_registries").content.decode()
+    assert "serve symbol files" in page and 'name="nuget_symbol_server_enabled"' in page
+    assert 'name="nuget_symbol_server_enabled" checked' not in page
+    assert (
+        client.post(
+            "/acme/tools/-/settings/packages_and_registries", {**data, "nuget_symbol_server_enabled": "on"}
+        ).status_code
+        == 302
+    )
+    assert services.own_settings(project) == {"nuget_symbol_server_enabled": True}
+    assert client.post("/acme/tools/-/settings/packages_and_registries", data).status_code == 302
+    assert services.own_settings(project) == {"nuget_symbol_server_enabled": False}
 
 
 def test_admin_console_staff_only_and_bulk_revoke(project):

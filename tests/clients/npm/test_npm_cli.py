@@ -15,6 +15,7 @@ import pytest
 from django.db import connection
 
 from accounts.roles import AccessLevel
+from packages_npm.models import NpmDistTag
 from registry.models import PackageVersion
 from tests.factories import (
     AccessTokenFactory,
@@ -213,6 +214,32 @@ def test_dist_tags_deprecate_and_unpublish(npm, project, developer, maintainer_t
     code, output = npm.run(boss, "view", NAME, check=False)
     assert code != 0 and "E404" in output
     assert not PackageVersion.objects.exclude(status="pending_destruction").exists()
+
+
+def test_dist_tags_through_the_group_and_instance_registries(npm, group, project, developer, maintainer_token):
+    """`npm dist-tag add/rm` with the group or the instance endpoint as the scope's registry act
+    on the package's project, under its rules."""
+    dev_token = AccessTokenFactory(user=developer).plaintext
+    npm.run(npm.package("1.0.0", f"projects/{project.pk}", dev_token), "publish")
+    npm.run(npm.package("1.1.0", f"projects/{project.pk}", dev_token), "publish")
+
+    def at(url, token):
+        directory = npm.tmp_path / f"tagger-{len(list(npm.tmp_path.glob('tagger-*')))}"
+        directory.mkdir()
+        (directory / "package.json").write_text('{"name": "tagger", "version": "1.0.0", "private": true}')
+        (directory / ".npmrc").write_text(f"@acme:registry=http://{url}\n//{url}:_authToken={token}\n")
+        return directory
+
+    host = npm.registry.host
+    for url in (f"{host}/api/v4/groups/{group.pk}/-/packages/npm/", f"{host}/api/v4/packages/npm/"):
+        dev, boss = at(url, dev_token), at(url, maintainer_token)
+        npm.run(dev, "dist-tag", "add", f"{NAME}@1.0.0", "stable")
+        assert npm.stdout(dev, "dist-tag", "ls", NAME).splitlines() == ["latest: 1.1.0", "stable: 1.0.0"]
+        code, _ = npm.run(dev, "dist-tag", "rm", NAME, "stable", check=False)
+        assert code != 0  # a Developer may tag, not untag
+        npm.run(boss, "dist-tag", "rm", NAME, "stable")
+        assert npm.stdout(boss, "dist-tag", "ls", NAME).splitlines() == ["latest: 1.1.0"]
+    assert sorted(NpmDistTag.objects.values_list("tag", flat=True)) == ["latest"]
 
 
 def test_refusals_and_anonymous_pull(npm, project, developer):

@@ -167,7 +167,8 @@ def test_traversal_and_invalid_names_are_refused_and_store_nothing(
     response = put(client, url(project, name, version, file_name), b"payload", developer)
     assert response.status_code in (400, 404)
     assert response.status_code != 500
-    assert "message" in response.json()
+    body = response.json()
+    assert "message" in body or body == {"error": "404 Not Found"}  # the latter: no route has that path
     assert Package.objects.count() == 0
     assert stored_objects(blob_dir) == []
 

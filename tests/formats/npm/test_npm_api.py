@@ -392,6 +392,76 @@ def test_dist_tags_add_list_remove(client, project, developer, maintainer):
     assert client.get(f"{prefix(project)}/{escaped(NAME)}", **developer).json()["dist-tags"] == {"latest": "1.1.0"}
 
 
+# npm dist-tag writes at group and instance level (`npm dist-tag add/rm` with a group or
+# instance registry): the package found there names the project, whose own rule decides.
+
+
+def tag_urls(group, project):
+    name = escaped(NAME)
+    return {
+        "group": f"/api/v4/groups/{group.pk}/-/packages/npm/-/package/{name}/dist-tags",
+        "instance": f"/api/v4/packages/npm/-/package/{name}/dist-tags",
+        "project": f"{prefix(project)}/-/package/{name}/dist-tags",
+    }
+
+
+def put_tag(client, url, version, headers):
+    return client.put(url, data=json.dumps(version), content_type="application/json", **headers)
+
+
+@pytest.mark.parametrize("level", ["group", "instance"])
+def test_tag_and_untag_through_group_and_instance(client, group, project, developer, maintainer, level):
+    assert publish(client, project, developer, publish_document(NAME, "1.0.0")).status_code == 200
+    assert publish(client, project, developer, publish_document(NAME, "1.1.0")).status_code == 200
+    urls = tag_urls(group, project)
+    url = urls[level]
+
+    assert put_tag(client, f"{url}/stable", "1.0.0", developer).status_code == 204
+    assert client.get(urls["project"], **developer).json() == {"latest": "1.1.0", "stable": "1.0.0"}
+    assert client.get(url, **developer).json() == {"latest": "1.1.0", "stable": "1.0.0"}
+
+    assert put_tag(client, f"{url}/stable", "9.9.9", developer).json()["message"] == "404 Package Not Found"
+    assert put_tag(client, f"{url}/1.0", "1.0.0", developer).status_code == 400
+    assert client.put(f"{url}/stable", data="", content_type="application/json", **developer).status_code == 400
+
+    assert client.delete(f"{url}/stable", **developer).status_code == 403  # destroy_package: Maintainer
+    assert client.delete(f"{url}/stable", **maintainer).status_code == 204
+    assert client.get(urls["project"], **developer).json() == {"latest": "1.1.0"}
+    assert client.delete(f"{url}/stable", **maintainer).status_code == 404
+
+
+@pytest.mark.parametrize("level", ["group", "instance"])
+def test_scoped_tag_writes_are_refused_as_on_the_project(client, group, project, developer, level):
+    assert publish(client, project, developer, publish_document(NAME, "1.0.0")).status_code == 200
+    url = tag_urls(group, project)[level]
+    reporter = member_headers(project, AccessLevel.REPORTER)
+    assert put_tag(client, f"{url}/beta", "1.0.0", reporter).status_code == 403
+    assert put_tag(client, f"{url}/beta", "1.0.0", {}).status_code == 401
+    stranger = auth_headers(AccessTokenFactory(user=UserFactory()).plaintext, "bearer")
+    assert put_tag(client, f"{url}/beta", "1.0.0", stranger).status_code == 404
+    assert client.delete(f"{url}/latest", **stranger).status_code == 404
+    # A package nobody published.
+    missing = url.replace(escaped(NAME), escaped("@acme/nothing"))
+    assert put_tag(client, f"{missing}/beta", "1.0.0", developer).status_code == 404
+    assert client.get(tag_urls(group, project)["project"], **developer).json() == {"latest": "1.0.0"}
+
+
+def test_group_tag_write_acts_on_the_project_holding_the_name(client, group, developer):
+    """A Maintainer of the group reaches every project in it; the tag lands on the package's own
+    project, not on another project of the group."""
+    other = ProjectFactory(group=group, path="other")
+    holder = ProjectFactory(group=group, path="holder")
+    publisher = member_headers(holder, AccessLevel.DEVELOPER)
+    assert publish(client, holder, publisher, publish_document(NAME, "2.0.0")).status_code == 200
+    owner = UserFactory()
+    MembershipFactory(user=owner, group=group, access_level=AccessLevel.MAINTAINER)
+    headers = auth_headers(AccessTokenFactory(user=owner).plaintext, "bearer")
+    url = tag_urls(group, holder)["group"]
+    assert put_tag(client, f"{url}/next", "2.0.0", headers).status_code == 204
+    assert client.get(tag_urls(group, holder)["project"], **headers).json() == {"latest": "2.0.0", "next": "2.0.0"}
+    assert client.get(tag_urls(group, other)["project"], **headers).status_code == 404
+
+
 # --- deprecate and unpublish -----------------------------------------------------------------
 
 

@@ -541,6 +541,33 @@ def test_group_index_aggregates_pullable_projects_and_links_project_files(client
     assert client.post(group_url, **owner_headers).status_code == 405
 
 
+def test_group_files_route_serves_what_the_caller_may_pull(client, group, project, developer, published):
+    """GET /groups/:id/-/packages/pypi/files/:sha256/:file_name: by file name and sha256 together,
+    from any project below the group the caller may pull from."""
+    wheel = published["wheel"]
+    name = wheel_name("My.Pkg", "1.0.0")
+    group_files = f"/api/v4/groups/{group.pk}/-/packages/pypi/files"
+    response = client.get(f"{group_files}/{sha256(wheel)}/{name}", **developer)
+    assert response.status_code == 200
+    assert body(response) == wheel
+    by_path = client.get(f"/api/v4/groups/{group.full_path}/-/packages/pypi/files/{sha256(wheel)}/{name}", **developer)
+    assert by_path.status_code == 200
+    metadata = client.get(f"{group_files}/{sha256(wheel)}/{name}.metadata", **developer)
+    assert metadata.status_code == 200 and b"Name: My.Pkg" in metadata.content
+    # The name and the digest must both match.
+    assert client.get(f"{group_files}/{sha256(b'other')}/{name}", **developer).status_code == 404
+    sdist = sdist_name("My.Pkg", "1.0.0")
+    assert client.get(f"{group_files}/{sha256(wheel)}/{sdist}", **developer).status_code == 404
+    # Whoever cannot pull from the project gets nothing through the group.
+    stranger = auth_headers(AccessTokenFactory(user=UserFactory()).plaintext, "basic:__token__")
+    assert client.get(f"{group_files}/{sha256(wheel)}/{name}", **stranger).status_code == 404
+    assert client.get(f"{group_files}/{sha256(wheel)}/{name}").status_code == 401
+    other = GroupFactory(path="elsewhere")
+    MembershipFactory(user=UserFactory(), group=other, access_level=AccessLevel.OWNER)
+    elsewhere = f"/api/v4/groups/{other.pk}/-/packages/pypi/files/{sha256(wheel)}/{name}"
+    assert client.get(elsewhere, **developer).status_code == 404
+
+
 # --- digests and what pip reads -------------------------------------------------------------
 
 
