@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "packages_pypi.apps.PypiConfig",
     "packages_npm.apps.NpmConfig",
     "packages_nuget.apps.NugetConfig",
+    "packages_cargo.apps.CargoConfig",
 ]
 
 MIDDLEWARE = [

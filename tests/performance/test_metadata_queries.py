@@ -40,7 +40,7 @@ from tests.factories import (
 )
 from tests.formats.nuget.nupkg import multipart, nupkg
 from tests.helpers import auth_headers
-from tests.payloads import npm_document, twine_form
+from tests.payloads import cargo_publish_body, npm_document, twine_form
 
 pytestmark = pytest.mark.django_db
 
@@ -130,6 +130,11 @@ def generic_extras(client, headers, world):
         publish_generic(client, headers, world["main"], "tool", "1.0.0", f"tool-extra-{index}.bin")
 
 
+def publish_cargo(client, headers, project, name, version):
+    url = f"/api/v4/projects/{project.pk}/packages/cargo/api/v1/crates/new"
+    _put(client, url, cargo_publish_body(name, version), headers)
+
+
 @dataclass(frozen=True)
 class Format:
     names: tuple  # the measured package, another one
@@ -143,6 +148,7 @@ FORMATS = {
     "maven": Format(("com/example/my-app", "com/example/other-app"), publish_maven),
     "nuget": Format(("Acme.Tools", "Acme.Other"), publish_nuget),
     "generic": Format(("tool", "other-tool"), publish_generic, generic_extras),
+    "cargo": Format(("left-pad", "right-pad"), publish_cargo),
 }
 
 
@@ -174,6 +180,8 @@ PYPI_GROUP = "/api/v4/groups/{g}/-/packages/pypi/simple/"
 MAVEN = "packages/maven/com/example/my-app/maven-metadata.xml"
 NUGET_PROJECT = "/api/v4/projects/{p}/packages/nuget"
 NUGET_GROUP = "/api/v4/groups/{g}/-/packages/nuget"
+CARGO_PROJECT = "/api/v4/projects/{p}/packages/cargo/index"
+CARGO_GROUP = "/api/v4/groups/{g}/-/packages/cargo/index"
 
 ENDPOINTS = {
     "npm-packument-project": Endpoint("npm", f"{NPM_PROJECT}/@acme%2fleft-pad", '"1.0.2"'),
@@ -222,6 +230,9 @@ ENDPOINTS = {
     "nuget-registration-leaf-group": Endpoint(
         "nuget", f"{NUGET_GROUP}/metadata/acme.tools/1.0.0.json", "/download/acme.tools/1.0.0/", added=False
     ),
+    "cargo-index-project": Endpoint("cargo", f"{CARGO_PROJECT}/le/ft/left-pad", '"vers":"1.0.2"'),
+    "cargo-index-group": Endpoint("cargo", f"{CARGO_GROUP}/le/ft/left-pad", '"vers":"3.0.1"'),
+    "cargo-config-group": Endpoint("cargo", f"{CARGO_GROUP}/config.json", '"auth-required": true', added=False),
     "rest-project-packages": Endpoint("generic", "/api/v4/projects/{p}/packages", '"name":"other-tool"'),
     "rest-group-packages": Endpoint("generic", "/api/v4/groups/{g}/packages", '"project_path":"acme/sub/deep"'),
     "rest-group-packages-job-token": Endpoint(

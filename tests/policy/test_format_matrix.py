@@ -1,7 +1,7 @@
 """The permission matrix across every format's routes: project pull and publish, group pull, and
 instance pull (npm, Maven), per principal kind, visibility and role. Expected statuses are data;
 "ok" stands for the format's own success code (npm 200, PyPI 201, Maven 200, NuGet 201, generic
-201/200). Group routes never show a package from a project the caller cannot pull."""
+201/200, Cargo 200). Group routes never show a package from a project the caller cannot pull."""
 
 import pytest
 
@@ -20,7 +20,7 @@ from tests.factories import (
 )
 from tests.formats.nuget.nupkg import multipart, nupkg
 from tests.helpers import auth_headers
-from tests.payloads import npm_document, twine_form
+from tests.payloads import cargo_publish_body, npm_document, twine_form
 
 pytestmark = pytest.mark.django_db
 
@@ -151,8 +151,36 @@ class Nuget(Format):
         return self.pull(client, headers, self.g)
 
 
-FORMATS = [Generic, Npm, Pypi, Maven, Nuget]
-SUCCESS = {"generic": (200, 201), "npm": (200,), "pypi": (200, 201), "maven": (200,), "nuget": (200, 201)}
+class Cargo(Format):
+    name = "cargo"
+
+    def publish(self, client, headers, version):
+        return client.put(
+            f"{self.p}/api/v1/crates/new",
+            data=cargo_publish_body("pkg", version),
+            content_type="application/octet-stream",
+            **headers,
+        )
+
+    def pull(self, client, headers, base=None):
+        response = client.get(f"{base or self.p}/index/3/p/pkg", **headers)
+        if response.status_code == 200:  # the index must list the version, not an empty file
+            assert b'"vers":"1.0.0"' in response.content
+        return response
+
+    def group_pull(self, client, headers):
+        return self.pull(client, headers, self.g)
+
+
+FORMATS = [Generic, Npm, Pypi, Maven, Nuget, Cargo]
+SUCCESS = {
+    "generic": (200, 201),
+    "npm": (200,),
+    "pypi": (200, 201),
+    "maven": (200,),
+    "nuget": (200, 201),
+    "cargo": (200,),
+}
 
 
 def credential(kind, project, role):
@@ -203,7 +231,7 @@ def test_format_matrix(client, format_class, kind, visibility, role):
         assert status(fmt.instance_pull(client, headers), fmt) == expected_instance
 
 
-@pytest.mark.parametrize("format_class", [Npm, Pypi, Maven, Nuget], ids=lambda f: f.name)
+@pytest.mark.parametrize("format_class", [Npm, Pypi, Maven, Nuget, Cargo], ids=lambda f: f.name)
 def test_group_routes_never_show_a_package_from_a_project_the_caller_cannot_pull(client, format_class):
     group = GroupFactory(path="shared", visibility="public")
     hidden = ProjectFactory(group=group, visibility="private")
