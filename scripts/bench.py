@@ -3,10 +3,10 @@ run each workload with a bounded load tool, print a table and write it as JSON.
 
     .venv/bin/python scripts/bench.py [--quick] [--out var/bench/results.json]
 
-Workloads: cached and cold npm packument and PyPI simple page (wrk, concurrency 32), a 100 MiB
-download against nginx serving the same file, a large generic upload with the worker's peak RSS
-growth, sequential npm publishes and PyPI uploads, and `npm install` / `pip install` of 50
-packages from a fresh cache. Timings are reported, never asserted.
+Workloads: cached and cold npm packument, PyPI simple page and Cargo sparse index file (wrk,
+concurrency 32), a 100 MiB download against nginx serving the same file, a large generic upload
+with the worker's peak RSS growth, sequential npm publishes, PyPI uploads and Cargo publishes,
+and `npm install` / `pip install` of 50 packages from a fresh cache. Timings are reported, never asserted.
 """
 
 import argparse
@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.payloads import npm_document, twine_form  # noqa: E402
+from tests.payloads import cargo_publish_body, npm_document, twine_form  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 BENCH_DB = "packhouse_bench"
@@ -346,9 +346,10 @@ def main():
         from registry.models import Package
         from registry.services import package_changed
 
-        def changed(name):
+        def changed(name, package_format=None):
             """What every write does: a new generation and new epochs, so nothing cached is used."""
-            package_changed(Package.objects.get(name=name))
+            rows = Package.objects.filter(name=name)
+            package_changed((rows.filter(format=package_format) if package_format else rows).get())
 
         # npm: one package with many versions.
         start = time.perf_counter()
@@ -382,7 +383,18 @@ def main():
         results["seed_pypi_files"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
         simple = f"{api}/pypi/simple/bench-big/"
         results["pypi_simple_cached"] = wrk(simple, token, seconds, accept="text/html")
-        results["pypi_simple_cold_ms"] = cold_ms(simple, token, lambda: changed("bench-big"), accept="text/html")
+        results["pypi_simple_cold_ms"] = cold_ms(
+            simple, token, lambda: changed("bench-big", "pypi"), accept="text/html"
+        )
+
+        # Cargo: one crate with many versions, its sparse index file (one JSON line per version).
+        start = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda i: publish_crate(api, token, "bench-big", f"1.0.{i}"), range(versions)))
+        results["seed_cargo_versions"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+        index_file = f"{api}/cargo/index/be/nc/bench-big"
+        results["cargo_index_cached"] = wrk(index_file, token, seconds)
+        results["cargo_index_cold_ms"] = cold_ms(index_file, token, lambda: changed("bench-big", "cargo"))
 
         # 100 MiB download: Packhouse (FileResponse + sendfile) against nginx on the same file.
         big = workdir / "download.bin"
@@ -469,6 +481,14 @@ def main():
             "ms_per_upload": round((time.perf_counter() - start) * 1000 / sequential, 1),
         }
 
+        start = time.perf_counter()
+        for i in range(sequential):
+            publish_crate(api, token, "bench-seq", f"2.0.{i}")
+        results["cargo_publish_sequential"] = {
+            "count": sequential,
+            "ms_per_publish": round((time.perf_counter() - start) * 1000 / sequential, 1),
+        }
+
         # npm install / pip install of N packages from a fresh cache.
         names = [f"lib{i}" for i in range(install_count)]
         with ThreadPoolExecutor(4) as pool:
@@ -538,6 +558,11 @@ def publish_npm(api, token, name, version):
     return http("PUT", f"{api}/npm/@bench%2f{name}", token, document, {"Content-Type": "application/json"})
 
 
+def publish_crate(api, token, name, version):
+    body = cargo_publish_body(name, version)
+    return http("PUT", f"{api}/cargo/api/v1/crates/new", token, body, {"Content-Type": "application/octet-stream"})
+
+
 def upload_named(api, token, name):
     body, content_type = twine_form(name, "1.0.0")
     return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
@@ -549,10 +574,13 @@ def print_table(results):
         ("npm packument, cold build (ms)", results["npm_packument_cold_ms"]),
         ("PyPI simple page, cached (req/s, p50, p99)", results["pypi_simple_cached"]),
         ("PyPI simple page, cold build (ms)", results["pypi_simple_cold_ms"]),
+        ("Cargo index file, cached (req/s, p50, p99)", results["cargo_index_cached"]),
+        ("Cargo index file, cold build (ms)", results["cargo_index_cold_ms"]),
         ("100 MiB download vs nginx", results["download_100mib"]),
         ("large generic upload", results["upload_large"]),
         ("sequential npm publishes", results["npm_publish_sequential"]),
         ("sequential PyPI uploads", results["pypi_upload_sequential"]),
+        ("sequential Cargo publishes", results["cargo_publish_sequential"]),
         ("npm install from a fresh cache", results["npm_install"]),
         ("pip install from a fresh cache", results["pip_install"]),
     ]
