@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "packages_npm.apps.NpmConfig",
     "packages_nuget.apps.NugetConfig",
     "packages_cargo.apps.CargoConfig",
+    "packages_conan.apps.ConanConfig",
 ]
 
 MIDDLEWARE = [

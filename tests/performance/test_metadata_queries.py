@@ -135,6 +135,27 @@ def publish_cargo(client, headers, project, name, version):
     _put(client, url, cargo_publish_body(name, version), headers)
 
 
+CONAN_RREV = "1" * 32
+CONAN_PID = "2" * 40
+CONAN_EXTRA_RREV = "3" * 32
+CONAN_EXTRA_PID = "4" * 40
+
+
+def publish_conan(client, headers, project, name, version, rrev=CONAN_RREV, package_id=CONAN_PID):
+    """What `conan upload` sends: the recipe revision's files, then one package revision's."""
+    recipe = f"/api/v4/projects/{project.pk}/packages/conan/v2/conans/{name}/{version}/_/_/revisions/{rrev}"
+    for path in ("conanfile.py", "conanmanifest.txt"):
+        _put(client, f"{recipe}/files/{path}", f"{name} {version} {rrev} {path}".encode(), headers, status=201)
+    package = f"{recipe}/packages/{package_id}/revisions/{'5' * 32}"
+    for path in ("conan_package.tgz", "conaninfo.txt", "conanmanifest.txt"):
+        _put(client, f"{package}/files/{path}", f"[settings]\n{name} {version} {path}".encode(), headers, status=201)
+
+
+def conan_extras(client, headers, world):
+    """Another recipe revision of the measured version, with another package."""
+    publish_conan(client, headers, world["main"], "hello-lib", "1.0.0", CONAN_EXTRA_RREV, CONAN_EXTRA_PID)
+
+
 @dataclass(frozen=True)
 class Format:
     names: tuple  # the measured package, another one
@@ -149,6 +170,7 @@ FORMATS = {
     "nuget": Format(("Acme.Tools", "Acme.Other"), publish_nuget),
     "generic": Format(("tool", "other-tool"), publish_generic, generic_extras),
     "cargo": Format(("left-pad", "right-pad"), publish_cargo),
+    "conan": Format(("hello-lib", "other-lib"), publish_conan, conan_extras),
 }
 
 
@@ -182,6 +204,8 @@ NUGET_PROJECT = "/api/v4/projects/{p}/packages/nuget"
 NUGET_GROUP = "/api/v4/groups/{g}/-/packages/nuget"
 CARGO_PROJECT = "/api/v4/projects/{p}/packages/cargo/index"
 CARGO_GROUP = "/api/v4/groups/{g}/-/packages/cargo/index"
+CONAN = "/api/v4/projects/{p}/packages/conan/v2/conans"
+CONAN_RECIPE = f"{CONAN}/hello-lib/1.0.0/_/_"
 
 ENDPOINTS = {
     "npm-packument-project": Endpoint("npm", f"{NPM_PROJECT}/@acme%2fleft-pad", '"1.0.2"'),
@@ -233,6 +257,13 @@ ENDPOINTS = {
     "cargo-index-project": Endpoint("cargo", f"{CARGO_PROJECT}/le/ft/left-pad", '"vers":"1.0.2"'),
     "cargo-index-group": Endpoint("cargo", f"{CARGO_GROUP}/le/ft/left-pad", '"vers":"3.0.1"'),
     "cargo-config-group": Endpoint("cargo", f"{CARGO_GROUP}/config.json", '"auth-required": true', added=False),
+    "conan-search-project": Endpoint("conan", f"{CONAN}/search?q=*", '"other-lib/1.1.0"'),
+    "conan-revisions-project": Endpoint("conan", f"{CONAN_RECIPE}/revisions", CONAN_EXTRA_RREV),
+    "conan-latest-project": Endpoint("conan", f"{CONAN_RECIPE}/latest", CONAN_EXTRA_RREV),
+    "conan-files-project": Endpoint(
+        "conan", f"{CONAN_RECIPE}/revisions/{CONAN_RREV}/files", '"conanfile.py"', added=False
+    ),
+    "conan-package-search-project": Endpoint("conan", f"{CONAN_RECIPE}/search", CONAN_EXTRA_PID),
     "rest-project-packages": Endpoint("generic", "/api/v4/projects/{p}/packages", '"name":"other-tool"'),
     "rest-group-packages": Endpoint("generic", "/api/v4/groups/{g}/packages", '"project_path":"acme/sub/deep"'),
     "rest-group-packages-job-token": Endpoint(

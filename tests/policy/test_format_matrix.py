@@ -1,7 +1,8 @@
 """The permission matrix across every format's routes: project pull and publish, group pull, and
 instance pull (npm, Maven), per principal kind, visibility and role. Expected statuses are data;
 "ok" stands for the format's own success code (npm 200, PyPI 201, Maven 200, NuGet 201, generic
-201/200, Cargo 200). Group routes never show a package from a project the caller cannot pull."""
+201/200, Cargo 200, Conan 201/200). Group routes never show a package from a project the caller
+cannot pull."""
 
 import pytest
 
@@ -172,7 +173,22 @@ class Cargo(Format):
         return self.pull(client, headers, self.g)
 
 
-FORMATS = [Generic, Npm, Pypi, Maven, Nuget, Cargo]
+class Conan(Format):
+    name = "conan"
+    revision = "89ff91b4eafc0981d1d15f1f8c7df250"
+
+    def publish(self, client, headers, version):
+        url = f"{self.p}/v2/conans/pkg/{version}/_/_/revisions/{self.revision}/files/conanmanifest.txt"
+        return client.put(url, data=version.encode(), content_type="application/octet-stream", **headers)
+
+    def pull(self, client, headers):
+        response = client.get(f"{self.p}/v2/conans/pkg/1.0.0/_/_/latest", **headers)
+        if response.status_code == 200:
+            assert response.json()["revision"] == self.revision
+        return response
+
+
+FORMATS = [Generic, Npm, Pypi, Maven, Nuget, Cargo, Conan]
 SUCCESS = {
     "generic": (200, 201),
     "npm": (200,),
@@ -180,6 +196,7 @@ SUCCESS = {
     "maven": (200,),
     "nuget": (200, 201),
     "cargo": (200,),
+    "conan": (200, 201),
 }
 
 
