@@ -3,10 +3,11 @@ run each workload with a bounded load tool, print a table and write it as JSON.
 
     .venv/bin/python scripts/bench.py [--quick] [--out var/bench/results.json]
 
-Workloads: cached and cold npm packument, PyPI simple page and Cargo sparse index file (wrk,
-concurrency 32), a 100 MiB download against nginx serving the same file, a large generic upload
-with the worker's peak RSS growth, sequential npm publishes, PyPI uploads and Cargo publishes,
-and `npm install` / `pip install` of 50 packages from a fresh cache. Timings are reported, never asserted.
+Workloads: cached and cold npm packument, PyPI simple page and Cargo sparse index file, and
+Conan's `latest` revision (wrk, concurrency 32), a 100 MiB download against nginx serving the
+same file, a large generic upload with the worker's peak RSS growth, sequential npm publishes,
+PyPI uploads, Cargo publishes and Conan uploads, and `npm install` / `pip install` of 50 packages
+from a fresh cache. Timings are reported, never asserted.
 """
 
 import argparse
@@ -396,6 +397,15 @@ def main():
         results["cargo_index_cached"] = wrk(index_file, token, seconds)
         results["cargo_index_cold_ms"] = cold_ms(index_file, token, lambda: changed("bench-big", "cargo"))
 
+        # Conan: one recipe version with many recipe revisions (one package each); `latest` is
+        # what `conan install` asks first.
+        start = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda i: upload_conan(api, token, "bench-big", "1.0", f"{i:032x}"), range(versions // 10)))
+        results["seed_conan_revisions"] = {"count": versions // 10, "seconds": round(time.perf_counter() - start, 1)}
+        conan_latest = f"{api}/conan/v2/conans/bench-big/1.0/_/_/latest"
+        results["conan_latest"] = wrk(conan_latest, token, seconds)
+
         # 100 MiB download: Packhouse (FileResponse + sendfile) against nginx on the same file.
         big = workdir / "download.bin"
         with big.open("wb") as handle:
@@ -489,6 +499,14 @@ def main():
             "ms_per_publish": round((time.perf_counter() - start) * 1000 / sequential, 1),
         }
 
+        start = time.perf_counter()
+        for i in range(sequential // 5):
+            upload_conan(api, token, "bench-seq", f"2.0.{i}", "a" * 32)
+        results["conan_upload_sequential"] = {
+            "count": sequential // 5,
+            "ms_per_upload": round((time.perf_counter() - start) * 1000 * 5 / sequential, 1),
+        }
+
         # npm install / pip install of N packages from a fresh cache.
         names = [f"lib{i}" for i in range(install_count)]
         with ThreadPoolExecutor(4) as pool:
@@ -563,6 +581,16 @@ def publish_crate(api, token, name, version):
     return http("PUT", f"{api}/cargo/api/v1/crates/new", token, body, {"Content-Type": "application/octet-stream"})
 
 
+def upload_conan(api, token, name, version, rrev):
+    """`conan upload` of one recipe revision and one package revision: five PUTs, manifests last."""
+    recipe = f"{api}/conan/v2/conans/{name}/{version}/_/_/revisions/{rrev}"
+    package = f"{recipe}/packages/{'0' * 40}/revisions/{'1' * 32}"
+    for url in (f"{recipe}/files/conanfile.py", f"{recipe}/files/conanmanifest.txt"):
+        http("PUT", url, token, f"{url}\n".encode())
+    for path in ("conan_package.tgz", "conaninfo.txt", "conanmanifest.txt"):
+        http("PUT", f"{package}/files/{path}", token, f"{rrev} {path}\n".encode())
+
+
 def upload_named(api, token, name):
     body, content_type = twine_form(name, "1.0.0")
     return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
@@ -576,11 +604,13 @@ def print_table(results):
         ("PyPI simple page, cold build (ms)", results["pypi_simple_cold_ms"]),
         ("Cargo index file, cached (req/s, p50, p99)", results["cargo_index_cached"]),
         ("Cargo index file, cold build (ms)", results["cargo_index_cold_ms"]),
+        ("Conan recipe `latest` (req/s, p50, p99)", results["conan_latest"]),
         ("100 MiB download vs nginx", results["download_100mib"]),
         ("large generic upload", results["upload_large"]),
         ("sequential npm publishes", results["npm_publish_sequential"]),
         ("sequential PyPI uploads", results["pypi_upload_sequential"]),
         ("sequential Cargo publishes", results["cargo_publish_sequential"]),
+        ("sequential Conan uploads (5 files each)", results["conan_upload_sequential"]),
         ("npm install from a fresh cache", results["npm_install"]),
         ("pip install from a fresh cache", results["pip_install"]),
     ]
