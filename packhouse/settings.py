@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "packages_nuget.apps.NugetConfig",
     "packages_cargo.apps.CargoConfig",
     "packages_conan.apps.ConanConfig",
+    "packages_rubygems.apps.RubygemsConfig",
 ]
 
 MIDDLEWARE = [

@@ -39,6 +39,7 @@ from tests.factories import (
     member,
 )
 from tests.formats.nuget.nupkg import multipart, nupkg
+from tests.formats.rubygems.gems import gem
 from tests.helpers import auth_headers
 from tests.payloads import cargo_publish_body, npm_document, twine_form
 
@@ -156,6 +157,16 @@ def conan_extras(client, headers, world):
     publish_conan(client, headers, world["main"], "hello-lib", "1.0.0", CONAN_EXTRA_RREV, CONAN_EXTRA_PID)
 
 
+def publish_rubygems(client, headers, project, name, version):
+    response = client.post(
+        f"/api/v4/projects/{project.pk}/packages/rubygems/api/v1/gems",
+        data=gem(name, version),
+        content_type="application/octet-stream",
+        **headers,
+    )
+    assert response.status_code == 200, response.content
+
+
 @dataclass(frozen=True)
 class Format:
     names: tuple  # the measured package, another one
@@ -171,6 +182,7 @@ FORMATS = {
     "generic": Format(("tool", "other-tool"), publish_generic, generic_extras),
     "cargo": Format(("left-pad", "right-pad"), publish_cargo),
     "conan": Format(("hello-lib", "other-lib"), publish_conan, conan_extras),
+    "rubygems": Format(("hola", "other-gem"), publish_rubygems),
 }
 
 
@@ -206,6 +218,7 @@ CARGO_PROJECT = "/api/v4/projects/{p}/packages/cargo/index"
 CARGO_GROUP = "/api/v4/groups/{g}/-/packages/cargo/index"
 CONAN = "/api/v4/projects/{p}/packages/conan/v2/conans"
 CONAN_RECIPE = f"{CONAN}/hello-lib/1.0.0/_/_"
+GEMS = "/api/v4/projects/{p}/packages/rubygems"
 
 ENDPOINTS = {
     "npm-packument-project": Endpoint("npm", f"{NPM_PROJECT}/@acme%2fleft-pad", '"1.0.2"'),
@@ -264,6 +277,13 @@ ENDPOINTS = {
         "conan", f"{CONAN_RECIPE}/revisions/{CONAN_RREV}/files", '"conanfile.py"', added=False
     ),
     "conan-package-search-project": Endpoint("conan", f"{CONAN_RECIPE}/search", CONAN_EXTRA_PID),
+    "rubygems-specs-project": Endpoint("rubygems", f"{GEMS}/specs.4.8.gz", "", added=False),
+    "rubygems-versions-project": Endpoint("rubygems", f"{GEMS}/versions", "other-gem 1.0.0,1.1.0 "),
+    "rubygems-info-project": Endpoint("rubygems", f"{GEMS}/info/hola", "\n1.0.2 |checksum:"),
+    "rubygems-names-project": Endpoint("rubygems", f"{GEMS}/names", "other-gem"),
+    "rubygems-quick-spec-project": Endpoint(
+        "rubygems", f"{GEMS}/quick/Marshal.4.8/hola-1.0.0.gemspec.rz", "", added=False
+    ),
     "rest-project-packages": Endpoint("generic", "/api/v4/projects/{p}/packages", '"name":"other-tool"'),
     "rest-group-packages": Endpoint("generic", "/api/v4/groups/{g}/packages", '"project_path":"acme/sub/deep"'),
     "rest-group-packages-job-token": Endpoint(
@@ -334,7 +354,9 @@ def _measure(client, world, headers, endpoint, version_id):
         response = _get(client, headers, endpoint, url)
     assert response.status_code == 200, (url, response.status_code, response.content[:500])
     body = b"".join(response.streaming_content) if response.streaming else response.content
-    return [query["sql"] for query in queries.captured_queries], body.decode()
+    return [query["sql"] for query in queries.captured_queries], body.decode(
+        errors="replace"
+    )  # binary documents (gzip, Marshal) too
 
 
 def _sql_report(small, large):

@@ -1,8 +1,8 @@
 """The permission matrix across every format's routes: project pull and publish, group pull, and
 instance pull (npm, Maven), per principal kind, visibility and role. Expected statuses are data;
 "ok" stands for the format's own success code (npm 200, PyPI 201, Maven 200, NuGet 201, generic
-201/200, Cargo 200, Conan 201/200). Group routes never show a package from a project the caller
-cannot pull."""
+201/200, Cargo 200, Conan 201/200, RubyGems 200). Group routes never show a package from a project
+the caller cannot pull."""
 
 import pytest
 
@@ -20,6 +20,7 @@ from tests.factories import (
     finish,
 )
 from tests.formats.nuget.nupkg import multipart, nupkg
+from tests.formats.rubygems.gems import gem
 from tests.helpers import auth_headers
 from tests.payloads import cargo_publish_body, npm_document, twine_form
 
@@ -188,7 +189,22 @@ class Conan(Format):
         return response
 
 
-FORMATS = [Generic, Npm, Pypi, Maven, Nuget, Cargo, Conan]
+class Rubygems(Format):
+    name = "rubygems"
+
+    def publish(self, client, headers, version):
+        return client.post(
+            f"{self.p}/api/v1/gems", data=gem("pkg", version), content_type="application/octet-stream", **headers
+        )
+
+    def pull(self, client, headers):
+        response = client.get(f"{self.p}/info/pkg", **headers)
+        if response.status_code == 200:
+            assert b"\n1.0.0 " in response.content
+        return response
+
+
+FORMATS = [Generic, Npm, Pypi, Maven, Nuget, Cargo, Conan, Rubygems]
 SUCCESS = {
     "generic": (200, 201),
     "npm": (200,),
@@ -197,6 +213,7 @@ SUCCESS = {
     "nuget": (200, 201),
     "cargo": (200,),
     "conan": (200, 201),
+    "rubygems": (200,),
 }
 
 
