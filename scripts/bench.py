@@ -3,11 +3,12 @@ run each workload with a bounded load tool, print a table and write it as JSON.
 
     .venv/bin/python scripts/bench.py [--quick] [--out var/bench/results.json]
 
-Workloads: cached and cold npm packument, PyPI simple page and Cargo sparse index file, and
-Conan's `latest` revision (wrk, concurrency 32), a 100 MiB download against nginx serving the
-same file, a large generic upload with the worker's peak RSS growth, sequential npm publishes,
-PyPI uploads, Cargo publishes and Conan uploads, and `npm install` / `pip install` of 50 packages
-from a fresh cache. Timings are reported, never asserted.
+Workloads: cached and cold npm packument, PyPI simple page and Cargo sparse index file, Conan's
+`latest` revision and RubyGems' compact index `info` (wrk, concurrency 32), a 100 MiB download
+against nginx serving the same file, a large generic upload with the worker's peak RSS growth,
+sequential npm publishes, PyPI uploads, Cargo publishes, Conan uploads and gem pushes, and
+`npm install` / `pip install` of 50 packages from a fresh cache. Timings are reported, never
+asserted.
 """
 
 import argparse
@@ -33,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.formats.rubygems.gems import gem  # noqa: E402
 from tests.payloads import cargo_publish_body, npm_document, twine_form  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -406,6 +408,13 @@ def main():
         conan_latest = f"{api}/conan/v2/conans/bench-big/1.0/_/_/latest"
         results["conan_latest"] = wrk(conan_latest, token, seconds)
 
+        # RubyGems: one gem with many versions, its compact index `info` file (what Bundler reads).
+        start = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda i: push_gem(api, token, "bench-big", f"1.0.{i}"), range(versions // 10)))
+        results["seed_gem_versions"] = {"count": versions // 10, "seconds": round(time.perf_counter() - start, 1)}
+        results["rubygems_info"] = wrk(f"{api}/rubygems/info/bench-big", token, seconds)
+
         # 100 MiB download: Packhouse (FileResponse + sendfile) against nginx on the same file.
         big = workdir / "download.bin"
         with big.open("wb") as handle:
@@ -507,6 +516,14 @@ def main():
             "ms_per_upload": round((time.perf_counter() - start) * 1000 * 5 / sequential, 1),
         }
 
+        start = time.perf_counter()
+        for i in range(sequential):
+            push_gem(api, token, "bench-seq", f"2.0.{i}")
+        results["gem_push_sequential"] = {
+            "count": sequential,
+            "ms_per_push": round((time.perf_counter() - start) * 1000 / sequential, 1),
+        }
+
         # npm install / pip install of N packages from a fresh cache.
         names = [f"lib{i}" for i in range(install_count)]
         with ThreadPoolExecutor(4) as pool:
@@ -591,6 +608,13 @@ def upload_conan(api, token, name, version, rrev):
         http("PUT", f"{package}/files/{path}", token, f"{rrev} {path}\n".encode())
 
 
+def push_gem(api, token, name, version):
+    """`gem push`: the `.gem` as the body."""
+    return http(
+        "POST", f"{api}/rubygems/api/v1/gems", token, gem(name, version), {"Content-Type": "application/octet-stream"}
+    )
+
+
 def upload_named(api, token, name):
     body, content_type = twine_form(name, "1.0.0")
     return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
@@ -605,12 +629,14 @@ def print_table(results):
         ("Cargo index file, cached (req/s, p50, p99)", results["cargo_index_cached"]),
         ("Cargo index file, cold build (ms)", results["cargo_index_cold_ms"]),
         ("Conan recipe `latest` (req/s, p50, p99)", results["conan_latest"]),
+        ("RubyGems compact index `info` (req/s, p50, p99)", results["rubygems_info"]),
         ("100 MiB download vs nginx", results["download_100mib"]),
         ("large generic upload", results["upload_large"]),
         ("sequential npm publishes", results["npm_publish_sequential"]),
         ("sequential PyPI uploads", results["pypi_upload_sequential"]),
         ("sequential Cargo publishes", results["cargo_publish_sequential"]),
         ("sequential Conan uploads (5 files each)", results["conan_upload_sequential"]),
+        ("sequential gem pushes", results["gem_push_sequential"]),
         ("npm install from a fresh cache", results["npm_install"]),
         ("pip install from a fresh cache", results["pip_install"]),
     ]
