@@ -2,8 +2,10 @@
 
 Accepted: `PRIVATE-TOKEN`, `JOB-TOKEN`, `DEPLOY-TOKEN` headers, any header added with
 `accept_token_header()` (a format's own API-key header), `Authorization: Bearer <token>`,
-and `Authorization: Basic` with the token as password: username `gitlab-ci-token` for job
-tokens, the deploy token's own username for deploy tokens, any username for access tokens.
+`Authorization: Basic` with the token as password: username `gitlab-ci-token` for job
+tokens, the deploy token's own username for deploy tokens, any username for access tokens;
+and `Authorization: <token>`, a Packhouse token (by its prefix) as the whole value, as
+clients send a registry token they were given verbatim.
 Tokens in query strings are not accepted. The token's prefix says which table to look in;
 the row is found by digest.
 """
@@ -102,7 +104,9 @@ def presented_credential(meta):
 
 
 def _authorization_credential(auth):
-    scheme, _, credentials = auth.partition(" ")
+    scheme, _, credentials = auth.strip().partition(" ")
+    if not credentials and tokens.kind_of(scheme) is not None:
+        return scheme, None, None  # the token itself, no scheme
     scheme = scheme.lower()
     if scheme == "bearer":
         return credentials.strip(), None, None

@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "packages_pypi.apps.PypiConfig",
     "packages_npm.apps.NpmConfig",
     "packages_nuget.apps.NugetConfig",
+    "packages_cargo.apps.CargoConfig",
+    "packages_conan.apps.ConanConfig",
+    "packages_rubygems.apps.RubygemsConfig",
 ]
 
 MIDDLEWARE = [

@@ -45,6 +45,9 @@ class PackageDraft:
 
 class PackageFormat:
     name = ""
+    # The format's segment in URLs (`…/packages/<segment>/`), when it is not its name: GitLab
+    # mounts some formats under a shorter word than the package type its API reports.
+    url_segment = None
     duplicate_rule = DuplicateRule.PROJECT_SETTING
     # Dotted paths of URL modules (with `urlpatterns`), mounted by registry.routes; a format app
     # names them urls_project.py, urls_project_root.py, urls_group.py and urls_instance.py.
@@ -65,6 +68,11 @@ class PackageFormat:
     setting_labels = {}
 
     @property
+    def mount(self):
+        """The URL segment the core mounts the format's routes under: `url_segment`, or its name."""
+        return self.url_segment or self.name
+
+    @property
     def max_file_size(self):
         """The deployment's limit (settings.PACKAGE_MAX_FILE_SIZE, filled from the environment), or
         the format's default."""
@@ -81,8 +89,8 @@ class PackageFormat:
         return self.duplicate_rule is DuplicateRule.PROJECT_SETTING
 
     def packages_url(self, base, project):
-        """The format's project endpoint, `<base>/api/v4/projects/<id>/packages/<name>`."""
-        return f"{base}/api/v4/projects/{project.pk}/packages/{self.name}"
+        """The format's project endpoint, `<base>/api/v4/projects/<id>/packages/<mount>`."""
+        return f"{base}/api/v4/projects/{project.pk}/packages/{self.mount}"
 
     def install_snippets(self, base, project, name, version, file_names=()):
         """(title, text) pairs shown on a version's page: how to configure a client for this

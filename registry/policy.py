@@ -31,7 +31,7 @@ from accounts.models import (
     project_access_level,
     project_access_levels,
 )
-from accounts.principals import ACCESS_TOKEN, DEPLOY_TOKEN, JOB_TOKEN
+from accounts.principals import ACCESS_TOKEN, ANONYMOUS_PRINCIPAL, DEPLOY_TOKEN, JOB_TOKEN
 from accounts.roles import AccessLevel
 from registry.errors import Forbidden, NotFound, Unauthenticated
 
@@ -315,6 +315,14 @@ def pullable_projects(principal, group=None):
             | internal_to_user
         )
     return projects.filter(rule)
+
+
+def anonymous_pulls_everything(group):
+    """Whether a caller without credentials may pull from every project under `group` whose
+    package registry is on (so that its aggregated endpoints need no credential at all)."""
+    projects = Project.objects.exclude(package_registry_access_level=PackageRegistryAccess.DISABLED)
+    anonymous = pullable_projects(ANONYMOUS_PRINCIPAL, group).values("pk")
+    return not projects.filter(_under(group)).exclude(pk__in=anonymous).exists()
 
 
 def resolve_group(ref, memory=NO_MEMORY):

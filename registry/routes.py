@@ -29,13 +29,13 @@ def format_patterns():
     patterns = []
     for fmt in formats.all_formats():
         if fmt.project_urls:
-            patterns.append(path(f"api/v4/projects/<ref:project_ref>/packages/{fmt.name}/", include(fmt.project_urls)))
+            patterns.append(path(f"api/v4/projects/<ref:project_ref>/packages/{fmt.mount}/", include(fmt.project_urls)))
         if fmt.project_root_urls:
             patterns.append(
-                path(f"api/v4/projects/<ref:project_ref>/packages/{fmt.name}", include(fmt.project_root_urls))
+                path(f"api/v4/projects/<ref:project_ref>/packages/{fmt.mount}", include(fmt.project_root_urls))
             )
         if fmt.group_urls:
-            patterns.append(path(f"api/v4/groups/<ref:group_ref>/-/packages/{fmt.name}/", include(fmt.group_urls)))
+            patterns.append(path(f"api/v4/groups/<ref:group_ref>/-/packages/{fmt.mount}/", include(fmt.group_urls)))
         if fmt.instance_urls:
-            patterns.append(path(f"api/v4/packages/{fmt.name}/", include(fmt.instance_urls)))
+            patterns.append(path(f"api/v4/packages/{fmt.mount}/", include(fmt.instance_urls)))
     return patterns

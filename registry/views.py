@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts import roles
 from accounts.authentication import TokenAuthentication, authenticate_request, principal_of
+from accounts.principals import ANONYMOUS_PRINCIPAL
 from accounts.throttling import PackageRequestThrottle
 from registry import epochs, policy, request_freshness, services
 from registry.access_cache import RequestMemory
@@ -153,6 +154,16 @@ class PackageAPIView(APIView):
         if self.scope == PROJECT:
             return policy.Project.objects.filter(pk=self.project.pk)
         return policy.pullable_projects(self.principal, self.group)
+
+    def anonymous_may_pull(self):
+        """Whether a caller without credentials may pull everything this view reaches: its
+        project, or every project under its group. For formats that tell their clients up front
+        whether to send credentials on every request (a configuration document they read first)."""
+        if self.scope == PROJECT:
+            return policy.can(ANONYMOUS_PRINCIPAL, self.project, roles.READ_PACKAGE)
+        if self.scope == GROUP:
+            return policy.anonymous_pulls_everything(self.group)
+        return False
 
     def handle_exception(self, exc):
         if isinstance(exc, exceptions.Throttled):

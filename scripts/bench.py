@@ -3,10 +3,12 @@ run each workload with a bounded load tool, print a table and write it as JSON.
 
     .venv/bin/python scripts/bench.py [--quick] [--out var/bench/results.json]
 
-Workloads: cached and cold npm packument and PyPI simple page (wrk, concurrency 32), a 100 MiB
-download against nginx serving the same file, a large generic upload with the worker's peak RSS
-growth, sequential npm publishes and PyPI uploads, and `npm install` / `pip install` of 50
-packages from a fresh cache. Timings are reported, never asserted.
+Workloads: cached and cold npm packument, PyPI simple page and Cargo sparse index file, Conan's
+`latest` revision and RubyGems' compact index `info` (wrk, concurrency 32), a 100 MiB download
+against nginx serving the same file, a large generic upload with the worker's peak RSS growth,
+sequential npm publishes, PyPI uploads, Cargo publishes, Conan uploads and gem pushes, and
+`npm install` / `pip install` of 50 packages from a fresh cache. Timings are reported, never
+asserted.
 """
 
 import argparse
@@ -32,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.payloads import npm_document, twine_form  # noqa: E402
+from tests.formats.rubygems.gems import gem  # noqa: E402
+from tests.payloads import cargo_publish_body, npm_document, twine_form  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 BENCH_DB = "packhouse_bench"
@@ -368,9 +371,10 @@ def main():
         from registry.models import Package
         from registry.services import package_changed
 
-        def changed(name):
+        def changed(name, package_format=None):
             """What every write does: new epochs, so nothing cached is used."""
-            package_changed(Package.objects.get(name=name))
+            rows = Package.objects.filter(name=name)
+            package_changed((rows.filter(format=package_format) if package_format else rows).get())
 
         # npm: one package with many versions.
         start = time.perf_counter()
@@ -404,7 +408,34 @@ def main():
         results["seed_pypi_files"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
         simple = f"{api}/pypi/simple/bench-big/"
         results["pypi_simple_cached"] = wrk(simple, token, seconds, accept="text/html", pids=server.worker_pids())
-        results["pypi_simple_cold_ms"] = cold_ms(simple, token, lambda: changed("bench-big"), accept="text/html")
+        results["pypi_simple_cold_ms"] = cold_ms(
+            simple, token, lambda: changed("bench-big", "pypi"), accept="text/html"
+        )
+
+        # Cargo: one crate with many versions, its sparse index file (one JSON line per version).
+        start = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda i: publish_crate(api, token, "bench-big", f"1.0.{i}"), range(versions)))
+        results["seed_cargo_versions"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+        index_file = f"{api}/cargo/index/be/nc/bench-big"
+        results["cargo_index_cached"] = wrk(index_file, token, seconds, pids=server.worker_pids())
+        results["cargo_index_cold_ms"] = cold_ms(index_file, token, lambda: changed("bench-big", "cargo"))
+
+        # Conan: one recipe version with many recipe revisions (one package each); `latest` is
+        # what `conan install` asks first.
+        start = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda i: upload_conan(api, token, "bench-big", "1.0", f"{i:032x}"), range(versions // 10)))
+        results["seed_conan_revisions"] = {"count": versions // 10, "seconds": round(time.perf_counter() - start, 1)}
+        conan_latest = f"{api}/conan/v2/conans/bench-big/1.0/_/_/latest"
+        results["conan_latest"] = wrk(conan_latest, token, seconds)
+
+        # RubyGems: one gem with many versions, its compact index `info` file (what Bundler reads).
+        start = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda i: push_gem(api, token, "bench-big", f"1.0.{i}"), range(versions // 10)))
+        results["seed_gem_versions"] = {"count": versions // 10, "seconds": round(time.perf_counter() - start, 1)}
+        results["rubygems_info"] = wrk(f"{api}/rubygems/info/bench-big", token, seconds)
 
         # 100 MiB download: Packhouse (FileResponse + sendfile) against nginx on the same file.
         big = workdir / "download.bin"
@@ -491,6 +522,30 @@ def main():
             "ms_per_upload": round((time.perf_counter() - start) * 1000 / sequential, 1),
         }
 
+        start = time.perf_counter()
+        for i in range(sequential):
+            publish_crate(api, token, "bench-seq", f"2.0.{i}")
+        results["cargo_publish_sequential"] = {
+            "count": sequential,
+            "ms_per_publish": round((time.perf_counter() - start) * 1000 / sequential, 1),
+        }
+
+        start = time.perf_counter()
+        for i in range(sequential // 5):
+            upload_conan(api, token, "bench-seq", f"2.0.{i}", "a" * 32)
+        results["conan_upload_sequential"] = {
+            "count": sequential // 5,
+            "ms_per_upload": round((time.perf_counter() - start) * 1000 * 5 / sequential, 1),
+        }
+
+        start = time.perf_counter()
+        for i in range(sequential):
+            push_gem(api, token, "bench-seq", f"2.0.{i}")
+        results["gem_push_sequential"] = {
+            "count": sequential,
+            "ms_per_push": round((time.perf_counter() - start) * 1000 / sequential, 1),
+        }
+
         # npm install / pip install of N packages from a fresh cache.
         names = [f"lib{i}" for i in range(install_count)]
         with ThreadPoolExecutor(4) as pool:
@@ -560,6 +615,28 @@ def publish_npm(api, token, name, version):
     return http("PUT", f"{api}/npm/@bench%2f{name}", token, document, {"Content-Type": "application/json"})
 
 
+def publish_crate(api, token, name, version):
+    body = cargo_publish_body(name, version)
+    return http("PUT", f"{api}/cargo/api/v1/crates/new", token, body, {"Content-Type": "application/octet-stream"})
+
+
+def upload_conan(api, token, name, version, rrev):
+    """`conan upload` of one recipe revision and one package revision: five PUTs, manifests last."""
+    recipe = f"{api}/conan/v2/conans/{name}/{version}/_/_/revisions/{rrev}"
+    package = f"{recipe}/packages/{'0' * 40}/revisions/{'1' * 32}"
+    for url in (f"{recipe}/files/conanfile.py", f"{recipe}/files/conanmanifest.txt"):
+        http("PUT", url, token, f"{url}\n".encode())
+    for path in ("conan_package.tgz", "conaninfo.txt", "conanmanifest.txt"):
+        http("PUT", f"{package}/files/{path}", token, f"{rrev} {path}\n".encode())
+
+
+def push_gem(api, token, name, version):
+    """`gem push`: the `.gem` as the body."""
+    return http(
+        "POST", f"{api}/rubygems/api/v1/gems", token, gem(name, version), {"Content-Type": "application/octet-stream"}
+    )
+
+
 def upload_named(api, token, name):
     body, content_type = twine_form(name, "1.0.0")
     return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
@@ -571,10 +648,17 @@ def print_table(results):
         ("npm packument, cold build (ms)", results["npm_packument_cold_ms"]),
         ("PyPI simple page, cached (req/s, p50, p99)", results["pypi_simple_cached"]),
         ("PyPI simple page, cold build (ms)", results["pypi_simple_cold_ms"]),
+        ("Cargo index file, cached (req/s, p50, p99)", results["cargo_index_cached"]),
+        ("Cargo index file, cold build (ms)", results["cargo_index_cold_ms"]),
+        ("Conan recipe `latest` (req/s, p50, p99)", results["conan_latest"]),
+        ("RubyGems compact index `info` (req/s, p50, p99)", results["rubygems_info"]),
         ("100 MiB download vs nginx", results["download_100mib"]),
         ("large generic upload", results["upload_large"]),
         ("sequential npm publishes", results["npm_publish_sequential"]),
         ("sequential PyPI uploads", results["pypi_upload_sequential"]),
+        ("sequential Cargo publishes", results["cargo_publish_sequential"]),
+        ("sequential Conan uploads (5 files each)", results["conan_upload_sequential"]),
+        ("sequential gem pushes", results["gem_push_sequential"]),
         ("npm install from a fresh cache", results["npm_install"]),
         ("pip install from a fresh cache", results["pip_install"]),
     ]

@@ -1,7 +1,8 @@
 """Request bodies the real clients send, built in memory: npm publish documents, wheels and
-twine's multipart upload form. Used by tests and by scripts/bench.py."""
+twine's multipart upload form, cargo's publish body. Used by tests and by scripts/bench.py."""
 
 import base64
+import gzip
 import hashlib
 import io
 import json
@@ -90,3 +91,50 @@ def twine_form(name, version, note=""):
     )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def crate(name, version, lib_rs="pub fn answer() -> u32 { 42 }\n", members=None):
+    """A `.crate` as `cargo package` writes it: a gzipped tar of `<name>-<version>/` holding the
+    normalised Cargo.toml and the sources (`members`: {path inside the crate: bytes} instead)."""
+    manifest = f'[package]\nedition = "2021"\nname = "{name}"\nversion = "{version}"\n'
+    if members is None:
+        members = {"Cargo.toml": manifest.encode(), "src/lib.rs": lib_rs.encode()}
+    raw = io.BytesIO()
+    with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped, tarfile.open(fileobj=zipped, mode="w") as tar:
+        for path, data in members.items():  # the same bytes every time: checksums can be compared
+            info = tarfile.TarInfo(path if path.startswith("/") or ".." in path else f"{name}-{version}/{path}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+def cargo_metadata(name, version, deps=(), features=None, **fields):
+    """The JSON metadata `cargo publish` sends before the crate."""
+    return {
+        "name": name,
+        "vers": version,
+        "deps": list(deps),
+        "features": features or {},
+        "authors": [],
+        "description": "bench",
+        "documentation": None,
+        "homepage": None,
+        "readme": None,
+        "readme_file": None,
+        "keywords": [],
+        "categories": [],
+        "license": "MIT",
+        "license_file": None,
+        "repository": None,
+        "badges": {},
+        "links": None,
+        "rust_version": None,
+        **fields,
+    }
+
+
+def cargo_publish_body(name, version, metadata=None, crate_bytes=None):
+    """`cargo publish`'s body: metadata length (u32 LE), metadata JSON, crate length, crate."""
+    document = json.dumps(metadata or cargo_metadata(name, version)).encode()
+    data = crate(name, version) if crate_bytes is None else crate_bytes
+    return b"".join((len(document).to_bytes(4, "little"), document, len(data).to_bytes(4, "little"), data))

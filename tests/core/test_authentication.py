@@ -32,7 +32,7 @@ def test_no_credential_is_anonymous():
 
 @pytest.mark.parametrize(
     "spelling",
-    ["HTTP_PRIVATE_TOKEN", "bearer", "basic-any", "basic-token", "HTTP_X_NUGET_APIKEY"],
+    ["HTTP_PRIVATE_TOKEN", "bearer", "basic-any", "basic-token", "HTTP_X_NUGET_APIKEY", "raw"],
 )
 def test_access_token_spellings(spelling):
     token = AccessTokenFactory()
@@ -42,6 +42,7 @@ def test_access_token_spellings(spelling):
         "basic-any": {"HTTP_AUTHORIZATION": basic("whoever", token.plaintext)},
         "basic-token": {"HTTP_AUTHORIZATION": basic("__token__", token.plaintext)},
         "HTTP_X_NUGET_APIKEY": {"HTTP_X_NUGET_APIKEY": token.plaintext},
+        "raw": {"HTTP_AUTHORIZATION": token.plaintext},
     }[spelling]
     principal = resolve(**meta)
     assert principal.kind == "access_token"
@@ -57,6 +58,7 @@ def test_deploy_token_spellings_and_username_rule():
         {"HTTP_AUTHORIZATION": f"Bearer {token.plaintext}"},
         {"HTTP_AUTHORIZATION": basic(token.username, token.plaintext)},
         {"HTTP_X_NUGET_APIKEY": token.plaintext},
+        {"HTTP_AUTHORIZATION": token.plaintext},
     ):
         principal = resolve(**meta)
         assert principal.kind == "deploy_token"
@@ -72,6 +74,7 @@ def test_job_token_spellings_and_username_rule():
         {"HTTP_JOB_TOKEN": job.plaintext},
         {"HTTP_AUTHORIZATION": f"Bearer {job.plaintext}"},
         {"HTTP_AUTHORIZATION": basic("gitlab-ci-token", job.plaintext)},
+        {"HTTP_AUTHORIZATION": job.plaintext},
     ):
         principal = resolve(**meta)
         assert (principal.kind, principal.user, principal.job) == ("job_token", job.user, job)
@@ -91,6 +94,8 @@ def test_job_token_spellings_and_username_rule():
         {"HTTP_AUTHORIZATION": "Basic !!!not-base64"},
         {"HTTP_AUTHORIZATION": basic("user", "an-account-password")},
         {"HTTP_AUTHORIZATION": "Digest abc"},
+        {"HTTP_AUTHORIZATION": "glpat-unknown"},
+        {"HTTP_AUTHORIZATION": "not-a-packhouse-token"},
         {"HTTP_DEPLOY_TOKEN": "gldt-unknown"},
     ],
 )

@@ -9,7 +9,7 @@ import pytest
 from django.apps import apps
 
 from accounts.authentication import principal_for_token
-from registry import formats, services
+from registry import formats, routes, services
 from registry.apps import FormatAppConfig
 from registry.errors import Invalid, TooLarge
 from registry.formats import FileDraft, PackageDraft, PackageFormat
@@ -161,3 +161,19 @@ def test_renderers_are_pure():
                 assert node.attr != "objects", f"{path}:{node.lineno}: runs a query"
         checked += 1
     assert checked >= 2
+
+
+def test_a_format_is_mounted_under_its_name_unless_it_names_a_url_segment():
+    class Named(PackageFormat):
+        name = "named"
+
+    class Segmented(PackageFormat):
+        name = "long-name"
+        url_segment = "short"
+
+    project = ProjectFactory.build(pk=7)
+    assert Named().packages_url("http://x", project) == "http://x/api/v4/projects/7/packages/named"
+    assert Segmented().packages_url("http://x", project) == "http://x/api/v4/projects/7/packages/short"
+    mounted = {str(pattern.pattern) for pattern in routes.format_patterns()}
+    for fmt in formats.all_formats():
+        assert f"api/v4/projects/<ref:project_ref>/packages/{fmt.mount}/" in mounted

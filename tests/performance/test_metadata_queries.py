@@ -39,8 +39,9 @@ from tests.factories import (
     member,
 )
 from tests.formats.nuget.nupkg import multipart, nupkg
+from tests.formats.rubygems.gems import gem
 from tests.helpers import auth_headers
-from tests.payloads import npm_document, twine_form
+from tests.payloads import cargo_publish_body, npm_document, twine_form
 
 pytestmark = pytest.mark.django_db
 
@@ -130,6 +131,42 @@ def generic_extras(client, headers, world):
         publish_generic(client, headers, world["main"], "tool", "1.0.0", f"tool-extra-{index}.bin")
 
 
+def publish_cargo(client, headers, project, name, version):
+    url = f"/api/v4/projects/{project.pk}/packages/cargo/api/v1/crates/new"
+    _put(client, url, cargo_publish_body(name, version), headers)
+
+
+CONAN_RREV = "1" * 32
+CONAN_PID = "2" * 40
+CONAN_EXTRA_RREV = "3" * 32
+CONAN_EXTRA_PID = "4" * 40
+
+
+def publish_conan(client, headers, project, name, version, rrev=CONAN_RREV, package_id=CONAN_PID):
+    """What `conan upload` sends: the recipe revision's files, then one package revision's."""
+    recipe = f"/api/v4/projects/{project.pk}/packages/conan/v2/conans/{name}/{version}/_/_/revisions/{rrev}"
+    for path in ("conanfile.py", "conanmanifest.txt"):
+        _put(client, f"{recipe}/files/{path}", f"{name} {version} {rrev} {path}".encode(), headers, status=201)
+    package = f"{recipe}/packages/{package_id}/revisions/{'5' * 32}"
+    for path in ("conan_package.tgz", "conaninfo.txt", "conanmanifest.txt"):
+        _put(client, f"{package}/files/{path}", f"[settings]\n{name} {version} {path}".encode(), headers, status=201)
+
+
+def conan_extras(client, headers, world):
+    """Another recipe revision of the measured version, with another package."""
+    publish_conan(client, headers, world["main"], "hello-lib", "1.0.0", CONAN_EXTRA_RREV, CONAN_EXTRA_PID)
+
+
+def publish_rubygems(client, headers, project, name, version):
+    response = client.post(
+        f"/api/v4/projects/{project.pk}/packages/rubygems/api/v1/gems",
+        data=gem(name, version),
+        content_type="application/octet-stream",
+        **headers,
+    )
+    assert response.status_code == 200, response.content
+
+
 @dataclass(frozen=True)
 class Format:
     names: tuple  # the measured package, another one
@@ -143,6 +180,9 @@ FORMATS = {
     "maven": Format(("com/example/my-app", "com/example/other-app"), publish_maven),
     "nuget": Format(("Acme.Tools", "Acme.Other"), publish_nuget),
     "generic": Format(("tool", "other-tool"), publish_generic, generic_extras),
+    "cargo": Format(("left-pad", "right-pad"), publish_cargo),
+    "conan": Format(("hello-lib", "other-lib"), publish_conan, conan_extras),
+    "rubygems": Format(("hola", "other-gem"), publish_rubygems),
 }
 
 
@@ -174,6 +214,11 @@ PYPI_GROUP = "/api/v4/groups/{g}/-/packages/pypi/simple/"
 MAVEN = "packages/maven/com/example/my-app/maven-metadata.xml"
 NUGET_PROJECT = "/api/v4/projects/{p}/packages/nuget"
 NUGET_GROUP = "/api/v4/groups/{g}/-/packages/nuget"
+CARGO_PROJECT = "/api/v4/projects/{p}/packages/cargo/index"
+CARGO_GROUP = "/api/v4/groups/{g}/-/packages/cargo/index"
+CONAN = "/api/v4/projects/{p}/packages/conan/v2/conans"
+CONAN_RECIPE = f"{CONAN}/hello-lib/1.0.0/_/_"
+GEMS = "/api/v4/projects/{p}/packages/rubygems"
 
 ENDPOINTS = {
     "npm-packument-project": Endpoint("npm", f"{NPM_PROJECT}/@acme%2fleft-pad", '"1.0.2"'),
@@ -221,6 +266,23 @@ ENDPOINTS = {
     "nuget-registration-group": Endpoint("nuget", f"{NUGET_GROUP}/metadata/acme.tools/index.json", '"3.0.1"'),
     "nuget-registration-leaf-group": Endpoint(
         "nuget", f"{NUGET_GROUP}/metadata/acme.tools/1.0.0.json", "/download/acme.tools/1.0.0/", added=False
+    ),
+    "cargo-index-project": Endpoint("cargo", f"{CARGO_PROJECT}/le/ft/left-pad", '"vers":"1.0.2"'),
+    "cargo-index-group": Endpoint("cargo", f"{CARGO_GROUP}/le/ft/left-pad", '"vers":"3.0.1"'),
+    "cargo-config-group": Endpoint("cargo", f"{CARGO_GROUP}/config.json", '"auth-required": true', added=False),
+    "conan-search-project": Endpoint("conan", f"{CONAN}/search?q=*", '"other-lib/1.1.0"'),
+    "conan-revisions-project": Endpoint("conan", f"{CONAN_RECIPE}/revisions", CONAN_EXTRA_RREV),
+    "conan-latest-project": Endpoint("conan", f"{CONAN_RECIPE}/latest", CONAN_EXTRA_RREV),
+    "conan-files-project": Endpoint(
+        "conan", f"{CONAN_RECIPE}/revisions/{CONAN_RREV}/files", '"conanfile.py"', added=False
+    ),
+    "conan-package-search-project": Endpoint("conan", f"{CONAN_RECIPE}/search", CONAN_EXTRA_PID),
+    "rubygems-specs-project": Endpoint("rubygems", f"{GEMS}/specs.4.8.gz", "", added=False),
+    "rubygems-versions-project": Endpoint("rubygems", f"{GEMS}/versions", "other-gem 1.0.0,1.1.0 "),
+    "rubygems-info-project": Endpoint("rubygems", f"{GEMS}/info/hola", "\n1.0.2 |checksum:"),
+    "rubygems-names-project": Endpoint("rubygems", f"{GEMS}/names", "other-gem"),
+    "rubygems-quick-spec-project": Endpoint(
+        "rubygems", f"{GEMS}/quick/Marshal.4.8/hola-1.0.0.gemspec.rz", "", added=False
     ),
     "rest-project-packages": Endpoint("generic", "/api/v4/projects/{p}/packages", '"name":"other-tool"'),
     "rest-group-packages": Endpoint("generic", "/api/v4/groups/{g}/packages", '"project_path":"acme/sub/deep"'),
@@ -292,7 +354,9 @@ def _measure(client, world, headers, endpoint, version_id):
         response = _get(client, headers, endpoint, url)
     assert response.status_code == 200, (url, response.status_code, response.content[:500])
     body = b"".join(response.streaming_content) if response.streaming else response.content
-    return [query["sql"] for query in queries.captured_queries], body.decode()
+    return [query["sql"] for query in queries.captured_queries], body.decode(
+        errors="replace"
+    )  # binary documents (gzip, Marshal) too
 
 
 def _sql_report(small, large):

@@ -1,7 +1,8 @@
 """The permission matrix across every format's routes: project pull and publish, group pull, and
 instance pull (npm, Maven), per principal kind, visibility and role. Expected statuses are data;
 "ok" stands for the format's own success code (npm 200, PyPI 201, Maven 200, NuGet 201, generic
-201/200). Group routes never show a package from a project the caller cannot pull."""
+201/200, Cargo 200, Conan 201/200, RubyGems 200). Group routes never show a package from a project
+the caller cannot pull."""
 
 import pytest
 
@@ -19,8 +20,9 @@ from tests.factories import (
     finish,
 )
 from tests.formats.nuget.nupkg import multipart, nupkg
+from tests.formats.rubygems.gems import gem
 from tests.helpers import auth_headers
-from tests.payloads import npm_document, twine_form
+from tests.payloads import cargo_publish_body, npm_document, twine_form
 
 pytestmark = pytest.mark.django_db
 
@@ -151,8 +153,68 @@ class Nuget(Format):
         return self.pull(client, headers, self.g)
 
 
-FORMATS = [Generic, Npm, Pypi, Maven, Nuget]
-SUCCESS = {"generic": (200, 201), "npm": (200,), "pypi": (200, 201), "maven": (200,), "nuget": (200, 201)}
+class Cargo(Format):
+    name = "cargo"
+
+    def publish(self, client, headers, version):
+        return client.put(
+            f"{self.p}/api/v1/crates/new",
+            data=cargo_publish_body("pkg", version),
+            content_type="application/octet-stream",
+            **headers,
+        )
+
+    def pull(self, client, headers, base=None):
+        response = client.get(f"{base or self.p}/index/3/p/pkg", **headers)
+        if response.status_code == 200:  # the index must list the version, not an empty file
+            assert b'"vers":"1.0.0"' in response.content
+        return response
+
+    def group_pull(self, client, headers):
+        return self.pull(client, headers, self.g)
+
+
+class Conan(Format):
+    name = "conan"
+    revision = "89ff91b4eafc0981d1d15f1f8c7df250"
+
+    def publish(self, client, headers, version):
+        url = f"{self.p}/v2/conans/pkg/{version}/_/_/revisions/{self.revision}/files/conanmanifest.txt"
+        return client.put(url, data=version.encode(), content_type="application/octet-stream", **headers)
+
+    def pull(self, client, headers):
+        response = client.get(f"{self.p}/v2/conans/pkg/1.0.0/_/_/latest", **headers)
+        if response.status_code == 200:
+            assert response.json()["revision"] == self.revision
+        return response
+
+
+class Rubygems(Format):
+    name = "rubygems"
+
+    def publish(self, client, headers, version):
+        return client.post(
+            f"{self.p}/api/v1/gems", data=gem("pkg", version), content_type="application/octet-stream", **headers
+        )
+
+    def pull(self, client, headers):
+        response = client.get(f"{self.p}/info/pkg", **headers)
+        if response.status_code == 200:
+            assert b"\n1.0.0 " in response.content
+        return response
+
+
+FORMATS = [Generic, Npm, Pypi, Maven, Nuget, Cargo, Conan, Rubygems]
+SUCCESS = {
+    "generic": (200, 201),
+    "npm": (200,),
+    "pypi": (200, 201),
+    "maven": (200,),
+    "nuget": (200, 201),
+    "cargo": (200,),
+    "conan": (200, 201),
+    "rubygems": (200,),
+}
 
 
 def credential(kind, project, role):
@@ -203,7 +265,7 @@ def test_format_matrix(client, format_class, kind, visibility, role):
         assert status(fmt.instance_pull(client, headers), fmt) == expected_instance
 
 
-@pytest.mark.parametrize("format_class", [Npm, Pypi, Maven, Nuget], ids=lambda f: f.name)
+@pytest.mark.parametrize("format_class", [Npm, Pypi, Maven, Nuget, Cargo], ids=lambda f: f.name)
 def test_group_routes_never_show_a_package_from_a_project_the_caller_cannot_pull(client, format_class):
     group = GroupFactory(path="shared", visibility="public")
     hidden = ProjectFactory(group=group, visibility="private")

@@ -131,3 +131,17 @@ def test_nobody_manages_group_settings_below_owner(tree):
     MembershipFactory(user=owner_user, group=tree["acme"], access_level=AccessLevel.OWNER)
     owner = principal(HTTP_PRIVATE_TOKEN=AccessTokenFactory(user=owner_user).plaintext)
     assert status(owner, tree["acme"], roles.ADMIN_PACKAGE_SETTINGS) == 200
+
+
+def test_anonymous_pulls_everything_only_when_every_project_under_the_group_allows_it():
+    group = GroupFactory(visibility="public")
+    assert policy.anonymous_pulls_everything(group)  # nothing to hide yet
+    ProjectFactory(group=group, visibility="public")
+    sub = GroupFactory(parent=group, visibility="public")
+    hidden = ProjectFactory(group=sub, visibility="private")
+    assert not policy.anonymous_pulls_everything(group)
+    hidden.package_registry_access_level = "disabled"  # nothing to pull there at all
+    hidden.save()
+    assert policy.anonymous_pulls_everything(group)
+    ProjectFactory(group=GroupFactory(visibility="private"), visibility="private")  # elsewhere
+    assert policy.anonymous_pulls_everything(group)

@@ -1,0 +1,6 @@
+from registry import apps
+
+
+class CargoConfig(apps.FormatAppConfig):
+    name = "packages_cargo"
+    format_class = "packages_cargo.format.CargoFormat"
