@@ -16,6 +16,7 @@ from api import (
     members,
     packages,
     projects,
+    protection_rules,
     users,
 )
 
@@ -36,6 +37,11 @@ urlpatterns = [
     path("projects/<ref:project_ref>/packages/cleanup_policy", cleanup_policy.CleanupPolicyView.as_view()),
     path(
         "projects/<ref:project_ref>/packages/cleanup_policy/dry_run", cleanup_policy.CleanupPolicyDryRunView.as_view()
+    ),
+    path("projects/<ref:ref>/packages/protection/rules", protection_rules.ProtectionRulesView.as_view()),
+    path(
+        "projects/<ref:ref>/packages/protection/rules/<int:rule_id>",
+        protection_rules.ProtectionRuleDetailView.as_view(),
     ),
     path("projects/<ref:ref>/packages/<int:package_id>", packages.PackageDetailView.as_view()),
     path("projects/<ref:ref>/packages/<int:package_id>/package_files", packages.PackageFilesView.as_view()),

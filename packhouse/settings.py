@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "registry.response_cache.ResponseReuseMiddleware",
     "registry.middleware.SecurityHeadersMiddleware",
     "registry.middleware.RegistryErrorMiddleware",
+    "registry.middleware.ActingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

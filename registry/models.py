@@ -165,3 +165,36 @@ class CleanupPolicy(models.Model):
     name_regex_keep = models.CharField(max_length=255, blank=True, validators=[validate_regex])
     name_regex_delete = models.CharField(max_length=255, blank=True, validators=[validate_regex])
     next_run_at = models.DateTimeField(null=True, blank=True)
+
+
+class ProtectionRule(models.Model):
+    """A package protection rule (GitLab's `packages_protection_rules`): packages of one type
+    whose name matches `package_name_pattern` (`*` is a wildcard) may be pushed only from
+    `minimum_access_level_for_push` up (null: Developer, the default) and deleted only from
+    `minimum_access_level_for_delete` up (null: Maintainer). `package_type` is a registered
+    format's name (checked by registry.protection, never a list here). Levels are access levels,
+    with registry.protection.ADMIN (60) for instance administrators only."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="package_protection_rules")
+    package_type = models.CharField(max_length=16)
+    package_name_pattern = models.CharField(max_length=255)
+    minimum_access_level_for_push = models.PositiveSmallIntegerField(null=True, blank=True)
+    minimum_access_level_for_delete = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "package_type", "package_name_pattern"], name="protection_rule_unique_pattern"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.package_type} {self.package_name_pattern}"
+
+    def clean(self):
+        from registry import formats
+
+        if formats.find(self.package_type) is None:
+            raise ValidationError({"package_type": "not a format this instance serves"})

@@ -7,7 +7,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
-from registry import epochs, formats
+from registry import epochs, formats, policy
 from registry.errors import Invalid
 from registry.formats import DuplicateRule
 from registry.models import (
@@ -168,8 +168,11 @@ def publish(project, principal, fmt, draft, store=None):
 
 
 def package_changed(package):
-    """Every write to a package ends here: a new generation (the key of its cached documents)
-    and new epochs for its name and format (what reused responses are checked against)."""
+    """Every write to a package ends here, in its transaction: the policy decides whether the
+    request may change this package at all (protection rules; a refusal rolls the write back),
+    then a new generation (the key of its cached documents) and new epochs for its name and
+    format (what reused responses are checked against)."""
+    policy.authorize_package_change(package)
     Package.objects.filter(pk=package.pk).update(generation=F("generation") + 1)
     epochs.bump(epochs.package_keys(package.format, package.normalized_name), required=False)
 

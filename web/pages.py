@@ -33,10 +33,12 @@ def page(view):
             return redirect_to_login(request.get_full_path())
         except NotFound:
             return render(request, "web/error.html", {"status": 404, "message": "Page not found"}, status=404)
-        except Forbidden:
-            return render(
-                request, "web/error.html", {"status": 403, "message": "You are not allowed to do this"}, status=403
-            )
+        except Forbidden as exc:
+            # A refusal that says why (a protected package) says so; any other says nothing more.
+            message = exc.message.removeprefix("403 Forbidden - ")
+            if exc.message == Forbidden.default_message:
+                message = "You are not allowed to do this"
+            return render(request, "web/error.html", {"status": 403, "message": message}, status=403)
 
     return wrapper
 

@@ -62,6 +62,21 @@ urlpatterns = [
     ),
     path("<ref:ref>/-/settings/ci_cd", settings_pages.job_token_scope, name="job_token_scope"),
     path("<ref:ref>/-/settings/general", settings_pages.project_general, name="project_general"),
+    path(
+        "<ref:ref>/-/settings/packages_and_registries/protection_rules",
+        settings_pages.protection_rule_add,
+        name="protection_rule_add",
+    ),
+    path(
+        "<ref:ref>/-/settings/packages_and_registries/protection_rules/<int:rule_id>",
+        settings_pages.protection_rule_edit,
+        name="protection_rule_edit",
+    ),
+    path(
+        "<ref:ref>/-/settings/packages_and_registries/protection_rules/<int:rule_id>/delete",
+        settings_pages.protection_rule_delete,
+        name="protection_rule_delete",
+    ),
     path("<ref:ref>/-/settings/packages_and_registries", settings_pages.package_settings, name="package_settings"),
     path("<ref:ref>", package_pages.project_home, name="project_home"),
 ]
