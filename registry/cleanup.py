@@ -38,6 +38,7 @@ from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from accounts import audit
 from registry import protection
 from registry.models import CleanupPolicy, Package, PackageFile, PackageVersion, Status
 
@@ -150,6 +151,11 @@ def save(project, cleaned):
         policy, _ = CleanupPolicy.objects.select_for_update().get_or_create(project=project)
         changed = [name for name, value in cleaned.items() if getattr(policy, name) != value]
         for name in changed:
+            audit.record(
+                "cleanup_policy_changed",
+                project,
+                details={"change": name, "from": getattr(policy, name), "to": cleaned[name]},
+            )
             setattr(policy, name, cleaned[name])
         if changed:
             policy.next_run_at = None

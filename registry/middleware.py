@@ -14,9 +14,9 @@ a session is `private`, unless the view chose its own Cache-Control.
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
+from accounts import acting
 from accounts.authentication import carries_credential
 from accounts.throttling import client_address
-from registry import acting
 from registry.errors import RegistryError
 
 API_PREFIX = "/api/"
@@ -63,12 +63,12 @@ class RegistryErrorMiddleware:
 
 
 class ActingMiddleware:
-    """Each request gets its own record of what the policy allowed it (registry.acting), which
-    the write service consults; nothing of it outlives the request."""
+    """Each request gets its own record (accounts.acting): who acts, from where, and what the
+    policy allowed them; nothing of it outlives the request."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        with acting.request_scope(client_address(request)):
+        with acting.request_scope(client_address(request), f"{request.method} {request.path}"[:500]):
             return self.get_response(request)

@@ -16,7 +16,7 @@ from operator import or_
 from django.conf import settings
 from django.db.models import Q
 
-from accounts import roles
+from accounts import acting, roles
 from accounts.models import (
     Group,
     JobTokenScopeLink,
@@ -33,7 +33,7 @@ from accounts.models import (
 )
 from accounts.principals import ACCESS_TOKEN, DEPLOY_TOKEN, JOB_TOKEN
 from accounts.roles import AccessLevel
-from registry import acting, protection
+from registry import protection
 from registry.errors import Forbidden, NotFound, Unauthenticated
 
 PACKAGE_READ_SCOPES = {"read_package_registry", "write_package_registry"}
@@ -239,11 +239,11 @@ def authorize_package_change(package):
     The write service asks this on every write, in its transaction (a refusal rolls the write
     back), so every publish, tag, deprecation and deletion of every format is decided here. The
     operation is the action the request was authorized for on the package's project
-    (registry.acting): a delete action is checked against the rules' delete level, anything else
+    (accounts.acting): a delete action is checked against the rules' delete level, anything else
     against their push level. Outside a request (tasks, commands) nothing is refused here; a
     request that writes to a project it was never authorized on is refused."""
     record = acting.current()
-    if record is None:
+    if record is None or record.system:
         return
     grant = record.grants.get(package.project_id)
     if grant is None:

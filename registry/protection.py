@@ -14,6 +14,7 @@ import re
 
 from django.db import IntegrityError, transaction
 
+from accounts import audit
 from accounts.roles import AccessLevel
 from registry import formats
 from registry.models import ProtectionRule
@@ -136,7 +137,28 @@ def clean(data, *, partial=False):
     return cleaned
 
 
-def _save(rule):
+def as_fields(rule):
+    """A rule in GitLab's spellings (the REST API's and the audit trail's)."""
+    return {
+        "package_name_pattern": rule.package_name_pattern,
+        "package_type": rule.package_type,
+        "minimum_access_level_for_push": level_name(rule.minimum_access_level_for_push),
+        "minimum_access_level_for_delete": level_name(rule.minimum_access_level_for_delete),
+    }
+
+
+def _audit(action, rule, details):
+    audit.record(
+        action,
+        rule.project,
+        target_type="PackageProtectionRule",
+        target_id=rule.pk,
+        target_details=f"{rule.package_type} {rule.package_name_pattern}",
+        details=details,
+    )
+
+
+def _save(rule, before=None):
     if rule.minimum_access_level_for_push is None and rule.minimum_access_level_for_delete is None:
         raise RuleError("A rule must have at least a minimum access role for push or delete.", status=422)
     taken = ProtectionRule.objects.filter(
@@ -147,6 +169,11 @@ def _save(rule):
     try:
         with transaction.atomic():
             rule.save()
+            if before is None:
+                _audit("package_protection_rule_created", rule, as_fields(rule))
+            else:
+                for change in audit.changes(before, as_fields(rule)):
+                    _audit("package_protection_rule_updated", rule, change)
     except IntegrityError:  # taken concurrently
         raise RuleError("Package name pattern has already been taken", status=422) from None
     return rule
@@ -157,13 +184,16 @@ def create(project, cleaned):
 
 
 def update(rule, cleaned):
+    before = as_fields(rule)
     for name, value in cleaned.items():
         setattr(rule, name, value)
-    return _save(rule)
+    return _save(rule, before)
 
 
 def delete(rule):
-    rule.delete()
+    with transaction.atomic():
+        _audit("package_protection_rule_deleted", rule, as_fields(rule))
+        rule.delete()
 
 
 def rules_of(project):

@@ -10,7 +10,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 
-from accounts import roles
+from accounts import acting, roles
 from accounts.principals import ANONYMOUS_PRINCIPAL, SESSION, Principal
 from registry import policy
 from registry.errors import Forbidden, NotFound, Unauthenticated
@@ -18,7 +18,9 @@ from registry.errors import Forbidden, NotFound, Unauthenticated
 
 def principal_of(request):
     if request.user.is_authenticated and request.user.is_active:
-        return Principal(kind=SESSION, user=request.user, scopes=frozenset({"api"}))
+        principal = Principal(kind=SESSION, user=request.user, scopes=frozenset({"api"}))
+        acting.note_principal(principal)
+        return principal
     return ANONYMOUS_PRINCIPAL
 
 

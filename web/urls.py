@@ -4,12 +4,13 @@ every more specific route (API, admin, other pages) must come before this module
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import cleanup_pages, package_pages, settings_pages, token_pages
+from web import audit_pages, cleanup_pages, package_pages, settings_pages, token_pages
 
 app_name = "web"
 
 urlpatterns = [
     path("", package_pages.dashboard, name="dashboard"),
+    path("-/audit_events", audit_pages.instance_audit_events, name="instance_audit_events"),
     path("<ref:project_ref>/-/settings/packages_and_registries/cleanup", cleanup_pages.cleanup_policy_page),
     path(
         "users/sign_in",
@@ -38,6 +39,7 @@ urlpatterns = [
         token_pages.group_access_token_revoke,
         name="group_access_token_revoke",
     ),
+    path("groups/<ref:ref>/-/audit_events", audit_pages.group_audit_events, name="group_audit_events"),
     path("groups/<ref:ref>", package_pages.group_home, name="group_home"),
     # Projects.
     path("<ref:ref>/-/packages", package_pages.project_packages, name="project_packages"),
@@ -78,5 +80,6 @@ urlpatterns = [
         name="protection_rule_delete",
     ),
     path("<ref:ref>/-/settings/packages_and_registries", settings_pages.package_settings, name="package_settings"),
+    path("<ref:ref>/-/audit_events", audit_pages.project_audit_events, name="project_audit_events"),
     path("<ref:ref>", package_pages.project_home, name="project_home"),
 ]
