@@ -7,11 +7,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Listener:
-    def __init__(self, statuses=(200,), headers=None):
+    def __init__(self, statuses=(200,), headers=None, gated=False):
         self.statuses = list(statuses)
         self.headers = headers or {}
         self.requests = []
         self.lock = threading.Lock()
+        # gated: each request is recorded at once, answered only after `gate.set()` (or never,
+        # which a client's timeout then ends)
+        self.gate = threading.Event()
+        if not gated:
+            self.gate.set()
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -21,6 +26,7 @@ class Listener:
                     listener.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                     index = min(len(listener.requests), len(listener.statuses)) - 1
                     status = listener.statuses[index]
+                listener.gate.wait(timeout=60)
                 self.send_response(status)
                 for name, value in listener.headers.items():
                     self.send_header(name, value)
@@ -47,5 +53,6 @@ class Listener:
         return self
 
     def __exit__(self, *exc):
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()

@@ -239,3 +239,17 @@ def test_the_delivery_log_test_and_resend(
         assert resend.status_code == 201
         assert len(listener.requests) == 2 and listener.bodies()[1] == listener.bodies()[0]
         assert client.post(hooks_url(project, f"/{hook.pk}/test/push_events"), **maintainer.headers).status_code == 422
+
+
+def test_a_listener_that_never_answers_times_out_and_is_tried_again(
+    project, allow_private, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(webhooks, "TIMEOUT", 0.2)  # the listener below never answers in time
+    with Listener(gated=True) as silent:
+        hook = Webhook.objects.create(project=project, url=silent.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            webhooks.deliver(WebhookDelivery.objects.create(hook=hook, event="test", payload={}).pk)
+        assert len(silent.requests) == webhooks.MAX_ATTEMPTS
+    log = list(hook.deliveries.order_by("pk"))
+    assert [d.attempt for d in log] == [1, 2, 3, 4]
+    assert all(d.status_code is None and "Timeout" in d.error for d in log), [d.error for d in log]
