@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.jobs import finish_job
 from accounts.models import (
     AccessToken,
+    AuditEvent,
     CiJob,
     DeployToken,
     Group,
@@ -161,3 +162,26 @@ class JobTokenScopeLinkAdmin(admin.ModelAdmin):
     list_display = ("source_project", "target_project", "target_group", "added_by", "created_at")
     search_fields = ("source_project__full_path", "target_project__full_path", "target_group__full_path")
     raw_id_fields = ("source_project", "target_project", "target_group", "added_by")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read only: nobody adds, changes or deletes an audit event here (the retention task alone
+    removes old ones)."""
+
+    list_display = ("created_at", "action", "author_kind", "author_name", "entity_type", "entity_path", "ip_address")
+    list_filter = ("action", "entity_type", "author_kind")
+    search_fields = ("entity_path", "author_name", "target_details")
+    actions = None
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

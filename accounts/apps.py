@@ -8,9 +8,10 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-        from accounts import signals, throttling
+        from accounts import audit, signals, throttling
 
         signals.connect()
+        audit.connect()
         # Web sign-ins count against the address like bad tokens; a good one forgives them.
         user_login_failed.connect(
             lambda sender, credentials, request=None, **kwargs: request and throttling.record_failure(request),

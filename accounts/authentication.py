@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from accounts import throttling, tokens
+from accounts import acting, audit, throttling, tokens
 from accounts.models import AccessToken, CiJob, DeployToken
 from accounts.principals import (
     ACCESS_TOKEN,
@@ -72,10 +72,13 @@ def authenticate_request(request):
         return ANONYMOUS_PRINCIPAL
     throttling.check(request)
     try:
-        return _resolve(request)
+        principal = _resolve(request)
     except InvalidCredential:
         throttling.record_failure(request)
         raise
+    acting.note_principal(principal)
+    audit.token_used(principal)
+    return principal
 
 
 def _resolve(request):
@@ -158,6 +161,8 @@ def record_use(principal):
     row = principal.access_token or principal.deploy_token
     if row is not None:
         _touch(row)
+    acting.note_principal(principal)
+    audit.token_used(principal)
 
 
 def _touch(row):

@@ -8,7 +8,7 @@ jobs that are not running.
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import tokens
+from accounts import audit, tokens
 from accounts.models import CiJob
 from accounts.signals import credential_changed, credential_changing
 
@@ -45,6 +45,9 @@ def finish_job(job, status=CiJob.Status.SUCCESS):
             # Inside the transaction: a receiver that cannot pass it on rolls the finish back.
             credential_changing.send(sender=CiJob, digests=[job.token_digest])
             credential_changed.send(sender=CiJob, digests=[job.token_digest])
+        if updated:
+            job.status = status
+            audit.job_finished(job)
     job.refresh_from_db()
     job.finished_now = bool(updated)
     return job

@@ -457,3 +457,40 @@ def job_token_allowed_projects(job_project, target_projects):
             ).values_list("source_project_id", flat=True)
         )
     return allowed
+
+
+class AuditEvent(models.Model):
+    """One entry of the audit trail (accounts.audit records them). Written once, never changed:
+    saving an existing row or deleting one raises; only the retention task removes old rows, in
+    bulk. Secrets are never stored: a token actor is its kind, name and id."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=64)
+    author = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    author_name = models.CharField(max_length=255, blank=True)
+    # session, personal, project, group, deploy, job, system or anonymous
+    author_kind = models.CharField(max_length=16)
+    token_id = models.BigIntegerField(null=True, blank=True)
+    token_name = models.CharField(max_length=255, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    entity_type = models.CharField(max_length=16)  # Project, Group, User or Instance
+    entity_id = models.BigIntegerField(null=True, blank=True)
+    entity_path = models.CharField(max_length=2048, blank=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=255, blank=True)
+    target_details = models.CharField(max_length=2048, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["entity_type", "entity_id", "created_at"])]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.entity_type} {self.entity_path}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("audit events are never changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("audit events are only removed by the retention task")

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import tokens
+from accounts import audit, tokens
 from accounts.models import AccessToken, DeployToken, Membership, User, Visibility
 
 VISIBILITY_RANK = {Visibility.PRIVATE: 0, Visibility.INTERNAL: 1, Visibility.PUBLIC: 2}
@@ -96,4 +96,5 @@ def rotate_access_token(row, expires_at=None):
             resource_group=row.resource_group,
         )
         plaintext = tokens.issue(successor, tokens.PERSONAL_PREFIX)
+        audit.token_rotated(row, successor)
     return successor, plaintext

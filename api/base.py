@@ -16,7 +16,7 @@ only resolve references and ask it.
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.views import APIView
 
-from accounts import roles
+from accounts import acting, roles
 from accounts.authentication import principal_of
 from accounts.principals import ACCESS_TOKEN, DEPLOY_TOKEN, JOB_TOKEN
 from api.exceptions import UnknownRoute
@@ -41,6 +41,7 @@ class ManagementView(APIView):
             raise MethodNotAllowed(request.method)  # before the caller: Grape routes first
         super().initial(request, *args, **kwargs)
         self.principal = principal = principal_of(request)
+        acting.note_principal(principal)
         if principal.kind == DEPLOY_TOKEN:
             raise Forbidden("403 Forbidden - deploy tokens are not accepted on this endpoint")
         if principal.kind == JOB_TOKEN and not self.allow_job_token:

@@ -8,14 +8,17 @@ from django.urls import path, re_path
 
 from api import (
     access_tokens,
+    audit_events,
     cleanup_policy,
     deploy_tokens,
     groups,
+    hooks,
     job_token_scope,
     jobs,
     members,
     packages,
     projects,
+    protection_rules,
     users,
     version,
 )
@@ -39,6 +42,11 @@ urlpatterns = [
     path(
         "projects/<ref:project_ref>/packages/cleanup_policy/dry_run", cleanup_policy.CleanupPolicyDryRunView.as_view()
     ),
+    path("projects/<ref:ref>/packages/protection/rules", protection_rules.ProtectionRulesView.as_view()),
+    path(
+        "projects/<ref:ref>/packages/protection/rules/<int:rule_id>",
+        protection_rules.ProtectionRuleDetailView.as_view(),
+    ),
     path("projects/<ref:ref>/packages/<int:package_id>", packages.PackageDetailView.as_view()),
     path("projects/<ref:ref>/packages/<int:package_id>/package_files", packages.PackageFilesView.as_view()),
     path(
@@ -49,6 +57,10 @@ urlpatterns = [
         "projects/<ref:ref>/packages/<int:package_id>/package_files/<int:file_id>/download",
         packages.PackageFileDownloadView.as_view(),
     ),
+    path("audit_events", audit_events.AuditEventsView.as_view(scope="instance")),
+    path("audit_events/<int:event_id>", audit_events.AuditEventDetailView.as_view()),
+    path("projects/<ref:ref>/audit_events", audit_events.AuditEventsView.as_view(scope="project")),
+    path("groups/<ref:ref>/audit_events", audit_events.AuditEventsView.as_view(scope="group")),
     path("user", users.CurrentUserView.as_view()),
     path("user/personal_access_tokens", access_tokens.OwnTokensView.as_view()),
     path("users", users.UsersView.as_view()),
@@ -88,6 +100,11 @@ urlpatterns = [
     *both("resource", "access_tokens/<int:token_id>/rotate", access_tokens.ResourceTokenRotateView),
     *both("owner", "deploy_tokens", deploy_tokens.DeployTokensView),
     *both("owner", "deploy_tokens/<int:token_id>", deploy_tokens.DeployTokenDetailView),
+    *both("owner", "hooks", hooks.HooksView),
+    *both("owner", "hooks/<int:hook_id>", hooks.HookDetailView),
+    *both("owner", "hooks/<int:hook_id>/test/<str:trigger>", hooks.HookTestView),
+    *both("owner", "hooks/<int:hook_id>/events", hooks.HookEventsView),
+    *both("owner", "hooks/<int:hook_id>/events/<int:delivery_id>/resend", hooks.HookResendView),
     # The bare collections and objects last.
     path("projects", projects.ProjectsView.as_view()),
     path("groups", groups.GroupsView.as_view()),

@@ -53,7 +53,7 @@ class ConanView(PackageAPIView):
 
     def document(self, request, render, missing, **present):
         """A JSON document built by `render(rows)` (rows: queries.file_rows), cached under the
-        recipe's package generation; 404 (`missing`) unless a file matching `present` (lookups on
+        recipe's package epochs; 404 (`missing`) unless a file matching `present` (lookups on
         the stored file name) is there."""
         recipe = self.recipe
         files = services.installable_files(self.project, FORMAT, name=recipe.package_name, version=recipe.version)

@@ -93,7 +93,7 @@ class GemFileView(GemsView):
 
 
 def compact_index_response(request, packages, render):
-    """A compact index file, cached under the packages' generations like every document, but
+    """A compact index file, cached under the packages' epochs like every document, but
     with the ETag Bundler checks: the quoted MD5 of the (uncompressed) body. A matching
     If-None-Match is a 304; ranges are not served (Bundler then takes the whole file)."""
     response = cached_document(request, packages, render, TEXT)

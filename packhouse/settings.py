@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "registry.response_cache.ResponseReuseMiddleware",
     "registry.middleware.SecurityHeadersMiddleware",
     "registry.middleware.RegistryErrorMiddleware",
+    "registry.middleware.ActingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -145,11 +146,16 @@ CELERY_BEAT_SCHEDULE = {
     "collect-orphan-objects": {"task": "registry.tasks.collect_orphan_objects", "schedule": 3600.0},
     "expire-stale-jobs": {"task": "registry.tasks.expire_stale_jobs", "schedule": 600.0},
     "announce-pending-epoch-changes": {"task": "registry.tasks.announce_pending_epoch_changes", "schedule": 30.0},
+    "purge-old-audit-events": {"task": "registry.tasks.purge_old_audit_events", "schedule": 3600.0},
     "run-due-cleanup-policies": {
         "task": "registry.tasks.run_due_cleanup_policies",
         "schedule": float(env_int("CLEANUP_SCHEDULE_SECONDS", 600)),
     },
 }
+# Webhooks may reach loopback, private and link-local addresses (tests, closed networks).
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# Audit events older than this many days are removed by a beat task (0: kept for ever).
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
 # Unreferenced blobs and orphan objects are removed only after this many seconds.
 BLOB_GRACE_SECONDS = env_int("BLOB_GRACE_SECONDS", 3600)
 # A CI job still running after this many seconds is failed and its token dies.

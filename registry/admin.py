@@ -1,7 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from registry import services
-from registry.models import Blob, CleanupPolicy, DuplicateSetting, Package, PackageFile, PackageVersion
+from accounts import roles
+from accounts.principals import SESSION, Principal
+from registry import policy, services
+from registry.errors import RegistryError
+from registry.models import Blob, CleanupPolicy, DuplicateSetting, Package, PackageFile, PackageVersion, ProtectionRule
 
 
 class PackageVersionInline(admin.TabularInline):
@@ -53,8 +56,15 @@ class PackageVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Delete selected versions (files are removed in the background)")
     def mark_for_destruction(self, request, queryset):
-        for version in queryset:
-            services.mark_version_for_destruction(version)
+        """Through the policy like any other delete: a version a protection rule keeps from this
+        administrator is left, and said so."""
+        principal = Principal(kind=SESSION, user=request.user, scopes=frozenset({"api"}))
+        for version in queryset.select_related("package__project"):
+            try:
+                policy.authorize(principal, version.package.project, roles.DESTROY_PACKAGE)
+                services.mark_version_for_destruction(version)
+            except RegistryError as exc:
+                self.message_user(request, f"{version}: {exc.message}", messages.ERROR)
 
 
 @admin.register(Blob)
@@ -75,3 +85,16 @@ class DuplicateSettingAdmin(admin.ModelAdmin):
 
 
 admin.site.register(CleanupPolicy)
+
+
+@admin.register(ProtectionRule)
+class ProtectionRuleAdmin(admin.ModelAdmin):
+    list_display = (
+        "project",
+        "package_type",
+        "package_name_pattern",
+        "minimum_access_level_for_push",
+        "minimum_access_level_for_delete",
+    )
+    list_filter = ("package_type",)
+    search_fields = ("project__full_path", "package_name_pattern")

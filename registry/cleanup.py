@@ -8,6 +8,9 @@ Semantics (deliberately simple):
 
 * Only *live* rows are considered: versions not `pending_destruction` and not `processing`
   (something still being processed is never cleaned up); files in `default` status.
+* A package that a protection rule covers (registry.protection) is never touched: none of its
+  versions or files is removed, whatever the rules below say; a dry run lists what the policy
+  would otherwise have removed from it under `protected`.
 * `name_regex_keep` always protects: a version whose package name or version string it
   fully matches is never removed, and neither are its duplicate files.
 * Version rules. Each of these that is set is one filter; a version is removed when it
@@ -35,7 +38,9 @@ from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from registry.models import CleanupPolicy, PackageFile, PackageVersion, Status
+from accounts import audit
+from registry import protection
+from registry.models import CleanupPolicy, Package, PackageFile, PackageVersion, Status
 
 MAX_KEEP_N_VERSIONS = 10_000
 MAX_OLDER_THAN_DAYS = 36_500
@@ -56,6 +61,8 @@ class PolicyError(ValueError):
 class Plan:
     version_ids: list = field(default_factory=list)
     file_ids: list = field(default_factory=list)
+    # Versions the policy would have removed (or removed files of) but a protection rule keeps.
+    protected_version_ids: list = field(default_factory=list)
 
     def __bool__(self):
         return bool(self.version_ids or self.file_ids)
@@ -144,6 +151,11 @@ def save(project, cleaned):
         policy, _ = CleanupPolicy.objects.select_for_update().get_or_create(project=project)
         changed = [name for name, value in cleaned.items() if getattr(policy, name) != value]
         for name in changed:
+            audit.record(
+                "cleanup_policy_changed",
+                project,
+                details={"change": name, "from": getattr(policy, name), "to": cleaned[name]},
+            )
             setattr(policy, name, cleaned[name])
         if changed:
             policy.next_run_at = None
@@ -172,6 +184,8 @@ def plan(policy, now=None):
     versions = live_versions(policy.project_id)
     rows = versions.values_list("pk", "package__name", "version")
     protected = {pk for pk, name, version in rows if _matches(keep, name, version)} if keep else set()
+    covered_packages = protection.protected_package_ids(Package.objects.filter(project_id=policy.project_id))
+    covered = set(versions.filter(package_id__in=covered_packages).values_list("pk", flat=True))
 
     removed = set()
     if policy.keep_n_versions or policy.older_than_days or delete is not None:
@@ -189,7 +203,7 @@ def plan(policy, now=None):
                 continue
             removed.add(pk)
 
-    files = []
+    duplicates = []  # (file id, version id) of every duplicate file the policy removes
     if policy.keep_n_duplicated_package_files != "all":
         keep_files = int(policy.keep_n_duplicated_package_files)
         ranked_files = (
@@ -201,8 +215,12 @@ def plan(policy, now=None):
             .values_list("pk", "version_id")
         )
         skipped = removed | protected
-        files = sorted(pk for pk, version_id in ranked_files if version_id not in skipped)
-    return Plan(version_ids=sorted(removed), file_ids=files)
+        duplicates = [(pk, version_id) for pk, version_id in ranked_files if version_id not in skipped]
+    return Plan(
+        version_ids=sorted(removed - covered),
+        file_ids=sorted(pk for pk, version_id in duplicates if version_id not in covered),
+        protected_version_ids=sorted((removed | {version_id for _, version_id in duplicates}) & covered),
+    )
 
 
 def describe(plan_):
@@ -217,7 +235,15 @@ def describe(plan_):
         .select_related("version__package")
         .order_by("version__package__name", "version__pk", "file_name", "pk")
     )
+    kept = (
+        PackageVersion.objects.filter(pk__in=plan_.protected_version_ids)
+        .select_related("package")
+        .order_by("package__name", "created_at", "pk")
+    )
     return {
+        "protected": [
+            {"id": v.pk, "name": v.package.name, "version": v.version, "package_type": v.package.format} for v in kept
+        ],
         "versions": [{"id": v.pk, "name": v.package.name, "version": v.version} for v in versions],
         "files": [
             {"id": f.pk, "package_name": f.version.package.name, "version": f.version.version, "file_name": f.file_name}

@@ -14,7 +14,9 @@ a session is `private`, unless the view chose its own Cache-Control.
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
+from accounts import acting
 from accounts.authentication import carries_credential
+from accounts.throttling import client_address
 from registry.errors import RegistryError
 
 API_PREFIX = "/api/"
@@ -58,3 +60,15 @@ class RegistryErrorMiddleware:
         if request.path.startswith(API_PREFIX):
             return JsonResponse({"message": exception.message}, status=exception.status)
         return HttpResponse(exception.message, status=exception.status, content_type="text/plain; charset=utf-8")
+
+
+class ActingMiddleware:
+    """Each request gets its own record (accounts.acting): who acts, from where, and what the
+    policy allowed them; nothing of it outlives the request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with acting.request_scope(client_address(request), f"{request.method} {request.path}"[:500]):
+            return self.get_response(request)

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import CiJob, DeployToken, Project
+from accounts.models import CiJob, DeployToken, Group, Project
 
 
 class Blob(models.Model):
@@ -173,3 +173,87 @@ class PendingEpochChange(models.Model):
 
     keys = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ProtectionRule(models.Model):
+    """A package protection rule (GitLab's `packages_protection_rules`): packages of one type
+    whose name matches `package_name_pattern` (`*` is a wildcard) may be pushed only from
+    `minimum_access_level_for_push` up (null: Developer, the default) and deleted only from
+    `minimum_access_level_for_delete` up (null: Maintainer). `package_type` is a registered
+    format's name (checked by registry.protection, never a list here). Levels are access levels,
+    with registry.protection.ADMIN (60) for instance administrators only."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="package_protection_rules")
+    package_type = models.CharField(max_length=16)
+    package_name_pattern = models.CharField(max_length=255)
+    minimum_access_level_for_push = models.PositiveSmallIntegerField(null=True, blank=True)
+    minimum_access_level_for_delete = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "package_type", "package_name_pattern"], name="protection_rule_unique_pattern"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.package_type} {self.package_name_pattern}"
+
+    def clean(self):
+        from registry import formats
+
+        if formats.find(self.package_type) is None:
+            raise ValidationError({"package_type": "not a format this instance serves"})
+
+
+class Webhook(models.Model):
+    """A project's or group's hook (GitLab's hook API shape) for package events. A group's hooks
+    hear the packages of every project under it. `encrypted_token` is registry.secrets' form of
+    the token sent as X-Gitlab-Token; it is never shown."""
+
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="hooks")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="hooks")
+    url = models.CharField(max_length=2048)
+    name = models.CharField(max_length=255, blank=True)
+    description = models.TextField(blank=True)
+    encrypted_token = models.TextField(blank=True)
+    enable_ssl_verification = models.BooleanField(default=True)
+    package_events = models.BooleanField(default=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(project__isnull=False, group__isnull=True) | Q(project__isnull=True, group__isnull=False),
+                name="webhook_of_exactly_one_owner",
+            ),
+        ]
+
+    def __str__(self):
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to deliver one event to one hook: what was sent and what came back."""
+
+    hook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=32)  # published, deleted, test
+    payload = models.JSONField()
+    attempt = models.PositiveSmallIntegerField(default=1)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.event} #{self.attempt} -> {self.status_code or self.error or 'pending'}"
+
+    @property
+    def succeeded(self):
+        return self.status_code is not None and 200 <= self.status_code < 300

@@ -16,7 +16,7 @@ from operator import or_
 from django.conf import settings
 from django.db.models import Q
 
-from accounts import roles
+from accounts import acting, roles
 from accounts.models import (
     Group,
     JobTokenScopeLink,
@@ -33,6 +33,7 @@ from accounts.models import (
 )
 from accounts.principals import ACCESS_TOKEN, ANONYMOUS_PRINCIPAL, DEPLOY_TOKEN, JOB_TOKEN
 from accounts.roles import AccessLevel
+from registry import protection
 from registry.errors import Forbidden, NotFound, Unauthenticated
 
 PACKAGE_READ_SCOPES = {"read_package_registry", "write_package_registry"}
@@ -202,6 +203,7 @@ def authorize(principal, project, action, memory=NO_MEMORY):
     """Allow, or raise the one right error for this principal, project and action."""
     access = ProjectAccess(principal, project, memory)
     if access.allowed(action):
+        acting.grant(access, action)
         return access
     if action in roles.PACKAGE_ACTIONS and access.registry_level == PackageRegistryAccess.DISABLED and access.visible():
         # A disabled package registry does not exist for whoever sees the project.
@@ -211,6 +213,44 @@ def authorize(principal, project, action, memory=NO_MEMORY):
     if not access.visible():
         raise NotFound("404 Project Not Found")
     raise Forbidden()
+
+
+DELETE_ACTIONS = (roles.DESTROY_PACKAGE, roles.DESTROY_PACKAGE_FILE)
+
+
+def protection_refuses(access, package, operation):
+    """Whether a protection rule (registry.protection) keeps `access`'s principal from the
+    `operation` (protection.PUSH or DELETE) on `package`: its level is below the strictest
+    covering rule's level for it, or it is a deploy token pushing. A job token has its user's
+    level (never an administrator's: Principal.is_admin)."""
+    needed = protection.required_level(protection.rules_covering(package), operation)
+    if needed is None:
+        return False
+    principal = access.principal
+    if principal.kind == DEPLOY_TOKEN:
+        return True
+    level = protection.ADMIN if principal.is_admin else access.level
+    return level < needed
+
+
+def authorize_package_change(package):
+    """Allow the current request's change to `package`, or raise 403 `Package protected.`.
+
+    The write service asks this on every write, in its transaction (a refusal rolls the write
+    back), so every publish, tag, deprecation and deletion of every format is decided here. The
+    operation is the action the request was authorized for on the package's project
+    (accounts.acting): a delete action is checked against the rules' delete level, anything else
+    against their push level. Outside a request (tasks, commands) nothing is refused here; a
+    request that writes to a project it was never authorized on is refused."""
+    record = acting.current()
+    if record is None or record.system:
+        return
+    grant = record.grants.get(package.project_id)
+    if grant is None:
+        raise Forbidden()
+    operation = protection.DELETE if grant.action in DELETE_ACTIONS else protection.PUSH
+    if protection_refuses(grant.access, package, operation):
+        raise Forbidden(protection.MESSAGE)
 
 
 def deny_unknown(principal, what="Project"):

@@ -6,8 +6,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
+from accounts import acting, audit
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
-from registry import epochs, formats
+from registry import epochs, formats, policy, webhooks
 from registry.errors import Invalid
 from registry.formats import DuplicateRule
 from registry.models import (
@@ -44,11 +45,17 @@ def save_duplicate_settings(project, changes):
             if not values:
                 continue
             row, _ = DuplicateSetting.objects.select_for_update().get_or_create(project=project, format=format_name)
+            before = {"allowed": row.allowed, "exception_regex": row.exception_regex}
             for field, value in values.items():
                 if field not in ("allowed", "exception_regex"):
                     raise ValueError(f"unknown duplicate setting field {field!r}")
                 setattr(row, field, value)
             row.save()
+            after = {"allowed": row.allowed, "exception_regex": row.exception_regex}
+            for change in audit.changes(before, after):
+                names = {"allowed": "duplicates_allowed", "exception_regex": "duplicate_exception_regex"}
+                change["change"] = f"{format_name}_{names[change['change']]}"
+                audit.record("package_settings_changed", project, details=change)
     return duplicate_settings(project)
 
 
@@ -151,6 +158,7 @@ def publish(project, principal, fmt, draft, store=None):
             package = _get_or_create_package(project, fmt, draft.name)
             normalized_version = fmt.normalize_version(draft.version)
             version = _live_version(package, normalized_version)
+            new_version = version is None
             if version is not None:
                 _check_duplicate(project, fmt, version, draft)
                 if draft.status != version.status and version.status in INSTALLABLE:
@@ -170,7 +178,20 @@ def publish(project, principal, fmt, draft, store=None):
                 for f in draft.files
             ]
             fmt.save_format_rows(version, draft, files)
-            package_changed(package)
+            _package_changed(package)
+            audit.record(
+                "package_published",
+                project,
+                **_version_target(version),
+                details={
+                    "package_type": fmt.name,
+                    "name": draft.name,
+                    "version": draft.version,
+                    "files": [{"file_name": f.file_name, "sha256": f.blob.sha256, "size": f.blob.size} for f in files],
+                },
+            )
+            if new_version and version.status == Status.DEFAULT:
+                webhooks.package_event("published", version, files)
     except BaseException:
         store.discard_unreferenced(written)
         raise
@@ -187,10 +208,36 @@ def publish(project, principal, fmt, draft, store=None):
 
 
 def package_changed(package):
-    """Every write to a package ends here, inside its transaction: new epochs for its name and
-    format, the one stamp that cached documents, replayed answers and remembered lookups are keyed
-    on (registry.epochs). When Redis cannot take them the write goes on and the change is
-    recorded, to be announced once it can (registry.epochs.announce_pending)."""
+    """Every write to a package ends here, in its transaction: the policy decides whether the
+    request may change this package at all (protection rules; a refusal rolls the write back),
+    then new epochs for its name and format, the one stamp that cached documents, replayed
+    answers and remembered lookups are keyed on (registry.epochs; when Redis cannot take them the
+    write goes on and the change is recorded, to be announced once it can). A format's own writes (tags,
+    deprecations) are recorded in the audit trail as `package_updated`, with the request that
+    made them; the core's publish and deletes record themselves more precisely."""
+    _package_changed(package)
+    audit.record(
+        "package_updated",
+        package.project,
+        target_type="Package",
+        target_id=package.pk,
+        target_details=package.name,
+        details={"package_type": package.format, "name": package.name, "request": _request_line()},
+    )
+
+
+def _request_line():
+    record = acting.current()
+    return record.request_line if record is not None else ""
+
+
+def _version_target(version):
+    package = version.package
+    return {"target_type": "Package", "target_id": version.pk, "target_details": f"{package.name}@{version.version}"}
+
+
+def _package_changed(package):
+    policy.authorize_package_change(package)
     epochs.bump(epochs.package_keys(package.format, package.normalized_name), required=False)
 
 
@@ -242,13 +289,31 @@ def mark_version_for_destruction(version):
     with transaction.atomic():
         PackageVersion.objects.filter(pk=version.pk).update(status=Status.PENDING_DESTRUCTION)
         PackageFile.objects.filter(version=version).update(status=PackageFile.FileStatus.PENDING_DESTRUCTION)
-        package_changed(version.package)
+        package = version.package
+        _package_changed(package)
+        audit.record(
+            "package_deleted",
+            package.project,
+            **_version_target(version),
+            details={"package_type": package.format, "name": package.name, "version": version.version},
+        )
+        webhooks.package_event("deleted", version, list(version.files.select_related("blob").order_by("pk")))
 
 
 def mark_file_for_destruction(package_file):
     with transaction.atomic():
         PackageFile.objects.filter(pk=package_file.pk).update(status=PackageFile.FileStatus.PENDING_DESTRUCTION)
-        package_changed(package_file.version.package)
+        version = package_file.version
+        package = version.package
+        _package_changed(package)
+        audit.record(
+            "package_file_deleted",
+            package.project,
+            target_type="PackageFile",
+            target_id=package_file.pk,
+            target_details=f"{package.name}@{version.version}/{package_file.file_name}",
+            details={"package_type": package.format, "name": package.name, "version": version.version},
+        )
 
 
 def serve(

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from accounts import acting, audit
 from accounts.models import CiJob
 from accounts.signals import credential_changed, credential_changing
 from registry import cleanup, epochs, formats, services
@@ -143,12 +144,16 @@ def collect_orphan_objects(grace=None):
 @shared_task
 def expire_stale_jobs():
     cutoff = timezone.now() - timedelta(seconds=settings.JOB_TIMEOUT_SECONDS)
-    with transaction.atomic():
+    with transaction.atomic(), acting.as_system("job timeout"):
         stale = CiJob.objects.select_for_update().filter(status=CiJob.Status.RUNNING, started_at__lt=cutoff)
-        digests = [digest for digest in stale.values_list("token_digest", flat=True) if digest]
+        jobs = list(stale.select_related("project", "user"))
+        digests = [job.token_digest for job in jobs if job.token_digest]
         expired = stale.update(status=CiJob.Status.FAILED, finished_at=timezone.now())
         credential_changing.send(sender=CiJob, digests=digests)
         credential_changed.send(sender=CiJob, digests=digests)
+        for job in jobs:
+            job.status = CiJob.Status.FAILED
+            audit.job_finished(job)
     if expired:
         logger.info("expired %d stale CI jobs", expired)
     return expired
@@ -205,6 +210,11 @@ def apply_cleanup_policy(project_id, purge=True):
     policy = CleanupPolicy.objects.filter(project_id=project_id).select_related("project").first()
     if policy is None:
         return {"versions": 0, "files": 0}
+    with acting.as_system("cleanup policy"):
+        return _apply_cleanup_policy(policy, purge)
+
+
+def _apply_cleanup_policy(policy, purge):
     batch = max(1, settings.CLEANUP_BATCH_SIZE)
     plan = cleanup.plan(policy)
     versions = []
@@ -269,3 +279,21 @@ def run_due_cleanup_policies(limit=None, inline=False):
     if due:
         logger.info("started %d cleanup policies", len(due))
     return len(due)
+
+
+@shared_task
+def purge_old_audit_events():
+    """Beat: remove audit events older than PACKHOUSE_AUDIT_RETENTION_DAYS."""
+    removed = audit.purge_expired()
+    if removed:
+        logger.info("removed %d audit events past their retention", removed)
+    return removed
+
+
+@shared_task
+def deliver_webhook(delivery_id):
+    """Send one webhook delivery (registry.webhooks); a failed one queues its next attempt."""
+    from registry import webhooks
+
+    delivery = webhooks.deliver(delivery_id)
+    return delivery.status_code if delivery is not None else None

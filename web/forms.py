@@ -118,3 +118,38 @@ class PackageSettingsForm(forms.Form):
             }
             for fmt, _, _ in self.rows
         }
+
+
+class ProtectionRuleForm(forms.Form):
+    """A package protection rule, in GitLab's spellings; validated by registry.protection, as the
+    REST API's input is."""
+
+    package_type = forms.ChoiceField(choices=[], label="Package type")
+    package_name_pattern = forms.CharField(
+        max_length=255, label="Name pattern", help_text="* matches any characters, e.g. @acme/* or my-lib-*"
+    )
+    minimum_access_level_for_push = forms.ChoiceField(
+        choices=[
+            ("", "Developer (default)"),
+            ("maintainer", "Maintainer"),
+            ("owner", "Owner"),
+            ("admin", "Administrator"),
+        ],
+        required=False,
+        label="Minimum access level for push",
+    )
+    minimum_access_level_for_delete = forms.ChoiceField(
+        choices=[("", "Maintainer (default)"), ("owner", "Owner"), ("admin", "Administrator")],
+        required=False,
+        label="Minimum access level for delete",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["package_type"].choices = [
+            (fmt.name, fmt.label) for fmt in sorted(formats.all_formats(), key=lambda f: f.name)
+        ]
+
+    def rule_fields(self):
+        """The cleaned values as the REST API takes them."""
+        return {name: self.cleaned_data[name] or None for name in self.fields}

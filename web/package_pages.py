@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import roles
 from accounts.models import Membership
 from api.serializers import base_url
-from registry import formats, policy, services
+from registry import formats, policy, protection, services
 from registry.errors import NotFound
 from registry.models import LISTED, PackageFile, PackageVersion, Status
 from web.pages import group_can_admin, load_group, load_project, page, principal_of, project_nav
@@ -69,7 +69,11 @@ def _filtered_versions(request, versions):
         versions = versions.filter(package__name__icontains=name)
     versions = versions.select_related("package__project", "creator").order_by(*SORTS[sort])
     paginator = Paginator(versions, PER_PAGE)
-    return paginator.get_page(request.GET.get("page")), {"format": fmt, "name": name, "sort": sort}
+    page_ = paginator.get_page(request.GET.get("page"))
+    protected = protection.protected_package_ids(version.package for version in page_)
+    for version in page_:
+        version.protected = version.package_id in protected
+    return page_, {"format": fmt, "name": name, "sort": sort}
 
 
 @require_GET
@@ -138,10 +142,18 @@ def package_detail(request, ref, package_id):
         "total_size": sum(f.blob.size for f in files),
         "others": others,
         "snippets": snippets,
-        "can_delete": policy.can(principal, project, roles.DESTROY_PACKAGE),
-        "can_delete_file": policy.can(principal, project, roles.DESTROY_PACKAGE_FILE),
+        "protected": bool(protection.rules_covering(version.package)),
+        "can_delete": _may_delete(principal, project, version.package, roles.DESTROY_PACKAGE),
+        "can_delete_file": _may_delete(principal, project, version.package, roles.DESTROY_PACKAGE_FILE),
     }
     return render(request, "web/package_detail.html", context)
+
+
+def _may_delete(principal, project, package, action):
+    """Whether the delete buttons show: the policy allows the action and no protection rule
+    keeps this principal from deleting the package."""
+    access = policy.ProjectAccess(principal, project)
+    return access.allowed(action) and not policy.protection_refuses(access, package, protection.DELETE)
 
 
 @require_POST

@@ -10,7 +10,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 
-from accounts import roles
+from accounts import acting, roles
 from accounts.principals import ANONYMOUS_PRINCIPAL, SESSION, Principal
 from registry import policy
 from registry.errors import Forbidden, NotFound, Unauthenticated
@@ -18,7 +18,9 @@ from registry.errors import Forbidden, NotFound, Unauthenticated
 
 def principal_of(request):
     if request.user.is_authenticated and request.user.is_active:
-        return Principal(kind=SESSION, user=request.user, scopes=frozenset({"api"}))
+        principal = Principal(kind=SESSION, user=request.user, scopes=frozenset({"api"}))
+        acting.note_principal(principal)
+        return principal
     return ANONYMOUS_PRINCIPAL
 
 
@@ -33,10 +35,12 @@ def page(view):
             return redirect_to_login(request.get_full_path())
         except NotFound:
             return render(request, "web/error.html", {"status": 404, "message": "Page not found"}, status=404)
-        except Forbidden:
-            return render(
-                request, "web/error.html", {"status": 403, "message": "You are not allowed to do this"}, status=403
-            )
+        except Forbidden as exc:
+            # A refusal that says why (a protected package) says so; any other says nothing more.
+            message = exc.message.removeprefix("403 Forbidden - ")
+            if exc.message == Forbidden.default_message:
+                message = "You are not allowed to do this"
+            return render(request, "web/error.html", {"status": 403, "message": message}, status=403)
 
     return wrapper
 

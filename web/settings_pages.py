@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from accounts import roles
 from accounts.models import Group, JobTokenScopeLink, PackageRegistryAccess, Project
 from accounts.services import VISIBILITY_RANK
-from registry import policy, services
+from registry import policy, protection, services
 from registry.errors import NotFound
 from web import forms
 from web.pages import load_group, load_project, page, principal_of, project_nav
@@ -192,5 +192,93 @@ def package_settings(request, ref):
             return redirect("web:package_settings", ref=project.full_path)
         status = 400
     cleanup_url = f"/{project.full_path}/-/settings/packages_and_registries/cleanup"
-    context = {**project_nav(request, project), "form": form, "cleanup_url": cleanup_url}
+    context = {
+        **project_nav(request, project),
+        "form": form,
+        "cleanup_url": cleanup_url,
+        "rules": _rule_rows(project),
+        "rule_form": forms.ProtectionRuleForm(),
+    }
     return render(request, "web/package_settings.html", context, status=status)
+
+
+# --- package protection rules -------------------------------------------------------------------
+
+
+def _rule_rows(project):
+    return [
+        {
+            "rule": rule,
+            "push": protection.level_name(rule.minimum_access_level_for_push) or "developer",
+            "delete": protection.level_name(rule.minimum_access_level_for_delete) or "maintainer",
+        }
+        for rule in protection.rules_of(project)
+    ]
+
+
+def _save_rule(form, save):
+    """Validate the form, then the rule (registry.protection); errors land on the form."""
+    if not form.is_valid():
+        return False
+    try:
+        save(protection.clean(form.rule_fields()))
+    except protection.RuleError as exc:
+        field = next((name for name in form.fields if str(exc).startswith(name)), None)
+        form.add_error(field, str(exc))
+        return False
+    return True
+
+
+def _rules_page(request, project, rule_form, rule=None, status=200):
+    context = {**project_nav(request, project), "rule_form": rule_form, "rule": rule}
+    return render(request, "web/protection_rule.html", context, status=status)
+
+
+@require_http_methods(["POST"])
+@login_required
+@page
+def protection_rule_add(request, ref):
+    project, _ = load_project(request, ref, roles.ADMIN_PACKAGE_SETTINGS)
+    form = forms.ProtectionRuleForm(request.POST)
+    if _save_rule(form, lambda cleaned: protection.create(project, cleaned)):
+        messages.success(request, "Protection rule added.")
+        return redirect("web:package_settings", ref=project.full_path)
+    return _rules_page(request, project, form, status=400)
+
+
+def _rule_of(project, rule_id):
+    rule = protection.rules_of(project).filter(pk=rule_id).first()
+    if rule is None:
+        raise NotFound()
+    return rule
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@page
+def protection_rule_edit(request, ref, rule_id):
+    project, _ = load_project(request, ref, roles.ADMIN_PACKAGE_SETTINGS)
+    rule = _rule_of(project, rule_id)
+    if request.method == "POST":
+        form = forms.ProtectionRuleForm(request.POST)
+        if _save_rule(form, lambda cleaned: protection.update(rule, cleaned)):
+            messages.success(request, "Protection rule saved.")
+            return redirect("web:package_settings", ref=project.full_path)
+        return _rules_page(request, project, form, rule, status=400)
+    initial = {
+        "package_type": rule.package_type,
+        "package_name_pattern": rule.package_name_pattern,
+        "minimum_access_level_for_push": protection.level_name(rule.minimum_access_level_for_push) or "",
+        "minimum_access_level_for_delete": protection.level_name(rule.minimum_access_level_for_delete) or "",
+    }
+    return _rules_page(request, project, forms.ProtectionRuleForm(initial=initial), rule)
+
+
+@require_http_methods(["POST"])
+@login_required
+@page
+def protection_rule_delete(request, ref, rule_id):
+    project, _ = load_project(request, ref, roles.ADMIN_PACKAGE_SETTINGS)
+    protection.delete(_rule_of(project, rule_id))
+    messages.success(request, "Protection rule deleted.")
+    return redirect("web:package_settings", ref=project.full_path)

@@ -4,12 +4,13 @@ every more specific route (API, admin, other pages) must come before this module
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import cleanup_pages, package_pages, settings_pages, token_pages
+from web import audit_pages, cleanup_pages, hook_pages, package_pages, settings_pages, token_pages
 
 app_name = "web"
 
 urlpatterns = [
     path("", package_pages.dashboard, name="dashboard"),
+    path("-/audit_events", audit_pages.instance_audit_events, name="instance_audit_events"),
     path("<ref:project_ref>/-/settings/packages_and_registries/cleanup", cleanup_pages.cleanup_policy_page),
     path(
         "users/sign_in",
@@ -38,6 +39,16 @@ urlpatterns = [
         token_pages.group_access_token_revoke,
         name="group_access_token_revoke",
     ),
+    path("groups/<ref:ref>/-/hooks", hook_pages.group_hooks, name="group_hooks"),
+    path("groups/<ref:ref>/-/hooks/<int:hook_id>", hook_pages.group_hook, name="group_hook"),
+    path("groups/<ref:ref>/-/hooks/<int:hook_id>/test", hook_pages.group_hook_test, name="group_hook_test"),
+    path("groups/<ref:ref>/-/hooks/<int:hook_id>/delete", hook_pages.group_hook_delete, name="group_hook_delete"),
+    path(
+        "groups/<ref:ref>/-/hooks/<int:hook_id>/deliveries/<int:delivery_id>/resend",
+        hook_pages.group_hook_resend,
+        name="group_hook_resend",
+    ),
+    path("groups/<ref:ref>/-/audit_events", audit_pages.group_audit_events, name="group_audit_events"),
     path("groups/<ref:ref>", package_pages.group_home, name="group_home"),
     # Projects.
     path("<ref:ref>/-/packages", package_pages.project_packages, name="project_packages"),
@@ -62,6 +73,31 @@ urlpatterns = [
     ),
     path("<ref:ref>/-/settings/ci_cd", settings_pages.job_token_scope, name="job_token_scope"),
     path("<ref:ref>/-/settings/general", settings_pages.project_general, name="project_general"),
+    path(
+        "<ref:ref>/-/settings/packages_and_registries/protection_rules",
+        settings_pages.protection_rule_add,
+        name="protection_rule_add",
+    ),
+    path(
+        "<ref:ref>/-/settings/packages_and_registries/protection_rules/<int:rule_id>",
+        settings_pages.protection_rule_edit,
+        name="protection_rule_edit",
+    ),
+    path(
+        "<ref:ref>/-/settings/packages_and_registries/protection_rules/<int:rule_id>/delete",
+        settings_pages.protection_rule_delete,
+        name="protection_rule_delete",
+    ),
     path("<ref:ref>/-/settings/packages_and_registries", settings_pages.package_settings, name="package_settings"),
+    path("<ref:ref>/-/hooks", hook_pages.project_hooks, name="project_hooks"),
+    path("<ref:ref>/-/hooks/<int:hook_id>", hook_pages.project_hook, name="project_hook"),
+    path("<ref:ref>/-/hooks/<int:hook_id>/test", hook_pages.project_hook_test, name="project_hook_test"),
+    path("<ref:ref>/-/hooks/<int:hook_id>/delete", hook_pages.project_hook_delete, name="project_hook_delete"),
+    path(
+        "<ref:ref>/-/hooks/<int:hook_id>/deliveries/<int:delivery_id>/resend",
+        hook_pages.project_hook_resend,
+        name="project_hook_resend",
+    ),
+    path("<ref:ref>/-/audit_events", audit_pages.project_audit_events, name="project_audit_events"),
     path("<ref:ref>", package_pages.project_home, name="project_home"),
 ]

@@ -357,6 +357,7 @@ def test_rest_get_put_and_dry_run(api, thirty):
     dry = api.post(url(project, "/dry_run"), **maintainer)
     assert dry.status_code == 200
     assert dry.json() == {
+        "protected": [],
         "versions": [
             {"id": PackageVersion.objects.get(package__name="app", version=v).pk, "name": "app", "version": v}
             for v in ("1", "2")
@@ -483,3 +484,36 @@ def test_npm_documents_follow_a_cleanup(client, django_capture_on_commit_callbac
     assert list(after["versions"]) == ["2.0.0-beta.1"]
     assert set(after["dist-tags"].values()) <= {"2.0.0-beta.1"}
     assert client.get(f"{base}/-/left-pad-1.1.0.tgz", **headers).status_code == 404
+
+
+def test_protected_packages_are_kept_and_the_dry_run_says_so(
+    api, thirty, admin, blob_dir, django_capture_on_commit_callbacks
+):
+    """A package a protection rule covers loses nothing to a cleanup policy; the dry run (REST
+    and page) lists what it would otherwise have removed as kept."""
+    from registry.models import ProtectionRule
+
+    project = thirty
+    for n in range(3):
+        publish(project, admin, "lib", "0.3", "f.bin", f"again {n}".encode())
+    ProtectionRule.objects.create(
+        project=project, package_type="generic", package_name_pattern="AP*", minimum_access_level_for_delete=50
+    )
+    set_policy(project, keep_n_versions=1, keep_n_duplicated_package_files="1")
+    maintainer = member(project, AccessLevel.MAINTAINER)
+    dry = api.post(url(project, "/dry_run"), **token_for(maintainer)).json()
+    assert [(v["name"], v["version"]) for v in dry["versions"]] == [("lib", "0.1"), ("lib", "0.2")]
+    assert [(v["name"], v["version"], v["package_type"]) for v in dry["protected"]] == [
+        ("app", str(n), "generic") for n in range(1, 30)
+    ]
+    client = Client()
+    client.force_login(maintainer)
+    content = client.get(page(project)).content.decode()
+    assert "Kept: protected packages (29)" in content
+    assert "never removed" in content
+
+    apply(project, django_capture_on_commit_callbacks)
+    assert live_versions(project, "app") == [str(n) for n in range(1, 31)]
+    assert live_versions(project, "lib") == ["0.3"]
+    assert PackageFile.objects.filter(version__package__name="lib").count() == 1
+    assert_storage_consistent(blob_dir)
