@@ -173,3 +173,30 @@ class PendingEpochChange(models.Model):
 
     keys = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+# The virtual registry models live in their own module of this app.
+from registry.virtual.models import (  # noqa: E402
+    CacheEntry,
+    NameClaim,
+    NegativeEntry,
+    RegistryUpstream,
+    Upstream,
+    VirtualRegistry,
+)
+
+__all__ = [
+    "Blob",
+    "CacheEntry",
+    "CleanupPolicy",
+    "DuplicateSetting",
+    "NameClaim",
+    "NegativeEntry",
+    "Package",
+    "PackageFile",
+    "PackageVersion",
+    "PendingEpochChange",
+    "RegistryUpstream",
+    "Upstream",
+    "VirtualRegistry",
+]

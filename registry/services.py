@@ -19,6 +19,7 @@ from registry.models import (
     Status,
 )
 from registry.storage import BlobStore, storage_guard
+from registry.virtual import claims
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def publish(project, principal, fmt, draft, store=None):
             ]
             fmt.save_format_rows(version, draft, files)
             package_changed(package)
+            claims.record_publish(project, fmt.name, package.normalized_name)
     except BaseException:
         store.discard_unreferenced(written)
         raise

@@ -27,7 +27,7 @@ from django.utils import timezone
 from accounts.models import CiJob
 from accounts.signals import credential_changed, credential_changing
 from registry import cleanup, epochs, formats, services
-from registry.models import Blob, CleanupPolicy, PackageFile, PackageVersion, Status
+from registry.models import Blob, CacheEntry, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.storage import BlobStore, lock_digest
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,13 @@ def purge_pending_destruction(batch=BATCH):
             version.files.all().delete()
             version.delete()
             removed_versions += 1
+    with transaction.atomic():
+        entry_ids = list(
+            CacheEntry.objects.select_for_update(skip_locked=True)
+            .filter(status=CacheEntry.Status.PENDING_DESTRUCTION)
+            .values_list("pk", flat=True)[:batch]
+        )
+        removed_files += CacheEntry.objects.filter(pk__in=entry_ids).delete()[0]
     removed_blobs = collect_unreferenced_blobs(batch=batch)
     if removed_files or removed_versions or removed_blobs:
         logger.info("purged %d files, %d versions, %d blobs", removed_files, removed_versions, removed_blobs)
@@ -85,14 +92,15 @@ def collect_unreferenced_blobs(batch=BATCH, grace=None):
     candidates = (
         Blob.objects.filter(created_at__lt=cutoff)
         .annotate(used=Exists(PackageFile.objects.filter(blob=OuterRef("pk"))))
-        .filter(used=False)
+        .annotate(cached=Exists(CacheEntry.objects.filter(blob=OuterRef("pk"))))
+        .filter(used=False, cached=False)
         .values_list("sha256", flat=True)[:batch]
     )
     for sha256 in list(candidates):
         with transaction.atomic():
             lock_digest(sha256)
             blob = Blob.objects.select_for_update(skip_locked=True).filter(sha256=sha256).first()
-            if blob is None or PackageFile.objects.filter(blob=blob).exists():
+            if blob is None or PackageFile.objects.filter(blob=blob).exists() or blob.cache_entries.exists():
                 continue
             blob.delete()
             transaction.on_commit(lambda key=blob.key: store.storage.delete(key))
