@@ -16,10 +16,11 @@ def free_port():
 
 
 class StaticUpstream:
-    def __init__(self, directory):
+    def __init__(self, directory, log_path=None):
         self.directory = directory
         self.port = free_port()
         self.process = None
+        self.log_path = log_path or f"{directory}.requests.log"
 
     @property
     def url(self):
@@ -38,7 +39,7 @@ class StaticUpstream:
                 str(self.directory),
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=open(self.log_path, "ab"),  # noqa: SIM115 - the child holds it
         )
         deadline = time.monotonic() + 15
         while True:
@@ -49,6 +50,14 @@ class StaticUpstream:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the upstream server did not start") from None
                 time.sleep(0.1)
+
+    def requests(self):
+        """The request lines the server logged (`GET /path HTTP/1.1`), oldest first."""
+        try:
+            with open(self.log_path, errors="replace") as log:
+                return [line.split('"')[1] for line in log if line.count('"') >= 2]
+        except FileNotFoundError:
+            return []
 
     def stop(self):
         if self.process is not None:

@@ -80,6 +80,7 @@ class VirtualRegistryView(APIView):
     permission_classes = []
     throttle_classes = [PackageRequestThrottle]
     content_negotiation_class = AnyAccept
+    http_method_names = ["get", "head"]
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
