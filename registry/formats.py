@@ -61,6 +61,20 @@ class VirtualPath:
     file_name: str
     checksum: str | None = None  # "sha1" etc. when this is a checksum of `base`'s bytes
     base: "VirtualPath | None" = None
+    # The URL path asked of the upstream when it is not `relative_path` percent-encoded (a scoped
+    # name's `/@scope%2fname`), and the Accept header sent with it.
+    url_path: str | None = None
+    accept: str = ""
+    # A variant of one document (say an abbreviated one), cached apart from the others.
+    variant: str = ""
+    # For files only reachable through a metadata document, which alone lists their URL and
+    # digests: that document's path (VirtualSupport.file_origin reads them from it).
+    metadata: "VirtualPath | None" = None
+
+    @property
+    def cache_key(self):
+        """What a cache entry is keyed on: the path, and the variant when there is one."""
+        return f"{self.relative_path}#{self.variant}" if self.variant else self.relative_path
 
 
 class VirtualSupport:
@@ -93,11 +107,20 @@ class VirtualSupport:
         the same upstream (bytes, or None when it has none). Empty: nothing to check."""
         return {}
 
+    def file_origin(self, path, document, upstream_url):
+        """For a path with `metadata`: (absolute URL of the file, {algorithm: hex digest}) as the
+        upstream's `document` (bytes) lists it, or None when the document does not list it."""
+        return None
+
     def content_type(self, path):
         return "application/octet-stream"
 
     def local_file(self, projects, path):
         """The installable PackageFile that `path` names among `projects`' packages, or None."""
+        return None
+
+    def local_document(self, projects, path):
+        """The metadata document (bytes) `path` names, built from `projects`' packages, or None."""
         return None
 
 

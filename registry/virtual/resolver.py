@@ -18,9 +18,9 @@ way, so a checksum always matches the file this registry serves.
 
 import hmac
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -43,7 +43,7 @@ DOWNLOAD_COUNT_INTERVAL = timedelta(minutes=1)
 class Served:
     """What answers the request: a blob, and how it was found (the response headers)."""
 
-    blob: object
+    blob: object  # a Blob, or None when `content` holds a document built here (local metadata)
     file_name: str
     content_type: str
     cache: str  # HIT | MISS | REVALIDATED | STALE
@@ -53,7 +53,16 @@ class Served:
     age: int | None = None
     etag: str = ""
     last_modified: str = ""
-    extra: dict = field(default_factory=dict)
+    content: bytes | None = None
+
+    def read(self, cap):
+        """The bytes (metadata documents), refusing more than `cap`."""
+        if self.content is not None:
+            return self.content
+        if self.blob.size > cap:
+            raise BadGateway("502 Bad Gateway - the cached document is too large")
+        with BlobStore().open(self.blob) as handle:
+            return handle.read()
 
 
 def links_of(registry):
@@ -98,6 +107,19 @@ def _from_local(upstream, principal, fmt, path):
     projects = local_projects(upstream, principal)
     if not projects:
         return None
+    if path.kind == FileKind.METADATA:
+        document = fmt.virtual.local_document(projects, path)
+        if document is None:
+            return None
+        return Served(
+            blob=None,
+            file_name=path.file_name,
+            content_type=fmt.virtual.content_type(path),
+            cache="HIT",
+            upstream=f"local-{upstream.pk}",
+            kind=path.kind,
+            content=document,
+        )
     package_file = fmt.virtual.local_file(projects, path)
     if package_file is None:
         return None
@@ -114,8 +136,8 @@ def _from_local(upstream, principal, fmt, path):
 # --- remote upstreams --------------------------------------------------------------------------
 
 
-def upstream_url(upstream, relative_path):
-    return upstream.url.rstrip("/") + quote(relative_path, safe="/@:+,;=~!$&'()*-._")
+def upstream_url(upstream, relative_path, url_path=None):
+    return upstream.url.rstrip("/") + (url_path or quote(relative_path, safe="/@:+,;=~!$&'()*-._"))
 
 
 def live_entry(upstream, relative_path):
@@ -183,21 +205,47 @@ def _stale_or(entry, fmt, path, now, reason, error):
     raise error
 
 
+def _origin(upstream, fmt, path):
+    """Where a file reachable only through a metadata document is: (url, expected digests), or
+    None when the upstream does not list it."""
+    document = _from_remote(upstream, fmt, path.metadata)
+    if document is None:
+        return None
+    found = fmt.virtual.file_origin(path, document.read(fmt.virtual.metadata_cap), upstream.url)
+    if found is None:
+        return None
+    url, expected = found
+    if urlsplit(url).netloc.lower() != urlsplit(upstream.url).netloc.lower():
+        raise BadGateway(f"502 Bad Gateway - upstream {upstream.name} lists the file on another host")
+    return url, expected
+
+
 def _from_remote(upstream, fmt, path):
     now = timezone.now()
-    entry = live_entry(upstream, path.relative_path)
+    key = path.cache_key
+    entry = live_entry(upstream, key)
     if entry is not None and is_fresh(entry, upstream, now):
         return _served_entry(entry, fmt, path, "HIT", now)
-    if entry is None and _negative(upstream, path.relative_path, now):
+    if entry is None and _negative(upstream, key, now):
         return None
     if health.is_unhealthy(upstream, now):
         return _stale_or(entry, fmt, path, now, "upstream-unhealthy", UpstreamUnavailable())
-    conditional = {}
+    expected = None
+    if path.metadata is not None:
+        try:
+            origin = _origin(upstream, fmt, path)
+        except UpstreamUnavailable:
+            return _stale_or(entry, fmt, path, now, "upstream-error", UpstreamUnavailable())
+        if origin is None:
+            return None
+        url, expected = origin
+    else:
+        url = upstream_url(upstream, path.relative_path, path.url_path)
+    conditional = {"Accept": path.accept} if path.accept else {}
     if entry is not None and entry.upstream_etag:
         conditional["If-None-Match"] = entry.upstream_etag
     if entry is not None and entry.upstream_last_modified:
         conditional["If-Modified-Since"] = entry.upstream_last_modified
-    url = upstream_url(upstream, path.relative_path)
     auth = http.credentials_header(upstream)
     try:
         response = http.request("GET", url, auth=auth, headers=conditional)
@@ -217,7 +265,7 @@ def _from_remote(upstream, fmt, path):
         health.succeeded(upstream)
         if entry is not None:
             CacheEntry.objects.filter(pk=entry.pk).update(status=CacheEntry.Status.PENDING_DESTRUCTION)
-        _remember_missing(upstream, path.relative_path, now)
+        _remember_missing(upstream, key, now)
         return None
     if status != 200:
         response.release()
@@ -227,7 +275,7 @@ def _from_remote(upstream, fmt, path):
         error = BadGateway(f"502 Bad Gateway - upstream {upstream.name} answered {status}")
         return _stale_or(entry, fmt, path, now, "upstream-error", error)
     health.succeeded(upstream)
-    stored = _store(upstream, fmt, path, response, url, entry, now)
+    stored = _store(upstream, fmt, path, response, url, entry, now, expected)
     return _served_entry(stored, fmt, path, "MISS" if entry is None else "REVALIDATED", now)
 
 
@@ -263,7 +311,7 @@ def _verify(spool, expected, upstream, path):
             raise BadGateway("502 Upstream integrity check failed")
 
 
-def _store(upstream, fmt, path, response, url, entry, now):
+def _store(upstream, fmt, path, response, url, entry, now, expected=None):
     """Read, verify and store an upstream's 200 answer; the live CacheEntry for it."""
     cap = fmt.virtual.metadata_cap if path.kind == FileKind.METADATA else fmt.max_file_size
     try:
@@ -274,9 +322,10 @@ def _store(upstream, fmt, path, response, url, entry, now):
         health.failed(upstream, str(exc))
         raise UpstreamUnavailable() from exc
     with spool:
-        expected = fmt.virtual.expected_digests(
-            path, response.headers, _fetch_sidecar(upstream, http.credentials_header(upstream))
-        )
+        if expected is None:
+            expected = fmt.virtual.expected_digests(
+                path, response.headers, _fetch_sidecar(upstream, http.credentials_header(upstream))
+            )
         _verify(spool, expected, upstream, path)
         fields = {
             "kind": path.kind,
@@ -301,14 +350,14 @@ def _store(upstream, fmt, path, response, url, entry, now):
                         with transaction.atomic():
                             stored = CacheEntry.objects.create(
                                 upstream=upstream,
-                                relative_path=path.relative_path,
-                                path_digest=path_digest(path.relative_path),
+                                relative_path=path.cache_key,
+                                path_digest=path_digest(path.cache_key),
                                 blob=blob,
                                 **fields,
                             )
                     except IntegrityError:  # a concurrent miss stored it first
-                        stored = live_entry(upstream, path.relative_path)
-                NegativeEntry.objects.filter(upstream=upstream, path_digest=path_digest(path.relative_path)).delete()
+                        stored = live_entry(upstream, path.cache_key)
+                NegativeEntry.objects.filter(upstream=upstream, path_digest=path_digest(path.cache_key)).delete()
         except BaseException:
             store.discard_unreferenced(written)
             raise

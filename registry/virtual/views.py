@@ -28,7 +28,6 @@ from registry.virtual.models import VirtualRegistry
 
 CHALLENGE = 'Basic realm="GitLab Virtual Registry"'
 MAX_PATH = 5000
-ALLOWED = "GET, HEAD"
 
 
 def check_path(raw):
@@ -85,7 +84,7 @@ class VirtualRegistryView(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.principal = principal_of(request)
-        if request.method not in ("GET", "HEAD"):
+        if request.method.lower() not in self.http_method_names:
             raise exceptions.MethodNotAllowed(request.method)
         if self.principal.is_anonymous:
             raise Unauthenticated()
@@ -119,6 +118,6 @@ class VirtualRegistryView(APIView):
             if exc.status == 401:
                 response["WWW-Authenticate"] = CHALLENGE
             if exc.status == 405:
-                response["Allow"] = ALLOWED
+                response["Allow"] = ", ".join(method.upper() for method in self.http_method_names)
             return response
         return super().handle_exception(exc)
