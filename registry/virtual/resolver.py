@@ -148,6 +148,13 @@ def live_entry(upstream, relative_path):
     )
 
 
+def cached_metadata_keys(upstream):
+    """The cache keys of the metadata documents cached from a remote upstream."""
+    return CacheEntry.objects.filter(
+        upstream=upstream, kind=FileKind.METADATA, status=CacheEntry.Status.DEFAULT
+    ).values_list("relative_path", flat=True)
+
+
 def is_fresh(entry, upstream, now):
     if entry.kind == FileKind.IMMUTABLE:
         return True
