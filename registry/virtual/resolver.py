@@ -137,7 +137,9 @@ def _from_local(upstream, principal, fmt, path):
 
 
 def upstream_url(upstream, relative_path, url_path=None):
-    return upstream.url.rstrip("/") + (url_path or quote(relative_path, safe="/@:+,;=~!$&'()*-._"))
+    return upstream.url.rstrip("/") + (
+        url_path if url_path is not None else quote(relative_path, safe="/@:+,;=~!$&'()*-._")
+    )
 
 
 def live_entry(upstream, relative_path):
