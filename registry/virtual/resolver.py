@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
+from django.core.cache import caches
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -31,12 +32,13 @@ from registry import policy
 from registry.errors import BadGateway, NotFound, UpstreamUnavailable
 from registry.formats import FileKind
 from registry.storage import BlobStore
-from registry.virtual import claims, health, http
+from registry.virtual import claims, flight, health, http
 from registry.virtual.models import CacheEntry, NegativeEntry, RegistryUpstream, path_digest
 
 logger = logging.getLogger(__name__)
 SIDECAR_CAP = 4096
 DOWNLOAD_COUNT_INTERVAL = timedelta(minutes=1)
+REFRESH_SECONDS = 60
 
 
 @dataclass
@@ -216,11 +218,18 @@ def _stale_or(entry, fmt, path, now, reason, error):
 
 def _origin(upstream, fmt, path):
     """Where a file reachable only through a metadata document is: (url, expected digests), or
-    None when the upstream does not list it."""
+    None when the upstream does not list it. A file the cached document does not list (a
+    lockfile naming a version newer than the document) makes the document be fetched again, at
+    most once a minute per document and upstream (the miss-driven refresh, spec §3.2.5)."""
     document = _from_remote(upstream, fmt, path.metadata)
     if document is None:
         return None
     found = fmt.virtual.file_origin(path, document.read(fmt.virtual.metadata_cap), upstream.url)
+    if found is None and document.cache == "HIT" and _may_refresh(upstream, path.metadata):
+        document = _from_remote(upstream, fmt, path.metadata, force=True)
+        if document is None:
+            return None
+        found = fmt.virtual.file_origin(path, document.read(fmt.virtual.metadata_cap), upstream.url)
     if found is None:
         return None
     url, expected = found
@@ -229,14 +238,28 @@ def _origin(upstream, fmt, path):
     return url, expected
 
 
-def _from_remote(upstream, fmt, path):
+def _may_refresh(upstream, path):
+    return caches["default"].add(f"virtual-refresh:{upstream.pk}:{path_digest(path.cache_key)}", 1, REFRESH_SECONDS)
+
+
+def _from_remote(upstream, fmt, path, force=False):
     now = timezone.now()
     key = path.cache_key
     entry = live_entry(upstream, key)
-    if entry is not None and is_fresh(entry, upstream, now):
+    if entry is not None and not force and is_fresh(entry, upstream, now):
         return _served_entry(entry, fmt, path, "HIT", now)
     if entry is None and _negative(upstream, key, now):
         return None
+    with flight.single_flight(upstream.pk, key):
+        if not force:  # another request may have stored it while this one waited
+            entry = live_entry(upstream, key)
+            if entry is not None and is_fresh(entry, upstream, timezone.now()):
+                return _served_entry(entry, fmt, path, "HIT", now)
+        return _fetch(upstream, fmt, path, entry, now)
+
+
+def _fetch(upstream, fmt, path, entry, now):
+    key = path.cache_key
     if health.is_unhealthy(upstream, now):
         return _stale_or(entry, fmt, path, now, "upstream-unhealthy", UpstreamUnavailable())
     expected = None

@@ -4,10 +4,14 @@ upstream order and the local-name rule."""
 
 import hashlib
 import os
+import threading
 import time
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from accounts.roles import AccessLevel
@@ -259,3 +263,56 @@ def test_client_endpoint_refusals(client, acme, reader, upstreams):
     missing = f"/api/v4/virtual_registries/packages/maven/{registry.pk + 1000}/{JAR}"
     assert client.get(missing, **reader).status_code == 404
     assert not CacheEntry.objects.exists()
+
+
+class _Slow(BaseHTTPRequestHandler):
+    """Answers every GET after a second, counting the requests per path."""
+
+    seen = None
+
+    def do_GET(self):
+        self.seen.append(self.path)
+        time.sleep(1)
+        if self.path.endswith(".sha1"):
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = b"slow jar"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_misses_fetch_once(acme, reader):
+    seen = []
+    handler = type("Handler", (_Slow,), {"seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        upstream = Upstream.objects.create(
+            group=acme, format="maven", kind="remote", name="slow", url=f"http://127.0.0.1:{server.server_address[1]}"
+        )
+        registry = registry_with(acme, upstream)
+        results = []
+
+        def fetch():
+            results.append(get(Client(), registry, JAR, reader))
+            connection.close()
+
+        threads = [threading.Thread(target=fetch) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r.status_code for r in results] == [200] * 4
+    assert sorted(r["X-Packhouse-Cache"] for r in results) == ["HIT", "HIT", "HIT", "MISS"]
+    assert seen.count(f"/{JAR}") == 1

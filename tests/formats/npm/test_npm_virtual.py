@@ -82,3 +82,17 @@ def test_refusals_in_npm_shape(client, registry):
     assert client.get(url(registry, "-/ping"), **registry.reader).json() == {}
     assert client.get(url(registry, "@up%2fpad")).status_code == 401
     assert client.get(url(registry, "Bad Name"), **registry.reader).status_code == 400
+
+
+def test_a_tarball_newer_than_the_cached_packument_refreshes_it(client, registry, verdaccio, tmp_path):
+    first = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT=CORGI, **registry.reader)
+    assert list(first.json()["versions"]) == ["2.1.0"]
+    package = tmp_path / "pkg"
+    (package / "package.json").write_text(json.dumps({"name": "@up/pad", "version": "2.2.0"}))
+    (tmp_path / "again").mkdir()
+    Npm(tmp_path / "again", None).run(package, "publish")
+    # A lockfile install asks for the tarball straight away; the packument is still fresh.
+    newer = client.get(url(registry, "@up/pad/-/pad-2.2.0.tgz"), **registry.reader)
+    assert newer.status_code == 200
+    refreshed = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT=CORGI, **registry.reader)
+    assert sorted(refreshed.json()["versions"]) == ["2.1.0", "2.2.0"]
