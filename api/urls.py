@@ -47,6 +47,8 @@ urlpatterns = [
     path(f"{VR}/upstreams/<int:upstream_id>/cache", virtual_registries.UpstreamCacheView.as_view()),
     path(f"{VR}/local/upstreams/<int:upstream_id>", virtual_registries.LocalUpstreamView.as_view()),
     path(f"{VR}/local/upstreams/<int:upstream_id>/test", virtual_registries.UpstreamTestView.as_view()),
+    path(f"{VR}/local/upstreams/<int:upstream_id>/claims", virtual_registries.ClaimsView.as_view()),
+    path(f"{VR}/local/upstreams/<int:upstream_id>/claims/<int:claim_id>", virtual_registries.ClaimView.as_view()),
     path(f"{VR}/cache_entries/<path:entry_id>", virtual_registries.CacheEntryView.as_view()),
     path(f"{VR}/registry_upstreams", virtual_registries.RegistryUpstreamsLinkView.as_view()),
     path(f"{VR}/registry_upstreams/<int:link_id>", virtual_registries.RegistryUpstreamLinkView.as_view()),

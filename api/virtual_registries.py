@@ -13,6 +13,7 @@ registered with `virtual` support (registry.formats), anything else 404.
 
 import base64
 import binascii
+import logging
 
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,10 +24,12 @@ from api.base import ManagementView
 from registry import formats, policy
 from registry.errors import NotFound, Unauthenticated
 from registry.virtual import health, http, services
-from registry.virtual.models import CacheEntry, RegistryUpstream, Upstream, VirtualRegistry
+from registry.virtual.models import CacheEntry, NameClaim, RegistryUpstream, Upstream, VirtualRegistry
 
 READ = roles.READ_VIRTUAL_REGISTRY
 WRITE = roles.ADMIN_VIRTUAL_REGISTRY
+CLAIMS = roles.ADMIN_VIRTUAL_REGISTRY_CLAIMS
+logger = logging.getLogger(__name__)
 
 
 def timestamp(value):
@@ -344,6 +347,35 @@ class CacheEntryView(VirtualRegistryAPIView):
         )
         if not entries.update(status=CacheEntry.Status.PENDING_DESTRUCTION):
             raise NotFound("404 Not Found")
+        return Response(status=204)
+
+
+# --- claims ------------------------------------------------------------------------------------
+
+
+def render_claim(claim):
+    return {
+        "id": claim.pk,
+        "upstream_id": claim.upstream_id,
+        "name": claim.name,
+        "created_at": timestamp(claim.created_at),
+    }
+
+
+class ClaimsView(VirtualRegistryAPIView):
+    """The names a local upstream holds against remote upstreams (Owner)."""
+
+    def get(self, request, format_name, upstream_id):
+        upstream = self.load(Upstream.objects.filter(kind=Upstream.Kind.LOCAL), upstream_id, CLAIMS)
+        return self.paginate(NameClaim.objects.filter(upstream=upstream).order_by("name", "id"), render_claim)
+
+
+class ClaimView(VirtualRegistryAPIView):
+    def delete(self, request, format_name, upstream_id, claim_id):
+        upstream = self.load(Upstream.objects.filter(kind=Upstream.Kind.LOCAL), upstream_id, CLAIMS)
+        if not NameClaim.objects.filter(upstream=upstream, pk=claim_id).delete()[0]:
+            raise NotFound("404 Not Found")
+        logger.info("virtual registry claim %s of upstream %s released by %s", claim_id, upstream.pk, self.principal)
         return Response(status=204)
 
 

@@ -69,6 +69,15 @@ class NpmVirtualSupport(VirtualSupport):
             metadata=self.packument_path(name, abbreviated=True),
         )
 
+    def claim_keys(self, name):
+        """A scoped name is also hidden by a claim on its scope (`@acme`)."""
+        scope = parsers.scope_of(name)
+        return [name, f"@{scope}"] if scope else [name]
+
+    def implicit_claims(self, group):
+        """GitLab's npm naming rule: the top-level group's scope belongs to the group."""
+        return [f"@{group.path.lower()}"]
+
     def file_origin(self, path, document, upstream_url):
         document = load_document(document)
         versions = document.get("versions") if document else None

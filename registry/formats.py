@@ -107,6 +107,15 @@ class VirtualSupport:
         the same upstream (bytes, or None when it has none). Empty: nothing to check."""
         return {}
 
+    def claim_keys(self, name):
+        """The claims that hide `name` (a normalized name) from remote upstreams: the name itself,
+        and whatever else covers it (a scope)."""
+        return [name]
+
+    def implicit_claims(self, group):
+        """Claims every local upstream of the top-level `group` holds from its creation on."""
+        return []
+
     def file_origin(self, path, document, upstream_url):
         """For a path with `metadata`: (absolute URL of the file, {algorithm: hex digest}) as the
         upstream's `document` (bytes) lists it, or None when the document does not list it."""

@@ -12,11 +12,13 @@ from registry.models import Package
 from registry.virtual.models import NameClaim, Upstream
 
 
-def claiming(local_upstreams, name):
-    """Those of `local_upstreams` that claim `name`, in the given order."""
+def claiming(local_upstreams, keys):
+    """Those of `local_upstreams` that hold a claim in `keys` (VirtualSupport.claim_keys), in the
+    given order."""
     if not local_upstreams:
         return []
-    ids = set(NameClaim.objects.filter(upstream__in=local_upstreams, name=name).values_list("upstream_id", flat=True))
+    claims = NameClaim.objects.filter(upstream__in=local_upstreams, name__in=keys)
+    ids = set(claims.values_list("upstream_id", flat=True))
     return [upstream for upstream in local_upstreams if upstream.pk in ids]
 
 
@@ -28,8 +30,10 @@ def _target_packages(upstream):
     return packages.filter(Q(project__group_id=upstream.local_group_id) | Q(project__full_path__startswith=f"{path}/"))
 
 
-def backfill(upstream):
-    names = set(_target_packages(upstream).values_list("normalized_name", flat=True))
+def backfill(upstream, implicit=()):
+    """Claims for every name the new local upstream's target holds, and the format's implicit
+    ones (VirtualSupport.implicit_claims)."""
+    names = set(_target_packages(upstream).values_list("normalized_name", flat=True)) | set(implicit)
     NameClaim.objects.bulk_create(
         [NameClaim(upstream=upstream, format=upstream.format, name=name) for name in names],
         ignore_conflicts=True,

@@ -79,7 +79,7 @@ def resolve(registry, principal, fmt, path):
     """The Served answer for `path` (a VirtualPath) in `registry`, or NotFound / BadGateway /
     UpstreamUnavailable."""
     upstreams = [link.upstream for link in links_of(registry)]
-    claiming = claims.claiming([u for u in upstreams if u.is_local], path.name)
+    claiming = claims.claiming([u for u in upstreams if u.is_local], fmt.virtual.claim_keys(path.name))
     walk = claiming or upstreams
     for upstream in walk:
         if upstream.is_local:

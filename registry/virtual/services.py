@@ -357,7 +357,7 @@ def create_local_upstream(registry, data, can_read_target):
             **{key.removesuffix("_id"): target},
             **values,
         )
-        claims.backfill(upstream)
+        claims.backfill(upstream, registry_format_support(registry).implicit_claims(registry.group))
         link = link_upstream(registry, upstream)
     return upstream, link
 

@@ -320,3 +320,51 @@ def test_cache_entries_list_search_and_delete(api, acme, maintainer, upstream_se
     assert CacheEntry.objects.filter(status="default").count() == 1
     assert api.delete(url(f"upstreams/{upstream['id']}/cache"), **maintainer).status_code == 204
     assert not CacheEntry.objects.filter(status="default").exists()
+
+
+# --- local upstreams and claims -------------------------------------------------------------------
+
+
+def test_local_upstreams_and_their_claims(api, acme, maintainer, settings):
+    registry = create_registry(api, acme, maintainer)
+    project = ProjectFactory(group=acme, path="libs")
+    owner = token(member(acme, AccessLevel.OWNER))
+    publish = api.put(
+        f"/api/v4/projects/{project.pk}/packages/{FMT}/com/acme/lib/1.0/lib-1.0.jar",
+        data=b"jar",
+        content_type="application/octet-stream",
+        **owner,
+    )
+    assert publish.status_code in (200, 201)
+    local = url(f"registries/{registry['id']}/local/upstreams")
+
+    both = api.post(
+        local, {"name": "x", "local_project_id": project.pk, "local_group_id": acme.pk}, format="json", **maintainer
+    )
+    assert both.status_code == 400 and "error" in both.json()
+    missing = api.post(local, {"name": "x", "local_project_id": 999999}, format="json", **maintainer)
+    assert missing.json() == {"message": {"local_project": ["must exist"]}}
+    outside = ProjectFactory(group=GroupFactory(path="elsewhere"))
+    foreign = api.post(local, {"name": "x", "local_project_id": outside.pk}, format="json", **maintainer)
+    assert foreign.status_code == 403  # the caller cannot read it
+    settings.VR_CROSS_GROUP_LOCAL = False
+    readable = ProjectFactory(group=GroupFactory(path="open", visibility="public"), visibility="public")
+    crossing = api.post(local, {"name": "x", "local_project_id": readable.pk}, format="json", **maintainer)
+    assert crossing.status_code == 400 and list(crossing.json()["message"]) == ["local_project"]
+
+    created = api.post(local, {"name": "ours", "local_project_id": project.pk}, format="json", **maintainer)
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["upstream_type"] == "local" and body["local_project_id"] == project.pk
+    assert body["registry_upstream"]["local_upstream_id"] == body["id"] and "url" not in body
+    twice = api.post(local, {"name": "again", "local_project_id": project.pk}, format="json", **maintainer)
+    assert twice.status_code == 400
+    assert api.get(url(f"local/upstreams/{body['id']}/test"), **maintainer).json() == {"success": True}
+
+    claims = url(f"local/upstreams/{body['id']}/claims")
+    assert api.get(claims, **maintainer).status_code == 403  # Owners list and release claims
+    listed = api.get(claims, **owner).json()
+    assert [claim["name"] for claim in listed] == ["com/acme/lib"]
+    assert api.delete(f"{claims}/{listed[0]['id']}", **owner).status_code == 204
+    assert api.get(claims, **owner).json() == []
+    assert api.delete(f"{claims}/{listed[0]['id']}", **owner).status_code == 404

@@ -96,3 +96,21 @@ def test_a_tarball_newer_than_the_cached_packument_refreshes_it(client, registry
     assert newer.status_code == 200
     refreshed = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT=CORGI, **registry.reader)
     assert sorted(refreshed.json()["versions"]) == ["2.1.0", "2.2.0"]
+
+
+def test_the_groups_own_scope_is_never_taken_from_upstream(client, verdaccio):
+    """A local upstream claims `@<top-level group>`: every remote name in that scope is hidden."""
+    from registry.virtual import services
+
+    group = GroupFactory(path="up")
+    registry = VirtualRegistry.objects.create(group=group, format="npm", name="npm")
+    remote = Upstream.objects.create(group=group, format="npm", kind="remote", name="v", url=verdaccio.url)
+    RegistryUpstream.objects.create(registry=registry, upstream=remote, position=1)
+    reader = auth_headers(AccessTokenFactory(user=member(group, AccessLevel.GUEST)).plaintext)
+    assert client.get(url(registry, "@up%2fpad"), **reader).status_code == 200  # no local upstream yet
+
+    services.create_local_upstream(
+        registry, {"name": "ours", "local_group_id": group.pk}, can_read_target=lambda target: None
+    )
+    hidden = client.get(url(registry, "@up%2fpad"), **reader)
+    assert hidden.status_code == 404 and "claimed by local upstream ours" in hidden.json()["message"]
