@@ -34,6 +34,7 @@ GROUP_VR = f"groups/<ref:ref>/-/{VR}"
 
 urlpatterns = [
     # Virtual registries (spec/virtual-registries.md §1).
+    path("groups/<ref:ref>/-/virtual_registries/cleanup/policy", virtual_registries.CleanupPolicyView.as_view()),
     path(f"{GROUP_VR}/registries", virtual_registries.GroupRegistriesView.as_view()),
     path(f"{GROUP_VR}/upstreams", virtual_registries.GroupUpstreamsView.as_view()),
     path(f"{GROUP_VR}/upstreams/test", virtual_registries.GroupUpstreamTestView.as_view()),

@@ -23,8 +23,15 @@ from accounts.authentication import principal_of
 from api.base import ManagementView
 from registry import formats, policy
 from registry.errors import NotFound, Unauthenticated
-from registry.virtual import health, http, services
-from registry.virtual.models import CacheEntry, NameClaim, RegistryUpstream, Upstream, VirtualRegistry
+from registry.virtual import cleanup, health, http, services
+from registry.virtual.models import (
+    CacheEntry,
+    NameClaim,
+    RegistryUpstream,
+    Upstream,
+    VirtualCleanupPolicy,
+    VirtualRegistry,
+)
 
 READ = roles.READ_VIRTUAL_REGISTRY
 WRITE = roles.ADMIN_VIRTUAL_REGISTRY
@@ -447,4 +454,66 @@ class RegistryUpstreamLinkView(VirtualRegistryAPIView):
 
     def delete(self, request, format_name, link_id):
         services.unlink(self.link(link_id))
+        return Response(status=204)
+
+
+# --- cleanup policy ----------------------------------------------------------------------------------
+
+
+def render_policy(policy):
+    return {
+        "group_id": policy.group_id,
+        "next_run_at": timestamp(policy.next_run_at),
+        "last_run_at": timestamp(policy.last_run_at),
+        "last_run_deleted_size": policy.last_run_deleted_size,
+        "last_run_deleted_entries_count": policy.last_run_deleted_entries_count,
+        "keep_n_days_after_download": policy.keep_n_days_after_download,
+        "status": policy.status,
+        "cadence": policy.cadence,
+        "enabled": policy.enabled,
+        "failure_message": policy.failure_message or None,
+        "last_run_detailed_metrics": policy.last_run_detailed_metrics,
+        "created_at": timestamp(policy.created_at),
+        "updated_at": timestamp(policy.updated_at),
+    }
+
+
+class CleanupPolicyView(VirtualRegistryAPIView):
+    """`/groups/:id/-/virtual_registries/cleanup/policy`: one per top-level group (Owner)."""
+
+    def initial(self, request, *args, **kwargs):
+        APIView.initial(self, request, *args, **kwargs)
+        self.principal = principal_of(request)
+        if self.principal.is_anonymous:
+            raise Unauthenticated()
+        self.group = self.top_group(kwargs["ref"], roles.ADMIN_VIRTUAL_REGISTRY_CLEANUP)
+
+    def existing(self):
+        policy = VirtualCleanupPolicy.objects.filter(group=self.group).first()
+        if policy is None:
+            raise NotFound("404 Not Found")
+        return policy
+
+    def clean(self, partial):
+        try:
+            return cleanup.clean(self.data(), partial)
+        except cleanup.PolicyInvalid as exc:
+            raise services.ParameterInvalid(str(exc)) from exc
+
+    def get(self, request, ref):
+        return Response(render_policy(self.existing()))
+
+    def post(self, request, ref):
+        values = self.clean(partial=False)
+        if VirtualCleanupPolicy.objects.filter(group=self.group).exists():
+            raise services.ValidationFailed({"group": ["has already been taken"]})
+        policy = cleanup.save(VirtualCleanupPolicy(group=self.group), values)
+        return Response(render_policy(policy), status=201)
+
+    def patch(self, request, ref):
+        policy = self.existing()
+        return Response(render_policy(cleanup.save(policy, self.clean(partial=True))))
+
+    def delete(self, request, ref):
+        self.existing().delete()
         return Response(status=204)

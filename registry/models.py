@@ -182,6 +182,7 @@ from registry.virtual.models import (  # noqa: E402
     NegativeEntry,
     RegistryUpstream,
     Upstream,
+    VirtualCleanupPolicy,
     VirtualRegistry,
 )
 
@@ -198,5 +199,6 @@ __all__ = [
     "PendingEpochChange",
     "RegistryUpstream",
     "Upstream",
+    "VirtualCleanupPolicy",
     "VirtualRegistry",
 ]

@@ -281,3 +281,13 @@ def run_due_cleanup_policies(limit=None, inline=False):
     if due:
         logger.info("started %d cleanup policies", len(due))
     return len(due)
+
+
+@shared_task
+def run_due_virtual_cleanup_policies():
+    """Hourly: every enabled cleanup policy of virtual registries whose time has come."""
+    from registry.virtual import cleanup as virtual_cleanup
+
+    for policy_id in list(virtual_cleanup.due().values_list("pk", flat=True)):
+        virtual_cleanup.run(policy_id)
+    purge_pending_destruction()

@@ -175,3 +175,24 @@ class NameClaim(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["upstream", "name"], name="name_claim_once")]
+
+
+class VirtualCleanupPolicy(models.Model):
+    """One per top-level group, every format (spec §1.8): cache entries not downloaded (else not
+    created) for `keep_n_days_after_download` days are deleted every `cadence` days."""
+
+    CADENCES = (1, 7, 14, 30, 90)
+
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="virtual_cleanup_policy")
+    enabled = models.BooleanField(default=False)
+    keep_n_days_after_download = models.PositiveSmallIntegerField(default=30)
+    cadence = models.PositiveSmallIntegerField(default=7)
+    status = models.CharField(max_length=16, default="scheduled")
+    failure_message = models.CharField(max_length=255, blank=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_deleted_size = models.BigIntegerField(default=0)
+    last_run_deleted_entries_count = models.PositiveIntegerField(default=0)
+    last_run_detailed_metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)

@@ -368,3 +368,48 @@ def test_local_upstreams_and_their_claims(api, acme, maintainer, settings):
     assert api.delete(f"{claims}/{listed[0]['id']}", **owner).status_code == 204
     assert api.get(claims, **owner).json() == []
     assert api.delete(f"{claims}/{listed[0]['id']}", **owner).status_code == 404
+
+
+# --- cleanup policy ----------------------------------------------------------------------------------
+
+
+def test_cleanup_policy_api_and_run(api, acme, maintainer, upstream_server, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from registry.models import VirtualCleanupPolicy
+    from registry.tasks import run_due_virtual_cleanup_policies
+
+    policy_url = f"/api/v4/groups/{acme.pk}/-/virtual_registries/cleanup/policy"
+    owner = token(member(acme, AccessLevel.OWNER))
+    assert api.get(policy_url, **maintainer).status_code == 403
+    assert api.get(policy_url, **owner).status_code == 404
+    bad = api.post(policy_url, {"cadence": 3}, format="json", **owner)
+    assert bad.status_code == 400 and bad.json() == {"error": "cadence does not have a valid value"}
+    body = {"enabled": True, "keep_n_days_after_download": 10, "cadence": 7}
+    created = api.post(policy_url, body, format="json", **owner)
+    assert created.status_code == 201, created.content
+    assert created.json()["enabled"] is True and created.json()["next_run_at"]
+    assert api.post(policy_url, body, format="json", **owner).status_code == 400
+    assert api.patch(policy_url, {}, format="json", **owner).status_code == 400
+
+    # Two cached files; one last downloaded 11 days ago.
+    for name in ("old.jar", "new.jar"):
+        (tmp_path / "com/company/app/1.0").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "com/company/app/1.0" / name).write_bytes(name.encode())
+    registry = create_registry(api, acme, maintainer)
+    create_upstream(api, registry["id"], maintainer, url=upstream_server.url)
+    for name in ("old.jar", "new.jar"):
+        path = f"/api/v4/virtual_registries/packages/{FMT}/{registry['id']}/com/company/app/1.0/{name}"
+        assert api.get(path, **maintainer).status_code == 200
+    CacheEntry.objects.filter(relative_path__endswith="old.jar").update(
+        downloaded_at=timezone.now() - timedelta(days=11)
+    )
+    VirtualCleanupPolicy.objects.update(next_run_at=timezone.now() - timedelta(minutes=1))
+    run_due_virtual_cleanup_policies()
+    assert list(CacheEntry.objects.values_list("relative_path", flat=True)) == ["/com/company/app/1.0/new.jar"]
+    shown = api.get(policy_url, **owner).json()
+    assert shown["last_run_deleted_entries_count"] == 1 and shown["last_run_deleted_size"] == len(b"old.jar")
+    assert shown["last_run_detailed_metrics"] == {FMT: {"deleted_entries_count": 1, "deleted_size": 7}}
+    assert api.delete(policy_url, **owner).status_code == 204
