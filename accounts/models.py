@@ -311,6 +311,8 @@ class AccessToken(TokenState):
         "write_registry",
         "sudo",
         "admin_mode",
+        "read_virtual_registry",
+        "write_virtual_registry",
     )
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_tokens")
@@ -340,6 +342,8 @@ class DeployToken(TokenState):
         "write_registry",
         "read_package_registry",
         "write_package_registry",
+        "read_virtual_registry",
+        "write_virtual_registry",
     )
     USERNAME_RE = re.compile(r"^[a-zA-Z0-9.+_-]{1,255}$")
 

@@ -60,3 +60,15 @@ GROUP_ACTION_LEVEL = {
 
 # Actions a read-only credential (read_api scope, read_package_registry) may perform.
 READ_ONLY_ACTIONS = frozenset({READ_PACKAGE, READ_PROJECT, READ_GROUP})
+
+# Virtual registries of a top-level group (registry.policy.authorize_virtual_registry).
+READ_VIRTUAL_REGISTRY = "read_virtual_registry"
+ADMIN_VIRTUAL_REGISTRY = "admin_virtual_registry"  # registries, upstreams, order, cache, test
+ADMIN_VIRTUAL_REGISTRY_CLEANUP = "admin_virtual_registry_cleanup"
+ADMIN_VIRTUAL_REGISTRY_CLAIMS = "admin_virtual_registry_claims"  # list and release name claims
+VIRTUAL_REGISTRY_ACTION_LEVEL = {
+    READ_VIRTUAL_REGISTRY: AccessLevel.GUEST,
+    ADMIN_VIRTUAL_REGISTRY: AccessLevel.MAINTAINER,
+    ADMIN_VIRTUAL_REGISTRY_CLEANUP: AccessLevel.OWNER,
+    ADMIN_VIRTUAL_REGISTRY_CLAIMS: AccessLevel.OWNER,
+}

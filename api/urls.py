@@ -21,6 +21,7 @@ from api import (
     protection_rules,
     users,
     version,
+    virtual_registries,
 )
 from api.unknown_routes import unknown_route
 
@@ -33,7 +34,30 @@ def both(prefix, suffix, view, **kwargs):
     ]
 
 
+VR = "virtual_registries/packages/<str:format_name>"
+GROUP_VR = f"groups/<ref:ref>/-/{VR}"
+
 urlpatterns = [
+    # Virtual registries (spec/virtual-registries.md §1).
+    path("groups/<ref:ref>/-/virtual_registries/cleanup/policy", virtual_registries.CleanupPolicyView.as_view()),
+    path(f"{GROUP_VR}/registries", virtual_registries.GroupRegistriesView.as_view()),
+    path(f"{GROUP_VR}/upstreams", virtual_registries.GroupUpstreamsView.as_view()),
+    path(f"{GROUP_VR}/upstreams/test", virtual_registries.GroupUpstreamTestView.as_view()),
+    path(f"{VR}/registries/<int:registry_id>", virtual_registries.RegistryView.as_view()),
+    path(f"{VR}/registries/<int:registry_id>/cache", virtual_registries.RegistryCacheView.as_view()),
+    path(f"{VR}/registries/<int:registry_id>/upstreams", virtual_registries.RegistryUpstreamsView.as_view()),
+    path(f"{VR}/registries/<int:registry_id>/local/upstreams", virtual_registries.RegistryLocalUpstreamsView.as_view()),
+    path(f"{VR}/upstreams/<int:upstream_id>", virtual_registries.UpstreamView.as_view()),
+    path(f"{VR}/upstreams/<int:upstream_id>/test", virtual_registries.UpstreamTestView.as_view()),
+    path(f"{VR}/upstreams/<int:upstream_id>/cache_entries", virtual_registries.UpstreamCacheEntriesView.as_view()),
+    path(f"{VR}/upstreams/<int:upstream_id>/cache", virtual_registries.UpstreamCacheView.as_view()),
+    path(f"{VR}/local/upstreams/<int:upstream_id>", virtual_registries.LocalUpstreamView.as_view()),
+    path(f"{VR}/local/upstreams/<int:upstream_id>/test", virtual_registries.UpstreamTestView.as_view()),
+    path(f"{VR}/local/upstreams/<int:upstream_id>/claims", virtual_registries.ClaimsView.as_view()),
+    path(f"{VR}/local/upstreams/<int:upstream_id>/claims/<int:claim_id>", virtual_registries.ClaimView.as_view()),
+    path(f"{VR}/cache_entries/<path:entry_id>", virtual_registries.CacheEntryView.as_view()),
+    path(f"{VR}/registry_upstreams", virtual_registries.RegistryUpstreamsLinkView.as_view()),
+    path(f"{VR}/registry_upstreams/<int:link_id>", virtual_registries.RegistryUpstreamLinkView.as_view()),
     # Packages and the cleanup policy.
     path("projects/<ref:ref>/packages", packages.PackagesView.as_view(target_kind="project")),
     path("groups/<ref:ref>/packages", packages.PackagesView.as_view(target_kind="group")),

@@ -10,6 +10,7 @@ pattern), so it can never collide with a published one.
 """
 
 import re
+from functools import cached_property
 
 from registry.errors import Invalid
 from registry.formats import DuplicateRule, PackageFormat
@@ -24,9 +25,16 @@ class MavenFormat(PackageFormat):
     project_urls = "packages_maven.urls_project"
     group_urls = "packages_maven.urls_group"
     instance_urls = "packages_maven.urls_instance"
+    virtual_urls = "packages_maven.urls_virtual"
     version_pattern = re.compile(r"^(?!.*\.\.)[\w+.-]+\Z", re.ASCII)
     label = "Maven"
     default_max_file_size = 3 * 1024 * 1024 * 1024
+
+    @cached_property
+    def virtual(self):
+        from packages_maven.virtual import MavenVirtualSupport
+
+        return MavenVirtualSupport(self)
 
     def validate_name(self, name):
         """`com/example/my-app`: the slashes are part of the name (packages_maven.parsers)."""

@@ -35,6 +35,7 @@ from registry.formats import FileDraft, PackageDraft
 from registry.models import INSTALLABLE, Package, PackageVersion
 from registry.spool import spool_request
 from registry.views import PROJECT, READ, PackageAPIView, ReadsPackage
+from registry.virtual.views import VirtualRegistryView
 
 MAX_CHECKSUM_BODY = 4096
 XML_TYPES = {".pom": ("project", "pom"), METADATA: ("metadata", "maven-metadata.xml")}
@@ -220,3 +221,14 @@ class MavenFileView(PackageAPIView):
 
 class MavenReadView(MavenFileView):
     actions = READ
+
+
+class MavenVirtualView(VirtualRegistryView):
+    """Any repository path through a virtual registry (registry.virtual; packages_maven.virtual)."""
+
+    package_format = MavenFormat()
+
+    def get(self, request, registry_id, maven_path):
+        return self.serve_path(request, maven_path)
+
+    head = get

@@ -2,6 +2,7 @@
 
 import json
 import re
+from functools import cached_property
 
 from packages_npm import parsers
 from registry.errors import Forbidden, Invalid, RegistryError
@@ -16,11 +17,18 @@ class NpmFormat(PackageFormat):
     project_urls = "packages_npm.urls_project"
     group_urls = "packages_npm.urls_group"
     instance_urls = "packages_npm.urls_instance"
+    virtual_urls = "packages_npm.urls_virtual"
     name_pattern = parsers.NAME
     version_pattern = parsers.SEMVER
     max_name_length = parsers.MAX_NAME_LENGTH
     label = "npm"
     default_max_file_size = 500 * 1024 * 1024
+
+    @cached_property
+    def virtual(self):
+        from packages_npm.virtual import NpmVirtualSupport
+
+        return NpmVirtualSupport(self)
 
     def validate_name(self, name):
         if not parsers.valid_new_name(name):

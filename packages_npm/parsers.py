@@ -104,6 +104,21 @@ def tarball_name(name, version):
     return f"{basename(name)}-{version}.tgz"
 
 
+def tarball_version(package_name, file_name):
+    """`1.0.0` from `@scope/name-1.0.0.tgz` or `name-1.0.0.tgz`, or None."""
+    scope = scope_of(package_name)
+    if file_name.startswith("@"):
+        prefix = f"@{scope}/"
+        if scope is None or not file_name.startswith(prefix):
+            return None
+        file_name = file_name[len(prefix) :]
+    stem = basename(package_name) + "-"
+    if not file_name.startswith(stem) or not file_name.endswith(".tgz"):
+        return None
+    version = file_name[len(stem) : -len(".tgz")]
+    return version if valid_version(version) else None
+
+
 def valid_version(version):
     return isinstance(version, str) and len(version) <= 255 and SEMVER.fullmatch(version) is not None
 

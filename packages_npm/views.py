@@ -13,12 +13,15 @@ from accounts import roles
 from packages_npm import parsers, queries, renderers, writes
 from packages_npm.format import NpmFormat
 from packages_npm.publish_body import read_publish_body
+from packages_npm.virtual import CORGI, load_document
 from registry import services
 from registry.documents import cached_document
-from registry.errors import Forbidden, Invalid, NotFound
+from registry.errors import BadGateway, Forbidden, Invalid, NotFound
 from registry.models import INSTALLABLE, Package, PackageVersion, Status
 from registry.spool import spool_request
 from registry.views import GROUP, INSTANCE, READ, READS_PACKAGE, AnyAccept, PackageAPIView, base_url
+from registry.virtual import resolver
+from registry.virtual.views import VirtualRegistryView, provenance_headers
 
 FORMAT = NpmFormat()
 # Room for the JSON around the base64 attachment (readme, manifest) in a publish body.
@@ -181,27 +184,12 @@ class RevisionView(NpmView):
         return JsonResponse({"ok": True, "id": package_name})
 
 
-def _tarball_version(package_name, file_name):
-    """`1.0.0` from `@scope/name-1.0.0.tgz` or `name-1.0.0.tgz`, or None."""
-    scope = parsers.scope_of(package_name)
-    if file_name.startswith("@"):
-        prefix = f"@{scope}/"
-        if scope is None or not file_name.startswith(prefix):
-            return None
-        file_name = file_name[len(prefix) :]
-    stem = parsers.basename(package_name) + "-"
-    if not file_name.startswith(stem) or not file_name.endswith(".tgz"):
-        return None
-    version = file_name[len(stem) : -len(".tgz")]
-    return version if parsers.valid_version(version) else None
-
-
 class TarballView(NpmView):
     actions = READ
     reads = READS_PACKAGE
 
     def get(self, request, package_name, file_name, **kwargs):
-        version = _tarball_version(package_name, file_name)
+        version = parsers.tarball_version(package_name, file_name)
         package_file = None
         if version is not None and parsers.valid_name(package_name):
             package_file = self.find_file(package_name, version, parsers.tarball_name(package_name, version))
@@ -218,7 +206,7 @@ class TarballRevisionView(NpmView):
     actions = {"DELETE": roles.DESTROY_PACKAGE}
 
     def delete(self, request, package_name, file_name, inner_ref=None, **kwargs):
-        version = _tarball_version(package_name, file_name)
+        version = parsers.tarball_version(package_name, file_name)
         if inner_ref is not None and inner_ref not in (str(self.project.pk), self.project.full_path):
             version = None
         row = None
@@ -326,3 +314,73 @@ InstanceDistTagsView = _at(INSTANCE, DistTagsView)
 InstanceAuditView = _at(INSTANCE, AuditView)
 GroupDistTagView = type("GroupDistTagView", (ScopedDistTagView,), {"scope": GROUP})
 InstanceDistTagView = type("InstanceDistTagView", (ScopedDistTagView,), {"scope": INSTANCE})
+
+
+# --- virtual registries (registry.virtual; packages_npm.virtual) ----------------------------------
+
+
+def virtual_packument(served, request, registry_id, package_name):
+    """The served packument with every `dist.tarball` pointing at this virtual registry."""
+    document = load_document(served.read(FORMAT.virtual.metadata_cap))
+    if document is None:
+        raise BadGateway("502 Bad Gateway - the upstream packument is not a JSON object")
+    base = f"{base_url(request)}/api/v4/virtual_registries/packages/{FORMAT.name}/{registry_id}/{package_name}/-/"
+    versions = document.get("versions")
+    for entry in (versions if isinstance(versions, dict) else {}).values():
+        dist = entry.get("dist") if isinstance(entry, dict) else None
+        if isinstance(dist, dict) and isinstance(dist.get("tarball"), str):
+            dist["tarball"] = base + dist["tarball"].rsplit("/", 1)[-1]
+    return document
+
+
+class NpmVirtualView(VirtualRegistryView):
+    package_format = FORMAT
+
+    def packument(self, request, registry_id, package_name, abbreviated):
+        path = FORMAT.virtual.packument_path(package_name, abbreviated)
+        served = resolver.resolve(self.registry, self.principal, FORMAT, path)
+        return served, virtual_packument(served, request, registry_id, package_name)
+
+    def json(self, served, document):
+        response = JsonResponse(document, json_dumps_params={"separators": (",", ":")})
+        for name, value in provenance_headers(served).items():
+            response[name] = value
+        response["Vary"] = "Accept"
+        return response
+
+
+class VirtualPackumentView(NpmVirtualView):
+    def get(self, request, registry_id, package_name):
+        abbreviated = CORGI in request.headers.get("Accept", "")
+        served, document = self.packument(request, registry_id, package_name, abbreviated)
+        return self.json(served, document)
+
+    head = get
+
+
+class VirtualDistTagsView(NpmVirtualView):
+    def get(self, request, registry_id, package_name):
+        served, document = self.packument(request, registry_id, package_name, abbreviated=True)
+        tags = document.get("dist-tags")
+        return self.json(served, tags if isinstance(tags, dict) else {})
+
+
+class VirtualTarballView(NpmVirtualView):
+    def get(self, request, registry_id, package_name, file_name):
+        return self.serve_path(request, f"{package_name}/-/{file_name}")
+
+    head = get
+
+
+class VirtualPingView(NpmVirtualView):
+    def get(self, request, registry_id):
+        return JsonResponse({})
+
+
+class VirtualAuditView(NpmVirtualView):
+    """npm audit: answered with no advisories (nothing is forwarded upstream yet)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, registry_id):
+        return JsonResponse({})

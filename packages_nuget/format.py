@@ -1,5 +1,7 @@
 """NuGet: case-insensitive ids, NuGet-normalised versions, duplicates by project setting (409)."""
 
+from functools import cached_property
+
 from packages_nuget import parsers
 from registry.errors import Conflict, Invalid
 from registry.formats import DuplicateRule, PackageFormat
@@ -10,12 +12,19 @@ class NugetFormat(PackageFormat):
     duplicate_rule = DuplicateRule.PROJECT_SETTING
     project_urls = "packages_nuget.urls_project"
     group_urls = "packages_nuget.urls_group"
+    virtual_urls = "packages_nuget.urls_virtual"
     name_pattern = parsers.NAME
     version_pattern = parsers.VERSION
     label = "NuGet"
     default_max_file_size = 500 * 1024 * 1024
     token_headers = ("HTTP_X_NUGET_APIKEY",)  # `X-NuGet-ApiKey`, sent by `nuget push`
     setting_labels = {"nuget_symbol_server_enabled": "NuGet: serve symbol files (symbol server)"}
+
+    @cached_property
+    def virtual(self):
+        from packages_nuget.virtual import NugetVirtualSupport
+
+        return NugetVirtualSupport(self)
 
     def normalize_name(self, name):
         return name.lower()

@@ -15,14 +15,17 @@ from django.utils.http import content_disposition_header
 
 from accounts import roles
 from packages_nuget import parsers, queries, renderers, symbols
+from packages_nuget import virtual as nuget_virtual
 from packages_nuget.format import NugetFormat
 from registry import services
 from registry.documents import cached_document
-from registry.errors import Forbidden, Invalid, NotFound
+from registry.errors import BadGateway, Forbidden, Invalid, NotFound
 from registry.formats import FileDraft
 from registry.models import Package, PackageVersion
 from registry.spool import request_body, spool_multipart, spool_stream
 from registry.views import GROUP, READ, READS_PACKAGE, READS_WHOLE_FORMAT, AnyAccept, PackageAPIView, base_url
+from registry.virtual import resolver
+from registry.virtual.views import VirtualRegistryView, provenance_headers
 
 FORMAT = NugetFormat()
 JSON = "application/json; charset=utf-8"
@@ -372,3 +375,107 @@ GroupMetadataIndexView = _at_group(MetadataIndexView)
 GroupMetadataLeafView = _at_group(MetadataLeafView)
 GroupQueryView = _at_group(QueryView)
 GroupSymbolFileView = _at_group(SymbolFileView)
+
+
+# --- virtual registries (registry.virtual; packages_nuget.virtual) --------------------------------
+
+
+class NugetVirtualView(VirtualRegistryView):
+    package_format = FORMAT
+
+    def base(self, request, registry_id):
+        return f"{base_url(request)}/api/v4/virtual_registries/packages/{FORMAT.name}/{registry_id}"
+
+    def json(self, document, served=None):
+        response = HttpResponse(renderers.dumps(document), content_type=JSON)
+        for name, value in (provenance_headers(served) if served else {}).items():
+            response[name] = value
+        return response
+
+    def registration(self, request, registry_id, package_name):
+        """The served registration index, every page inlined, every URL pointing here."""
+        path = FORMAT.virtual.registration_path(package_name)
+        served = resolver.resolve(self.registry, self.principal, FORMAT, path)
+        document = nuget_virtual.load(served.read(FORMAT.virtual.metadata_cap))
+        pages = document.get("items") if document else None
+        if not isinstance(pages, list):
+            raise BadGateway("502 Bad Gateway - the upstream registration is not a registration index")
+        base, lower = self.base(request, registry_id), path.name
+        index_url = f"{base}/metadata/{lower}/index.json"
+        document["@id"] = index_url
+        for number, page in enumerate(pages):
+            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                raise BadGateway("502 Bad Gateway - the upstream registration has pages not inlined")
+            page["@id"] = f"{index_url}#page/{number}"
+            for leaf in page["items"]:
+                entry = leaf.get("catalogEntry") if isinstance(leaf, dict) else None
+                if not isinstance(entry, dict) or not isinstance(entry.get("version"), str):
+                    continue
+                version = parsers.normalize_version(entry["version"])
+                content = f"{base}/download/{lower}/{version}/{lower}.{version}.nupkg"
+                leaf["@id"] = f"{base}/metadata/{lower}/{version}.json"
+                leaf["packageContent"] = entry["packageContent"] = content
+                leaf["registration"] = index_url
+        return served, document
+
+
+class VirtualServiceIndexView(NugetVirtualView):
+    def get(self, request, registry_id):
+        base = self.base(request, registry_id)
+
+        def resources(at, types, comment):
+            return [{"@id": at, "@type": kind, "comment": comment} for kind in types]
+
+        items = resources(f"{base}/download", ["PackageBaseAddress/3.0.0"], "Get package content (.nupkg).")
+        items += resources(
+            f"{base}/metadata",
+            ["RegistrationsBaseUrl", "RegistrationsBaseUrl/3.0.0-beta", "RegistrationsBaseUrl/3.0.0-rc"]
+            + ["RegistrationsBaseUrl/3.4.0", "RegistrationsBaseUrl/3.6.0"],
+            "Get package metadata.",
+        )
+        items += resources(
+            f"{base}/query",
+            ["SearchQueryService", "SearchQueryService/3.0.0-beta", "SearchQueryService/3.0.0-rc"],
+            "Search (answers no results through virtual registries yet).",
+        )
+        return self.json({"version": "3.0.0", "resources": items})
+
+
+class VirtualRegistrationIndexView(NugetVirtualView):
+    def get(self, request, registry_id, package_name):
+        served, document = self.registration(request, registry_id, package_name)
+        return self.json(document, served)
+
+
+class VirtualRegistrationLeafView(NugetVirtualView):
+    def get(self, request, registry_id, package_name, package_version):
+        served, document = self.registration(request, registry_id, package_name)
+        wanted = parsers.normalize_version(package_version)
+        for page in document["items"]:
+            for leaf in page["items"]:
+                entry = leaf.get("catalogEntry") if isinstance(leaf, dict) else None
+                if isinstance(entry, dict) and parsers.normalize_version(str(entry.get("version"))) == wanted:
+                    leaf.update({"@type": ["Package"], "listed": entry.get("listed", True)})
+                    return self.json(leaf, served)
+        raise NotFound("404 Package Not Found")
+
+
+class VirtualVersionsView(NugetVirtualView):
+    def get(self, request, registry_id, package_name):
+        path = FORMAT.virtual.versions_path(package_name)
+        served = resolver.resolve(self.registry, self.principal, FORMAT, path)
+        document = nuget_virtual.load(served.read(FORMAT.virtual.metadata_cap))
+        versions = document.get("versions") if document else None
+        if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+            raise BadGateway("502 Bad Gateway - the upstream version list is malformed")
+        return self.json({"versions": [v.lower() for v in versions]}, served)
+
+
+class VirtualDownloadView(NugetVirtualView):
+    def get(self, request, registry_id, package_name, package_version, file_name):
+        return self.serve_path(request, f"download/{package_name}/{package_version}/{file_name}")
+
+
+class VirtualQueryView(NugetVirtualView):
+    def get(self, request, registry_id):
+        return self.json({"totalHits": 0, "data": []})

@@ -1,5 +1,7 @@
 """PyPI: twine's legacy upload, PEP 503/691 simple index, PEP 658 core metadata."""
 
+from functools import cached_property
+
 from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
@@ -15,9 +17,16 @@ class PypiFormat(PackageFormat):
     group_urls = "packages_pypi.urls_group"
     # twine posts to the bare prefix `.../packages/pypi` (no trailing slash).
     project_root_urls = "packages_pypi.urls_project_root"
+    virtual_urls = "packages_pypi.urls_virtual"
     name_pattern = parsers.NAME_PATTERN
     label = "PyPI"
     default_max_file_size = 3 * 1024 * 1024 * 1024
+
+    @cached_property
+    def virtual(self):
+        from packages_pypi.virtual import PypiVirtualSupport
+
+        return PypiVirtualSupport(self)
 
     def normalize_name(self, name):
         return canonicalize_name(name)

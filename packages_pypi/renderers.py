@@ -96,7 +96,7 @@ def distribution_links(rows, files_base):
     return links
 
 
-def _page(title, anchors):
+def page(title, anchors):
     """PEP 503 HTML: one anchor per line, every value escaped."""
     return (
         "<!DOCTYPE html>\n<html>\n"
@@ -119,7 +119,7 @@ def project_html(name, links):
             f'<a href="{escape(link.url)}#sha256={escape(link.sha256)}" '
             f'data-requires-python="{escape(link.requires_python)}"{core}>{escape(link.filename)}</a>'
         )
-    return _page(name, anchors)
+    return page(name, anchors)
 
 
 def project_json(normalized_name, links):
@@ -153,7 +153,7 @@ def project_json(normalized_name, links):
 
 
 def index_html(title, base, projects):
-    return _page(
+    return page(
         title, [f'<a href="{escape(base)}/{escape(normalized)}/">{escape(name)}</a>' for name, normalized in projects]
     )
 

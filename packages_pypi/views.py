@@ -9,6 +9,7 @@ from packaging.utils import canonicalize_name
 from accounts import roles
 from packages_pypi import parsers, queries, renderers
 from packages_pypi.format import PypiFormat
+from packages_pypi.virtual import parse_page, render_html, render_json
 from registry import services
 from registry.documents import cached_document
 from registry.errors import Invalid, NotFound, TooLarge
@@ -16,6 +17,8 @@ from registry.formats import FileDraft
 from registry.models import INSTALLABLE, Package, PackageFile
 from registry.spool import SpoolUploadHandler
 from registry.views import READ, READS_PACKAGE, READS_WHOLE_FORMAT, PackageAPIView, base_url
+from registry.virtual import resolver
+from registry.virtual.views import VirtualRegistryView, provenance_headers
 
 FORMAT = PypiFormat()
 # Form fields and multipart framing around the file: allowed on top of the file size cap.
@@ -188,3 +191,68 @@ class FileView(PypiView):
                 response["ETag"] = f'"{distribution.core_metadata_sha256}"'
                 return response
         raise NotFound("404 Package Not Found")
+
+
+# --- virtual registries (registry.virtual; packages_pypi.virtual) ---------------------------------
+
+
+class PypiVirtualView(VirtualRegistryView):
+    package_format = FORMAT
+
+    def files_base(self, request, registry_id):
+        return f"{base_url(request)}/api/v4/virtual_registries/packages/{FORMAT.name}/{registry_id}/files"
+
+    def page(self, request, served, render_html, render_json):
+        media_type = renderers.negotiate(request.META.get("HTTP_ACCEPT"))
+        body = render_json() if media_type == renderers.JSON_TYPE else render_html()
+        response = HttpResponse(body, content_type=renderers.content_type_of(media_type))
+        for name, value in (provenance_headers(served) if served else {}).items():
+            response[name] = value
+        response["Vary"] = "Accept"
+        return response
+
+
+class VirtualSimpleIndexView(PypiVirtualView):
+    """The names of the local upstreams' projects and the names already cached (an upstream's
+    root index, hundreds of thousands of names, is never proxied)."""
+
+    def get(self, request, registry_id):
+        names = {}
+        for upstream in (link.upstream for link in resolver.links_of(self.registry)):
+            if upstream.is_local:
+                packages = Package.objects.filter(
+                    format=FORMAT.name, project__in=resolver.local_projects(upstream, self.principal)
+                )
+                for name, normalized in queries.project_names(packages):
+                    names.setdefault(normalized, name)
+            else:
+                for key in resolver.cached_metadata_keys(upstream):
+                    normalized = key.strip("/")
+                    names.setdefault(normalized, normalized)
+        projects = sorted(((name, normalized) for normalized, name in names.items()), key=lambda item: item[1])
+        base = f"{base_url(request)}/api/v4/virtual_registries/packages/{FORMAT.name}/{registry_id}/simple"
+        return self.page(
+            request,
+            None,
+            lambda: renderers.index_html(self.registry.name, base, projects),
+            lambda: renderers.index_json(projects),
+        )
+
+
+class VirtualSimpleProjectView(PypiVirtualView):
+    def get(self, request, registry_id, package_name):
+        path = FORMAT.virtual.project_path(package_name)
+        served = resolver.resolve(self.registry, self.principal, FORMAT, path)
+        files = parse_page(served.read(FORMAT.virtual.metadata_cap))
+        base = self.files_base(request, registry_id)
+        return self.page(
+            request,
+            served,
+            lambda: render_html(path.name, files, base),
+            lambda: render_json(path.name, files, base),
+        )
+
+
+class VirtualFileView(PypiVirtualView):
+    def get(self, request, registry_id, project, key, file_name):
+        return self.serve_path(request, f"files/{project}/{key}/{file_name}")

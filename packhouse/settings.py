@@ -147,6 +147,10 @@ CELERY_BEAT_SCHEDULE = {
     "expire-stale-jobs": {"task": "registry.tasks.expire_stale_jobs", "schedule": 600.0},
     "announce-pending-epoch-changes": {"task": "registry.tasks.announce_pending_epoch_changes", "schedule": 30.0},
     "purge-old-audit-events": {"task": "registry.tasks.purge_old_audit_events", "schedule": 3600.0},
+    "run-due-virtual-cleanup-policies": {
+        "task": "registry.tasks.run_due_virtual_cleanup_policies",
+        "schedule": 3600.0,
+    },
     "run-due-cleanup-policies": {
         "task": "registry.tasks.run_due_cleanup_policies",
         "schedule": float(env_int("CLEANUP_SCHEDULE_SECONDS", 600)),
@@ -221,6 +225,14 @@ PACKAGE_MAX_FILE_SIZE = {
 MIN_PULL_ACCESS_LEVEL = env_int("MIN_PULL_ACCESS_LEVEL", 20)
 # Instance switch for the per-project "allow anyone to pull" setting.
 ALLOW_ANYONE_TO_PULL_OPTION = env_bool("ALLOW_ANYONE_TO_PULL_OPTION", True)
+
+# Virtual registries (registry.virtual): keys that encrypt upstream secrets (Fernet, comma-separated,
+# newest first), and the outbound address policy's overrides (instance settings only).
+ENCRYPTION_KEYS = [key for key in env("ENCRYPTION_KEYS", "").split(",") if key.strip()]
+VR_ALLOW_HTTP = env_bool("VR_ALLOW_HTTP", False)
+VR_ALLOW_LOCAL_NETWORK = env_bool("VR_ALLOW_LOCAL_NETWORK", False)
+VR_ALLOWED_HOSTS = [host.strip() for host in env("VR_ALLOWED_HOSTS", "").split(",") if host.strip()]
+VR_CROSS_GROUP_LOCAL = env_bool("VR_CROSS_GROUP_LOCAL", False)
 # Failed authentications per client address and window before 429 (0: no limit).
 AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 60)
 AUTH_FAILURE_WINDOW = env_int("AUTH_FAILURE_WINDOW", 60)

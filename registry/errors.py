@@ -69,3 +69,18 @@ class InsufficientStorage(RegistryError):
 
     status = 507
     default_message = "507 Insufficient Storage - no room for the upload; nothing was stored"
+
+
+class BadGateway(RegistryError):
+    """An upstream of a virtual registry failed (an error status, a failed integrity check)."""
+
+    status = 502
+    default_message = "502 Bad Gateway"
+
+
+class UpstreamUnavailable(RegistryError):
+    """An upstream of a virtual registry cannot be reached and nothing is cached: never a 404,
+    which would send clients to public registries."""
+
+    status = 503
+    default_message = "503 Service Unavailable - the upstream is unavailable and nothing is cached"

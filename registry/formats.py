@@ -43,11 +43,105 @@ class PackageDraft:
     status: str = "default"
 
 
+class FileKind:
+    """How a virtual registry caches a path (spec §3.1)."""
+
+    METADATA = "metadata"  # re-checked after the upstream's metadata_cache_validity_hours
+    IMMUTABLE = "immutable"  # never re-fetched once cached (a released file cannot change)
+    MUTABLE = "mutable"  # re-checked after the upstream's cache_validity_hours (0: never)
+
+
+@dataclass(frozen=True)
+class VirtualPath:
+    """One path a virtual registry client asked for, as the format's VirtualSupport parsed it."""
+
+    relative_path: str  # upstream-relative, with a leading `/`
+    kind: str  # FileKind
+    name: str  # the normalized package name: what local upstreams claim (spec §4.2)
+    file_name: str
+    checksum: str | None = None  # "sha1" etc. when this is a checksum of `base`'s bytes
+    base: "VirtualPath | None" = None
+    # The URL path asked of the upstream when it is not `relative_path` percent-encoded (a scoped
+    # name's `/@scope%2fname`), and the Accept header sent with it.
+    url_path: str | None = None
+    accept: str = ""
+    # A variant of one document (say an abbreviated one), cached apart from the others.
+    variant: str = ""
+    # For files only reachable through a metadata document, which alone lists their URL and
+    # digests: that document's path (VirtualSupport.file_origin reads them from it).
+    metadata: "VirtualPath | None" = None
+
+    @property
+    def cache_key(self):
+        """What a cache entry is keyed on: the path, and the variant when there is one."""
+        return f"{self.relative_path}#{self.variant}" if self.variant else self.relative_path
+
+
+class VirtualSupport:
+    """What a format tells the core's virtual registries (registry.virtual) about itself.
+
+    The core fetches, verifies, caches and serves; the format parses its paths, says which
+    digests an upstream promises for a file and finds a path among local packages."""
+
+    # Largest metadata document read from an upstream, in bytes.
+    metadata_cap = 10 * 1024 * 1024
+    default_metadata_cache_validity_hours = 24
+    default_negative_cache_minutes = 10
+    # Probed with HEAD (relative to the upstream URL) by "test connection"; 2xx and 404 succeed.
+    test_path = ""
+    # URLs of public registries whose files never change: cache_validity_hours is 0 for them.
+    public_roots = ()
+    # Whether remote upstreams take a Bearer `auth_token` instead of a username and password.
+    accepts_auth_token = False
+
+    def __init__(self, package_format):
+        self.format = package_format
+
+    def parse(self, raw_path):
+        """The VirtualPath for a request path (URL-decoded, no leading `/`); Invalid (400)."""
+        raise NotImplementedError
+
+    def expected_digests(self, path, headers, fetch_sidecar):
+        """{algorithm: hex digest} the upstream promises for `path`'s bytes, from its response
+        `headers` (lowercase names) or from documents `fetch_sidecar(relative_path)` reads from
+        the same upstream (bytes, or None when it has none). Empty: nothing to check."""
+        return {}
+
+    def claim_keys(self, name):
+        """The claims that hide `name` (a normalized name) from remote upstreams: the name itself,
+        and whatever else covers it (a scope)."""
+        return [name]
+
+    def implicit_claims(self, group):
+        """Claims every local upstream of the top-level `group` holds from its creation on."""
+        return []
+
+    def file_origin(self, path, document, upstream_url):
+        """For a path with `metadata`: (absolute URL of the file, {algorithm: hex digest}) as the
+        upstream's `document` (bytes) lists it, or None when the document does not list it."""
+        return None
+
+    def content_type(self, path):
+        return "application/octet-stream"
+
+    def local_file(self, projects, path):
+        """The installable PackageFile that `path` names among `projects`' packages, or None."""
+        return None
+
+    def local_document(self, projects, path):
+        """The metadata document (bytes) `path` names, built from `projects`' packages, or None."""
+        return None
+
+
 class PackageFormat:
     name = ""
     # The format's segment in URLs (`…/packages/<segment>/`), when it is not its name: GitLab
     # mounts some formats under a shorter word than the package type its API reports.
     url_segment = None
+    # A registry.formats.VirtualSupport when the format can be served by virtual registries, with
+    # the dotted path of the URL module mounted at `api/v4/virtual_registries/packages/<name>/<id>/`.
+    virtual = None
+    virtual_urls = None
     duplicate_rule = DuplicateRule.PROJECT_SETTING
     # Dotted paths of URL modules (with `urlpatterns`), mounted by registry.routes; a format app
     # names them urls_project.py, urls_project_root.py, urls_group.py and urls_instance.py.
@@ -172,6 +266,11 @@ def with_own_settings():
     return sorted((f for f in _formats.values() if f.setting_labels), key=lambda f: f.name)
 
 
+def with_virtual_support():
+    """The formats virtual registries can serve, in name order."""
+    return sorted((f for f in _formats.values() if f.virtual is not None), key=lambda f: f.name)
+
+
 def with_duplicate_setting():
     """The formats whose duplicate rule is a per-project setting, in name order."""
     return sorted((f for f in _formats.values() if f.has_duplicate_setting), key=lambda f: f.name)
@@ -180,10 +279,14 @@ def with_duplicate_setting():
 __all__ = [
     "DuplicateRule",
     "FileDraft",
+    "FileKind",
+    "VirtualPath",
+    "VirtualSupport",
     "PackageDraft",
     "PackageFormat",
     "all_formats",
     "get",
     "with_duplicate_setting",
+    "with_virtual_support",
     "register",
 ]

@@ -257,3 +257,32 @@ class WebhookDelivery(models.Model):
     @property
     def succeeded(self):
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+# The virtual registry models live in their own module of this app.
+from registry.virtual.models import (  # noqa: E402
+    CacheEntry,
+    NameClaim,
+    NegativeEntry,
+    RegistryUpstream,
+    Upstream,
+    VirtualCleanupPolicy,
+    VirtualRegistry,
+)
+
+__all__ = [
+    "Blob",
+    "CacheEntry",
+    "CleanupPolicy",
+    "DuplicateSetting",
+    "NameClaim",
+    "NegativeEntry",
+    "Package",
+    "PackageFile",
+    "PackageVersion",
+    "PendingEpochChange",
+    "RegistryUpstream",
+    "Upstream",
+    "VirtualCleanupPolicy",
+    "VirtualRegistry",
+]

@@ -468,3 +468,57 @@ def visible_groups(principal):
             ancestor_ids.update(membership.project.group.traversal_ids)
     clauses.append(Q(pk__in=ancestor_ids))
     return groups.filter(reduce(or_, clauses))
+
+
+# --- virtual registries ---------------------------------------------------------------------
+# (spec/virtual-registries.md §1.1, §2) Read: instance admins, Guest+ members of the top-level
+# group, members of anything inside it; writes Maintainer+, the cleanup policy Owner. Anonymous
+# 401; an authenticated non-member 404 (even on a public group); a subgroup is no target (404).
+
+VIRTUAL_READ_SCOPES = {"api", "read_api", "read_virtual_registry", "write_virtual_registry"}
+VIRTUAL_WRITE_SCOPES = {"api", "write_virtual_registry"}
+
+
+def _virtual_scope_allows(principal, action, group):
+    if principal.kind == ACCESS_TOKEN:
+        scopes = VIRTUAL_READ_SCOPES if action == roles.READ_VIRTUAL_REGISTRY else VIRTUAL_WRITE_SCOPES
+        return bool(principal.scopes & scopes)
+    if principal.kind == DEPLOY_TOKEN:
+        token = principal.deploy_token
+        if token.group_id != group.pk:
+            return False
+        if action == roles.READ_VIRTUAL_REGISTRY:
+            return bool(principal.scopes & {"read_virtual_registry", "write_virtual_registry"})
+        return action == roles.ADMIN_VIRTUAL_REGISTRY and "write_virtual_registry" in principal.scopes
+    return True
+
+
+def virtual_registry_member(principal, group, memory=NO_MEMORY):
+    """Whether the principal belongs to the top-level group's virtual registries at all."""
+    if principal.is_admin:
+        return True
+    if principal.kind == DEPLOY_TOKEN:
+        return principal.deploy_token.group_id == group.pk
+    user = principal.user
+    if user is None:
+        return False
+    return _group_level(user, group, memory) >= AccessLevel.GUEST or memory.remember(
+        ("member-below", user.pk, group.pk), lambda: has_membership_below(user, group)
+    )
+
+
+def authorize_virtual_registry(principal, group, action, memory=NO_MEMORY):
+    """Allow `action` on the virtual registries of `group`, or raise the one right error."""
+    if principal.is_anonymous:
+        raise Unauthenticated()
+    if group.parent_id is not None or not virtual_registry_member(principal, group, memory):
+        raise NotFound("404 Not Found")
+    if not _virtual_scope_allows(principal, action, group):
+        raise Forbidden("403 Forbidden - insufficient_scope")
+    if principal.kind == DEPLOY_TOKEN or principal.is_admin:
+        return
+    if principal.kind == JOB_TOKEN and action != roles.READ_VIRTUAL_REGISTRY:
+        raise Forbidden()
+    level = _group_level(principal.user, group, memory)
+    if action != roles.READ_VIRTUAL_REGISTRY and level < roles.VIRTUAL_REGISTRY_ACTION_LEVEL[action]:
+        raise Forbidden()

@@ -36,6 +36,13 @@ def format_patterns():
             )
         if fmt.group_urls:
             patterns.append(path(f"api/v4/groups/<ref:group_ref>/-/packages/{fmt.mount}/", include(fmt.group_urls)))
+        if fmt.virtual_urls:
+            patterns.append(
+                path(
+                    f"api/v4/virtual_registries/packages/{fmt.name}/<int:registry_id>/",
+                    include(fmt.virtual_urls),
+                )
+            )
         if fmt.instance_urls:
             patterns.append(path(f"api/v4/packages/{fmt.mount}/", include(fmt.instance_urls)))
     return patterns

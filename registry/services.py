@@ -20,6 +20,7 @@ from registry.models import (
     Status,
 )
 from registry.storage import BlobStore, storage_guard
+from registry.virtual import claims
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +193,7 @@ def publish(project, principal, fmt, draft, store=None):
             )
             if new_version and version.status == Status.DEFAULT:
                 webhooks.package_event("published", version, files)
+            claims.record_publish(project, fmt.name, package.normalized_name)
     except BaseException:
         store.discard_unreferenced(written)
         raise

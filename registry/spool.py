@@ -117,6 +117,12 @@ class _SpoolWriter:
             pass
 
 
+def spool_writer(max_size, prefix="upload-"):
+    """An open spool to `write(chunk)` into, then `finish()` (the Spool) or `abort()`: for bytes
+    that arrive as chunks from elsewhere (an upstream's response)."""
+    return _SpoolWriter(max_size, prefix=prefix)
+
+
 def _disk_error(exc):
     """A full disk (or quota) is 507, any other failure of the spool disk 503; never a 500."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):

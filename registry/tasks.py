@@ -28,7 +28,7 @@ from accounts import acting, audit
 from accounts.models import CiJob
 from accounts.signals import credential_changed, credential_changing
 from registry import cleanup, epochs, formats, services
-from registry.models import Blob, CleanupPolicy, PackageFile, PackageVersion, Status
+from registry.models import Blob, CacheEntry, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.storage import BlobStore, lock_digest
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,13 @@ def purge_pending_destruction(batch=BATCH):
             version.files.all().delete()
             version.delete()
             removed_versions += 1
+    with transaction.atomic():
+        entry_ids = list(
+            CacheEntry.objects.select_for_update(skip_locked=True)
+            .filter(status=CacheEntry.Status.PENDING_DESTRUCTION)
+            .values_list("pk", flat=True)[:batch]
+        )
+        removed_files += CacheEntry.objects.filter(pk__in=entry_ids).delete()[0]
     removed_blobs = collect_unreferenced_blobs(batch=batch)
     if removed_files or removed_versions or removed_blobs:
         logger.info("purged %d files, %d versions, %d blobs", removed_files, removed_versions, removed_blobs)
@@ -86,14 +93,15 @@ def collect_unreferenced_blobs(batch=BATCH, grace=None):
     candidates = (
         Blob.objects.filter(created_at__lt=cutoff)
         .annotate(used=Exists(PackageFile.objects.filter(blob=OuterRef("pk"))))
-        .filter(used=False)
+        .annotate(cached=Exists(CacheEntry.objects.filter(blob=OuterRef("pk"))))
+        .filter(used=False, cached=False)
         .values_list("sha256", flat=True)[:batch]
     )
     for sha256 in list(candidates):
         with transaction.atomic():
             lock_digest(sha256)
             blob = Blob.objects.select_for_update(skip_locked=True).filter(sha256=sha256).first()
-            if blob is None or PackageFile.objects.filter(blob=blob).exists():
+            if blob is None or PackageFile.objects.filter(blob=blob).exists() or blob.cache_entries.exists():
                 continue
             blob.delete()
             transaction.on_commit(lambda key=blob.key: store.storage.delete(key))
@@ -297,3 +305,13 @@ def deliver_webhook(delivery_id):
 
     delivery = webhooks.deliver(delivery_id)
     return delivery.status_code if delivery is not None else None
+
+
+@shared_task
+def run_due_virtual_cleanup_policies():
+    """Hourly: every enabled cleanup policy of virtual registries whose time has come."""
+    from registry.virtual import cleanup as virtual_cleanup
+
+    for policy_id in list(virtual_cleanup.due().values_list("pk", flat=True)):
+        virtual_cleanup.run(policy_id)
+    purge_pending_destruction()

@@ -1,0 +1,100 @@
+"""Maven through virtual registries (spec §2.1, §3.1, §5.4): path classes, integrity, local files.
+
+- `maven-metadata.xml` at every level is metadata (re-checked after the upstream's
+  metadata_cache_validity_hours); files under a release version directory and timestamped
+  snapshot files are immutable; other files under `*-SNAPSHOT/` (and paths outside the
+  groupId/artifactId/version layout) are mutable (cache_validity_hours).
+- Checksum files (`.md5`, `.sha1`, `.sha256`, `.sha512`) are answered by the core from the bytes of
+  their base file, so they always match what this registry serves.
+- Integrity: the upstream's `X-Checksum-Sha1` (or GCS's `x-goog-meta-checksum-sha1`) header, else
+  its `.sha1` file; a mismatch caches nothing. Maven checksums are integrity, not authenticity.
+- The claimed name of a path is its Package name (`com/example/my-app`), so a local package of
+  that groupId/artifactId hides every remote version of it.
+"""
+
+import re
+
+from packages_maven import parsers
+from packages_maven.format import METADATA
+from packages_maven.views import content_type_for
+from registry import services
+from registry.errors import Invalid
+from registry.formats import FileKind, VirtualPath, VirtualSupport
+
+TIMESTAMPED = re.compile(r"-\d{8}\.\d{6}-\d+")
+SHA1_HEADERS = ("x-checksum-sha1", "x-goog-meta-checksum-sha1")
+
+
+def _kind(maven_path):
+    if maven_path.is_metadata:
+        return FileKind.METADATA
+    if maven_path.version.endswith("-SNAPSHOT") and not TIMESTAMPED.search(maven_path.base_name):
+        return FileKind.MUTABLE
+    return FileKind.IMMUTABLE
+
+
+class MavenVirtualSupport(VirtualSupport):
+    test_path = "/com/company/app/maven-metadata.xml"  # GitLab's probe
+    public_roots = ("https://repo1.maven.org/maven2", "https://repo.maven.apache.org/maven2")
+    default_metadata_cache_validity_hours = 24
+    default_negative_cache_minutes = 10
+
+    def parse(self, raw_path):
+        try:
+            maven_path = parsers.parse_path(raw_path)
+        except Invalid:
+            return self._unclassified(raw_path)
+        if maven_path.checksum:
+            base = self.parse(raw_path[: -len(maven_path.file_name)] + maven_path.base_name)
+            return VirtualPath(
+                relative_path="/" + raw_path,
+                kind=base.kind,
+                name=base.name,
+                file_name=maven_path.file_name,
+                checksum=maven_path.checksum,
+                base=base,
+            )
+        return VirtualPath(
+            relative_path="/" + raw_path,
+            kind=_kind(maven_path),
+            name=self.format.normalize_name(maven_path.name),
+            file_name=maven_path.file_name,
+        )
+
+    def _unclassified(self, raw_path):
+        """A path outside the groupId/artifactId/version layout (an archetype catalog at the
+        root): mutable, named after its directory; still only safe segments."""
+        segments = raw_path.split("/")
+        if not all(parsers.SEGMENT.match(segment) for segment in segments):
+            raise Invalid("400 Bad request - path is invalid")
+        directory = "/".join(segments[:-1]) or segments[-1]
+        return VirtualPath(relative_path="/" + raw_path, kind=FileKind.MUTABLE, name=directory, file_name=segments[-1])
+
+    def expected_digests(self, path, headers, fetch_sidecar):
+        for header in SHA1_HEADERS:
+            value = headers.get(header, "").strip().lower()
+            if re.fullmatch(r"[0-9a-f]{40}", value):
+                return {"sha1": value}
+        body = fetch_sidecar(path.relative_path + ".sha1")
+        if body is None:
+            return {}
+        try:
+            return {"sha1": parsers.parse_checksum(body, "sha1")}
+        except Invalid:
+            return {}
+
+    def content_type(self, path):
+        return content_type_for(path.file_name)
+
+    def local_file(self, projects, path):
+        try:
+            maven_path = parsers.parse_path(path.relative_path[1:])
+        except Invalid:
+            return None
+        files = services.installable_files(
+            projects, self.format, name=maven_path.name, version=maven_path.version, file_name=maven_path.base_name
+        )
+        return files.order_by("-created_at", "-id").first()
+
+
+__all__ = ["METADATA", "MavenVirtualSupport"]

@@ -1,0 +1,150 @@
+"""The outbound address policy (spec §5.1): which URLs an upstream may name, and which
+addresses Packhouse may connect to for them.
+
+- Schemes: `https`; `http` only with PACKHOUSE_VR_ALLOW_HTTP. No userinfo (`user:pw@host`).
+- Every address the host resolves to is checked, at save time and again on every connection
+  (the client connects to the vetted address, so DNS rebinding cannot swap it): loopback,
+  private, link-local, CGNAT, unspecified, multicast, reserved and documentation ranges are
+  refused, also when embedded in an IPv6 address (::ffff:0:0/96, 64:ff9b::/96, 2002::/16), and so is
+  Packhouse's own host (PACKHOUSE_EXTERNAL_URL).
+- Overrides (instance settings, never per request): PACKHOUSE_VR_ALLOW_LOCAL_NETWORK lifts the
+  range check; PACKHOUSE_VR_ALLOWED_HOSTS lists host names or CIDRs that are let through.
+"""
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+REFUSED_V4 = [
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    )
+]
+REFUSED_V6 = [ipaddress.ip_network(net) for net in ("::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8")]
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+
+
+class AddressRefused(Exception):
+    """The URL or one of its addresses is not allowed; the message is short and safe to show."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str  # lowercase, without brackets
+    port: int
+    addresses: tuple  # vetted IP address strings
+
+    @property
+    def netloc(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def embedded_v4(address):
+    """The IPv4 address an IPv6 address carries (mapped, NAT64, 6to4), or None."""
+    if address.version != 6:
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in SIX_TO_FOUR:
+        return address.sixtofour
+    return None
+
+
+def refused_range(address):
+    """Why an address may not be connected to (a short text), or None."""
+    address = ipaddress.ip_address(address)
+    inner = embedded_v4(address)
+    if inner is not None:
+        address = inner
+    networks = REFUSED_V4 if address.version == 4 else REFUSED_V6
+    for network in networks:
+        if address in network:
+            return f"address {address} is in a refused range ({network})"
+    return None
+
+
+def _allowed_by_setting(host, address):
+    for entry in settings.VR_ALLOWED_HOSTS:
+        entry = entry.lower()
+        if entry == host:
+            return True
+        try:
+            if ipaddress.ip_address(address) in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def split(url):
+    """Scheme, host, port of an upstream URL, refusing what no upstream URL may be."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise AddressRefused("the URL is malformed") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise AddressRefused("only https URLs are allowed")
+    if scheme == "http" and not settings.VR_ALLOW_HTTP:
+        raise AddressRefused("only https URLs are allowed (PACKHOUSE_VR_ALLOW_HTTP is off)")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise AddressRefused("credentials in the URL are not allowed; use username and password")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise AddressRefused("the URL has no host")
+    return scheme, host, port or (443 if scheme == "https" else 80)
+
+
+def _own_host():
+    if not settings.EXTERNAL_URL:
+        return None
+    parts = urlsplit(settings.EXTERNAL_URL)
+    return (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def resolve(host, port):
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise AddressRefused(f"cannot resolve {host}") from exc
+    return tuple(dict.fromkeys(info[4][0] for info in infos))
+
+
+def vet(url):
+    """The Target to connect to for `url`, every resolved address checked; AddressRefused."""
+    scheme, host, port = split(url)
+    if _own_host() == (host, port):
+        raise AddressRefused("an upstream may not point at this Packhouse (use a local upstream)")
+    addresses = resolve(host, port)
+    if not addresses:
+        raise AddressRefused(f"cannot resolve {host}")
+    if not settings.VR_ALLOW_LOCAL_NETWORK:
+        for address in addresses:
+            reason = refused_range(address)
+            if reason and not _allowed_by_setting(host, address):
+                raise AddressRefused(reason)
+    return Target(scheme, host, port, addresses)

@@ -1,0 +1,183 @@
+"""The one client for all upstream traffic (spec §5.1, §3.4): urllib3 connecting to addresses
+vetted by registry.virtual.addresses.
+
+- Each hop's host is resolved and checked, then the connection goes to that address (TLS SNI,
+  certificate check and `Host` use the name), so a DNS answer cannot change between check and
+  connect. Environment proxies are never used (urllib3 reads none).
+- Redirects: at most 3, GET/HEAD only, each hop re-checked; https -> http refused; credentials
+  dropped when scheme, host or port change.
+- Time-outs: connect 5 s (one retry on connect failure), read 30 s idle.
+- Bodies: `fetch_to_spool` streams into a registry.spool Spool under a cap (decompressed bytes
+  counted), refusing a larger Content-Length before reading; `fetch_small` reads a bounded
+  document into memory.
+
+Failures are UpstreamUnavailable (network, TLS, time-out, refused address: the upstream cannot be
+reached) or an UpstreamResponse whose status the caller judges. Messages never carry a body or a
+credential.
+"""
+
+import base64
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError
+
+from registry.errors import TooLarge
+from registry.spool import spool_writer
+from registry.virtual import addresses, crypto
+
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 30
+MAX_REDIRECTS = 3
+REDIRECTS = (301, 302, 303, 307, 308)
+USER_AGENT = "Packhouse-virtual-registry"
+_pools = {}
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream could not be reached (network, TLS, time-out, address policy)."""
+
+
+class UpstreamTooLarge(Exception):
+    """The upstream's document or file is over the cap."""
+
+
+@dataclass
+class UpstreamResponse:
+    status: int
+    headers: dict  # lowercase names
+    url: str
+    raw: object  # urllib3.HTTPResponse, body not read yet
+
+    def header(self, name, default=""):
+        return self.headers.get(name.lower(), default)
+
+    def release(self):
+        self.raw.drain_conn()
+        self.raw.release_conn()
+
+
+def basic_header(username, password):
+    pair = f"{username}:{password}"
+    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+
+def credentials_header(upstream):
+    """The Authorization header of a remote upstream's stored credentials, or {}."""
+    if upstream.auth_token_encrypted:
+        return {"Authorization": f"Bearer {crypto.decrypt(upstream.auth_token_encrypted)}"}
+    if upstream.username and upstream.password_encrypted:
+        return basic_header(upstream.username, crypto.decrypt(upstream.password_encrypted))
+    return {}
+
+
+def _pool(target, address):
+    key = (target.scheme, target.host, target.port, address)
+    pool = _pools.get(key)
+    if pool is None:
+        timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+        retries = urllib3.Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0, raise_on_redirect=False)
+        if target.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                address,
+                target.port,
+                server_hostname=target.host,
+                assert_hostname=target.host,
+                cert_reqs="CERT_REQUIRED",
+                timeout=timeout,
+                retries=retries,
+                maxsize=16,
+                block=False,
+            )
+        else:
+            pool = urllib3.HTTPConnectionPool(
+                address, target.port, timeout=timeout, retries=retries, maxsize=16, block=False
+            )
+        _pools[key] = pool
+    return pool
+
+
+def _origin(url):
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def request(method, url, *, auth=None, headers=None):
+    """One upstream request, following redirects under the rules above. The caller reads or
+    releases the returned UpstreamResponse."""
+    if method not in ("GET", "HEAD"):
+        raise ValueError("only GET and HEAD go upstream")
+    auth = dict(auth or {})
+    origin = _origin(url)
+    for _hop in range(MAX_REDIRECTS + 1):
+        try:
+            target = addresses.vet(url)
+        except addresses.AddressRefused as exc:
+            raise UpstreamUnavailable(f"refused by the address policy: {exc}") from exc
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        send = {"Host": target.netloc, "User-Agent": USER_AGENT, "Accept-Encoding": "gzip", **(headers or {})}
+        if _origin(url) == origin:
+            send.update(auth)
+        try:
+            raw = _pool(target, target.addresses[0]).urlopen(
+                method, path, headers=send, redirect=False, preload_content=False, assert_same_host=False
+            )
+        except HTTPError as exc:
+            raise UpstreamUnavailable(f"cannot reach {target.host}: {exc.__class__.__name__}") from exc
+        response = UpstreamResponse(raw.status, {k.lower(): v for k, v in raw.headers.items()}, url, raw)
+        if raw.status not in REDIRECTS or not response.header("location"):
+            return response
+        response.release()
+        next_url = urljoin(url, response.header("location"))
+        if urlsplit(url).scheme == "https" and urlsplit(next_url).scheme != "https":
+            raise UpstreamUnavailable("refused a redirect from https to http")
+        url = next_url
+    raise UpstreamUnavailable(f"more than {MAX_REDIRECTS} redirects")
+
+
+def read_small(response, cap):
+    """The whole body (decompressed), at most `cap` bytes; UpstreamTooLarge beyond."""
+    length = response.header("content-length")
+    if length.isdigit() and response.header("content-encoding") in ("", "identity") and int(length) > cap:
+        response.release()
+        raise UpstreamTooLarge(f"the upstream document is over {cap} bytes")
+    chunks, size = [], 0
+    try:
+        for chunk in response.raw.stream(64 * 1024, decode_content=True):
+            size += len(chunk)
+            if size > cap:
+                raise UpstreamTooLarge(f"the upstream document is over {cap} bytes")
+            chunks.append(chunk)
+    except HTTPError as exc:
+        raise UpstreamUnavailable(f"the upstream connection failed: {exc.__class__.__name__}") from exc
+    finally:
+        response.raw.release_conn()
+    return b"".join(chunks)
+
+
+def read_to_spool(response, cap):
+    """The whole body (decompressed) in a Spool (hashed), at most `cap` bytes (0: none)."""
+    length = response.header("content-length")
+    if cap and length.isdigit() and response.header("content-encoding") in ("", "identity") and int(length) > cap:
+        response.release()
+        raise UpstreamTooLarge(f"the upstream file is over {cap} bytes")
+    writer = spool_writer(cap, prefix="upstream-")
+    try:
+        for chunk in response.raw.stream(1024 * 1024, decode_content=True):
+            writer.write(chunk)
+        if length.isdigit() and response.header("content-encoding") in ("", "identity") and writer.size != int(length):
+            raise UpstreamUnavailable("the upstream body ended before Content-Length bytes")
+    except TooLarge as exc:
+        writer.abort()
+        raise UpstreamTooLarge(f"the upstream file is over {cap} bytes") from exc
+    except HTTPError as exc:
+        writer.abort()
+        raise UpstreamUnavailable(f"the upstream connection failed: {exc.__class__.__name__}") from exc
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        response.raw.release_conn()
+    return writer.finish()

@@ -1,0 +1,397 @@
+"""Resolution of one client request through a virtual registry (spec §3, §4.1).
+
+1. The format's VirtualSupport parsed the path (kind, normalized name).
+2. Claims: when local upstreams of the registry claim the name (registry.virtual.claims), only
+   they are asked; remote upstreams are neither contacted nor served from cache for it.
+3. Otherwise every upstream in position order. Local: the caller's pullable packages, from the
+   blob store. Remote: a fresh cache entry is served (HIT); a stale one revalidated with a
+   conditional GET (304: REVALIDATED; 200: replaced wholesale); a live negative entry skips the
+   upstream; a miss fetches, verifies against the digests the upstream promises
+   (VirtualSupport.expected_digests: a mismatch is 502 and nothing is stored), stores, serves (MISS).
+4. 404/410 upstream: a negative entry, next upstream. Any other failure stops the walk (never
+   fall through past a failing upstream): a cached copy is served STALE, else 503 (unreachable)
+   or 502 (an error answer).
+
+Checksum paths (`x.jar.sha1`) are answered from the bytes of their base file, resolved the same
+way, so a checksum always matches the file this registry serves.
+"""
+
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote, urlsplit
+
+from django.core.cache import caches
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts import roles
+from registry import policy
+from registry.errors import BadGateway, NotFound, UpstreamUnavailable
+from registry.formats import FileKind
+from registry.storage import BlobStore
+from registry.virtual import claims, flight, health, http
+from registry.virtual.models import CacheEntry, NegativeEntry, RegistryUpstream, path_digest
+
+logger = logging.getLogger(__name__)
+SIDECAR_CAP = 4096
+DOWNLOAD_COUNT_INTERVAL = timedelta(minutes=1)
+REFRESH_SECONDS = 60
+
+
+@dataclass
+class Served:
+    """What answers the request: a blob, and how it was found (the response headers)."""
+
+    blob: object  # a Blob, or None when `content` holds a document built here (local metadata)
+    file_name: str
+    content_type: str
+    cache: str  # HIT | MISS | REVALIDATED | STALE
+    upstream: str  # "<id>" or "local-<id>"
+    kind: str
+    stale_reason: str | None = None
+    age: int | None = None
+    etag: str = ""
+    last_modified: str = ""
+    content: bytes | None = None
+
+    def read(self, cap):
+        """The bytes (metadata documents), refusing more than `cap`."""
+        if self.content is not None:
+            return self.content
+        if self.blob.size > cap:
+            raise BadGateway("502 Bad Gateway - the cached document is too large")
+        with BlobStore().open(self.blob) as handle:
+            return handle.read()
+
+
+def links_of(registry):
+    return list(
+        RegistryUpstream.objects.filter(registry=registry)
+        .select_related("upstream__local_project__group", "upstream__local_group")
+        .order_by("position")
+    )
+
+
+def resolve(registry, principal, fmt, path):
+    """The Served answer for `path` (a VirtualPath) in `registry`, or NotFound / BadGateway /
+    UpstreamUnavailable."""
+    upstreams = [link.upstream for link in links_of(registry)]
+    claiming = claims.claiming([u for u in upstreams if u.is_local], fmt.virtual.claim_keys(path.name))
+    walk = claiming or upstreams
+    for upstream in walk:
+        if upstream.is_local:
+            found = _from_local(upstream, principal, fmt, path)
+        else:
+            found = _from_remote(upstream, fmt, path)
+        if found is not None:
+            return found
+    if claiming:
+        names = ", ".join(upstream.name for upstream in claiming)
+        raise NotFound(f"404 Not Found - {path.name} is claimed by local upstream {names}")
+    raise NotFound()
+
+
+# --- local upstreams ---------------------------------------------------------------------------
+
+
+def local_projects(upstream, principal):
+    """The projects of a local upstream's target whose packages the caller may pull."""
+    if upstream.local_project_id:
+        project = upstream.local_project
+        return [project] if policy.can(principal, project, roles.READ_PACKAGE) else []
+    return policy.pullable_projects(principal, upstream.local_group)
+
+
+def _from_local(upstream, principal, fmt, path):
+    projects = local_projects(upstream, principal)
+    if not projects:
+        return None
+    if path.kind == FileKind.METADATA:
+        document = fmt.virtual.local_document(projects, path)
+        if document is None:
+            return None
+        return Served(
+            blob=None,
+            file_name=path.file_name,
+            content_type=fmt.virtual.content_type(path),
+            cache="HIT",
+            upstream=f"local-{upstream.pk}",
+            kind=path.kind,
+            content=document,
+        )
+    package_file = fmt.virtual.local_file(projects, path)
+    if package_file is None:
+        return None
+    return Served(
+        blob=package_file.blob,
+        file_name=path.file_name,
+        content_type=fmt.virtual.content_type(path),
+        cache="HIT",
+        upstream=f"local-{upstream.pk}",
+        kind=path.kind,
+    )
+
+
+# --- remote upstreams --------------------------------------------------------------------------
+
+
+def upstream_url(upstream, relative_path, url_path=None):
+    return upstream.url.rstrip("/") + (
+        url_path if url_path is not None else quote(relative_path, safe="/@:+,;=~!$&'()*-._")
+    )
+
+
+def live_entry(upstream, relative_path):
+    return (
+        CacheEntry.objects.select_related("blob")
+        .filter(upstream=upstream, path_digest=path_digest(relative_path), status=CacheEntry.Status.DEFAULT)
+        .first()
+    )
+
+
+def cached_metadata_keys(upstream):
+    """The cache keys of the metadata documents cached from a remote upstream."""
+    return CacheEntry.objects.filter(
+        upstream=upstream, kind=FileKind.METADATA, status=CacheEntry.Status.DEFAULT
+    ).values_list("relative_path", flat=True)
+
+
+def is_fresh(entry, upstream, now):
+    if entry.kind == FileKind.IMMUTABLE:
+        return True
+    hours = upstream.metadata_cache_validity_hours if entry.kind == FileKind.METADATA else upstream.cache_validity_hours
+    if entry.kind == FileKind.MUTABLE and hours == 0:
+        return True
+    return now - entry.upstream_checked_at < timedelta(hours=hours)
+
+
+def _negative(upstream, relative_path, now):
+    return NegativeEntry.objects.filter(
+        upstream=upstream, path_digest=path_digest(relative_path), expires_at__gt=now
+    ).exists()
+
+
+def _remember_missing(upstream, relative_path, now):
+    if not upstream.negative_cache_minutes:
+        return
+    NegativeEntry.objects.update_or_create(
+        upstream=upstream,
+        path_digest=path_digest(relative_path),
+        defaults={"expires_at": now + timedelta(minutes=upstream.negative_cache_minutes)},
+    )
+
+
+def _served_entry(entry, fmt, path, cache, now, stale_reason=None):
+    _count_download(entry, now)
+    age = int((now - entry.upstream_checked_at).total_seconds()) if stale_reason else None
+    return Served(
+        blob=entry.blob,
+        file_name=path.file_name,
+        content_type=fmt.virtual.content_type(path),
+        cache=cache,
+        upstream=str(entry.upstream_id),
+        kind=entry.kind,
+        stale_reason=stale_reason,
+        age=age,
+        etag=entry.upstream_etag,
+        last_modified=entry.upstream_last_modified,
+    )
+
+
+def _count_download(entry, now):
+    """Downloads are counted at most once a minute per entry (one write, not one per request)."""
+    if entry.downloaded_at is None or now - entry.downloaded_at >= DOWNLOAD_COUNT_INTERVAL:
+        CacheEntry.objects.filter(pk=entry.pk).filter(
+            Q(downloaded_at__isnull=True) | Q(downloaded_at__lte=now - DOWNLOAD_COUNT_INTERVAL)
+        ).update(downloads_count=F("downloads_count") + 1, downloaded_at=now)
+
+
+def _stale_or(entry, fmt, path, now, reason, error):
+    if entry is not None:
+        logger.warning("serving %s of upstream %s stale: %s", path.relative_path, entry.upstream_id, reason)
+        return _served_entry(entry, fmt, path, "STALE", now, stale_reason=reason)
+    raise error
+
+
+def _origin(upstream, fmt, path):
+    """Where a file reachable only through a metadata document is: (url, expected digests), or
+    None when the upstream does not list it. A file the cached document does not list (a
+    lockfile naming a version newer than the document) makes the document be fetched again, at
+    most once a minute per document and upstream (the miss-driven refresh, spec §3.2.5)."""
+    document = _from_remote(upstream, fmt, path.metadata)
+    if document is None:
+        return None
+    found = fmt.virtual.file_origin(path, document.read(fmt.virtual.metadata_cap), upstream.url)
+    if found is None and document.cache == "HIT" and _may_refresh(upstream, path.metadata):
+        document = _from_remote(upstream, fmt, path.metadata, force=True)
+        if document is None:
+            return None
+        found = fmt.virtual.file_origin(path, document.read(fmt.virtual.metadata_cap), upstream.url)
+    if found is None:
+        return None
+    url, expected = found
+    if urlsplit(url).netloc.lower() != urlsplit(upstream.url).netloc.lower():
+        raise BadGateway(f"502 Bad Gateway - upstream {upstream.name} lists the file on another host")
+    return url, expected
+
+
+def _may_refresh(upstream, path):
+    return caches["default"].add(f"virtual-refresh:{upstream.pk}:{path_digest(path.cache_key)}", 1, REFRESH_SECONDS)
+
+
+def _from_remote(upstream, fmt, path, force=False):
+    now = timezone.now()
+    key = path.cache_key
+    entry = live_entry(upstream, key)
+    if entry is not None and not force and is_fresh(entry, upstream, now):
+        return _served_entry(entry, fmt, path, "HIT", now)
+    if entry is None and _negative(upstream, key, now):
+        return None
+    with flight.single_flight(upstream.pk, key):
+        if not force:  # another request may have stored it while this one waited
+            entry = live_entry(upstream, key)
+            if entry is not None and is_fresh(entry, upstream, timezone.now()):
+                return _served_entry(entry, fmt, path, "HIT", now)
+        return _fetch(upstream, fmt, path, entry, now)
+
+
+def _fetch(upstream, fmt, path, entry, now):
+    key = path.cache_key
+    if health.is_unhealthy(upstream, now):
+        return _stale_or(entry, fmt, path, now, "upstream-unhealthy", UpstreamUnavailable())
+    expected = None
+    if path.metadata is not None:
+        try:
+            origin = _origin(upstream, fmt, path)
+        except UpstreamUnavailable:
+            return _stale_or(entry, fmt, path, now, "upstream-error", UpstreamUnavailable())
+        if origin is None:
+            return None
+        url, expected = origin
+    else:
+        url = upstream_url(upstream, path.relative_path, path.url_path)
+    conditional = {"Accept": path.accept} if path.accept else {}
+    if entry is not None and entry.upstream_etag:
+        conditional["If-None-Match"] = entry.upstream_etag
+    if entry is not None and entry.upstream_last_modified:
+        conditional["If-Modified-Since"] = entry.upstream_last_modified
+    auth = http.credentials_header(upstream)
+    try:
+        response = http.request("GET", url, auth=auth, headers=conditional)
+    except http.UpstreamUnavailable as exc:
+        health.failed(upstream, str(exc))
+        reason = "upstream-timeout" if "Timeout" in str(exc) else "upstream-error"
+        return _stale_or(entry, fmt, path, now, reason, UpstreamUnavailable())
+    status = response.status
+    if status == 304 and entry is not None:
+        response.release()
+        health.succeeded(upstream)
+        CacheEntry.objects.filter(pk=entry.pk).update(upstream_checked_at=now)
+        entry.upstream_checked_at = now
+        return _served_entry(entry, fmt, path, "REVALIDATED", now)
+    if status in (404, 410):
+        response.release()
+        health.succeeded(upstream)
+        if entry is not None:
+            CacheEntry.objects.filter(pk=entry.pk).update(status=CacheEntry.Status.PENDING_DESTRUCTION)
+        _remember_missing(upstream, key, now)
+        return None
+    if status != 200:
+        response.release()
+        if status >= 500:
+            health.failed(upstream, f"HTTP {status}")
+        # An upstream 401/403 is Packhouse's credential failing: 502, never a 401 to the client.
+        error = BadGateway(f"502 Bad Gateway - upstream {upstream.name} answered {status}")
+        return _stale_or(entry, fmt, path, now, "upstream-error", error)
+    health.succeeded(upstream)
+    stored = _store(upstream, fmt, path, response, url, entry, now, expected)
+    return _served_entry(stored, fmt, path, "MISS" if entry is None else "REVALIDATED", now)
+
+
+def _fetch_sidecar(upstream, auth):
+    def fetch(relative_path):
+        try:
+            response = http.request("GET", upstream_url(upstream, relative_path), auth=auth)
+        except http.UpstreamUnavailable:
+            return None
+        if response.status != 200:
+            response.release()
+            return None
+        try:
+            return http.read_small(response, SIDECAR_CAP)
+        except (http.UpstreamTooLarge, http.UpstreamUnavailable):
+            return None
+
+    return fetch
+
+
+def _verify(spool, expected, upstream, path):
+    for algorithm, digest in expected.items():
+        actual = spool.hexdigest(algorithm)
+        if not hmac.compare_digest(actual, digest.lower()):
+            logger.error(
+                "virtual_registry_integrity_failure upstream=%s path=%s algorithm=%s expected=%s actual=%s",
+                upstream.pk,
+                path.relative_path,
+                algorithm,
+                digest,
+                actual,
+            )
+            raise BadGateway("502 Upstream integrity check failed")
+
+
+def _store(upstream, fmt, path, response, url, entry, now, expected=None):
+    """Read, verify and store an upstream's 200 answer; the live CacheEntry for it."""
+    cap = fmt.virtual.metadata_cap if path.kind == FileKind.METADATA else fmt.max_file_size
+    try:
+        spool = http.read_to_spool(response, cap)
+    except http.UpstreamTooLarge as exc:
+        raise BadGateway(f"502 Bad Gateway - {exc}") from exc
+    except http.UpstreamUnavailable as exc:
+        health.failed(upstream, str(exc))
+        raise UpstreamUnavailable() from exc
+    with spool:
+        if expected is None:
+            expected = fmt.virtual.expected_digests(
+                path, response.headers, _fetch_sidecar(upstream, http.credentials_header(upstream))
+            )
+        _verify(spool, expected, upstream, path)
+        fields = {
+            "kind": path.kind,
+            "content_type": response.header("content-type")[:255],
+            "upstream_etag": response.header("etag")[:255],
+            "upstream_last_modified": response.header("last-modified")[:64],
+            "upstream_checked_at": now,
+            "origin_url": url,
+            "verified": bool(expected),
+        }
+        store = BlobStore()
+        written = []
+        try:
+            with transaction.atomic():
+                blob = store.ingest(spool, written)
+                if entry is not None:
+                    CacheEntry.objects.filter(pk=entry.pk).update(blob=blob, updated_at=now, **fields)
+                    entry.refresh_from_db()
+                    stored = entry
+                else:
+                    try:
+                        with transaction.atomic():
+                            stored = CacheEntry.objects.create(
+                                upstream=upstream,
+                                relative_path=path.cache_key,
+                                path_digest=path_digest(path.cache_key),
+                                blob=blob,
+                                **fields,
+                            )
+                    except IntegrityError:  # a concurrent miss stored it first
+                        stored = live_entry(upstream, path.cache_key)
+                NegativeEntry.objects.filter(upstream=upstream, path_digest=path_digest(path.cache_key)).delete()
+        except BaseException:
+            store.discard_unreferenced(written)
+            raise
+    stored.blob = blob if stored.blob_id == blob.pk else stored.blob
+    return stored

@@ -1,0 +1,467 @@
+"""Every change to virtual registries, upstreams and their order, with GitLab's validation
+messages (spec §1.2-§1.7). Callers (the REST API, the pages) have already been authorized.
+
+Errors: ValidationFailed (400 `{"message": {"<field>": ["<text>"]}}`) and ParameterInvalid
+(400 `{"error": "<text>"}`). Secrets are encrypted before they reach a row (crypto) and never
+leave this module in clear except through the outbound client.
+"""
+
+from http import HTTPStatus
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from accounts.models import Group, Project
+from registry.virtual import addresses, claims, crypto, health, http
+from registry.virtual.models import (
+    MAX_REGISTRIES,
+    MAX_UPSTREAMS,
+    CacheEntry,
+    NegativeEntry,
+    RegistryUpstream,
+    Upstream,
+    VirtualRegistry,
+)
+
+
+class ValidationFailed(Exception):
+    def __init__(self, errors):
+        super().__init__(errors)
+        self.errors = errors
+
+
+class ParameterInvalid(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def text_param(data, name, max_length, *, required=False):
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise ParameterInvalid(f"{name} is missing")
+        return None
+    if not isinstance(value, str):
+        raise ParameterInvalid(f"{name} is invalid")
+    if required and not value.strip():
+        raise ParameterInvalid(f"{name} is empty")
+    if len(value) > max_length:
+        raise ValidationFailed({name: [f"is too long (maximum is {max_length} characters)"]})
+    if not value.isprintable():
+        raise ValidationFailed({name: ["is invalid"]})
+    return value
+
+
+def integer_param(data, name, minimum):
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ParameterInvalid(f"{name} is invalid")
+    if isinstance(value, str):
+        if not (value.isascii() and value.lstrip("-").isdigit()):
+            raise ParameterInvalid(f"{name} is invalid")
+        value = int(value)
+    if not isinstance(value, int) or value > 2**31 - 1:
+        raise ParameterInvalid(f"{name} is invalid")
+    if value < minimum:
+        comparison = "greater than 0" if minimum == 1 else f"greater than or equal to {minimum}"
+        raise ValidationFailed({name: [f"must be {comparison}"]})
+    return value
+
+
+# --- registries --------------------------------------------------------------------------------
+
+
+def create_registry(group, format_name, data):
+    name = text_param(data, "name", 255, required=True)
+    description = text_param(data, "description", 1024) or ""
+    with transaction.atomic():
+        existing = VirtualRegistry.objects.select_for_update().filter(group=group, format=format_name)
+        if len(existing) >= MAX_REGISTRIES:
+            raise ValidationFailed({"group": [f"already has the maximum number of registries ({MAX_REGISTRIES})"]})
+        if any(registry.name == name for registry in existing):
+            raise ValidationFailed({"name": ["has already been taken"]})
+        return VirtualRegistry.objects.create(group=group, format=format_name, name=name, description=description)
+
+
+def update_registry(registry, data):
+    name = text_param(data, "name", 255)
+    description = text_param(data, "description", 1024)
+    if name is None and description is None:
+        raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
+    if name is not None:
+        if not name.strip():
+            raise ValidationFailed({"name": ["can't be blank"]})
+        taken = VirtualRegistry.objects.filter(group=registry.group, format=registry.format, name=name)
+        if taken.exclude(pk=registry.pk).exists():
+            raise ValidationFailed({"name": ["has already been taken"]})
+        registry.name = name
+    if description is not None:
+        registry.description = description
+    registry.save()
+    return registry
+
+
+def _exclusive_upstreams(registry):
+    """Upstreams of the registry that no other registry uses."""
+    used = RegistryUpstream.objects.filter(registry=registry).values("upstream_id")
+    shared = RegistryUpstream.objects.exclude(registry=registry).values("upstream_id")
+    return Upstream.objects.filter(pk__in=used).exclude(pk__in=shared)
+
+
+def delete_registry(registry):
+    """Deletes the registry and the upstreams no other registry uses, with their cache."""
+    with transaction.atomic():
+        exclusive = list(_exclusive_upstreams(registry))
+        registry.delete()
+        for upstream in exclusive:
+            delete_upstream(upstream)
+
+
+def purge_registry_cache(registry):
+    remote = _exclusive_upstreams(registry).filter(kind=Upstream.Kind.REMOTE)
+    for upstream in remote:
+        purge_upstream_cache(upstream)
+
+
+def purge_upstream_cache(upstream):
+    with transaction.atomic():
+        CacheEntry.objects.filter(upstream=upstream, status=CacheEntry.Status.DEFAULT).update(
+            status=CacheEntry.Status.PENDING_DESTRUCTION
+        )
+        NegativeEntry.objects.filter(upstream=upstream).delete()
+
+
+# --- remote upstreams --------------------------------------------------------------------------
+
+
+def normalize_url(url):
+    """Lowercase scheme and host, no default port, no trailing `/` or `.git`."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, 443 if scheme == "https" else 80) else f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    if path.endswith(".git"):
+        path = path[: -len(".git")].rstrip("/")
+    return urlunsplit((scheme, netloc, path, parts.query, ""))
+
+
+def check_url(url):
+    """The normalized URL after the address policy (§5.1), or ValidationFailed on `url`."""
+    if len(url) > 255:
+        raise ValidationFailed({"url": ["is too long (maximum is 255 characters)"]})
+    try:
+        addresses.vet(url)
+    except addresses.AddressRefused as exc:
+        raise ValidationFailed({"url": [f"is blocked: {exc}"]}) from exc
+    return normalize_url(url)
+
+
+def _twin(url):
+    return url.split("://", 1)[-1]
+
+
+def _same_credentials(upstream, username, password, token):
+    if (upstream.username or "") != (username or ""):
+        return False
+    try:
+        return crypto.decrypt(upstream.password_encrypted) == (password or "") and crypto.decrypt(
+            upstream.auth_token_encrypted
+        ) == (token or "")
+    except crypto.SecretUnreadable:
+        return False
+
+
+def _check_unique(group, format_name, url, username, password, token, exclude=None):
+    others = Upstream.objects.filter(group=group, format=format_name, kind=Upstream.Kind.REMOTE)
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    for other in others:
+        if _twin(other.url) == _twin(url) and _same_credentials(other, username, password, token):
+            raise ValidationFailed({"group": ["already has a remote upstream with the same url and credentials"]})
+
+
+def _validity(data, support, creating):
+    values = {}
+    cache_hours = integer_param(data, "cache_validity_hours", 0)
+    metadata_hours = integer_param(data, "metadata_cache_validity_hours", 1)
+    negative_minutes = integer_param(data, "negative_cache_minutes", 0)
+    if cache_hours is not None:
+        values["cache_validity_hours"] = cache_hours
+    if metadata_hours is not None:
+        values["metadata_cache_validity_hours"] = metadata_hours
+    elif creating:
+        values["metadata_cache_validity_hours"] = support.default_metadata_cache_validity_hours
+    if negative_minutes is not None:
+        values["negative_cache_minutes"] = negative_minutes
+    elif creating:
+        values["negative_cache_minutes"] = support.default_negative_cache_minutes
+    return values
+
+
+def _credentials(data, support):
+    username = text_param(data, "username", 510)
+    password = text_param(data, "password", 510)
+    token = text_param(data, "auth_token", 2048) if support.accepts_auth_token else None
+    if token and (username or password):
+        raise ValidationFailed({"auth_token": ["can't be used with username and password"]})
+    return username, password, token
+
+
+def create_remote_upstream(group, fmt, data, registry=None):
+    """A remote upstream of `group`; appended to `registry` when given."""
+    support = fmt.virtual
+    url = text_param(data, "url", 1000, required=True)
+    url = check_url(url)
+    username, password, token = _credentials(data, support)
+    if bool(username) != bool(password):
+        raise ValidationFailed({("password" if username else "username"): ["can't be blank"]})
+    name = text_param(data, "name", 255) or urlsplit(url).hostname
+    description = text_param(data, "description", 1024) or ""
+    values = _validity(data, support, creating=True)
+    if support.public_roots and url.startswith(support.public_roots):
+        values["cache_validity_hours"] = 0
+    with transaction.atomic():
+        _check_unique(group, fmt.name, url, username, password, token)
+        if registry is not None:
+            _check_room(registry)
+        upstream = Upstream.objects.create(
+            group=group,
+            format=fmt.name,
+            kind=Upstream.Kind.REMOTE,
+            name=name,
+            description=description,
+            url=url,
+            username=username or "",
+            password_encrypted=crypto.encrypt(password),
+            auth_token_encrypted=crypto.encrypt(token),
+            **values,
+        )
+        link = link_upstream(registry, upstream) if registry is not None else None
+    return upstream, link
+
+
+def update_remote_upstream(upstream, fmt, data):
+    support = fmt.virtual
+    fields = ("url", "username", "password", "auth_token", "name", "description")
+    fields += ("cache_validity_hours", "metadata_cache_validity_hours", "negative_cache_minutes")
+    if not any(data.get(name) is not None for name in fields):
+        raise ParameterInvalid(f"{', '.join(fields)} are missing, at least one parameter must be provided")
+    url = text_param(data, "url", 1000)
+    username, password, token = _credentials(data, support)
+    name = text_param(data, "name", 255)
+    description = text_param(data, "description", 1024)
+    values = _validity(data, support, creating=False)
+    reset = False
+    with transaction.atomic():
+        if url is not None:
+            url = check_url(url)
+            if url != upstream.url:
+                reset = True
+                upstream.url = url
+                if username is None or password is None:
+                    # A new URL never receives the old URL's secret (GitLab's rule).
+                    upstream.username = username or ""
+                    upstream.password_encrypted = ""
+                    upstream.auth_token_encrypted = crypto.encrypt(token)
+        if username is not None:
+            upstream.username = username
+            reset = True
+        if password is not None:
+            upstream.password_encrypted = crypto.encrypt(password)
+            reset = True
+        if token is not None:
+            upstream.auth_token_encrypted = crypto.encrypt(token)
+            reset = True
+        if bool(upstream.username) != bool(upstream.password_encrypted):
+            raise ValidationFailed({("password" if upstream.username else "username"): ["can't be blank"]})
+        _check_unique(
+            upstream.group,
+            upstream.format,
+            upstream.url,
+            upstream.username,
+            crypto.decrypt(upstream.password_encrypted),
+            crypto.decrypt(upstream.auth_token_encrypted),
+            exclude=upstream,
+        )
+        if name is not None:
+            upstream.name = name or urlsplit(upstream.url).hostname
+        if description is not None:
+            upstream.description = description
+        for field, value in values.items():
+            setattr(upstream, field, value)
+        if reset:
+            health.reset(upstream)
+            NegativeEntry.objects.filter(upstream=upstream).delete()
+        upstream.save()
+    return upstream
+
+
+def delete_upstream(upstream):
+    """Positions after it move down in every registry; its cache goes with it (the blobs are
+    collected by the orphan sweep)."""
+    with transaction.atomic():
+        for link in list(RegistryUpstream.objects.filter(upstream=upstream)):
+            unlink(link)
+        upstream.delete()
+
+
+# --- local upstreams ---------------------------------------------------------------------------
+
+
+def create_local_upstream(registry, data, can_read_target):
+    """A local upstream of `registry`'s group serving a project or group of this instance.
+    `can_read_target(target)` raises the policy's error when the caller may not read it."""
+    project_id = data.get("local_project_id")
+    group_id = data.get("local_group_id")
+    if (project_id is None) == (group_id is None):
+        raise ParameterInvalid("exactly one of local_project_id, local_group_id must be provided")
+    name = text_param(data, "name", 255, required=True)
+    description = text_param(data, "description", 1024) or ""
+    values = _validity(data, registry_format_support(registry), creating=True)
+    model, ref = (Project, project_id) if project_id is not None else (Group, group_id)
+    key = "local_project_id" if project_id is not None else "local_group_id"
+    if not str(ref).isascii() or not str(ref).isdigit():
+        raise ParameterInvalid(f"{key} is invalid")
+    target = model.objects.filter(pk=int(ref)).first()
+    if target is None:
+        raise ValidationFailed({key.removesuffix("_id"): ["must exist"]})
+    can_read_target(target)
+    root_id = registry.group_id
+    ancestors = target.group_ids if model is Project else target.traversal_ids
+    inside = bool(ancestors) and ancestors[0] == root_id
+    if not inside and not settings.VR_CROSS_GROUP_LOCAL:
+        raise ValidationFailed({key.removesuffix("_id"): ["must belong to the same top-level group"]})
+    with transaction.atomic():
+        taken = Upstream.objects.filter(group_id=root_id, format=registry.format, **{key: target.pk})
+        if taken.exists():
+            raise ValidationFailed({"group": ["already has a local upstream for this target"]})
+        _check_room(registry)
+        upstream = Upstream.objects.create(
+            group_id=root_id,
+            format=registry.format,
+            kind=Upstream.Kind.LOCAL,
+            name=name,
+            description=description,
+            **{key.removesuffix("_id"): target},
+            **values,
+        )
+        claims.backfill(upstream, registry_format_support(registry).implicit_claims(registry.group))
+        link = link_upstream(registry, upstream)
+    return upstream, link
+
+
+def update_local_upstream(upstream, fmt, data):
+    name = text_param(data, "name", 255)
+    description = text_param(data, "description", 1024)
+    values = _validity(data, fmt.virtual, creating=False)
+    if name is None and description is None and not values:
+        raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
+    if name is not None:
+        if not name.strip():
+            raise ValidationFailed({"name": ["can't be blank"]})
+        upstream.name = name
+    if description is not None:
+        upstream.description = description
+    for field, value in values.items():
+        setattr(upstream, field, value)
+    upstream.save()
+    return upstream
+
+
+def registry_format_support(registry):
+    from registry import formats
+
+    return formats.get(registry.format).virtual
+
+
+# --- order -------------------------------------------------------------------------------------
+
+
+def _check_room(registry):
+    if RegistryUpstream.objects.filter(registry=registry).count() >= MAX_UPSTREAMS:
+        raise ValidationFailed({"registry_upstreams.position": [f"must be less than or equal to {MAX_UPSTREAMS}"]})
+
+
+def link_upstream(registry, upstream):
+    """Append `upstream` to `registry` (last position)."""
+    with transaction.atomic():
+        links = RegistryUpstream.objects.select_for_update().filter(registry=registry)
+        positions = [link.position for link in links]
+        if any(link.upstream_id == upstream.pk for link in links):
+            raise ValidationFailed({"upstream": ["has already been taken"]})
+        if len(positions) >= MAX_UPSTREAMS:
+            raise ValidationFailed({"registry_upstreams.position": [f"must be less than or equal to {MAX_UPSTREAMS}"]})
+        position = max(positions, default=0) + 1
+        return RegistryUpstream.objects.create(registry=registry, upstream=upstream, position=position)
+
+
+def move(link, position):
+    """Put `link` at `position` (1..n); the others shift to keep 1..n contiguous."""
+    with transaction.atomic():
+        links = RegistryUpstream.objects.select_for_update().filter(registry_id=link.registry_id)
+        links = list(links.order_by("position"))
+        if not 1 <= position <= min(len(links), MAX_UPSTREAMS):
+            raise ValidationFailed({"position": [f"must be between 1 and {len(links)}"]})
+        order = [other for other in links if other.pk != link.pk]
+        order.insert(position - 1, link)
+        _renumber(order)
+    link.position = position
+    return link
+
+
+def _renumber(order):
+    """Positions 1..n in `order`, in two steps so the unique (registry, position) never clashes
+    on databases that check it per row."""
+    if not order:
+        return
+    ids = [link.pk for link in order]
+    RegistryUpstream.objects.filter(pk__in=ids).update(position=F("position") + 1000)
+    for index, link in enumerate(order, start=1):
+        RegistryUpstream.objects.filter(pk=link.pk).update(position=index)
+
+
+def unlink(link):
+    with transaction.atomic():
+        rest = list(
+            RegistryUpstream.objects.select_for_update()
+            .filter(registry_id=link.registry_id)
+            .exclude(pk=link.pk)
+            .order_by("position")
+        )
+        link.delete()
+        _renumber(rest)
+
+
+# --- test connection ---------------------------------------------------------------------------
+
+
+def test_connection(fmt, url, auth):
+    """{"success": true} or {"success": false, "result": "Error: ..."} for a HEAD of the format's
+    probe path: 2xx and 404 succeed. The result never holds a body or a credential."""
+    try:
+        check_url(url)
+        response = http.request("HEAD", normalize_url(url) + fmt.virtual.test_path, auth=auth)
+    except ValidationFailed as exc:
+        return {"success": False, "result": f"Error: url {exc.errors['url'][0]}"}
+    except http.UpstreamUnavailable as exc:
+        return {"success": False, "result": f"Error: {exc}"}
+    response.release()
+    if 200 <= response.status < 300 or response.status == 404:
+        return {"success": True}
+    try:
+        reason = HTTPStatus(response.status).phrase
+    except ValueError:
+        reason = "Unknown"
+    return {"success": False, "result": f"Error: {response.status} - {reason}"}

@@ -1,0 +1,123 @@
+"""The client endpoints of virtual registries, `/api/v4/virtual_registries/packages/<format>/<id>/…`
+(spec §2): the base view formats subclass (setting `package_format`), and the answer for one path.
+
+- Anonymous callers are never served: 401 with `WWW-Authenticate: Basic realm="GitLab Virtual
+  Registry"` (sbt matches the realm literally). An unknown credential 401; a non-member, a
+  missing registry or a registry of another format 404; all through registry.policy.
+- GET and HEAD only; anything else 405 with `Allow: GET, HEAD`.
+- Paths: percent-decoded once (by Django), refused with `.`/`..`/empty segments, a backslash, a
+  NUL or more than 5000 characters (400) before the format parses them.
+- Files are streamed from the blob store, never redirected; headers say where they came from
+  (`X-Packhouse-Cache`, `X-Packhouse-Upstream`, `Age` and `X-Packhouse-Stale-Reason` when stale).
+"""
+
+from django.http import HttpResponse
+from rest_framework import exceptions
+from rest_framework.views import APIView
+
+from accounts import roles
+from accounts.authentication import TokenAuthentication, principal_of
+from accounts.throttling import PackageRequestThrottle
+from registry import policy
+from registry.errors import Invalid, NotFound, RegistryError, TooManyRequests, Unauthenticated
+from registry.formats import FileKind
+from registry.storage import BlobStore
+from registry.views import AnyAccept
+from registry.virtual import resolver
+from registry.virtual.models import VirtualRegistry
+
+CHALLENGE = 'Basic realm="GitLab Virtual Registry"'
+MAX_PATH = 5000
+
+
+def check_path(raw):
+    if not raw or len(raw) > MAX_PATH or "\\" in raw or "\x00" in raw:
+        raise Invalid("400 Bad request - path is invalid")
+    if any(segment in ("", ".", "..") for segment in raw.split("/")):
+        raise Invalid("400 Bad request - path is invalid")
+    return raw
+
+
+def cache_control(kind):
+    if kind == FileKind.IMMUTABLE:
+        return "private, max-age=31536000, immutable"
+    return "private, max-age=0, must-revalidate"
+
+
+def provenance_headers(served):
+    headers = {
+        "X-Packhouse-Cache": served.cache,
+        "X-Packhouse-Upstream": served.upstream,
+        "Cache-Control": cache_control(served.kind),
+    }
+    if served.stale_reason:
+        headers["X-Packhouse-Stale-Reason"] = served.stale_reason
+        headers["Age"] = str(max(served.age or 0, 0))
+    if served.last_modified:
+        headers["Last-Modified"] = served.last_modified
+    return headers
+
+
+def respond(request, served, path):
+    """The response for a resolved path: a checksum text, or the file streamed."""
+    blob = served.blob
+    headers = provenance_headers(served)
+    if path.checksum:
+        response = HttpResponse(getattr(blob, path.checksum), content_type="text/plain", headers=headers)
+        if request.method == "HEAD":
+            response.content = b""
+        return response
+    headers.update({"X-Checksum-SHA1": blob.sha1, "X-Checksum-MD5": blob.md5, "X-Checksum-SHA256": blob.sha256})
+    return BlobStore().serve(
+        blob, path.file_name, request, content_type=served.content_type, allow_redirect=False, headers=headers
+    )
+
+
+class VirtualRegistryView(APIView):
+    package_format = None  # a registry.formats.PackageFormat with `virtual` support
+    authentication_classes = [TokenAuthentication]
+    permission_classes = []
+    throttle_classes = [PackageRequestThrottle]
+    content_negotiation_class = AnyAccept
+    http_method_names = ["get", "head"]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.principal = principal_of(request)
+        if request.method.lower() not in self.http_method_names:
+            raise exceptions.MethodNotAllowed(request.method)
+        if self.principal.is_anonymous:
+            raise Unauthenticated()
+        self.registry = (
+            VirtualRegistry.objects.select_related("group")
+            .filter(pk=kwargs["registry_id"], format=self.package_format.name)
+            .first()
+        )
+        if self.registry is None:
+            raise NotFound("404 Not Found")
+        policy.authorize_virtual_registry(self.principal, self.registry.group, roles.READ_VIRTUAL_REGISTRY)
+
+    def serve_path(self, request, raw_path):
+        support = self.package_format.virtual
+        path = support.parse(check_path(raw_path))
+        served = resolver.resolve(self.registry, self.principal, self.package_format, path.base or path)
+        return respond(request, served, path)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, exceptions.Throttled):
+            response = self.package_format.error_response(TooManyRequests(str(exc.detail)), self.request)
+            response["Retry-After"] = str(int(exc.wait or 1))
+            return response
+        if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
+            exc = Unauthenticated(str(exc.detail))
+        elif isinstance(exc, exceptions.MethodNotAllowed):
+            exc = RegistryError(f"405 Method {self.request.method} Not Allowed")
+            exc.status = 405
+        if isinstance(exc, RegistryError):
+            response = self.package_format.error_response(exc, self.request)
+            if exc.status == 401:
+                response["WWW-Authenticate"] = CHALLENGE
+            if exc.status == 405:
+                response["Allow"] = ", ".join(method.upper() for method in self.http_method_names)
+            return response
+        return super().handle_exception(exc)

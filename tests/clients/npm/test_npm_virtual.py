@@ -1,0 +1,164 @@
+"""The real npm installing through an npm virtual registry (spec §2.2, §3, §4.2, §5.4), with a real
+Verdaccio as the remote upstream and the group's own project as the local upstream.
+
+- packages from both, byte-identical to what was published, tarball URLs rewritten to Packhouse;
+- `@acme/x` 1.0.0 published locally and 99.0.0 on the upstream: npm gets 1.0.0 and Verdaccio is
+  never asked for that name;
+- Verdaccio stopped, npm's cache wiped: a fresh install works from Packhouse's cache; a package
+  never cached is a 503;
+- a tarball whose bytes differ from its packument's integrity: npm fails, nothing is cached.
+"""
+
+import hashlib
+import json
+import tarfile
+import urllib.request
+
+import pytest
+
+from accounts.roles import AccessLevel
+from registry.models import CacheEntry, Upstream
+from tests.clients.npm.test_npm_cli import Npm
+from tests.conftest import start_live_server, stop_live_server
+from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
+from tests.upstreams import Verdaccio
+
+pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def virtual_server(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_path_factory):
+    server = start_live_server(
+        blob_dir,
+        spool_dir,
+        tmp_path_factory.mktemp("npm-virtual-live"),
+        PACKHOUSE_VR_ALLOW_HTTP="true",
+        PACKHOUSE_VR_ALLOWED_HOSTS="127.0.0.1",
+    )
+    yield server
+    stop_live_server(server)
+
+
+@pytest.fixture
+def verdaccio(tmp_path):
+    directory = tmp_path / "verdaccio"
+    directory.mkdir()
+    server = Verdaccio(directory).start()
+    yield server
+    server.stop()
+
+
+def package_dir(tmp_path, name, version, body, npmrc_lines):
+    directory = tmp_path / f"pkg-{name.replace('/', '-')}-{version}"
+    directory.mkdir()
+    (directory / "package.json").write_text(
+        json.dumps({"name": name, "version": version, "main": "index.js", "license": "MIT"})
+    )
+    (directory / "index.js").write_text(body)
+    (directory / ".npmrc").write_text("\n".join(npmrc_lines) + "\n")
+    return directory
+
+
+def consumer(tmp_path, label, registry_url, token, dependencies):
+    directory = tmp_path / f"app-{label}"
+    directory.mkdir()
+    (directory / "package.json").write_text(
+        json.dumps({"name": "app", "version": "1.0.0", "private": True, "dependencies": dependencies})
+    )
+    host_path = registry_url.split("://", 1)[1]
+    # No retries: a 502 or 503 is the answer under test, not a hiccup to wait out.
+    (directory / ".npmrc").write_text(f"registry={registry_url}/\n//{host_path}/:_authToken={token}\nfetch-retries=0\n")
+    return directory
+
+
+def api(server, token, path, **body):
+    request = urllib.request.Request(
+        server.api(path),
+        data=json.dumps(body).encode(),
+        headers={"Private-Token": token, "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 201
+        return json.loads(response.read())
+
+
+def module(app, name):
+    root = app / "node_modules" / name
+    return json.loads((root / "package.json").read_text())["version"], (root / "index.js").read_text()
+
+
+@pytest.fixture
+def setup(virtual_server, verdaccio, tmp_path):
+    group = GroupFactory(path="acme")
+    project = ProjectFactory(group=group, path="web")
+    user = UserFactory(username="dev")
+    MembershipFactory(user=user, group=group, access_level=AccessLevel.MAINTAINER)
+    token = AccessTokenFactory(user=user).plaintext
+    npm = Npm(tmp_path, virtual_server)
+    # Upstream: an ordinary public package, and a higher version of the group's own name.
+    npm.run(
+        package_dir(tmp_path, "pad-lite", "1.0.0", "module.exports = 'public';\n", verdaccio.npmrc_lines()), "publish"
+    )
+    npm.run(
+        package_dir(tmp_path, "@acme/x", "99.0.0", "module.exports = 'evil';\n", verdaccio.npmrc_lines()), "publish"
+    )
+    # Local: @acme/x 1.0.0 in the group's project.
+    project_url = virtual_server.api(f"projects/{project.pk}/packages/npm")
+    local_lines = [f"@acme:registry={project_url}/", f"//{project_url.split('://', 1)[1]}/:_authToken={token}"]
+    npm.run(package_dir(tmp_path, "@acme/x", "1.0.0", "module.exports = 'ours';\n", local_lines), "publish")
+
+    # The registry, as a Maintainer sets it up through the REST API (after the local publish: the
+    # local upstream claims the names its project already holds).
+    registry = api(virtual_server, token, f"groups/{group.pk}/-/virtual_registries/packages/npm/registries", name="all")
+    base = f"virtual_registries/packages/npm/registries/{registry['id']}"
+    remote = api(virtual_server, token, f"{base}/upstreams", url=verdaccio.url, name="verdaccio")
+    api(virtual_server, token, f"{base}/local/upstreams", name="ours", local_project_id=project.pk)
+    remote = Upstream.objects.get(pk=remote["id"])
+    registry_url = virtual_server.api(f"virtual_registries/packages/npm/{registry['id']}")
+    return npm, registry_url, token, remote
+
+
+def test_npm_installs_from_both_upstreams_and_survives_an_outage(setup, verdaccio, tmp_path):
+    npm, registry_url, token, remote = setup
+    before = len(verdaccio.requests())
+    app = consumer(tmp_path, "first", registry_url, token, {"pad-lite": "^1.0.0", "@acme/x": "*"})
+    npm.run(app, "install")
+    assert module(app, "pad-lite") == ("1.0.0", "module.exports = 'public';\n")
+    assert module(app, "@acme/x") == ("1.0.0", "module.exports = 'ours';\n")  # never 99.0.0
+    lock = json.loads((app / "package-lock.json").read_text())["packages"]
+    assert lock["node_modules/pad-lite"]["resolved"] == f"{registry_url}/pad-lite/-/pad-lite-1.0.0.tgz"
+    assert lock["node_modules/@acme/x"]["resolved"] == f"{registry_url}/@acme/x/-/x-1.0.0.tgz"
+    asked = verdaccio.requests()[before:]
+    assert any("pad-lite" in line for line in asked)
+    assert not any("acme" in line for line in asked), asked
+    # The cached tarball is the upstream's bytes.
+    tarball = CacheEntry.objects.get(upstream=remote, relative_path="/pad-lite/-/pad-lite-1.0.0.tgz")
+    stored = next((verdaccio.storage / "pad-lite").glob("*.tgz")).read_bytes()
+    assert tarball.verified and tarball.blob.sha256 == hashlib.sha256(stored).hexdigest()
+
+    verdaccio.stop()
+    offline = consumer(tmp_path, "offline", registry_url, token, {"pad-lite": "^1.0.0", "@acme/x": "*"})
+    npm.run(offline, "install")  # a fresh npm cache: everything from Packhouse
+    assert module(offline, "pad-lite") == ("1.0.0", "module.exports = 'public';\n")
+    missing = consumer(tmp_path, "missing", registry_url, token, {"never-cached": "*"})
+    code, output = npm.run(missing, "install", check=False)
+    assert code != 0 and "503" in output
+
+
+def test_a_tarball_that_does_not_match_its_integrity_is_refused(setup, verdaccio, tmp_path):
+    npm, registry_url, token, remote = setup
+    stored = next((verdaccio.storage / "pad-lite").glob("*.tgz"))
+    work = tmp_path / "tamper"
+    work.mkdir()
+    (work / "package").mkdir()
+    (work / "package" / "package.json").write_text(json.dumps({"name": "pad-lite", "version": "1.0.0"}))
+    (work / "package" / "index.js").write_text("module.exports = 'tampered';\n")
+    with tarfile.open(stored, "w:gz") as archive:
+        archive.add(work / "package", arcname="package")
+
+    app = consumer(tmp_path, "tampered", registry_url, token, {"pad-lite": "1.0.0"})
+    code, output = npm.run(app, "install", check=False)
+    assert code != 0 and "502" in output, output
+    assert not (app / "node_modules" / "pad-lite").exists()
+    assert not CacheEntry.objects.filter(relative_path__endswith=".tgz").exists()

@@ -1,0 +1,86 @@
+"""PyPI pages through a virtual registry (spec §2.3): always re-rendered (never the upstream's
+HTML), PEP 691 JSON or PEP 503 HTML as negotiated, hashes, requires-python, yanked, PEP 714 keys."""
+
+import hashlib
+
+import pytest
+
+from accounts.roles import AccessLevel
+from registry.models import RegistryUpstream, Upstream, VirtualRegistry
+from tests.factories import AccessTokenFactory, GroupFactory, member
+from tests.helpers import auth_headers
+from tests.upstreams import StaticUpstream
+
+pytestmark = pytest.mark.django_db
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+@pytest.fixture(autouse=True)
+def _local_upstreams_allowed(settings):
+    settings.VR_ALLOW_HTTP = True
+    settings.VR_ALLOW_LOCAL_NETWORK = True
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    page = tmp_path / "simple" / "demo"
+    page.mkdir(parents=True)
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "demo-1.0.tar.gz").write_bytes(b"sdist")
+    digest = hashlib.sha256(b"sdist").hexdigest()
+    (page / "index.html").write_text(
+        "<html><head><script>alert(1)</script></head><body>"
+        f'<a href="../../files/demo-1.0.tar.gz#sha256={digest}" data-requires-python="&gt;=3.9&quot;&lt;x" '
+        'data-yanked="bad &lt;b&gt;build" onclick="steal()">demo-1.0.tar.gz</a>'
+        '<a href="../../files/demo-0.1.tar.gz">demo-0.1.tar.gz</a>'
+        "</body></html>"
+    )
+    server = StaticUpstream(tmp_path, log_path=tmp_path / "log").start()
+    server.digest = digest
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def registry(upstream):
+    group = GroupFactory(path="acme")
+    registry = VirtualRegistry.objects.create(group=group, format="pypi", name="py")
+    remote = Upstream.objects.create(group=group, format="pypi", kind="remote", name="u", url=f"{upstream.url}/simple")
+    RegistryUpstream.objects.create(registry=registry, upstream=remote, position=1)
+    registry.reader = auth_headers(AccessTokenFactory(user=member(group, AccessLevel.GUEST)).plaintext)
+    return registry
+
+
+def url(registry, path):
+    return f"/api/v4/virtual_registries/packages/pypi/{registry.pk}/{path}"
+
+
+def test_html_is_rendered_here_never_passed_through(client, registry, upstream):
+    response = client.get(url(registry, "simple/Demo/"), **registry.reader)
+    assert response.status_code == 200 and response["Vary"] == "Accept"
+    html = response.content.decode()
+    assert "<script>" not in html and "onclick" not in html and "steal" not in html
+    files = f"http://testserver{url(registry, 'files/demo')}"
+    assert f'href="{files}/{upstream.digest}/demo-1.0.tar.gz#sha256={upstream.digest}"' in html
+    assert 'data-requires-python="&gt;=3.9&quot;&lt;x"' in html
+    assert 'data-yanked="bad &lt;b&gt;build"' in html
+    unhashed = "h-" + hashlib.sha256(b"../../files/demo-0.1.tar.gz").hexdigest()
+    assert f'href="{files}/{unhashed}/demo-0.1.tar.gz"' in html
+
+
+def test_json_page_and_files(client, registry, upstream):
+    response = client.get(url(registry, "simple/demo/"), HTTP_ACCEPT=JSON, **registry.reader)
+    assert response["Content-Type"] == JSON
+    document = response.json()
+    assert document["meta"] == {"api-version": "1.0"} and document["name"] == "demo"
+    sdist = document["files"][0]
+    assert sdist["hashes"] == {"sha256": upstream.digest}
+    assert sdist["requires-python"] == '>=3.9"<x' and sdist["yanked"] == "bad <b>build"
+    assert sdist["core-metadata"] is False and sdist["dist-info-metadata"] is False
+    got = client.get(sdist["url"].removeprefix("http://testserver"), **registry.reader)
+    assert got.status_code == 200 and b"".join(got.streaming_content) == b"sdist"
+    missing = client.get(document["files"][1]["url"].removeprefix("http://testserver"), **registry.reader)
+    assert missing.status_code == 404  # listed, but the upstream has no such file
+    names = client.get(url(registry, "simple/"), HTTP_ACCEPT=JSON, **registry.reader).json()
+    assert names["projects"] == [{"name": "demo"}]
+    assert client.get(url(registry, "files/demo/nothex/demo-1.0.tar.gz"), **registry.reader).status_code == 400

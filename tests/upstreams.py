@@ -1,0 +1,188 @@
+"""Real upstream servers for virtual registry tests (no mocks), in subprocesses on free 127.0.0.1
+ports, that a test can stop (an outage):
+
+- StaticUpstream: python's own `http.server` serving a directory (GET and HEAD, Last-Modified,
+  If-Modified-Since answered 304), e.g. Debian's Maven repository as "Maven Central".
+- Verdaccio: the npm registry server, installed from the npm registry on first use."""
+
+import base64
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class StaticUpstream:
+    def __init__(self, directory, log_path=None):
+        self.directory = directory
+        self.port = free_port()
+        self.process = None
+        self.log_path = log_path or f"{directory}.requests.log"
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log_path, "ab"),  # noqa: SIM115 - the child holds it
+        )
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/", timeout=1).read()
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the upstream server did not start") from None
+                time.sleep(0.1)
+
+    def requests(self):
+        """The request lines the server logged (`GET /path HTTP/1.1`), oldest first."""
+        try:
+            with open(self.log_path, errors="replace") as log:
+                return [line.split('"')[1] for line in log if line.count('"') >= 2]
+        except FileNotFoundError:
+            return []
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+VERDACCIO_VERSION = "6.8.0"  # 6.10 wants Node 22; node-fetch pinned to 2.7.0 so that it installs
+TOOLS = Path(__file__).resolve().parent.parent / "var" / "test-tools"
+
+
+def install_verdaccio():
+    """Verdaccio from the npm registry, installed once under var/test-tools; its entry point."""
+    directory = TOOLS / f"verdaccio-{VERDACCIO_VERSION}"
+    entry = directory / "node_modules" / "verdaccio" / "bin" / "verdaccio"
+    if entry.exists():
+        return entry
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "package.json").write_text(
+        json.dumps(
+            {
+                "name": "packhouse-test-verdaccio",
+                "private": True,
+                "dependencies": {"verdaccio": VERDACCIO_VERSION},
+                "overrides": {"node-fetch": "2.7.0"},
+            }
+        )
+    )
+    result = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode != 0 or not entry.exists():
+        raise RuntimeError(f"installing Verdaccio failed:\n{result.stdout}\n{result.stderr}")
+    return entry
+
+
+class Verdaccio:
+    """A real Verdaccio (no uplinks) on a free 127.0.0.1 port: anyone reads, `USER` publishes.
+    Its request log (level http) is in `log_path`."""
+
+    USER, PASSWORD = "publisher", "publisher-password"
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.port = free_port()
+        self.process = None
+        self.log_path = self.directory / "verdaccio.log"
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def storage(self):
+        return self.directory / "storage"
+
+    def npmrc_lines(self):
+        credential = base64.b64encode(f"{self.USER}:{self.PASSWORD}".encode()).decode()
+        return [f"registry={self.url}/", f"//127.0.0.1:{self.port}/:_auth={credential}"]
+
+    def start(self):
+        entry = install_verdaccio()
+        self.storage.mkdir(parents=True, exist_ok=True)
+        digest = base64.b64encode(hashlib.sha1(self.PASSWORD.encode()).digest()).decode()
+        (self.directory / "htpasswd").write_text(f"{self.USER}:{{SHA}}{digest}\n")
+        config = self.directory / "config.yaml"
+        config.write_text(
+            f"""storage: {self.storage}
+auth:
+  htpasswd:
+    file: {self.directory / "htpasswd"}
+    max_users: -1
+uplinks: {{}}
+packages:
+  '**':
+    access: $all
+    publish: $authenticated
+    unpublish: $authenticated
+log: {{type: stdout, format: json, level: http}}
+"""
+        )
+        self.process = subprocess.Popen(
+            ["node", str(entry), "--config", str(config), "--listen", f"127.0.0.1:{self.port}"],
+            cwd=self.directory,
+            stdout=open(self.log_path, "ab"),  # noqa: SIM115 - the child holds it
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/-/ping", timeout=1).read()
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("Verdaccio did not start:\n" + self.log_path.read_text()) from None
+                time.sleep(0.2)
+
+    def requests(self):
+        """The request lines Verdaccio logged ("GET /path"), oldest first."""
+        lines = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            request = record.get("request") if isinstance(record, dict) else None
+            if isinstance(request, dict) and "method" in request:
+                lines.append(f"{request['method']} {request.get('url', '')}")
+        return lines
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
