@@ -146,6 +146,10 @@ CELERY_BEAT_SCHEDULE = {
     "collect-orphan-objects": {"task": "registry.tasks.collect_orphan_objects", "schedule": 3600.0},
     "expire-stale-jobs": {"task": "registry.tasks.expire_stale_jobs", "schedule": 600.0},
     "announce-pending-epoch-changes": {"task": "registry.tasks.announce_pending_epoch_changes", "schedule": 30.0},
+    "flush-download-counts": {
+        "task": "registry.tasks.flush_download_counts",
+        "schedule": float(env_int("DOWNLOAD_COUNT_FLUSH_SECONDS", 10)),
+    },
     "purge-old-audit-events": {"task": "registry.tasks.purge_old_audit_events", "schedule": 3600.0},
     "run-due-virtual-cleanup-policies": {
         "task": "registry.tasks.run_due_virtual_cleanup_policies",

@@ -34,11 +34,10 @@ import logging
 import uuid
 
 import redis
-from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
 
-from registry import epoch_mirror
+from registry import epoch_mirror, redis_client
 from registry.errors import ChangeNotPublished
 from registry.models import PendingEpochChange
 
@@ -50,14 +49,9 @@ IDENTITY = f"{EPOCH_PREFIX}identity"
 TIMEOUT = 7 * 24 * 3600
 
 
-@functools.cache
-def _client():
-    """One client (and connection pool) per process, straight on Redis: this is on the hot path
-    of every reused response, and values are short strings, not pickles. None without Redis
-    (nothing is reused then, so there is nothing to keep)."""
-    if not settings.REDIS_URL:
-        return None
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+# Straight on Redis (registry.redis_client): this is on the hot path of every reused response.
+_client = redis_client.client
+_key = redis_client.key
 
 
 def ping():
@@ -65,10 +59,6 @@ def ping():
     client = _client()
     if client is not None:
         client.ping()
-
-
-def _key(name):
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{name}"
 
 
 # What a store may raise when it cannot answer: Redis errors, or file errors for the shared files.

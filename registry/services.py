@@ -3,12 +3,11 @@
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, QuerySet
-from django.utils import timezone
+from django.db.models import Max, QuerySet
 
 from accounts import acting, audit
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
-from registry import epochs, formats, policy, webhooks
+from registry import download_counts, epochs, formats, policy, webhooks
 from registry.errors import Invalid
 from registry.formats import DuplicateRule
 from registry.models import (
@@ -281,9 +280,8 @@ def version_last_modified(version):
 
 
 def record_download(version):
-    PackageVersion.objects.filter(pk=version.pk).update(
-        download_count=F("download_count") + 1, last_downloaded_at=timezone.now()
-    )
+    """Count a finished download (registry.download_counts: batched through Redis)."""
+    download_counts.record(version.pk)
 
 
 def mark_version_for_destruction(version):

@@ -5,6 +5,7 @@
 - collect_orphan_objects: objects in storage with no Blob row (a crashed upload), after a grace
   period.
 - expire_stale_jobs: CI jobs left running longer than PACKHOUSE_JOB_TIMEOUT: their tokens die.
+- flush_download_counts: downloads counted in Redis are added to their versions' rows.
 - announce_pending_epoch_changes: package writes made while Redis was unreachable change their
   packages' epochs once it is back (registry.epochs.announce_pending).
 - run_due_cleanup_policies (beat) -> apply_cleanup_policy(project_id): a project's cleanup
@@ -27,7 +28,7 @@ from django.utils import timezone
 from accounts import acting, audit
 from accounts.models import CiJob
 from accounts.signals import credential_changed, credential_changing
-from registry import cleanup, epochs, formats, services
+from registry import cleanup, download_counts, epochs, formats, services
 from registry.models import Blob, CacheEntry, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.storage import BlobStore, lock_digest
 
@@ -37,6 +38,16 @@ BATCH = 500
 
 def _grace():
     return timedelta(seconds=settings.BLOB_GRACE_SECONDS)
+
+
+@shared_task
+def flush_download_counts():
+    """Beat: move the downloads counted in Redis to the database (registry.download_counts)."""
+    try:
+        return download_counts.flush()
+    except epochs.FAILURES as exc:
+        logger.warning("download counts stay pending: %s", exc.__class__.__name__)
+        return 0
 
 
 @shared_task

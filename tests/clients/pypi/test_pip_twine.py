@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.roles import AccessLevel
 from packages_pypi.models import Distribution
+from registry import download_counts
 from registry.models import PackageFile, PackageVersion
 from tests.factories import (
     AccessTokenFactory,
@@ -228,6 +229,7 @@ def test_twine_upload_skip_existing_then_pip_and_uv_install(live_registry, proje
     assert (tmp_path / "group" / f"{MODULE}.py").exists()
     code, output = uv_install(group_index, tmp_path / "uv-group")
     assert code == 0, output
+    download_counts.flush()  # counted in Redis, written in batches
     assert PackageVersion.objects.get().download_count == 4
 
 
@@ -308,6 +310,7 @@ def test_refusals(live_registry, project, developer, dists, tmp_path):
     stranger = AccessTokenFactory(user=UserFactory()).plaintext
     code, output = pip_install(index_url(live_registry, f"projects/{project.pk}", stranger), tmp_path / "stranger")
     assert code != 0
+    download_counts.flush()  # counted in Redis, written in batches
     assert PackageVersion.objects.get().download_count == 0
 
 

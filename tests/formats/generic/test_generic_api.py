@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import AccessLevel
+from registry import download_counts
 from registry.models import Blob, DuplicateSetting, Package, PackageFile, PackageVersion
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.helpers import auth_headers, stored_objects
@@ -57,6 +58,7 @@ def test_upload_then_download_is_byte_identical_with_checksums(client, project, 
 
     sha256 = hashlib.sha256(payload).hexdigest()
     assert stored_objects(blob_dir) == [f"blobs/{sha256[:2]}/{sha256[2:4]}/{sha256}"]
+    download_counts.flush()  # counted in Redis, written in batches
     version = PackageVersion.objects.get()
     assert (version.package.name, version.version, version.created_via) == ("tool", "1.2.3", "personal")
     assert version.download_count == 1  # the GET, not the HEAD

@@ -1,0 +1,159 @@
+"""Download counts are batched through Redis (registry.download_counts): no download waits on its
+version's row, the counts add up after a burst of concurrent downloads and after the workers that
+served them are killed, and without Redis each download still counts at once."""
+
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.roles import AccessLevel
+from registry import download_counts, redis_client
+from registry.models import PackageVersion
+from tests.conftest import start_live_server, stop_live_server
+from tests.factories import AccessTokenFactory, MembershipFactory, ProjectFactory, UserFactory
+from tests.helpers import auth_headers
+
+pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
+
+BURST = 8 * 25  # eight clients, twenty-five downloads each
+
+
+def setup_file(server):
+    project = ProjectFactory()
+    user = UserFactory()
+    MembershipFactory(user=user, project=project, access_level=AccessLevel.DEVELOPER)
+    token = AccessTokenFactory(user=user).plaintext
+    url = server.api(f"projects/{project.pk}/packages/generic/tool/1.0/tool.bin")
+    request = urllib.request.Request(url, data=b"x" * 4096, method="PUT", headers={"PRIVATE-TOKEN": token})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local test server
+        assert response.status == 201
+    return url, token
+
+
+def download(url, token):
+    request = urllib.request.Request(url, headers={"PRIVATE-TOKEN": token})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local test server
+        assert response.read() == b"x" * 4096
+
+
+def burst(url, token):
+    errors = []
+
+    def client():
+        try:
+            for _ in range(BURST // 8):
+                download(url, token)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+
+
+@pytest.fixture
+def workers(blob_dir, spool_dir, tmp_path):
+    server = start_live_server(blob_dir, spool_dir, tmp_path, workers=2)
+    yield server
+    stop_live_server(server)
+
+
+def test_a_burst_of_concurrent_downloads_adds_up_once_flushed(workers):
+    url, token = setup_file(workers)
+    download_counts.flush()
+    burst(url, token)
+    version = PackageVersion.objects.get(package__name="tool")
+    assert eventually(lambda: pending(version), BURST) == BURST  # each counted once its last byte is sent
+    assert PackageVersion.objects.get(pk=version.pk).download_count == 0  # in Redis, not yet in the row
+    assert download_counts.flush() == 1
+    version.refresh_from_db()
+    assert version.download_count == BURST
+    assert version.last_downloaded_at is not None
+    assert download_counts.flush() == 0  # nothing counted twice
+
+
+def test_counts_survive_the_workers_that_served_the_downloads(workers):
+    url, token = setup_file(workers)
+    download_counts.flush()
+    burst(url, token)
+    version = PackageVersion.objects.get(package__name="tool")
+    assert eventually(lambda: pending(version), BURST) == BURST
+    for pid in children(workers.process.pid):
+        os.kill(pid, signal.SIGKILL)  # the master starts new workers
+    wait_until_serving(url)
+    download_counts.flush()
+    assert PackageVersion.objects.get(package__name="tool").download_count == BURST
+
+
+def test_without_redis_each_download_counts_at_once(blob_dir, spool_dir, tmp_path):
+    var_dir = tmp_path / "var"
+    var_dir.mkdir()
+    server = start_live_server(blob_dir, spool_dir, tmp_path, PACKHOUSE_REDIS_URL="", PACKHOUSE_VAR_DIR=str(var_dir))
+    try:
+        url, token = setup_file(server)
+        for _ in range(3):
+            download(url, token)
+        # Counted right after the last byte, by the worker, while the client has its answer.
+        assert eventually(lambda: PackageVersion.objects.get(package__name="tool").download_count) == 3
+    finally:
+        stop_live_server(server)
+
+
+def test_a_download_does_not_write_its_version_row(client):
+    project = ProjectFactory()
+    user = UserFactory()
+    MembershipFactory(user=user, project=project, access_level=AccessLevel.DEVELOPER)
+    headers = auth_headers(AccessTokenFactory(user=user).plaintext)
+    url = f"/api/v4/projects/{project.pk}/packages/generic/tool/1.0/tool.bin"
+    assert client.put(url, data=b"bytes", content_type="application/octet-stream", **headers).status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, **headers)
+        b"".join(response.streaming_content)
+        response.close()  # the download is counted when Django closes the response
+    assert not [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    download_counts.flush()
+    assert PackageVersion.objects.get().download_count == 1
+
+
+def pending(version):
+    """Downloads of the version counted in Redis and not yet written to its row."""
+    value = redis_client.client().hget(redis_client.key(download_counts.COUNTS), version.pk)
+    return int(value or 0)
+
+
+def children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        return [int(child) for child in handle.read().split()]
+
+
+def wait_until_serving(url):
+    """Until a worker answers again (a HEAD, which is not a download)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=5):  # noqa: S310
+                return
+        except urllib.error.HTTPError:
+            return  # answered (401: no credentials)
+        except OSError:
+            assert time.monotonic() < deadline, "no worker came back"
+            time.sleep(0.2)
+
+
+def eventually(read, expected=3, seconds=10):
+    deadline = time.monotonic() + seconds
+    value = read()
+    while value != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = read()
+    return value
