@@ -162,6 +162,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Webhooks may reach loopback, private and link-local addresses (tests, closed networks).
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# The Celery queue webhook deliveries go to (empty: the default queue), so that slow receivers
+# can be given workers of their own.
+WEBHOOK_QUEUE = env("WEBHOOK_QUEUE", "")
 # Audit events older than this many days are removed by a beat task (0: kept for ever).
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
 # Unreferenced blobs and orphan objects are removed only after this many seconds.

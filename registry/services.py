@@ -297,7 +297,8 @@ def mark_version_for_destruction(version):
             **_version_target(version),
             details={"package_type": package.format, "name": package.name, "version": version.version},
         )
-        webhooks.package_event("deleted", version, list(version.files.select_related("blob").order_by("pk")))
+        if version.status in (Status.DEFAULT, Status.DEPRECATED):  # what clients saw (no hidden metadata)
+            webhooks.package_event("deleted", version, list(version.files.select_related("blob").order_by("pk")))
 
 
 def mark_file_for_destruction(package_file):

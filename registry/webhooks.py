@@ -153,7 +153,8 @@ def package_event(event_type, version, files):
 def queue(delivery, countdown=0):
     from registry import tasks
 
-    transaction.on_commit(lambda: tasks.deliver_webhook.apply_async((delivery.pk,), countdown=countdown))
+    options = {"queue": settings.WEBHOOK_QUEUE} if settings.WEBHOOK_QUEUE else {}
+    transaction.on_commit(lambda: tasks.deliver_webhook.apply_async((delivery.pk,), countdown=countdown, **options))
 
 
 def test_event(hook):

@@ -253,3 +253,35 @@ def test_a_listener_that_never_answers_times_out_and_is_tried_again(
     log = list(hook.deliveries.order_by("pk"))
     assert [d.attempt for d in log] == [1, 2, 3, 4]
     assert all(d.status_code is None and "Timeout" in d.error for d in log), [d.error for d in log]
+
+
+def test_hidden_versions_are_never_announced(
+    client, project, maintainer, allow_private, django_capture_on_commit_callbacks
+):
+    """Maven's uploaded metadata lives in a hidden version: neither its upload nor its removal
+    (when the last real version goes) is an event; the real version's are."""
+    from registry import tasks
+
+    base = f"/api/v4/projects/{project.pk}/packages/maven/com/example/app"
+    with Listener() as listener:
+        Webhook.objects.create(project=project, url=listener.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            for path, data in (("1.0/app-1.0.jar", b"jar"), ("maven-metadata.xml", b"<metadata/>")):
+                response = client.put(
+                    f"{base}/{path}", data=data, content_type="application/octet-stream", **maintainer.headers
+                )
+                assert response.status_code == 200
+        version = project.packages.get().versions.get(version="1.0")
+        with django_capture_on_commit_callbacks(execute=True):
+            assert (
+                client.delete(f"/api/v4/projects/{project.pk}/packages/{version.pk}", **maintainer.headers).status_code
+                == 204
+            )
+        with django_capture_on_commit_callbacks(execute=True):
+            tasks.purge_pending_destruction()
+        assert [(b["event_type"], b["package"]["version"]) for b in listener.bodies()] == [
+            ("published", "1.0"),
+            ("deleted", "1.0"),
+        ]
+    # the hidden metadata version did go, unannounced
+    assert not project.packages.get().versions.exclude(status="pending_destruction").exists()

@@ -299,25 +299,22 @@ def test_webhooks_are_delivered_by_the_worker_never_in_the_request(start_worker,
 
     settings.WEBHOOK_ALLOW_PRIVATE = True
     worker = start_worker(PACKHOUSE_WEBHOOK_ALLOW_PRIVATE="true")
-    app.conf.task_routes = {"registry.tasks.deliver_webhook": {"queue": worker.queue}}
-    try:
-        worker.wait_ready()
-        project = ProjectFactory()
-        user = UserFactory()
-        MembershipFactory(user=user, project=project, access_level=AccessLevel.DEVELOPER)
-        token = AccessTokenFactory(user=user).plaintext
-        with Listener(gated=True) as listener:
-            Webhook.objects.create(project=project, url=listener.url)
-            url = f"/api/v4/projects/{project.pk}/packages/generic/tool/1.0/tool.bin"
-            response = client.put(url, data=b"x", content_type="text/plain", **auth_headers(token))
-            assert response.status_code == 201
-            delivery = WebhookDelivery.objects.get()
-            assert delivery.delivered_at is None  # answered before anything was delivered
-            listener.gate.set()
-            worker.wait_for(r"webhook \d+ published attempt 1: 200")
-        delivery.refresh_from_db()
-        assert delivery.status_code == 200 and delivery.delivered_at is not None
-        assert [b["event_type"] for b in listener.bodies()] == ["published"]
-        assert_clean_log(worker)
-    finally:
-        app.conf.task_routes = None
+    settings.WEBHOOK_QUEUE = worker.queue  # this process queues its deliveries for that worker
+    worker.wait_ready()
+    project = ProjectFactory()
+    user = UserFactory()
+    MembershipFactory(user=user, project=project, access_level=AccessLevel.DEVELOPER)
+    token = AccessTokenFactory(user=user).plaintext
+    with Listener(gated=True) as listener:
+        Webhook.objects.create(project=project, url=listener.url)
+        url = f"/api/v4/projects/{project.pk}/packages/generic/tool/1.0/tool.bin"
+        response = client.put(url, data=b"x", content_type="text/plain", **auth_headers(token))
+        assert response.status_code == 201
+        delivery = WebhookDelivery.objects.get()
+        assert delivery.delivered_at is None  # answered before anything was delivered
+        listener.gate.set()
+        worker.wait_for(r"webhook \d+ published attempt 1: 200")
+    delivery.refresh_from_db()
+    assert delivery.status_code == 200 and delivery.delivered_at is not None
+    assert [b["event_type"] for b in listener.bodies()] == ["published"]
+    assert_clean_log(worker)
