@@ -383,8 +383,6 @@ def _find_group(ref):
         return None
     if (pk := numeric_id(ref)) is not None:
         return Group.objects.filter(pk=pk).first()
-    if "\x00" in ref:  # a decoded %00: in no path (and no PostgreSQL text)
-        return None
     return Group.objects.filter(full_path__iexact=ref).first()
 
 
@@ -399,8 +397,6 @@ def _find_project(ref):
     queryset = Project.objects.select_related("group", "namespace_owner")
     if (pk := numeric_id(ref)) is not None:
         return queryset.filter(pk=pk).first()
-    if "\x00" in ref:  # a decoded %00: in no path (and no PostgreSQL text)
-        return None
     return queryset.filter(full_path__iexact=ref).first()
 
 
