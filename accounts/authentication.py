@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from accounts import acting, audit, throttling, tokens
+from accounts import acting, audit, services, throttling, tokens
 from accounts.models import AccessToken, CiJob, DeployToken
 from accounts.principals import (
     ACCESS_TOKEN,
@@ -149,6 +149,8 @@ def _find(queryset, token):
     if row is None or not tokens.matches(token, row.digest):
         raise InvalidCredential()
     if row.revoked:
+        if isinstance(row, AccessToken):
+            services.revoke_token_family(row)
         raise InvalidCredential("401 Unauthorized - Token was revoked")
     if row.expired:
         raise InvalidCredential("401 Unauthorized - Token is expired")

@@ -328,6 +328,8 @@ class AccessToken(TokenState):
     resource_group = models.ForeignKey(
         Group, null=True, blank=True, on_delete=models.CASCADE, related_name="access_tokens"
     )
+    # The token this one was rotated from (its family: accounts.services.revoke_token_family).
+    previous = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="successor")
 
     def __str__(self):
         return f"{self.kind} token {self.name!r} of {self.user.username}"

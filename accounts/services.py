@@ -77,6 +77,21 @@ def create_deploy_token(owner_kind, owner, values, creator):
 ROTATED_TOKEN_DAYS = 7  # GitLab's default lifetime of a rotated token when none is asked for
 
 
+def revoke_token_family(row):
+    """A rotated-away token was presented again (GitLab's reuse detection: it may have leaked):
+    revoke every token rotated from it, so whoever holds the chain must sign in to get a new one.
+    The number of tokens revoked."""
+    revoked = 0
+    with transaction.atomic():
+        successor = AccessToken.objects.filter(previous=row).first()
+        while successor is not None:
+            if not successor.revoked:
+                successor.revoke()
+                revoked += 1
+            successor = AccessToken.objects.filter(previous=successor).first()
+    return revoked
+
+
 def rotate_access_token(row, expires_at=None):
     """Revoke an access token and issue its successor (same user, kind, name, scopes and resource),
     in one transaction: if the revocation cannot be announced (accounts.signals), neither happens.
@@ -94,6 +109,7 @@ def rotate_access_token(row, expires_at=None):
             expires_at=expires_at,
             resource_project=row.resource_project,
             resource_group=row.resource_group,
+            previous=row,
         )
         plaintext = tokens.issue(successor, tokens.PERSONAL_PREFIX)
         audit.token_rotated(row, successor)

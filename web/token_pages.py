@@ -9,7 +9,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import roles
 from accounts.models import AccessToken, DeployToken, Membership, group_access_level
 from accounts.roles import AccessLevel
-from accounts.services import create_deploy_token, create_personal_token, create_resource_token, revoke_resource_token
+from accounts.services import (
+    create_deploy_token,
+    create_personal_token,
+    create_resource_token,
+    revoke_resource_token,
+    rotate_access_token,
+)
 from api.serializers import AccessTokenInput, DeployTokenInput, token_scopes
 from registry.errors import NotFound
 from web import forms
@@ -139,7 +145,11 @@ def personal_tokens(request):
             form = forms.AccessTokenForm(scopes=scopes)
         else:
             status = 400
-    rows = AccessToken.objects.filter(user=user, kind=AccessToken.Kind.PERSONAL).order_by("-created_at", "-id")
+    return _personal_page(request, form, new_token, status)
+
+
+def _personal_page(request, form, new_token, status=200):
+    rows = AccessToken.objects.filter(user=request.user, kind=AccessToken.Kind.PERSONAL).order_by("-created_at", "-id")
     context = {
         "title": "Personal access tokens",
         "form": form,
@@ -147,9 +157,25 @@ def personal_tokens(request):
         "active_tokens": [r for r in rows if r.active],
         "inactive_tokens": [r for r in rows if not r.active],
         "revoke_url_name": "web:personal_token_revoke",
+        "rotate_url_name": "web:personal_token_rotate",
         "revoke_ref": None,
     }
     return render(request, "web/access_tokens.html", context, status=status)
+
+
+@require_POST
+@login_required
+@page
+def personal_token_rotate(request, token_id):
+    """Revoke the token and show its successor's secret, once (as POST .../rotate does)."""
+    row = AccessToken.objects.filter(
+        user=request.user, kind=AccessToken.Kind.PERSONAL, pk=token_id, revoked=False
+    ).first()
+    if row is None or not row.active:
+        raise NotFound()
+    successor, secret = rotate_access_token(row)
+    form = forms.AccessTokenForm(scopes=token_scopes(admin=request.user.is_superuser))
+    return _personal_page(request, form, {"row": successor, "secret": secret, "rotated": True})
 
 
 @require_POST
@@ -181,6 +207,10 @@ def _resource_tokens(request, kind, resource, caller_level):
             form = forms.AccessTokenForm(scopes=scopes, with_level=True, max_level=caller_level)
         else:
             status = 400
+    return _resource_page(request, kind, resource, form, new_token, status)
+
+
+def _resource_page(request, kind, resource, form, new_token, status=200):
     field = f"resource_{kind}"
     rows = list(
         AccessToken.objects.filter(kind=kind, **{field: resource}).select_related("user").order_by("-created_at")
@@ -199,6 +229,7 @@ def _resource_tokens(request, kind, resource, caller_level):
         "active_tokens": [r for r in rows if r.active],
         "inactive_tokens": [r for r in rows if not r.active],
         "revoke_url_name": f"web:{kind}_access_token_revoke",
+        "rotate_url_name": f"web:{kind}_access_token_rotate",
         "revoke_ref": resource.full_path,
         "with_level": True,
     }
@@ -253,3 +284,29 @@ def group_access_token_revoke(request, ref, token_id):
     revoke_resource_token(row)
     messages.success(request, f"Revoked access token {row.name}.")
     return redirect("web:group_access_tokens", ref=group.full_path)
+
+
+def _rotate_resource_token(request, kind, resource, caller_level, token_id):
+    row = AccessToken.objects.filter(kind=kind, **{f"resource_{kind}": resource}, pk=token_id, revoked=False).first()
+    if row is None or not row.active:
+        raise NotFound()
+    successor, secret = rotate_access_token(row)
+    form = forms.AccessTokenForm(scopes=token_scopes(admin=False), with_level=True, max_level=caller_level)
+    return _resource_page(request, kind, resource, form, {"row": successor, "secret": secret, "rotated": True})
+
+
+@require_POST
+@login_required
+@page
+def project_access_token_rotate(request, ref, token_id):
+    project, access = load_project(request, ref, roles.ADMIN_PROJECT)
+    return _rotate_resource_token(request, "project", project, _caller_level(request, access.level), token_id)
+
+
+@require_POST
+@login_required
+@page
+def group_access_token_rotate(request, ref, token_id):
+    group = load_group(request, ref, roles.ADMIN_GROUP)
+    level = _caller_level(request, group_access_level(request.user, group))
+    return _rotate_resource_token(request, "group", group, level, token_id)

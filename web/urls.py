@@ -24,6 +24,11 @@ urlpatterns = [
         token_pages.personal_token_revoke,
         name="personal_token_revoke",
     ),
+    path(
+        "-/user_settings/personal_access_tokens/<int:token_id>/rotate",
+        token_pages.personal_token_rotate,
+        name="personal_token_rotate",
+    ),
     # Groups.
     path("groups/<ref:ref>/-/packages", package_pages.group_packages, name="group_packages"),
     path("groups/<ref:ref>/-/settings/general", settings_pages.group_general, name="group_general"),
@@ -38,6 +43,11 @@ urlpatterns = [
         "groups/<ref:ref>/-/settings/access_tokens/<int:token_id>/revoke",
         token_pages.group_access_token_revoke,
         name="group_access_token_revoke",
+    ),
+    path(
+        "groups/<ref:ref>/-/settings/access_tokens/<int:token_id>/rotate",
+        token_pages.group_access_token_rotate,
+        name="group_access_token_rotate",
     ),
     path("groups/<ref:ref>/-/hooks", hook_pages.group_hooks, name="group_hooks"),
     path("groups/<ref:ref>/-/hooks/<int:hook_id>", hook_pages.group_hook, name="group_hook"),
@@ -70,6 +80,11 @@ urlpatterns = [
         "<ref:ref>/-/settings/access_tokens/<int:token_id>/revoke",
         token_pages.project_access_token_revoke,
         name="project_access_token_revoke",
+    ),
+    path(
+        "<ref:ref>/-/settings/access_tokens/<int:token_id>/rotate",
+        token_pages.project_access_token_rotate,
+        name="project_access_token_rotate",
     ),
     path("<ref:ref>/-/settings/ci_cd", settings_pages.job_token_scope, name="job_token_scope"),
     path("<ref:ref>/-/settings/general", settings_pages.project_general, name="project_general"),

@@ -262,7 +262,8 @@ def test_resource_access_token_rotation(api, tree, people, kind):
     new = rotated.json()
     assert new["id"] != old["id"] and new["token"] != old["token"]
     assert (new["name"], new["scopes"], new["access_level"], new["user_id"]) == ("ci", ["api"], 30, old["user_id"])
-    assert api.get("/api/v4/user", HTTP_PRIVATE_TOKEN=old["token"]).status_code == 401
     assert api.get("/api/v4/user", HTTP_PRIVATE_TOKEN=new["token"]).status_code == 200
+    assert api.get("/api/v4/user", HTTP_PRIVATE_TOKEN=old["token"]).status_code == 401
+    assert api.get("/api/v4/user", HTTP_PRIVATE_TOKEN=new["token"]).status_code == 401  # reuse: the family dies
     assert api.post(f"{base}/{old['id']}/rotate", **admin_of.headers).status_code == 401  # already revoked
     assert api.post(f"{base}/999999/rotate", **admin_of.headers).json() == {"message": "404 Access Token Not Found"}

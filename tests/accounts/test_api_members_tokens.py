@@ -246,10 +246,32 @@ def test_a_rotated_token_dies_and_its_successor_works(api, people):
     assert new["token"].startswith("glpat-") and new["token"] != old
     assert (new["name"], new["scopes"], new["revoked"]) == ("ci", ["api"], False)
     assert new["expires_at"] == (datetime.now(UTC).date() + timedelta(days=7)).isoformat()
-    assert api.get("/api/v4/user", **auth_headers(old)).status_code == 401
     assert api.get("/api/v4/user", **auth_headers(new["token"])).status_code == 200
     assert api.post(f"/api/v4/personal_access_tokens/{created['id']}/rotate", **user.headers).status_code == 401
     other = AccessTokenFactory()
     assert api.post(f"/api/v4/personal_access_tokens/{other.pk}/rotate", **user.headers).status_code == 404
     self_rotated = api.post("/api/v4/personal_access_tokens/self/rotate", {"expires_at": "2000-01-01"}, **user.headers)
     assert self_rotated.status_code == 400
+
+
+def test_presenting_a_rotated_away_token_revokes_its_whole_family(api, people):
+    """GitLab's reuse detection: a rotated token used again may have leaked, so every token
+    rotated from it dies too; a token that was simply revoked takes nothing with it."""
+    user = people["stranger"]
+    created = api.post(
+        "/api/v4/user/personal_access_tokens", {"name": "ci", "scopes": ["api"]}, format="json", **user.headers
+    ).json()
+    first = created["token"]
+    second = api.post("/api/v4/personal_access_tokens/self/rotate", **auth_headers(first)).json()["token"]
+    third = api.post("/api/v4/personal_access_tokens/self/rotate", **auth_headers(second)).json()["token"]
+    assert api.get("/api/v4/user", **auth_headers(third)).status_code == 200
+
+    assert api.post("/api/v4/personal_access_tokens/self/rotate", **auth_headers(first)).status_code == 401
+    assert api.get("/api/v4/user", **auth_headers(third)).status_code == 401
+    assert set(AccessToken.objects.filter(name="ci").values_list("revoked", flat=True)) == {True}
+
+    unrelated = AccessTokenFactory(user=user.user)
+    plain = AccessTokenFactory(user=user.user)
+    plain.revoke()
+    assert api.get("/api/v4/user", **auth_headers(plain.plaintext)).status_code == 401
+    assert api.get("/api/v4/user", **auth_headers(unrelated.plaintext)).status_code == 200

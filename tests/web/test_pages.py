@@ -410,3 +410,33 @@ def test_a_project_cannot_be_more_visible_than_its_group(project):
     assert b"not allowed in a private group" in response.content
     project.refresh_from_db()
     assert project.visibility == "private"
+
+
+def test_rotate_buttons_show_the_successor_once_and_the_old_token_dies(project):
+    user = member(project)
+    client = signed_in(user)
+    secret = secret_in(
+        client.post("/-/user_settings/personal_access_tokens", {"name": "laptop", "scopes": ["api"]}).content, "glpat-"
+    )
+    row = AccessToken.objects.get(user=user)
+    assert b"Rotate laptop" in client.get("/-/user_settings/personal_access_tokens").content
+    assert signed_in(member()).post(f"/-/user_settings/personal_access_tokens/{row.pk}/rotate").status_code == 404
+    rotated = client.post(f"/-/user_settings/personal_access_tokens/{row.pk}/rotate")
+    assert rotated.status_code == 200
+    successor = secret_in(rotated.content, "glpat-")
+    assert successor and successor != secret and b"no longer works" in rotated.content
+    packages = f"/api/v4/projects/{project.pk}/packages"
+    assert Client().get(packages, **auth_headers(successor)).status_code == 200
+    assert successor.encode() not in client.get("/-/user_settings/personal_access_tokens").content
+
+    # A project access token, by a Maintainer; a Developer may not.
+    client.post("/acme/tools/-/settings/access_tokens", {"name": "bot", "scopes": ["read_api"], "access_level": "20"})
+    bot = AccessToken.objects.get(kind="project", revoked=False)
+    developer = signed_in(member(project, AccessLevel.DEVELOPER))
+    assert developer.post(f"/acme/tools/-/settings/access_tokens/{bot.pk}/rotate").status_code == 403
+    rotated = client.post(f"/acme/tools/-/settings/access_tokens/{bot.pk}/rotate")
+    assert rotated.status_code == 200
+    bot_successor = secret_in(rotated.content, "glpat-")
+    assert Client().get(packages, **auth_headers(bot_successor)).status_code == 200
+    bot.refresh_from_db()
+    assert bot.revoked and AccessToken.objects.get(previous=bot).user == bot.user
