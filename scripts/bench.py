@@ -465,6 +465,21 @@ def main():
             "x_accel_ratio": round(accel / theirs, 2),
         }
 
+        # 1 MiB downloads at c=8: Packhouse (authorized, counted) against nginx serving the same bytes.
+        small = os.urandom(1024 * 1024)
+        http("PUT", f"{api}/generic/small/1/small.bin", token, small)
+        small_sha256 = hashlib.sha256(small).hexdigest()
+        small_blob = workdir / "storage" / "blobs" / small_sha256[:2] / small_sha256[2:4] / small_sha256
+        small_path = f"/api/v4/projects/{project.pk}/packages/generic/small/1/small.bin"
+        with nginx_serving(small_blob, workdir) as nginx_small:
+            ours = wrk(server.url + small_path, token, seconds, connections=8, pids=server.worker_pids())
+            theirs = wrk(nginx_small, token, seconds, connections=8)
+        results["download_1mib_c8"] = {
+            "packhouse": ours,
+            "nginx": theirs,
+            "ratio": round(ours["requests_per_s"] / theirs["requests_per_s"], 2),
+        }
+
         # Large generic upload: the workers' peak RSS growth.
         upload_file = workdir / "upload.bin"
         with upload_file.open("wb") as handle:
@@ -653,6 +668,7 @@ def print_table(results):
         ("Conan recipe `latest` (req/s, p50, p99)", results["conan_latest"]),
         ("RubyGems compact index `info` (req/s, p50, p99)", results["rubygems_info"]),
         ("100 MiB download vs nginx", results["download_100mib"]),
+        ("1 MiB downloads, c=8, vs nginx", results["download_1mib_c8"]),
         ("large generic upload", results["upload_large"]),
         ("sequential npm publishes", results["npm_publish_sequential"]),
         ("sequential PyPI uploads", results["pypi_upload_sequential"]),
