@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "packages_cargo.apps.CargoConfig",
     "packages_conan.apps.ConanConfig",
     "packages_rubygems.apps.RubygemsConfig",
+    "packages_golang.apps.GolangConfig",
 ]
 
 MIDDLEWARE = [

@@ -4,11 +4,11 @@ run each workload with a bounded load tool, print a table and write it as JSON.
     .venv/bin/python scripts/bench.py [--quick] [--out var/bench/results.json]
 
 Workloads: cached and cold npm packument, PyPI simple page and Cargo sparse index file, Conan's
-`latest` revision and RubyGems' compact index `info` (wrk, concurrency 32), a 100 MiB download
-against nginx serving the same file, a large generic upload with the worker's peak RSS growth,
-sequential npm publishes, PyPI uploads, Cargo publishes, Conan uploads and gem pushes, and
-`npm install` / `pip install` of 50 packages from a fresh cache. Timings are reported, never
-asserted.
+`latest` revision, RubyGems' compact index `info` and Go's `@v/list` (wrk, concurrency 32), a
+100 MiB download against nginx serving the same file, a large generic upload with the worker's
+peak RSS growth, sequential npm publishes, PyPI uploads, Cargo publishes, Conan uploads, gem
+pushes and Go module uploads, and `npm install` / `pip install` of 50 packages from a fresh
+cache. Timings are reported, never asserted.
 """
 
 import argparse
@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.formats.golang.modules import module_zip  # noqa: E402
 from tests.formats.rubygems.gems import gem  # noqa: E402
 from tests.payloads import cargo_publish_body, npm_document, twine_form  # noqa: E402
 
@@ -437,6 +438,17 @@ def main():
         results["seed_gem_versions"] = {"count": versions // 10, "seconds": round(time.perf_counter() - start, 1)}
         results["rubygems_info"] = wrk(f"{api}/rubygems/info/bench-big", token, seconds)
 
+        # Go: one module with many versions, its `@v/list` (what `go get` asks first).
+        start = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(
+                pool.map(
+                    lambda i: upload_module(api, token, "example.com/bench/big", f"v1.0.{i}"), range(versions // 10)
+                )
+            )
+        results["seed_go_versions"] = {"count": versions // 10, "seconds": round(time.perf_counter() - start, 1)}
+        results["go_list"] = wrk(f"{api}/go/example.com/bench/big/@v/list", token, seconds)
+
         # 100 MiB download: Packhouse (FileResponse + sendfile) against nginx on the same file.
         big = workdir / "download.bin"
         with big.open("wb") as handle:
@@ -561,6 +573,14 @@ def main():
             "ms_per_push": round((time.perf_counter() - start) * 1000 / sequential, 1),
         }
 
+        start = time.perf_counter()
+        for i in range(sequential):
+            upload_module(api, token, "example.com/bench/seq", f"v2.0.{i}+incompatible")
+        results["go_upload_sequential"] = {
+            "count": sequential,
+            "ms_per_upload": round((time.perf_counter() - start) * 1000 / sequential, 1),
+        }
+
         # npm install / pip install of N packages from a fresh cache.
         names = [f"lib{i}" for i in range(install_count)]
         with ThreadPoolExecutor(4) as pool:
@@ -652,6 +672,12 @@ def push_gem(api, token, name, version):
     )
 
 
+def upload_module(api, token, module, version):
+    """A Go module zip, uploaded as Gitea takes it."""
+    data = module_zip(module, version)
+    return http("PUT", f"{api}/go/upload", token, data, {"Content-Type": "application/zip"})
+
+
 def upload_named(api, token, name):
     body, content_type = twine_form(name, "1.0.0")
     return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
@@ -667,6 +693,7 @@ def print_table(results):
         ("Cargo index file, cold build (ms)", results["cargo_index_cold_ms"]),
         ("Conan recipe `latest` (req/s, p50, p99)", results["conan_latest"]),
         ("RubyGems compact index `info` (req/s, p50, p99)", results["rubygems_info"]),
+        ("Go `@v/list` (req/s, p50, p99)", results["go_list"]),
         ("100 MiB download vs nginx", results["download_100mib"]),
         ("1 MiB downloads, c=8, vs nginx", results["download_1mib_c8"]),
         ("large generic upload", results["upload_large"]),
@@ -675,6 +702,7 @@ def print_table(results):
         ("sequential Cargo publishes", results["cargo_publish_sequential"]),
         ("sequential Conan uploads (5 files each)", results["conan_upload_sequential"]),
         ("sequential gem pushes", results["gem_push_sequential"]),
+        ("sequential Go module uploads", results["go_upload_sequential"]),
         ("npm install from a fresh cache", results["npm_install"]),
         ("pip install from a fresh cache", results["pip_install"]),
     ]

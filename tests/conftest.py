@@ -12,6 +12,7 @@
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -104,8 +105,10 @@ class LiveRegistry:
         return Path(self.log_path).read_text(errors="replace")
 
 
-def start_live_server(blob_dir, spool_dir, log_dir, workers=1, **env_overrides):
-    """A gunicorn process serving this checkout on the test database; returns a LiveRegistry."""
+def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, **env_overrides):
+    """A gunicorn process serving this checkout on the test database; returns a LiveRegistry.
+    `tls`: (certificate file, key file) to serve https (clients that send credentials only over
+    https); the certificate must name 127.0.0.1."""
     from django.db import connection
 
     port = _free_port()
@@ -144,17 +147,19 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, **env_overrides):
             "-",
             "--logger-class",
             "packhouse.gunicorn_logging.AccessLogger",
+            *(("--certfile", str(tls[0]), "--keyfile", str(tls[1])) if tls else ()),
         ],
         cwd=ROOT,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    context = ssl.create_default_context(cafile=str(tls[0])) if tls else None
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(f"{url}/-/health", timeout=1).read()  # noqa: S310 - local test server
+            urllib.request.urlopen(f"{url}/-/health", timeout=1, context=context).read()  # noqa: S310
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:

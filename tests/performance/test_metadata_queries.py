@@ -38,6 +38,7 @@ from tests.factories import (
     ProjectFactory,
     member,
 )
+from tests.formats.golang.modules import module_zip
 from tests.formats.nuget.nupkg import multipart, nupkg
 from tests.formats.rubygems.gems import gem
 from tests.helpers import auth_headers
@@ -167,6 +168,13 @@ def publish_rubygems(client, headers, project, name, version):
     assert response.status_code == 200, response.content
 
 
+def publish_golang(client, headers, project, name, version):
+    """Go versions have a `v`; a v2+ module without a /v2 path is `+incompatible`."""
+    version = f"v{version}" + ("+incompatible" if int(version.split(".")[0]) >= 2 else "")
+    url = f"/api/v4/projects/{project.pk}/packages/go/upload"
+    _put(client, url, module_zip(name, version), headers, "application/zip", status=201)
+
+
 @dataclass(frozen=True)
 class Format:
     names: tuple  # the measured package, another one
@@ -183,6 +191,7 @@ FORMATS = {
     "cargo": Format(("left-pad", "right-pad"), publish_cargo),
     "conan": Format(("hello-lib", "other-lib"), publish_conan, conan_extras),
     "rubygems": Format(("hola", "other-gem"), publish_rubygems),
+    "golang": Format(("example.com/acme/greet", "example.com/acme/other"), publish_golang),
 }
 
 
@@ -219,6 +228,8 @@ CARGO_GROUP = "/api/v4/groups/{g}/-/packages/cargo/index"
 CONAN = "/api/v4/projects/{p}/packages/conan/v2/conans"
 CONAN_RECIPE = f"{CONAN}/hello-lib/1.0.0/_/_"
 GEMS = "/api/v4/projects/{p}/packages/rubygems"
+GO_PROJECT = "/api/v4/projects/{p}/packages/go/example.com/acme/greet"
+GO_GROUP = "/api/v4/groups/{g}/-/packages/go/example.com/acme/greet"
 
 ENDPOINTS = {
     "npm-packument-project": Endpoint("npm", f"{NPM_PROJECT}/@acme%2fleft-pad", '"1.0.2"'),
@@ -284,6 +295,11 @@ ENDPOINTS = {
     "rubygems-quick-spec-project": Endpoint(
         "rubygems", f"{GEMS}/quick/Marshal.4.8/hola-1.0.0.gemspec.rz", "", added=False
     ),
+    "golang-list-project": Endpoint("golang", f"{GO_PROJECT}/@v/list", "v1.0.2"),
+    "golang-list-group": Endpoint("golang", f"{GO_GROUP}/@v/list", "v3.0.1"),
+    "golang-latest-project": Endpoint("golang", f"{GO_PROJECT}/@latest", '"v1.0.2"'),
+    "golang-latest-group": Endpoint("golang", f"{GO_GROUP}/@latest", '"v3.0.1+incompatible"'),
+    "golang-info-project": Endpoint("golang", f"{GO_PROJECT}/@v/v1.0.0.info", '"v1.0.0"', added=False),
     "rest-project-packages": Endpoint("generic", "/api/v4/projects/{p}/packages", '"name":"other-tool"'),
     "rest-group-packages": Endpoint("generic", "/api/v4/groups/{g}/packages", '"project_path":"acme/sub/deep"'),
     "rest-group-packages-job-token": Endpoint(
@@ -378,7 +394,9 @@ def test_query_count_does_not_grow_with_the_data(client, world, name):
     _get(client, headers, endpoint, _fill(endpoint.path, world, None))  # warm-up, before any package
 
     _publish(client, world, endpoint.format, SMALL)
-    measured = PackageVersion.objects.get(package__project=world["main"], package__name=spec.names[0], version="1.0.0")
+    measured = PackageVersion.objects.get(
+        package__project=world["main"], package__name=spec.names[0], version__in=("1.0.0", "v1.0.0")
+    )
     small, small_body = _measure(client, world, headers, endpoint, measured.pk)
 
     _publish(client, world, endpoint.format, LARGE)

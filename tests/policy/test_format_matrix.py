@@ -1,8 +1,8 @@
 """The permission matrix across every format's routes: project pull and publish, group pull, and
 instance pull (npm, Maven), per principal kind, visibility and role. Expected statuses are data;
 "ok" stands for the format's own success code (npm 200, PyPI 201, Maven 200, NuGet 201, generic
-201/200, Cargo 200, Conan 201/200, RubyGems 200). Group routes never show a package from a project
-the caller cannot pull."""
+201/200, Cargo 200, Conan 201/200, RubyGems 200, Go 201/200). Group routes never show a package
+from a project the caller cannot pull."""
 
 import pytest
 
@@ -19,6 +19,7 @@ from tests.factories import (
     UserFactory,
     finish,
 )
+from tests.formats.golang.modules import module_zip
 from tests.formats.nuget.nupkg import multipart, nupkg
 from tests.formats.rubygems.gems import gem
 from tests.helpers import auth_headers
@@ -204,7 +205,30 @@ class Rubygems(Format):
         return response
 
 
-FORMATS = [Generic, Npm, Pypi, Maven, Nuget, Cargo, Conan, Rubygems]
+class Golang(Format):
+    name = "golang"
+
+    def __init__(self, project):
+        super().__init__(project)
+        self.p = f"/api/v4/projects/{project.pk}/packages/go"  # GitLab's mount for package type golang
+        self.g = f"/api/v4/groups/{project.group_id}/-/packages/go"
+
+    def publish(self, client, headers, version):
+        major = int(version.split(".")[0])  # a v2+ module without a /v2 path is +incompatible
+        data = module_zip("example.com/m/pkg", f"v{version}" + ("+incompatible" if major >= 2 else ""))
+        return client.put(f"{self.p}/upload", data=data, content_type="application/zip", **headers)
+
+    def pull(self, client, headers, base=None):
+        response = client.get(f"{base or self.p}/example.com/m/pkg/@v/list", **headers)
+        if response.status_code == 200:
+            assert b"v1.0.0\n" in response.content
+        return response
+
+    def group_pull(self, client, headers):
+        return self.pull(client, headers, self.g)
+
+
+FORMATS = [Generic, Npm, Pypi, Maven, Nuget, Cargo, Conan, Rubygems, Golang]
 SUCCESS = {
     "generic": (200, 201),
     "npm": (200,),
@@ -214,6 +238,7 @@ SUCCESS = {
     "cargo": (200,),
     "conan": (200, 201),
     "rubygems": (200,),
+    "golang": (200, 201),
 }
 
 
@@ -265,7 +290,7 @@ def test_format_matrix(client, format_class, kind, visibility, role):
         assert status(fmt.instance_pull(client, headers), fmt) == expected_instance
 
 
-@pytest.mark.parametrize("format_class", [Npm, Pypi, Maven, Nuget, Cargo], ids=lambda f: f.name)
+@pytest.mark.parametrize("format_class", [Npm, Pypi, Maven, Nuget, Cargo, Golang], ids=lambda f: f.name)
 def test_group_routes_never_show_a_package_from_a_project_the_caller_cannot_pull(client, format_class):
     group = GroupFactory(path="shared", visibility="public")
     hidden = ProjectFactory(group=group, visibility="private")

@@ -1,0 +1,6 @@
+from registry import apps
+
+
+class GolangConfig(apps.FormatAppConfig):
+    name = "packages_golang"
+    format_class = "packages_golang.format.GolangFormat"

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Install Debian's go for the Go module client tests. Idempotent: does nothing when go is there.
+# Needs root (or sudo).
+set -eu
+
+if command -v go >/dev/null 2>&1; then
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo"
+    else
+        echo "install-go.sh: needs root (or sudo) to apt-get install golang-go" >&2
+        exit 1
+    fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+APT="$SUDO apt-get -o DPkg::Lock::Timeout=600 -q"
+$APT update
+$APT install -y --no-install-recommends golang-go
