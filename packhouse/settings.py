@@ -29,6 +29,18 @@ def env_bool(name, default):
 VAR_DIR = Path(env("VAR_DIR", BASE_DIR / "var"))
 
 SECRET_KEY = env("SECRET_KEY", "packhouse-embedded-insecure-key-change-me")
+
+# /-/metrics (registry.metrics): prometheus_client in multiprocess mode. Every process of this
+# machine (gunicorn workers, a Celery worker sharing the var directory) writes its counts to
+# files here, read and summed at each scrape. Set before prometheus_client is first imported.
+METRICS_DIR = Path(env("METRICS_DIR", VAR_DIR / "metrics"))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# Who may scrape /-/metrics without a token: these addresses and networks (GitLab's monitoring
+# allowlist defaults); an instance admin's token is accepted from anywhere.
+METRICS_ALLOWED_IPS = [
+    part.strip() for part in env("METRICS_ALLOWED_IPS", "127.0.0.0/8,::1/128").split(",") if part.strip()
+]
 DEBUG = env_bool("DEBUG", False)
 EXTERNAL_URL = env("EXTERNAL_URL", "")  # e.g. https://packages.example.com; empty: from request
 # Hosts a request may name. URLs in metadata documents are built from EXTERNAL_URL or from the
@@ -58,6 +70,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "registry.metrics.LabelsMiddleware",
     "registry.response_cache.ResponseReuseMiddleware",
     "registry.middleware.SecurityHeadersMiddleware",
     "registry.middleware.RegistryErrorMiddleware",

@@ -50,6 +50,11 @@ def _client():
     return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
 
 
+def client():
+    """The process's Redis client (None without Redis)."""
+    return _client()
+
+
 def ping():
     """Raise redis.RedisError unless Redis answers (nothing to reach without Redis)."""
     client = _client()

@@ -7,7 +7,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
-from registry import epochs, formats
+from registry import epochs, formats, metrics
 from registry.errors import Invalid
 from registry.formats import DuplicateRule
 from registry.models import (
@@ -155,6 +155,8 @@ def publish(project, principal, fmt, draft, store=None):
     except BaseException:
         store.discard_unreferenced(written)
         raise
+    metrics.PUBLISHES.labels(fmt.name).inc()
+    metrics.BYTES.labels("uploaded", fmt.name).inc(sum(f.spool.size for f in draft.files))
     logger.info(
         "published %s %s %s in %s by %s (%d files)",
         fmt.name,
@@ -217,12 +219,14 @@ def mark_version_for_destruction(version):
         PackageVersion.objects.filter(pk=version.pk).update(status=Status.PENDING_DESTRUCTION)
         PackageFile.objects.filter(version=version).update(status=PackageFile.FileStatus.PENDING_DESTRUCTION)
         package_changed(version.package)
+    metrics.DELETES.labels(version.package.format, "version").inc()
 
 
 def mark_file_for_destruction(package_file):
     with transaction.atomic():
         PackageFile.objects.filter(pk=package_file.pk).update(status=PackageFile.FileStatus.PENDING_DESTRUCTION)
         package_changed(package_file.version.package)
+    metrics.DELETES.labels(package_file.version.package.format, "file").inc()
 
 
 def serve(
@@ -249,6 +253,8 @@ def serve(
             **(headers or {}),
         },
     )
+    if request.method == "GET":  # the format from the route: no query on the download's hot path
+        metrics.BYTES.labels("downloaded", metrics.labels_for(request)[0]).inc(blob.size)
     if count_download and request.method == "GET":
         # Counted once the response is finished (Django closes it after the last byte is sent),
         # so the UPDATE and its commit are not between the client and its first byte.

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts.models import CiJob
 from accounts.signals import credential_changed, credential_changing
-from registry import cleanup, formats, services
+from registry import cleanup, formats, metrics, services
 from registry.models import Blob, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.storage import BlobStore, lock_digest
 
@@ -205,6 +205,7 @@ def apply_cleanup_policy(project_id, purge=True):
     CleanupPolicy.objects.filter(pk=policy.pk).update(
         next_run_at=timezone.now() + timedelta(seconds=settings.CLEANUP_INTERVAL_SECONDS)
     )
+    metrics.count_cleanup_run()
     logger.info(
         "cleanup policy of project %s (%s): marked %d versions, %d files for destruction%s",
         policy.project_id,
