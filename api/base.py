@@ -19,7 +19,7 @@ from accounts import roles
 from accounts.authentication import principal_of
 from accounts.principals import ACCESS_TOKEN, DEPLOY_TOKEN, JOB_TOKEN
 from api.pagination import GitLabPagination
-from registry import policy
+from registry import observe, policy
 from registry.errors import Forbidden, NotFound, Unauthenticated
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -67,6 +67,7 @@ class ManagementView(APIView):
         project = policy.resolve_project(str(ref))
         if project is None:
             policy.deny_unknown(self.principal, "Project")
+        observe.note_target(self.request, project)
         self.access = policy.authorize(self.principal, project, action or roles.READ_PROJECT)
         return project
 
@@ -74,6 +75,7 @@ class ManagementView(APIView):
         group = policy.resolve_group(str(ref))
         if group is None:
             policy.deny_unknown(self.principal, "Group")
+        observe.note_target(self.request, group)
         policy.authorize_group(self.principal, group, action)
         return group
 

@@ -70,7 +70,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "registry.metrics.LabelsMiddleware",
+    "registry.observe.FactsMiddleware",
     "registry.response_cache.ResponseReuseMiddleware",
     "registry.middleware.SecurityHeadersMiddleware",
     "registry.middleware.RegistryErrorMiddleware",
@@ -268,13 +268,24 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 LOGIN_URL = "/users/sign_in"
 
+# "plain", or "json": one JSON object a line, and one line per request on the packhouse.request
+# logger (registry.observe: request id, user, credential kind and id, project, format, status,
+# bytes, duration).
+LOG_FORMAT = env("LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "packhouse.json_logging.JsonFormatter"},
+    },
     "filters": {"redact_secrets": {"()": "accounts.redaction.RedactSecretsFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact_secrets"],
+        },
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},

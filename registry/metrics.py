@@ -4,9 +4,10 @@ and a scrape sums them, so the answer covers every gunicorn worker of the node, 
 answers the scrape. Scrape each node.
 
 - Requests: `packhouse_http_requests_total{format, route, method, status}` and the duration
-  histogram `packhouse_http_request_duration_seconds{format}`, counted by `MetricsApplication`
-  around everything (answers the response cache replays before Django included: they carry the
-  labels they were remembered with). `route` is the URL pattern, never the path.
+  histogram `packhouse_http_request_duration_seconds{format}`, counted by
+  registry.observe.ObserveApplication around everything (answers the response cache replays
+  before Django included: they carry the facts they were remembered with). `route` is the URL
+  pattern, never the path.
 - Packages: bytes uploaded (published files) and downloaded (served files, through a redirect to
   the object store or not), publishes and deletes, by format.
 - Response reuse: `packhouse_response_reuse_total{result="replayed"|"built"}`; the reuse ratio is
@@ -21,7 +22,6 @@ token (401 without a credential, 403 for anyone else).
 
 import ipaddress
 import os
-import time
 from pathlib import Path
 
 import redis
@@ -35,7 +35,6 @@ from accounts import throttling
 from accounts.authentication import InvalidCredential, authenticate_request, carries_credential
 from registry import epochs
 
-ENVIRON_LABELS = "packhouse.metrics_labels"
 CLEANUP_RUNS_KEY = "metrics:cleanup-runs"
 
 REQUESTS = Counter("packhouse_http_requests_total", "HTTP requests answered", ["format", "route", "method", "status"])
@@ -70,49 +69,6 @@ def _prune_dead_processes():
 
 
 _prune_dead_processes()
-
-
-def labels_for(request):
-    """(format, route) of a Django request: the route's pattern, never the requested path; the
-    format of a package view (registry.views.PackageAPIView.package_format), else ""."""
-    match = getattr(request, "resolver_match", None)
-    route = match.route if match is not None and match.route else "unmatched"
-    view = getattr(getattr(match, "func", None), "cls", None)
-    package_format = getattr(getattr(view, "package_format", None), "name", "") or ""
-    return str(package_format), route
-
-
-class MetricsApplication:
-    """WSGI wrapper: counts every answer with the labels Django (or the replayed entry) left."""
-
-    def __init__(self, application):
-        self.application = application
-
-    def __call__(self, environ, start_response):
-        started = time.monotonic()
-        answered = {}
-
-        def record_status(status, headers, exc_info=None):
-            answered["status"] = status.split(" ", 1)[0]
-            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
-
-        result = self.application(environ, record_status)
-        package_format, route = environ.get(ENVIRON_LABELS, ("", "unmatched"))
-        REQUESTS.labels(package_format, route, environ.get("REQUEST_METHOD", ""), answered.get("status", "")).inc()
-        DURATION.labels(package_format).observe(time.monotonic() - started)
-        return result
-
-
-class LabelsMiddleware:
-    """Leaves the request's (format, route) in the WSGI environ for MetricsApplication."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        response = self.get_response(request)
-        request.META[ENVIRON_LABELS] = labels_for(request)
-        return response
 
 
 def count_cleanup_run():

@@ -7,7 +7,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
-from registry import epochs, formats, metrics
+from registry import epochs, formats, metrics, observe
 from registry.errors import Invalid
 from registry.formats import DuplicateRule
 from registry.models import (
@@ -254,7 +254,7 @@ def serve(
         },
     )
     if request.method == "GET":  # the format from the route: no query on the download's hot path
-        metrics.BYTES.labels("downloaded", metrics.labels_for(request)[0]).inc(blob.size)
+        metrics.BYTES.labels("downloaded", observe.format_of(request)).inc(blob.size)
     if count_download and request.method == "GET":
         # Counted once the response is finished (Django closes it after the last byte is sent),
         # so the UPDATE and its commit are not between the client and its first byte.
