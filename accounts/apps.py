@@ -8,7 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-        from accounts import audit, signals, throttling
+        from accounts import audit, metrics, signals, throttling
 
         signals.connect()
         audit.connect()
@@ -17,6 +17,11 @@ class AccountsConfig(AppConfig):
             lambda sender, credentials, request=None, **kwargs: request and throttling.record_failure(request),
             weak=False,
             dispatch_uid="throttle-sign-in-failed",
+        )
+        user_login_failed.connect(
+            lambda sender, **kwargs: metrics.AUTHENTICATION_FAILURES.labels(reason="sign_in").inc(),
+            weak=False,
+            dispatch_uid="metrics-sign-in-failed",
         )
         user_logged_in.connect(
             lambda sender, request, user, **kwargs: request and throttling.forget_failures(request),

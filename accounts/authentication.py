@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from accounts import acting, audit, services, throttling, tokens
+from accounts import acting, audit, metrics, services, throttling, tokens
 from accounts.models import AccessToken, CiJob, DeployToken
 from accounts.principals import (
     ACCESS_TOKEN,
@@ -54,9 +54,14 @@ def accept_token_header(header):
 
 
 class InvalidCredential(exceptions.AuthenticationFailed):
-    """A credential was presented and is unknown, expired, revoked, or a finished job's."""
+    """A credential was presented and is unknown, expired, revoked, or a finished job's.
+    `reason` names which, for the authentication-failure counter (never the token)."""
 
     default_detail = "401 Unauthorized"
+
+    def __init__(self, detail=None, reason="unknown"):
+        super().__init__(detail)
+        self.reason = reason
 
 
 def carries_credential(meta):
@@ -73,8 +78,9 @@ def authenticate_request(request):
     throttling.check(request)
     try:
         principal = _resolve(request)
-    except InvalidCredential:
+    except InvalidCredential as exc:
         throttling.record_failure(request)
+        metrics.AUTHENTICATION_FAILURES.labels(reason=exc.reason).inc()
         raise
     acting.note_principal(principal)
     audit.token_used(principal)
@@ -102,7 +108,9 @@ def presented_credential(meta):
     if not presented:
         return None
     if len({token for token, _, _ in presented}) > 1:
-        raise InvalidCredential("401 Unauthorized - more than one credential presented; send only one")
+        raise InvalidCredential(
+            "401 Unauthorized - more than one credential presented; send only one", reason="two_credentials"
+        )
     return presented[0]
 
 
@@ -116,17 +124,17 @@ def _authorization_credential(auth):
     if scheme == "basic":
         username, password = decode_basic(credentials.strip())
         return password, None, username
-    raise InvalidCredential("401 Unauthorized - unsupported authorization scheme")
+    raise InvalidCredential("401 Unauthorized - unsupported authorization scheme", reason="malformed")
 
 
 def decode_basic(credentials):
     try:
         decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidCredential("401 Unauthorized - malformed Basic credentials") from exc
+        raise InvalidCredential("401 Unauthorized - malformed Basic credentials", reason="malformed") from exc
     username, sep, password = decoded.partition(":")
     if not sep or not password:
-        raise InvalidCredential("401 Unauthorized - Basic credentials need a token as password")
+        raise InvalidCredential("401 Unauthorized - Basic credentials need a token as password", reason="malformed")
     return username, password
 
 
@@ -151,9 +159,9 @@ def _find(queryset, token):
     if row.revoked:
         if isinstance(row, AccessToken):
             services.revoke_token_family(row)
-        raise InvalidCredential("401 Unauthorized - Token was revoked")
+        raise InvalidCredential("401 Unauthorized - Token was revoked", reason="revoked")
     if row.expired:
-        raise InvalidCredential("401 Unauthorized - Token is expired")
+        raise InvalidCredential("401 Unauthorized - Token is expired", reason="expired")
     _touch(row)
     return row
 
@@ -180,7 +188,7 @@ def _access_token_principal(token):
     row = _find(AccessToken.objects.select_related("user"), token)
     user = row.user
     if not user.is_active:
-        raise InvalidCredential("401 Unauthorized - user is blocked")
+        raise InvalidCredential("401 Unauthorized - user is blocked", reason="user_blocked")
     return Principal(kind=ACCESS_TOKEN, user=user, scopes=frozenset(row.scopes), access_token=row)
 
 
@@ -200,9 +208,9 @@ def _job_principal(token):
     if job is None or not tokens.matches(token, job.token_digest):
         raise InvalidCredential()
     if not job.running:
-        raise InvalidCredential("401 Unauthorized - the job has finished")
+        raise InvalidCredential("401 Unauthorized - the job has finished", reason="job_finished")
     if not job.user.is_active:
-        raise InvalidCredential("401 Unauthorized - user is blocked")
+        raise InvalidCredential("401 Unauthorized - user is blocked", reason="user_blocked")
     return Principal(kind=JOB_TOKEN, user=job.user, job=job)
 
 

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from accounts import metrics
 from accounts.roles import AccessLevel
 
 PATH_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}$")
@@ -378,6 +379,11 @@ class DeployToken(TokenState):
         if self.project_id is not None:
             return project.pk == self.project_id
         return self.group_id in project.group_ids
+
+    def revoke(self):
+        """GitLab's "delete" of a deploy token (counted for /-/metrics)."""
+        super().revoke()
+        metrics.deploy_token_changed("deleted", self.scopes)
 
 
 class CiJob(models.Model):

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import audit, tokens
+from accounts import audit, metrics, tokens
 from accounts.models import AccessToken, DeployToken, Membership, User, Visibility
 
 VISIBILITY_RANK = {Visibility.PRIVATE: 0, Visibility.INTERNAL: 1, Visibility.PUBLIC: 2}
@@ -71,7 +71,9 @@ def create_deploy_token(owner_kind, owner, values, creator):
         creator=creator,
         **{owner_kind: owner},
     )
-    return row, tokens.issue(row, tokens.DEPLOY_PREFIX)
+    plaintext = tokens.issue(row, tokens.DEPLOY_PREFIX)
+    metrics.deploy_token_changed("created", row.scopes)
+    return row, plaintext
 
 
 ROTATED_TOKEN_DAYS = 7  # GitLab's default lifetime of a rotated token when none is asked for

@@ -21,7 +21,7 @@ from accounts.authentication import principal_of
 from accounts.principals import ACCESS_TOKEN, DEPLOY_TOKEN, JOB_TOKEN
 from api.exceptions import UnknownRoute
 from api.pagination import GitLabPagination
-from registry import policy
+from registry import observe, policy
 from registry.errors import Forbidden, NotFound, Unauthenticated
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -84,6 +84,7 @@ class ManagementView(APIView):
         project = policy.resolve_project(str(ref))
         if project is None:
             self.deny_missing(str(ref), "Project")
+        observe.note_target(self.request, project)
         self.access = policy.authorize(self.principal, project, action or roles.READ_PROJECT)
         return project
 
@@ -91,6 +92,7 @@ class ManagementView(APIView):
         group = policy.resolve_group(str(ref))
         if group is None:
             self.deny_missing(str(ref), "Group")
+        observe.note_target(self.request, group)
         policy.authorize_group(self.principal, group, action)
         return group
 

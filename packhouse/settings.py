@@ -29,6 +29,18 @@ def env_bool(name, default):
 VAR_DIR = Path(env("VAR_DIR", BASE_DIR / "var"))
 
 SECRET_KEY = env("SECRET_KEY", "packhouse-embedded-insecure-key-change-me")
+
+# /-/metrics (registry.metrics): prometheus_client in multiprocess mode. Every process of this
+# machine (gunicorn workers, a Celery worker sharing the var directory) writes its counts to
+# files here, read and summed at each scrape. Set before prometheus_client is first imported.
+METRICS_DIR = Path(env("METRICS_DIR", VAR_DIR / "metrics"))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# Who may scrape /-/metrics without a token: these addresses and networks (GitLab's monitoring
+# allowlist defaults); an instance admin's token is accepted from anywhere.
+METRICS_ALLOWED_IPS = [
+    part.strip() for part in env("METRICS_ALLOWED_IPS", "127.0.0.0/8,::1/128").split(",") if part.strip()
+]
 DEBUG = env_bool("DEBUG", False)
 REVISION = env("REVISION", "")  # answered by GET /api/v4/version; empty: the checkout's git commit
 EXTERNAL_URL = env("EXTERNAL_URL", "")  # e.g. https://packages.example.com; empty: from request
@@ -63,6 +75,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "registry.observe.FactsMiddleware",
     "registry.response_cache.ResponseReuseMiddleware",
     "registry.middleware.SecurityHeadersMiddleware",
     "registry.middleware.RegistryErrorMiddleware",
@@ -293,13 +306,24 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 LOGIN_URL = "/users/sign_in"
 
+# "plain", or "json": one JSON object a line, and one line per request on the packhouse.request
+# logger (registry.observe: request id, user, credential kind and id, project, format, status,
+# bytes, duration).
+LOG_FORMAT = env("LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "packhouse.json_logging.JsonFormatter"},
+    },
     "filters": {"redact_secrets": {"()": "accounts.redaction.RedactSecretsFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact_secrets"],
+        },
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},

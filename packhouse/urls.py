@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from registry.health import health, liveness, readiness
+from registry.metrics import metrics_view
 from registry.routes import format_patterns
 
 handler404 = "registry.health.not_found"
@@ -16,5 +17,6 @@ urlpatterns = [
     path("-/health", health),
     path("-/liveness", liveness),
     path("-/readiness", readiness),
+    path("-/metrics", metrics_view),
     path("", include("web.urls")),
 ]

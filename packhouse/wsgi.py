@@ -7,11 +7,14 @@ django_application = get_wsgi_application()
 
 from django.urls import get_resolver  # noqa: E402 - needs Django set up
 
+from registry.observe import ObserveApplication  # noqa: E402
 from registry.response_cache import ReuseApplication  # noqa: E402
 
 # Import every view and compile every route now, while the worker boots, instead of during the
 # first request each worker serves (half a second on a small machine).
 get_resolver().reverse_dict  # noqa: B018 - evaluated for its side effect
 
-# Remembered metadata documents are answered before Django runs (registry.response_cache).
-application = ReuseApplication(django_application)
+# Remembered metadata documents are answered before Django runs (registry.response_cache);
+# every answer, replayed or not, gets a request id, is counted for /-/metrics and, with
+# PACKHOUSE_LOG_FORMAT=json, logged as one JSON line (registry.observe).
+application = ObserveApplication(ReuseApplication(django_application))

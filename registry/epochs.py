@@ -54,6 +54,11 @@ _client = redis_client.client
 _key = redis_client.key
 
 
+def client():
+    """The process's Redis client (None without Redis)."""
+    return _client()
+
+
 def ping():
     """Raise redis.RedisError unless Redis answers (nothing to reach without Redis)."""
     client = _client()

@@ -31,7 +31,7 @@ from django.core.signals import setting_changed
 
 from accounts.authentication import CREDENTIAL_HEADERS
 from accounts.throttling import package_request_limits_on
-from registry import epochs, request_freshness
+from registry import epochs, metrics, observe, request_freshness
 from registry.access_cache import identity_keys
 from registry.lru import BoundedLRU
 
@@ -60,6 +60,7 @@ class Entry:
     body: bytes
     headers: list
     etag: str
+    facts: dict = None  # registry.observe: route, format, who asked (for metrics and the log line)
 
     @property
     def size(self):
@@ -146,6 +147,8 @@ class ReuseApplication:
             answer = entry.replay(environ)
             if answer is not None:
                 status, headers, body = answer
+                environ[observe.FACTS] = entry.facts or observe.NO_FACTS
+                metrics.REUSE.labels("replayed").inc()
                 start_response(status, [*headers, ("Content-Length", str(len(body)))])
                 return [body]
             store.discard(key)
@@ -201,5 +204,7 @@ class ResponseReuseMiddleware:
                 body=response.content,
                 headers=[(name, value) for name, value in response.items() if name.lower() != "content-length"],
                 etag=response.get("ETag", ""),
+                facts=observe.facts_of(request),
             ),
         )
+        metrics.REUSE.labels("built").inc()

@@ -7,7 +7,7 @@ from django.db.models import Max, QuerySet
 
 from accounts import acting, audit
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
-from registry import download_counts, epochs, formats, policy, webhooks
+from registry import download_counts, epochs, formats, metrics, observe, policy, webhooks
 from registry.errors import Invalid
 from registry.formats import DuplicateRule
 from registry.models import (
@@ -196,6 +196,8 @@ def publish(project, principal, fmt, draft, store=None):
     except BaseException:
         store.discard_unreferenced(written)
         raise
+    metrics.PUBLISHES.labels(fmt.name).inc()
+    metrics.BYTES.labels("uploaded", fmt.name).inc(sum(f.spool.size for f in draft.files))
     logger.info(
         "published %s %s %s in %s by %s (%d files)",
         fmt.name,
@@ -299,6 +301,7 @@ def mark_version_for_destruction(version):
         )
         if version.status in (Status.DEFAULT, Status.DEPRECATED):  # what clients saw (no hidden metadata)
             webhooks.package_event("deleted", version, list(version.files.select_related("blob").order_by("pk")))
+    metrics.DELETES.labels(version.package.format, "version").inc()
 
 
 def mark_file_for_destruction(package_file):
@@ -315,6 +318,7 @@ def mark_file_for_destruction(package_file):
             target_details=f"{package.name}@{version.version}/{package_file.file_name}",
             details={"package_type": package.format, "name": package.name, "version": version.version},
         )
+    metrics.DELETES.labels(package_file.version.package.format, "file").inc()
 
 
 def serve(
@@ -341,6 +345,8 @@ def serve(
             **(headers or {}),
         },
     )
+    if request.method == "GET":  # the format from the route: no query on the download's hot path
+        metrics.BYTES.labels("downloaded", observe.format_of(request)).inc(blob.size)
     if count_download and request.method == "GET":
         # Counted once the response is finished (Django closes it after the last byte is sent),
         # so the UPDATE and its commit are not between the client and its first byte.

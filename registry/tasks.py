@@ -28,7 +28,7 @@ from django.utils import timezone
 from accounts import acting, audit
 from accounts.models import CiJob
 from accounts.signals import credential_changed, credential_changing
-from registry import cleanup, download_counts, epochs, formats, services
+from registry import cleanup, download_counts, epochs, formats, metrics, services
 from registry.models import Blob, CacheEntry, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.storage import BlobStore, lock_digest
 
@@ -245,6 +245,7 @@ def _apply_cleanup_policy(policy, purge):
     CleanupPolicy.objects.filter(pk=policy.pk).update(
         next_run_at=timezone.now() + timedelta(seconds=settings.CLEANUP_INTERVAL_SECONDS)
     )
+    metrics.count_cleanup_run()
     logger.info(
         "cleanup policy of project %s (%s): marked %d versions, %d files for destruction%s",
         policy.project_id,

@@ -14,7 +14,7 @@ from accounts import roles
 from accounts.authentication import TokenAuthentication, authenticate_request, principal_of
 from accounts.principals import ANONYMOUS_PRINCIPAL
 from accounts.throttling import PackageRequestThrottle
-from registry import epochs, policy, request_freshness, services
+from registry import epochs, observe, policy, request_freshness, services
 from registry.access_cache import RequestMemory
 from registry.errors import NotFound, RegistryError, TooManyRequests, Unauthenticated
 
@@ -116,11 +116,13 @@ class PackageAPIView(APIView):
             self.project = policy.resolve_project(kwargs["project_ref"], memory)
             if self.project is None:
                 policy.deny_unknown(self.principal, "Project")
+            observe.note_target(request, self.project)
             self.access = policy.authorize(self.principal, self.project, action, memory)
         elif self.scope == GROUP:
             self.group = policy.resolve_group(kwargs["group_ref"], memory)
             if self.group is None:
                 policy.deny_unknown(self.principal, "Group")
+            observe.note_target(request, self.group)
             policy.authorize_group(self.principal, self.group, action, memory)
         elif action != roles.READ_PACKAGE:
             # Nothing is ever published at instance level.
