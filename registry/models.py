@@ -182,6 +182,7 @@ from registry.virtual.models import (  # noqa: E402
     NegativeEntry,
     RegistryUpstream,
     Upstream,
+    UpstreamRule,
     VirtualCleanupPolicy,
     VirtualRegistry,
 )
@@ -199,6 +200,7 @@ __all__ = [
     "PendingEpochChange",
     "RegistryUpstream",
     "Upstream",
+    "UpstreamRule",
     "VirtualCleanupPolicy",
     "VirtualRegistry",
 ]
