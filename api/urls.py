@@ -51,6 +51,8 @@ urlpatterns = [
     path(f"{VR}/upstreams/<int:upstream_id>/test", virtual_registries.UpstreamTestView.as_view()),
     path(f"{VR}/upstreams/<int:upstream_id>/cache_entries", virtual_registries.UpstreamCacheEntriesView.as_view()),
     path(f"{VR}/upstreams/<int:upstream_id>/cache", virtual_registries.UpstreamCacheView.as_view()),
+    path(f"{VR}/upstreams/<int:upstream_id>/rules", virtual_registries.RulesView.as_view()),
+    path(f"{VR}/upstreams/<int:upstream_id>/rules/<int:rule_id>", virtual_registries.RuleView.as_view()),
     path(f"{VR}/local/upstreams/<int:upstream_id>", virtual_registries.LocalUpstreamView.as_view()),
     path(f"{VR}/local/upstreams/<int:upstream_id>/test", virtual_registries.UpstreamTestView.as_view()),
     path(f"{VR}/local/upstreams/<int:upstream_id>/claims", virtual_registries.ClaimsView.as_view()),

@@ -23,12 +23,13 @@ from accounts.authentication import principal_of
 from api.base import ManagementView
 from registry import formats, policy
 from registry.errors import NotFound, Unauthenticated
-from registry.virtual import cleanup, health, http, services
+from registry.virtual import cleanup, health, http, rules, services
 from registry.virtual.models import (
     CacheEntry,
     NameClaim,
     RegistryUpstream,
     Upstream,
+    UpstreamRule,
     VirtualCleanupPolicy,
     VirtualRegistry,
 )
@@ -353,6 +354,50 @@ class CacheEntryView(VirtualRegistryAPIView):
             upstream=upstream, relative_path=relative_path, status=CacheEntry.Status.DEFAULT
         )
         if not entries.update(status=CacheEntry.Status.PENDING_DESTRUCTION):
+            raise NotFound("404 Not Found")
+        return Response(status=204)
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+
+def render_rule(rule):
+    return {
+        "id": rule.pk,
+        "upstream_id": rule.upstream_id,
+        "rule_type": rule.rule_type,
+        "pattern_type": rule.pattern_type,
+        "target": rule.target,
+        "pattern": rule.pattern,
+        "created_at": timestamp(rule.created_at),
+    }
+
+
+class RulesView(VirtualRegistryAPIView):
+    """Allow/deny rules of a remote upstream (Maintainer+)."""
+
+    def upstream(self, upstream_id):
+        return self.load(Upstream.objects.filter(kind=Upstream.Kind.REMOTE), upstream_id, WRITE)
+
+    def get(self, request, format_name, upstream_id):
+        upstream = self.upstream(upstream_id)
+        return Response([render_rule(rule) for rule in upstream.rules.order_by("id")])
+
+    def post(self, request, format_name, upstream_id):
+        upstream = self.upstream(upstream_id)
+        try:
+            fields = rules.check(self.data(), self.fmt.virtual, upstream.rules.count())
+        except rules.RuleInvalid as exc:
+            raise services.ValidationFailed(exc.errors) from exc
+        rule = UpstreamRule.objects.create(upstream=upstream, **fields)
+        logger.info("virtual registry rule %s added to upstream %s by %s", rule.pk, upstream.pk, self.principal)
+        return Response(render_rule(rule), status=201)
+
+
+class RuleView(VirtualRegistryAPIView):
+    def delete(self, request, format_name, upstream_id, rule_id):
+        upstream = self.load(Upstream.objects.filter(kind=Upstream.Kind.REMOTE), upstream_id, WRITE)
+        if not UpstreamRule.objects.filter(upstream=upstream, pk=rule_id).delete()[0]:
             raise NotFound("404 Not Found")
         return Response(status=204)
 

@@ -70,6 +70,19 @@ class MavenVirtualSupport(VirtualSupport):
         directory = "/".join(segments[:-1]) or segments[-1]
         return VirtualPath(relative_path="/" + raw_path, kind=FileKind.MUTABLE, name=directory, file_name=segments[-1])
 
+    rule_targets = ("group_id", "artifact_id", "version")
+
+    def rule_values(self, path):
+        try:
+            maven_path = parsers.parse_path(path.relative_path[1:])
+        except Invalid:
+            return {}
+        group_id, _, artifact_id = maven_path.name.rpartition("/")
+        values = {"group_id": group_id.replace("/", "."), "artifact_id": artifact_id}
+        if not maven_path.versionless:
+            values["version"] = maven_path.version
+        return values
+
     def expected_digests(self, path, headers, fetch_sidecar):
         for header in SHA1_HEADERS:
             value = headers.get(header, "").strip().lower()

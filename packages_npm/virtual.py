@@ -69,6 +69,20 @@ class NpmVirtualSupport(VirtualSupport):
             metadata=self.packument_path(name, abbreviated=True),
         )
 
+    rule_targets = ("name", "scope", "version")
+    case_insensitive_targets = ("scope",)
+
+    def rule_values(self, path):
+        values = {"name": path.name}
+        scope = parsers.scope_of(path.name)
+        if scope:
+            values["scope"] = scope
+        if path.kind == FileKind.IMMUTABLE:
+            version = parsers.tarball_version(path.name, path.file_name)
+            if version:
+                values["version"] = version
+        return values
+
     def claim_keys(self, name):
         """A scoped name is also hidden by a claim on its scope (`@acme`)."""
         scope = parsers.scope_of(name)

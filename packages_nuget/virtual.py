@@ -103,6 +103,16 @@ class NugetVirtualSupport(VirtualSupport):
             metadata=self.service_index_path(),
         )
 
+    rule_targets = ("id", "version")
+    case_insensitive_targets = ("id", "version")
+
+    def rule_values(self, path):
+        values = {"id": path.name}
+        parts = path.relative_path.split("/")
+        if path.kind == FileKind.IMMUTABLE and len(parts) == 5:
+            values["version"] = parts[3]
+        return values
+
     def parse(self, raw_path):
         parts = raw_path.split("/")
         if len(parts) == 4 and parts[0] == "download":

@@ -22,7 +22,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
 
-from packages_pypi import queries, renderers
+from packages_pypi import parsers, queries, renderers
 from registry import services
 from registry.errors import Invalid
 from registry.formats import FileKind, VirtualPath, VirtualSupport
@@ -244,6 +244,18 @@ class PypiVirtualSupport(VirtualSupport):
             file_name=filename,
             metadata=page,
         )
+
+    case_insensitive_targets = ("name", "version")
+
+    def rule_values(self, path):
+        values = {"name": path.name}
+        if path.kind == FileKind.IMMUTABLE:
+            try:
+                _, _, version = parsers.parse_file_name(path.file_name.removesuffix(".metadata"))
+                values["version"] = str(version)
+            except Invalid:
+                pass
+        return values
 
     def parse(self, raw_path):
         parts = raw_path.split("/")

@@ -107,6 +107,15 @@ class VirtualSupport:
         the same upstream (bytes, or None when it has none). Empty: nothing to check."""
         return {}
 
+    # What upstream rules (spec §1.9) may match on, and which of them compare case-insensitively.
+    rule_targets = ("name", "version")
+    case_insensitive_targets = ()
+
+    def rule_values(self, path):
+        """{target: value} of a request's path for upstream rules (a target it has no value for,
+        such as the version of a metadata document, is left out)."""
+        return {"name": path.name}
+
     def claim_keys(self, name):
         """The claims that hide `name` (a normalized name) from remote upstreams: the name itself,
         and whatever else covers it (a scope)."""

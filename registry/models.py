@@ -266,6 +266,7 @@ from registry.virtual.models import (  # noqa: E402
     NegativeEntry,
     RegistryUpstream,
     Upstream,
+    UpstreamRule,
     VirtualCleanupPolicy,
     VirtualRegistry,
 )
@@ -283,6 +284,7 @@ __all__ = [
     "PendingEpochChange",
     "RegistryUpstream",
     "Upstream",
+    "UpstreamRule",
     "VirtualCleanupPolicy",
     "VirtualRegistry",
 ]

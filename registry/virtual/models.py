@@ -196,3 +196,25 @@ class VirtualCleanupPolicy(models.Model):
     last_run_detailed_metrics = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class UpstreamRule(models.Model):
+    """An allow or deny rule of a remote upstream (spec §1.9): any matching deny skips the
+    upstream for a request; when it has allow rules, one of them must match."""
+
+    MAX_PER_UPSTREAM = 20
+
+    class RuleType(models.TextChoices):
+        ALLOW = "allow"
+        DENY = "deny"
+
+    class PatternType(models.TextChoices):
+        WILDCARD = "wildcard"
+        REGEX = "regex"
+
+    upstream = models.ForeignKey(Upstream, on_delete=models.CASCADE, related_name="rules")
+    rule_type = models.CharField(max_length=8, choices=RuleType.choices)
+    pattern_type = models.CharField(max_length=8, choices=PatternType.choices)
+    target = models.CharField(max_length=32)
+    pattern = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)

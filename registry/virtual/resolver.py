@@ -32,8 +32,8 @@ from registry import policy
 from registry.errors import BadGateway, NotFound, UpstreamUnavailable
 from registry.formats import FileKind
 from registry.storage import BlobStore
-from registry.virtual import claims, flight, health, http
-from registry.virtual.models import CacheEntry, NegativeEntry, RegistryUpstream, path_digest
+from registry.virtual import claims, flight, health, http, rules
+from registry.virtual.models import CacheEntry, NegativeEntry, RegistryUpstream, UpstreamRule, path_digest
 
 logger = logging.getLogger(__name__)
 SIDECAR_CAP = 4096
@@ -80,7 +80,7 @@ def resolve(registry, principal, fmt, path):
     UpstreamUnavailable."""
     upstreams = [link.upstream for link in links_of(registry)]
     claiming = claims.claiming([u for u in upstreams if u.is_local], fmt.virtual.claim_keys(path.name))
-    walk = claiming or upstreams
+    walk = claiming or _by_rules(upstreams, fmt, path)
     for upstream in walk:
         if upstream.is_local:
             found = _from_local(upstream, principal, fmt, path)
@@ -92,6 +92,22 @@ def resolve(registry, principal, fmt, path):
         names = ", ".join(upstream.name for upstream in claiming)
         raise NotFound(f"404 Not Found - {path.name} is claimed by local upstream {names}")
     raise NotFound()
+
+
+def _by_rules(upstreams, fmt, path):
+    """The upstreams whose rules let this request through (local upstreams take no rules)."""
+    remote = [upstream.pk for upstream in upstreams if not upstream.is_local]
+    by_upstream = {}
+    for rule in UpstreamRule.objects.filter(upstream_id__in=remote).order_by("id"):
+        by_upstream.setdefault(rule.upstream_id, []).append(rule)
+    if not by_upstream:
+        return upstreams
+    values = fmt.virtual.rule_values(path)
+    kept = [u for u in upstreams if u.is_local or rules.allowed(by_upstream.get(u.pk, []), values, fmt.virtual)]
+    if upstreams and not kept:
+        logger.warning("virtual_registry_upstream_denied path=%s upstreams=%s", path.relative_path, remote)
+        raise NotFound("404 Not Found - denied by the upstreams' rules")
+    return kept
 
 
 # --- local upstreams ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from registry.models import (
     Package,
     RegistryUpstream,
     Upstream,
+    UpstreamRule,
     VirtualRegistry,
 )
 from tests.factories import AccessTokenFactory, GroupFactory, ProjectFactory, UserFactory, member
@@ -316,3 +317,46 @@ def test_concurrent_misses_fetch_once(acme, reader):
     assert [r.status_code for r in results] == [200] * 4
     assert sorted(r["X-Packhouse-Cache"] for r in results) == ["HIT", "HIT", "HIT", "MISS"]
     assert seen.count(f"/{JAR}") == 1
+
+
+def test_upstream_rules_choose_which_upstream_may_answer(client, acme, upstreams):
+    first, second = upstreams("first"), upstreams("second")
+    write(first.root, JAR, b"from first")
+    write(second.root, JAR, b"from second")
+    write(second.root, "com/other/x/1.0/x-1.0.jar", b"other")
+    one, two = remote(acme, first), remote(acme, second)
+    registry = registry_with(acme, one, two)
+    maintainer = auth_headers(AccessTokenFactory(user=member(acme, AccessLevel.MAINTAINER)).plaintext)
+    rules = "/api/v4/virtual_registries/packages/maven/upstreams/{}/rules"
+
+    def add(upstream, **rule):
+        response = client.post(rules.format(upstream.pk), rule, content_type="application/json", **maintainer)
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    # The first upstream may not serve com.example's lib*: the second answers.
+    add(one, rule_type="deny", pattern_type="wildcard", target="artifact_id", pattern="lib*")
+    response = get(client, registry, JAR, maintainer)
+    assert body(response) == b"from second"
+    assert not any(JAR in line for line in first.requests())
+    # The second only serves com.example, the first never com.other: denied everywhere (404,
+    # nobody asked).
+    add(two, rule_type="allow", pattern_type="wildcard", target="group_id", pattern="com.example")
+    add(one, rule_type="deny", pattern_type="wildcard", target="group_id", pattern="com.oth*")
+    denied = get(client, registry, "com/other/x/1.0/x-1.0.jar", maintainer)
+    assert denied.status_code == 404 and "rules" in denied.json()["message"]
+    assert not any("com/other" in line for line in first.requests() + second.requests())
+    # Refusals.
+    url = rules.format(one.pk)
+    regex = {"rule_type": "deny", "pattern_type": "regex", "target": "version", "pattern": ".*-SNAPSHOT"}
+    refused = client.post(url, regex, content_type="application/json", **maintainer)
+    assert refused.status_code == 400 and list(refused.json()["message"]) == ["pattern_type"]
+    wrong = {"rule_type": "deny", "pattern_type": "wildcard", "target": "scope", "pattern": "x"}
+    assert client.post(url, wrong, content_type="application/json", **maintainer).status_code == 400
+    developer = auth_headers(AccessTokenFactory(user=member(acme, AccessLevel.DEVELOPER)).plaintext)
+    assert client.get(url, **developer).status_code == 403
+    listed = client.get(url, **maintainer).json()
+    assert [rule["target"] for rule in listed] == ["artifact_id", "group_id"]
+    for rule in listed:
+        assert client.delete(f"{url}/{rule['id']}", **maintainer).status_code == 204
+    assert UpstreamRule.objects.filter(upstream=one).count() == 0
