@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0005_virtual_cleanup_policy'),
+        ('registry', '0007_virtual_cleanup_policy'),
     ]
 
     operations = [
