@@ -29,7 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import audit
-from registry import secrets
+from registry import outbound, secrets
 from registry.models import Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -47,17 +47,6 @@ class HookError(ValueError):
 
 
 # --- URLs ---------------------------------------------------------------------------------
-
-
-def _forbidden(address):
-    return (
-        address.is_loopback
-        or address.is_private
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
 
 
 def resolve(url):
@@ -78,7 +67,7 @@ def resolve(url):
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if _forbidden(address) and not settings.WEBHOOK_ALLOW_PRIVATE:
+        if outbound.refused_range(address) and not settings.WEBHOOK_ALLOW_PRIVATE:
             raise HookError("url is blocked: Requests to the local network are not allowed")
         addresses.append(str(address))
     return parts.scheme, parts.hostname, port, addresses

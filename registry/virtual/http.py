@@ -23,9 +23,10 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 from urllib3.exceptions import HTTPError
 
+from registry import secrets
 from registry.errors import TooLarge
 from registry.spool import spool_writer
-from registry.virtual import addresses, crypto
+from registry.virtual import addresses
 
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 30
@@ -66,9 +67,9 @@ def basic_header(username, password):
 def credentials_header(upstream):
     """The Authorization header of a remote upstream's stored credentials, or {}."""
     if upstream.auth_token_encrypted:
-        return {"Authorization": f"Bearer {crypto.decrypt(upstream.auth_token_encrypted)}"}
+        return {"Authorization": f"Bearer {secrets.decrypt(upstream.auth_token_encrypted)}"}
     if upstream.username and upstream.password_encrypted:
-        return basic_header(upstream.username, crypto.decrypt(upstream.password_encrypted))
+        return basic_header(upstream.username, secrets.decrypt(upstream.password_encrypted))
     return {}
 
 

@@ -2,7 +2,7 @@
 group's own packages (local upstreams) and cached copies of other registries (remote upstreams).
 
 - VirtualRegistry: a group's endpoint for one format (at most MAX_REGISTRIES per group and format).
-- Upstream: remote (a URL, optional credentials, encrypted at rest by registry.virtual.crypto) or
+- Upstream: remote (a URL, optional credentials, encrypted at rest by registry.secrets) or
   local (a project or group of this instance). Belongs to the group; several registries may use it.
 - RegistryUpstream: an upstream's position (1..MAX_UPSTREAMS) in one registry; order is priority.
 - CacheEntry: one upstream document or file stored as a Blob, keyed (upstream, relative path).
@@ -57,7 +57,7 @@ class Upstream(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices)
     name = models.CharField(max_length=255)
     description = models.CharField(max_length=1024, blank=True)
-    # Remote: the repository root, and credentials (secrets encrypted, registry.virtual.crypto).
+    # Remote: the repository root, and credentials (secrets encrypted, registry.secrets).
     url = models.CharField(max_length=255, blank=True)
     username = models.CharField(max_length=510, blank=True)
     password_encrypted = models.TextField(blank=True)

@@ -2,7 +2,7 @@
 messages (spec §1.2-§1.7). Callers (the REST API, the pages) have already been authorized.
 
 Errors: ValidationFailed (400 `{"message": {"<field>": ["<text>"]}}`) and ParameterInvalid
-(400 `{"error": "<text>"}`). Secrets are encrypted before they reach a row (crypto) and never
+(400 `{"error": "<text>"}`). Secrets are encrypted before they reach a row (registry.secrets) and never
 leave this module in clear except through the outbound client.
 """
 
@@ -14,7 +14,8 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.models import Group, Project
-from registry.virtual import addresses, claims, crypto, health, http
+from registry import secrets
+from registry.virtual import addresses, claims, health, http
 from registry.virtual.models import (
     MAX_REGISTRIES,
     MAX_UPSTREAMS,
@@ -176,10 +177,10 @@ def _same_credentials(upstream, username, password, token):
     if (upstream.username or "") != (username or ""):
         return False
     try:
-        return crypto.decrypt(upstream.password_encrypted) == (password or "") and crypto.decrypt(
+        return secrets.decrypt(upstream.password_encrypted) == (password or "") and secrets.decrypt(
             upstream.auth_token_encrypted
         ) == (token or "")
-    except crypto.SecretUnreadable:
+    except secrets.SecretUnreadable:
         return False
 
 
@@ -244,8 +245,8 @@ def create_remote_upstream(group, fmt, data, registry=None):
             description=description,
             url=url,
             username=username or "",
-            password_encrypted=crypto.encrypt(password),
-            auth_token_encrypted=crypto.encrypt(token),
+            password_encrypted=secrets.encrypt(password),
+            auth_token_encrypted=secrets.encrypt(token),
             **values,
         )
         link = link_upstream(registry, upstream) if registry is not None else None
@@ -274,15 +275,15 @@ def update_remote_upstream(upstream, fmt, data):
                     # A new URL never receives the old URL's secret (GitLab's rule).
                     upstream.username = username or ""
                     upstream.password_encrypted = ""
-                    upstream.auth_token_encrypted = crypto.encrypt(token)
+                    upstream.auth_token_encrypted = secrets.encrypt(token)
         if username is not None:
             upstream.username = username
             reset = True
         if password is not None:
-            upstream.password_encrypted = crypto.encrypt(password)
+            upstream.password_encrypted = secrets.encrypt(password)
             reset = True
         if token is not None:
-            upstream.auth_token_encrypted = crypto.encrypt(token)
+            upstream.auth_token_encrypted = secrets.encrypt(token)
             reset = True
         if bool(upstream.username) != bool(upstream.password_encrypted):
             raise ValidationFailed({("password" if upstream.username else "username"): ["can't be blank"]})
@@ -291,8 +292,8 @@ def update_remote_upstream(upstream, fmt, data):
             upstream.format,
             upstream.url,
             upstream.username,
-            crypto.decrypt(upstream.password_encrypted),
-            crypto.decrypt(upstream.auth_token_encrypted),
+            secrets.decrypt(upstream.password_encrypted),
+            secrets.decrypt(upstream.auth_token_encrypted),
             exclude=upstream,
         )
         if name is not None:

@@ -1,13 +1,15 @@
 """The outbound side of virtual registries: the address policy (spec §5.1), the client's redirect
 rules against real local servers, and upstream secrets encrypted at rest (§5.2)."""
 
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography.fernet import Fernet
 
-from registry.virtual import addresses, crypto, http
+from registry import secrets
+from registry.virtual import addresses, http
 
 
 @pytest.fixture
@@ -116,12 +118,31 @@ def test_redirect_into_a_refused_range_is_refused(settings, recorders):
 def test_secrets_rotate_between_keys(settings):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.ENCRYPTION_KEYS = [old]
-    stored = crypto.encrypt("s3cret")
-    assert "s3cret" not in stored and crypto.decrypt(stored) == "s3cret"
+    stored = secrets.encrypt("s3cret")
+    assert "s3cret" not in stored and secrets.decrypt(stored) == "s3cret"
     settings.ENCRYPTION_KEYS = [new, old]
-    assert crypto.decrypt(stored) == "s3cret"
-    rotated = crypto.rotate(stored)
+    assert secrets.decrypt(stored) == "s3cret"
+    rotated = secrets.rotate(stored)
     settings.ENCRYPTION_KEYS = [new]
-    assert crypto.decrypt(rotated) == "s3cret"
-    with pytest.raises(crypto.SecretUnreadable):
-        crypto.decrypt(stored)
+    assert secrets.decrypt(rotated) == "s3cret"
+    with pytest.raises(secrets.SecretUnreadable):
+        secrets.decrypt(stored)
+
+
+@pytest.mark.django_db
+def test_rotate_secrets_re_encrypts_webhook_tokens_and_upstream_credentials(settings):
+    from django.core.management import call_command
+
+    from registry.models import Webhook
+    from tests.factories import ProjectFactory
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.ENCRYPTION_KEYS = [old]
+    hook = Webhook.objects.create(
+        project=ProjectFactory(), url="https://hooks.example.com/x", encrypted_token=secrets.encrypt("hook-token")
+    )
+    settings.ENCRYPTION_KEYS = [new, old]
+    call_command("rotate_secrets", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    settings.ENCRYPTION_KEYS = [new]
+    hook.refresh_from_db()
+    assert secrets.decrypt(hook.encrypted_token) == "hook-token"
