@@ -138,7 +138,7 @@ def test_a_taken_pattern_is_422_per_type(client, project, maintainer):
         ({"package_type": "npm", "minimum_access_level_for_push": "owner"}, 400, "package_name_pattern is missing"),
         ({"package_name_pattern": "a", "minimum_access_level_for_push": "owner"}, 400, "package_type is missing"),
         (
-            {"package_name_pattern": "a", "package_type": "conan", "minimum_access_level_for_push": "owner"},
+            {"package_name_pattern": "a", "package_type": "helm", "minimum_access_level_for_push": "owner"},
             400,
             "package_type does not have a valid value",
         ),

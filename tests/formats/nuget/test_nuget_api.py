@@ -12,6 +12,7 @@ import pytest
 from accounts.roles import AccessLevel
 from packages_nuget.models import NugetMetadatum
 from packages_nuget.parsers import normalize_version
+from registry import download_counts
 from registry.models import Blob, DuplicateSetting, Package, PackageFile, PackageVersion
 from tests.factories import (
     AccessTokenFactory,
@@ -137,6 +138,7 @@ def test_push_then_flat_container_registration_and_search(client, project, devel
     )
     assert again.status_code == 304
 
+    download_counts.flush()  # counted in Redis, written in batches
     search = client.get(f"{prefix(project)}/query?q=tools&skip=0&take=20&prerelease=true", **developer).json()
     assert search["totalHits"] == 1
     hit = search["data"][0]
