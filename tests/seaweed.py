@@ -84,8 +84,10 @@ class SeaweedFS:
             f"-s3.config={self.config}",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
+            # Every bucket is a collection that grows 7 volumes of its own at its first write: room
+            # for a session's buckets (a slot costs nothing until a volume is made in it).
             "-master.volumeSizeLimitMB=512",
-            "-volume.max=100",
+            "-volume.max=2000",
             "-volume.preStopSeconds=0",
             *(f"-{flag}={port}" for flag, port in self.ports.items()),
         ]
