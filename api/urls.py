@@ -47,6 +47,8 @@ urlpatterns = [
     path("user/personal_access_tokens", access_tokens.OwnTokensView.as_view()),
     path("users", users.UsersView.as_view()),
     path("users/<int:user_id>", users.UserDetailView.as_view()),
+    path("users/<int:user_id>/block", users.UserStateView.as_view(blocked=True)),
+    path("users/<int:user_id>/unblock", users.UserStateView.as_view(blocked=False)),
     path("users/<int:user_id>/personal_access_tokens", access_tokens.UserTokensView.as_view()),
     path("personal_access_tokens", access_tokens.PersonalTokensView.as_view()),
     path("personal_access_tokens/<str:token_id>/rotate", access_tokens.PersonalTokenRotateView.as_view()),

@@ -4,10 +4,10 @@ GET /users: an admin sees everyone; anyone else gets a list holding only themsel
 (Packhouse's choice: GitLab lists every user to any signed-in caller).
 """
 
-from django.db import IntegrityError, transaction
 from rest_framework import status
 from rest_framework.response import Response
 
+from accounts import services
 from accounts.models import User
 from api.base import ManagementView, not_found
 from api.exceptions import ApiError
@@ -40,27 +40,10 @@ class UsersView(ManagementView):
         data = UserInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        if User.objects.filter(username__iexact=values["username"]).exists():
-            raise ApiError(409, "Username has already been taken")
-        if User.objects.filter(email__iexact=values["email"]).exists():
-            raise ApiError(409, "Email has already been taken")
-        user = User(
-            username=values["username"],
-            email=values["email"],
-            name=values["name"],
-            is_superuser=values["admin"],
-            is_staff=values["admin"],
-            is_external=values["external"],
-        )
-        if values.get("password"):
-            user.set_password(values["password"])
-        else:
-            user.set_unusable_password()
         try:
-            with transaction.atomic():
-                user.save()
-        except IntegrityError as exc:
-            raise ApiError(409, "Username has already been taken") from exc
+            user = services.create_user(values)
+        except services.Refused as exc:
+            raise ApiError(409, exc.message) from exc
         return Response(user_json(user, with_email=True), status=status.HTTP_201_CREATED)
 
 
@@ -77,3 +60,18 @@ class CurrentUserView(ManagementView):
 
     def get(self, request):
         return Response(user_json(self.user, with_email=True))
+
+
+class UserStateView(ManagementView):
+    """GitLab's `POST /users/:id/block` and `/unblock` (admin): a blocked user cannot sign in and
+    every token of theirs is refused."""
+
+    blocked = True
+
+    def post(self, request, user_id):
+        self.require_admin()
+        user = User.objects.filter(pk=user_id).first() or not_found("User")
+        if user.pk == self.user.pk:
+            raise ApiError(403, "403 Forbidden - you cannot block yourself")
+        services.set_blocked(user, self.blocked)
+        return Response(True, status=status.HTTP_201_CREATED)

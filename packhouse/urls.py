@@ -12,6 +12,7 @@ handler404 = "registry.health.not_found"
 urlpatterns = [
     *format_patterns(),
     path("api/v4/", include("api.urls")),
+    path("", include("web.admin_urls")),
     path("admin/", admin.site.urls),
     path("-/health", health),
     path("", include("web.urls")),

@@ -9,12 +9,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import roles
+from accounts import services as services_accounts
 from accounts.models import Membership
 from api.serializers import base_url
 from registry import formats, policy, services
 from registry.errors import NotFound
 from registry.models import LISTED, PackageFile, PackageVersion, Status
-from web.pages import group_can_admin, load_group, load_project, page, principal_of, project_nav
+from web.pages import group_nav, load_group, load_project, page, principal_of, project_nav
 from web.snippets import install_snippets
 
 SORTS = {
@@ -49,7 +50,12 @@ def dashboard(request):
     return render(
         request,
         "web/dashboard.html",
-        {"projects": projects.order_by("full_path"), "groups": groups, "member_projects": member_projects},
+        {
+            "projects": projects.order_by("full_path"),
+            "groups": groups,
+            "member_projects": member_projects,
+            "can_create_group": services_accounts.may_create_top_level_group(principal),
+        },
     )
 
 
@@ -88,8 +94,7 @@ def group_packages(request, ref):
     projects = policy.pullable_projects(principal_of(request), group)
     versions, filters = _filtered_versions(request, PackageVersion.objects.filter(package__project__in=projects))
     context = {
-        "group": group,
-        "group_admin": group_can_admin(request, group),
+        **group_nav(request, group),
         "versions": versions,
         "filters": filters,
         "formats": format_names(),

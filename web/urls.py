@@ -4,7 +4,7 @@ every more specific route (API, admin, other pages) must come before this module
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import cleanup_pages, package_pages, settings_pages, token_pages
+from web import cleanup_pages, create_pages, member_pages, package_pages, settings_pages, token_pages
 
 app_name = "web"
 
@@ -23,7 +23,13 @@ urlpatterns = [
         token_pages.personal_token_revoke,
         name="personal_token_revoke",
     ),
+    path("groups/new", create_pages.new_group, name="new_group"),
+    path("projects/new", create_pages.new_project, name="new_project"),
     # Groups.
+    path("groups/<ref:ref>/-/group_members", member_pages.group_members, name="group_members"),
+    path(
+        "groups/<ref:ref>/-/group_members/<int:user_id>", member_pages.group_member_change, name="group_member_change"
+    ),
     path("groups/<ref:ref>/-/packages", package_pages.group_packages, name="group_packages"),
     path("groups/<ref:ref>/-/settings/general", settings_pages.group_general, name="group_general"),
     path("groups/<ref:ref>/-/settings/repository", token_pages.group_deploy_tokens, name="group_deploy_tokens"),
@@ -40,6 +46,8 @@ urlpatterns = [
     ),
     path("groups/<ref:ref>", package_pages.group_home, name="group_home"),
     # Projects.
+    path("<ref:ref>/-/project_members", member_pages.project_members, name="project_members"),
+    path("<ref:ref>/-/project_members/<int:user_id>", member_pages.project_member_change, name="project_member_change"),
     path("<ref:ref>/-/packages", package_pages.project_packages, name="project_packages"),
     path("<ref:ref>/-/packages/<int:package_id>", package_pages.package_detail, name="package_detail"),
     path("<ref:ref>/-/packages/<int:package_id>/delete", package_pages.package_delete, name="package_delete"),
