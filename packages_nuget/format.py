@@ -54,8 +54,16 @@ class NugetFormat(PackageFormat):
                 "icon_url": spec.icon_url,
                 "dependency_groups": spec.dependency_groups,
                 "nuspec": spec.text,
+                "license": spec.license,
+                "readme": draft.readme,
             },
         )
+
+    def version_details(self, version, files):
+        from packages_nuget import details
+        from packages_nuget.models import NugetMetadatum
+
+        return details.details(NugetMetadatum.objects.filter(version=version).first())
 
     def install_snippets(self, base, project, name, version, file_names=()):
         index = f"{self.packages_url(base, project)}/index.json"

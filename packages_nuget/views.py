@@ -101,6 +101,7 @@ class PublishView(NugetView):
                 files=[FileDraft(file_name=f"{spec.id.lower()}.{normalized}.{extension}", spool=spool)],
                 nuspec=spec,
                 symbols=self.symbols,
+                readme="" if self.symbols else parsers.read_readme(spool.path, spec.readme, max_size),
             )
             services.publish(self.project, self.principal, FORMAT, draft)
         return JsonResponse({"message": "201 Created"}, status=201)

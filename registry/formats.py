@@ -43,6 +43,36 @@ class PackageDraft:
     status: str = "default"
 
 
+@dataclass
+class Dependency:
+    name: str
+    requirement: str = ""  # a version range, as the format writes it; empty: any
+
+
+@dataclass
+class DependencyGroup:
+    """Dependencies of one kind or target, as the format groups them (by kind of dependency,
+    by target framework, by scope...)."""
+
+    title: str
+    dependencies: list = field(default_factory=list)  # of Dependency
+
+
+@dataclass
+class VersionDetails:
+    """What a version's page shows about it beyond names and files, as the client sent it.
+    Text is raw: the pages render `readme` (its `readme_markup`: "markdown", "rst" or "text")
+    and sanitize it, and show only http(s) links."""
+
+    summary: str = ""
+    readme: str = ""
+    readme_markup: str = "markdown"
+    license: str = ""
+    links: list = field(default_factory=list)  # of (label, url)
+    dependency_groups: list = field(default_factory=list)  # of DependencyGroup
+    tags: list = field(default_factory=list)  # of (tag, version string): the package's tags
+
+
 class PackageFormat:
     name = ""
     duplicate_rule = DuplicateRule.PROJECT_SETTING
@@ -124,6 +154,18 @@ class PackageFormat:
     def on_version_deleted(self, version):
         """React to a version being removed (move a `latest` tag, rewrite a metadata file...)."""
 
+    # What pages show about a version (read only, outside any write).
+    def version_details(self, version, files):
+        """A VersionDetails for `version` (a PackageVersion; `files` its PackageFile rows, blobs
+        loaded): its README or description, license, links, dependencies and tags, from what
+        the format stored at publish time."""
+        return VersionDetails()
+
+    def file_url(self, base, project, version, package_file):
+        """Where a client downloads `package_file` of `version` from this server; None when the
+        format has no download URL for it."""
+        return None
+
 
 _formats = {}
 
@@ -154,7 +196,10 @@ def with_duplicate_setting():
 
 
 __all__ = [
+    "Dependency",
+    "DependencyGroup",
     "DuplicateRule",
+    "VersionDetails",
     "FileDraft",
     "PackageDraft",
     "PackageFormat",
