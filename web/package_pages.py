@@ -14,7 +14,9 @@ from accounts.models import Membership
 from api.serializers import base_url
 from registry import formats, policy, services
 from registry.errors import NotFound
+from registry.middleware import API_POLICY
 from registry.models import LISTED, PackageFile, PackageVersion, Status
+from web import readme
 from web.pages import group_nav, load_group, load_project, page, principal_of, project_nav
 from web.snippets import install_snippets
 
@@ -137,6 +139,7 @@ def package_detail(request, ref, package_id):
     )
     context = {
         **project_nav(request, project),
+        **version_details(version, files),
         "version": version,
         "package": version.package,
         "files": files,
@@ -147,6 +150,55 @@ def package_detail(request, ref, package_id):
         "can_delete_file": policy.can(principal, project, roles.DESTROY_PACKAGE_FILE),
     }
     return render(request, "web/package_detail.html", context)
+
+
+CREATED_VIA = {
+    "personal": "personal access token",
+    "project": "project access token",
+    "group": "group access token",
+    "deploy": "deploy token",
+    "job": "CI job token",
+    "session": "signed-in session",
+}
+
+
+def version_details(version, files):
+    """What the format tells about the version (registry.formats.VersionDetails), ready for the
+    page: the README rendered and sanitized (web.readme), only http(s) links."""
+    package_format = formats.find(version.package.format)
+    details = package_format.version_details(version, files) if package_format else formats.VersionDetails()
+    return {
+        "summary": details.summary,
+        "readme_html": readme.render(details.readme, details.readme_markup),
+        "license": details.license,
+        "links": [(label, url) for label, url in details.links if readme.safe_url(url)],
+        "dependency_groups": details.dependency_groups,
+        "tags": details.tags,
+        "created_via_label": CREATED_VIA.get(version.created_via, version.created_via or "unknown"),
+    }
+
+
+@require_GET
+@page
+def package_file_download(request, ref, file_id):
+    """GitLab's `/<project>/-/package_files/<id>/download`: a file of a listed version, to whoever
+    may pull from the project, served as a download that runs nothing."""
+    project, _ = load_project(request, ref, roles.READ_PACKAGE)
+    package_file = (
+        PackageFile.objects.select_related("blob", "version__package")
+        .filter(
+            pk=file_id,
+            status=PackageFile.FileStatus.DEFAULT,
+            version__package__project=project,
+            version__status__in=WEB_VISIBLE,
+        )
+        .first()
+    )
+    if package_file is None:
+        raise NotFound()
+    response = services.serve(package_file, request)
+    response["Content-Security-Policy"] = API_POLICY
+    return response
 
 
 @require_POST
