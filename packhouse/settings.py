@@ -250,6 +250,9 @@ USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# The pages' scripts are served from the apps' static folders too, so a server started without
+# `collectstatic` (the tests' live server) still runs them.
+WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "/users/sign_in"
 
 LOGGING = {

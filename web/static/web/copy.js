@@ -1,5 +1,5 @@
 // Buttons with a data-copy attribute copy the text of the element whose id it names (the
-// install snippets). Served from Packhouse's origin: the pages' Content-Security-Policy runs no
+// install snippets) and say so in the element "<id>-status" (a live region). Served from Packhouse's origin: the pages' Content-Security-Policy runs no
 // inline script.
 document.addEventListener("click", function (event) {
   var button = event.target.closest && event.target.closest("button[data-copy]");
@@ -10,15 +10,15 @@ document.addEventListener("click", function (event) {
   if (!source) {
     return;
   }
+  var status = document.getElementById(button.getAttribute("data-copy") + "-status");
   var done = function () {
-    button.textContent = "Copied";
-    button.setAttribute("aria-live", "polite");
-    window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    if (status) {
+      status.textContent = "Copied";
+      window.setTimeout(function () { status.textContent = ""; }, 3000);
+    }
   };
   var text = source.textContent;
-  if (navigator.clipboard && window.isSecureContext) {
-    navigator.clipboard.writeText(text).then(done);
-  } else {
+  var fallback = function () {
     var area = document.createElement("textarea");
     area.value = text;
     area.setAttribute("readonly", "");
@@ -29,5 +29,10 @@ document.addEventListener("click", function (event) {
     document.execCommand("copy");
     document.body.removeChild(area);
     done();
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done, fallback);
+  } else {
+    fallback();
   }
 });
