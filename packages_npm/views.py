@@ -1,15 +1,16 @@
 """Thin npm views: parse -> registry.services / packages_npm.writes -> render.
 
 Project level: publish, packument, tarball, dist-tags, deprecate, unpublish, audit stubs.
-Group and instance level: packument, dist-tags and the audit stubs only (read-only).
+Group and instance level: packument, dist-tags, search and the audit stubs only (read-only).
 """
 
 import json
 
 from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 
 from accounts import roles
-from packages_npm import parsers, queries, renderers, writes
+from packages_npm import parsers, queries, renderers, search, writes
 from packages_npm.format import NpmFormat
 from packages_npm.publish_body import read_publish_body
 from registry import services
@@ -276,6 +277,17 @@ class DistTagView(NpmView):
         return HttpResponse(status=204)
 
 
+class SearchView(NpmView):
+    """`npm search`: GET /-/v1/search?text=&size=&from= over what the caller may pull here."""
+
+    actions = READ
+
+    def get(self, request, **kwargs):
+        projects = self.pullable_projects()
+        answer = search.search(projects, request.query_params, base_url(request), timezone.now())
+        return JsonResponse(answer)
+
+
 class AuditView(NpmView):
     """npm audit: no advisories here (forwarding to npmjs is off), so `npm install` goes on."""
 
@@ -297,6 +309,8 @@ def _at(scope, view):
 GroupPackumentView = _at(GROUP, PackumentView)
 GroupDistTagsView = _at(GROUP, DistTagsView)
 GroupAuditView = _at(GROUP, AuditView)
+GroupSearchView = _at(GROUP, SearchView)
+InstanceSearchView = _at(INSTANCE, SearchView)
 InstancePackumentView = _at(INSTANCE, PackumentView)
 InstanceDistTagsView = _at(INSTANCE, DistTagsView)
 InstanceAuditView = _at(INSTANCE, AuditView)

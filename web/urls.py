@@ -4,7 +4,15 @@ every more specific route (API, admin, other pages) must come before this module
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import cleanup_pages, create_pages, member_pages, package_pages, settings_pages, token_pages
+from web import (
+    cleanup_pages,
+    create_pages,
+    member_pages,
+    package_pages,
+    search_pages,
+    settings_pages,
+    token_pages,
+)
 
 app_name = "web"
 
@@ -23,6 +31,7 @@ urlpatterns = [
         token_pages.personal_token_revoke,
         name="personal_token_revoke",
     ),
+    path("search", search_pages.search, name="search"),
     path("groups/new", create_pages.new_group, name="new_group"),
     path("projects/new", create_pages.new_project, name="new_project"),
     # Groups.
