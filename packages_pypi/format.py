@@ -57,6 +57,10 @@ class PypiFormat(PackageFormat):
                 core_metadata_sha256=draft.core_metadata_sha256,
             )
 
+    # PEP 592: a yanked release stays in the index (marked), pip takes it only when pinned.
+    withdrawal = "yank"
+    withdrawal_undone = "unyank"
+
     def version_details(self, version, files):
         from packages_pypi import details
         from packages_pypi.models import Distribution

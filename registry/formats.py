@@ -154,6 +154,16 @@ class PackageFormat:
     def on_version_deleted(self, version):
         """React to a version being removed (move a `latest` tag, rewrite a metadata file...)."""
 
+    # Taking a version out of sight without deleting it (a yank, an unlisting): the verb
+    # pages and the REST API name it with, and its undoing; "" when the format has none.
+    withdrawal = ""
+    withdrawal_undone = ""
+
+    def on_withdrawn(self, version, withdrawn):
+        """Called inside the write's transaction once `version.metadata["withdrawn"]` was set
+        (`withdrawn` True) or removed; a format may change the version's status here (a version
+        hidden from listings but still installable by exact version is Status.HIDDEN)."""
+
     # What pages show about a version (read only, outside any write).
     def version_details(self, version, files):
         """A VersionDetails for `version` (a PackageVersion; `files` its PackageFile rows, blobs

@@ -13,7 +13,7 @@ from accounts import services as services_accounts
 from accounts.models import Membership
 from api.serializers import base_url
 from registry import formats, policy, services
-from registry.errors import NotFound
+from registry.errors import Invalid, NotFound
 from registry.middleware import API_POLICY
 from registry.models import LISTED, PackageFile, PackageVersion, Status
 from web import readme
@@ -147,6 +147,9 @@ def package_detail(request, ref, package_id):
         "others": others,
         "snippets": snippets,
         "can_delete": policy.can(principal, project, roles.DESTROY_PACKAGE),
+        "withdrawal": getattr(formats.find(version.package.format), "withdrawal", ""),
+        "withdrawal_undone": getattr(formats.find(version.package.format), "withdrawal_undone", ""),
+        "withdrawn": (version.metadata or {}).get("withdrawn"),
         "can_delete_file": policy.can(principal, project, roles.DESTROY_PACKAGE_FILE),
     }
     return render(request, "web/package_detail.html", context)
@@ -199,6 +202,26 @@ def package_file_download(request, ref, file_id):
     response = services.serve(package_file, request)
     response["Content-Security-Policy"] = API_POLICY
     return response
+
+
+@require_POST
+@page
+def package_withdrawal(request, ref, package_id):
+    """The format's withdrawal (a yank...) with a reason, or its undoing (`action=undo`)."""
+    project, _ = load_project(request, ref, roles.DESTROY_PACKAGE)
+    version = _version_in(project, package_id, statuses=[*WEB_VISIBLE, Status.HIDDEN])
+    package_format = formats.find(version.package.format)
+    if package_format is None or not package_format.withdrawal:
+        raise NotFound()
+    withdrawn = request.POST.get("action") != "undo"
+    try:
+        services.set_withdrawn(version, principal_of(request), withdrawn, request.POST.get("reason", ""))
+    except Invalid as exc:
+        messages.error(request, exc.message)
+    else:
+        verb = package_format.withdrawal if withdrawn else package_format.withdrawal_undone
+        messages.success(request, f"{version.package.name} {version.version}: {verb} done.")
+    return redirect("web:package_detail", ref=project.full_path, package_id=version.pk)
 
 
 @require_POST

@@ -61,6 +61,11 @@ urlpatterns = [
     path("<ref:ref>/-/packages/<int:package_id>", package_pages.package_detail, name="package_detail"),
     path("<ref:ref>/-/packages/<int:package_id>/delete", package_pages.package_delete, name="package_delete"),
     path(
+        "<ref:ref>/-/packages/<int:package_id>/withdrawal",
+        package_pages.package_withdrawal,
+        name="package_withdrawal",
+    ),
+    path(
         "<ref:ref>/-/package_files/<int:file_id>/download",
         package_pages.package_file_download,
         name="package_file_download",
