@@ -255,6 +255,22 @@ STATIC_ROOT = VAR_DIR / "static"
 WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "/users/sign_in"
 
+# Sign-in: local passwords always (the first admin has one); OpenID Connect when an issuer is set
+# (accounts/oidc.py: endpoints from the issuer's discovery document).
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+OIDC_ISSUER = env("OIDC_ISSUER", "").rstrip("/")
+if OIDC_ISSUER:
+    AUTHENTICATION_BACKENDS.append("accounts.oidc.Backend")
+    OIDC_PROVIDER_NAME = env("OIDC_NAME", "OpenID Connect")
+    OIDC_RP_CLIENT_ID = env("OIDC_CLIENT_ID", "")
+    OIDC_RP_CLIENT_SECRET = env("OIDC_CLIENT_SECRET", "")
+    OIDC_RP_SIGN_ALGO = env("OIDC_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = env("OIDC_SCOPES", "openid email profile")
+    OIDC_AUTHENTICATE_CLASS = "accounts.oidc.AuthenticationRequestView"
+    OIDC_TIMEOUT = 10
+    LOGIN_REDIRECT_URL = "/"
+    LOGIN_REDIRECT_URL_FAILURE = "/users/sign_in?sign_in_failed=oidc"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,6 +1,7 @@
 """The root URLconf: every registered format's routes (registry.routes), the REST API, the admin,
 the pages. The pages come last: their `<ref>` routes catch project paths."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -15,5 +16,6 @@ urlpatterns = [
     path("", include("web.admin_urls")),
     path("admin/", admin.site.urls),
     path("-/health", health),
+    *([path("oidc/", include("mozilla_django_oidc.urls"))] if settings.OIDC_ISSUER else []),
     path("", include("web.urls")),
 ]

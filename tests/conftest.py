@@ -79,11 +79,12 @@ class LiveRegistry:
         return Path(self.log_path).read_text(errors="replace")
 
 
-def start_live_server(blob_dir, spool_dir, log_dir, workers=1, **env_overrides):
-    """A gunicorn process serving this checkout on the test database; returns a LiveRegistry."""
+def start_live_server(blob_dir, spool_dir, log_dir, workers=1, port=None, **env_overrides):
+    """A gunicorn process serving this checkout on the test database (on `port`, else a free
+    one); returns a LiveRegistry."""
     from django.db import connection
 
-    port = _free_port()
+    port = port or _free_port()
     db = connection.settings_dict
     database_url = (
         f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"

@@ -1,6 +1,7 @@
 """Web UI routes. Mounted last in registry/urls.py: `<ref:ref>` catches project paths, so
 every more specific route (API, admin, other pages) must come before this module."""
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
@@ -21,7 +22,14 @@ urlpatterns = [
     path("<ref:project_ref>/-/settings/packages_and_registries/cleanup", cleanup_pages.cleanup_policy_page),
     path(
         "users/sign_in",
-        auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True, next_page="/"),
+        auth_views.LoginView.as_view(
+            template_name="web/login.html",
+            redirect_authenticated_user=True,
+            next_page="/",
+            extra_context={
+                "oidc_name": getattr(settings, "OIDC_PROVIDER_NAME", None) if settings.OIDC_ISSUER else None
+            },
+        ),
         name="login",
     ),
     path("users/sign_out", auth_views.LogoutView.as_view(next_page="/users/sign_in"), name="logout"),
