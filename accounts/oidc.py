@@ -6,7 +6,6 @@ linked to the provider's `sub` (ExternalIdentity), created on first sign-in with
 `preferred_username` (else the e-mail's local part), made unique; no local password. A blocked
 user cannot sign in; tokens keep working for clients whatever the sign-in method."""
 
-import re
 from functools import lru_cache
 
 import requests
@@ -17,7 +16,8 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
-from accounts.models import PATH_RE, ExternalIdentity, User
+from accounts.models import ExternalIdentity, User
+from accounts.services import unique_username
 
 PROVIDER = "oidc"
 DISCOVERED = {
@@ -47,15 +47,7 @@ def oidc_setting(attr, *args):
 
 
 def _username_from(claims):
-    wanted = claims.get("preferred_username") or (claims.get("email") or "").split("@", 1)[0] or "user"
-    wanted = re.sub(r"[^A-Za-z0-9_.\-]", "-", wanted).strip(".-")[:100] or "user"
-    if not PATH_RE.match(wanted):
-        wanted = f"u{wanted}"
-    candidate, n = wanted, 1
-    while User.objects.filter(username__iexact=candidate).exists():
-        n += 1
-        candidate = f"{wanted}{n}"
-    return candidate
+    return unique_username(claims.get("preferred_username") or (claims.get("email") or "").split("@", 1)[0])
 
 
 class Backend(OIDCAuthenticationBackend):

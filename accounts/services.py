@@ -1,6 +1,7 @@
 """Actions on identities and credentials, one code path for every caller (the REST API, the
 pages, the admin, management commands). Tokens are minted by accounts.tokens and shown once."""
 
+import re
 import secrets
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import (
+    PATH_RE,
     AccessToken,
     DeployToken,
     Group,
@@ -245,6 +247,18 @@ def create_user(values):
     except IntegrityError as exc:
         raise UsernameTaken() from exc
     return user
+
+
+def unique_username(wanted):
+    """A valid username like `wanted` that no user has yet (`wanted2`, `wanted3`... otherwise)."""
+    wanted = re.sub(r"[^A-Za-z0-9_.\-]", "-", wanted or "").strip(".-")[:100] or "user"
+    if not PATH_RE.match(wanted):
+        wanted = f"u{wanted}"
+    candidate, n = wanted, 1
+    while User.objects.filter(username__iexact=candidate).exists():
+        n += 1
+        candidate = f"{wanted}{n}"
+    return candidate
 
 
 def set_blocked(user, blocked):

@@ -271,6 +271,30 @@ if OIDC_ISSUER:
     LOGIN_REDIRECT_URL = "/"
     LOGIN_REDIRECT_URL_FAILURE = "/users/sign_in?sign_in_failed=oidc"
 
+# LDAP (accounts/directory.py, django-auth-ldap): users found under LDAP_USER_BASE by
+# LDAP_USER_FILTER, bound with their own password; groups (groupOfNames) under LDAP_GROUP_BASE.
+LDAP_URI = env("LDAP_URI", "")
+if LDAP_URI:
+    import ldap
+    from django_auth_ldap.config import GroupOfNamesType, LDAPSearch
+
+    from accounts.directory_map import parse_group_map
+
+    AUTHENTICATION_BACKENDS.append("accounts.directory.Backend")
+    AUTH_LDAP_SERVER_URI = LDAP_URI
+    AUTH_LDAP_BIND_DN = env("LDAP_BIND_DN", "")
+    AUTH_LDAP_BIND_PASSWORD = env("LDAP_BIND_PASSWORD", "")
+    AUTH_LDAP_START_TLS = env_bool("LDAP_START_TLS", False)
+    AUTH_LDAP_USER_SEARCH = LDAPSearch(
+        env("LDAP_USER_BASE", ""), ldap.SCOPE_SUBTREE, env("LDAP_USER_FILTER", "(uid=%(user)s)")
+    )
+    AUTH_LDAP_USER_ATTR_MAP = {"name": env("LDAP_NAME_ATTR", "cn"), "email": env("LDAP_EMAIL_ATTR", "mail")}
+    AUTH_LDAP_ALWAYS_UPDATE_USER = True
+    if env("LDAP_GROUP_BASE"):
+        AUTH_LDAP_GROUP_SEARCH = LDAPSearch(env("LDAP_GROUP_BASE"), ldap.SCOPE_SUBTREE, "(objectClass=groupOfNames)")
+        AUTH_LDAP_GROUP_TYPE = GroupOfNamesType()
+    LDAP_GROUP_MAP = parse_group_map(env("LDAP_GROUP_MAP", ""))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
