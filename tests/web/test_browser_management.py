@@ -1,8 +1,10 @@
 """The management pages in a real browser (Playwright on Debian's chromium, live gunicorn): an
 administrator creates a user, a group and a project, adds the user as a Developer; the user
-publishes with a token and reads the README on the version's page, copies an install snippet.
+publishes with a token, reads the README on the version's page, copies an install snippet and
+finds the package with the search box; the administrator yanks a PyPI release.
 Every page is checked with axe-core (no serious or critical violation); screenshots are saved."""
 
+import hashlib
 import json
 import subprocess
 
@@ -12,6 +14,7 @@ from accounts.models import Group, Membership, Project, User
 from accounts.roles import AccessLevel
 from tests.factories import AccessTokenFactory, AdminFactory
 from tests.formats.npm.npmdocs import publish_document
+from tests.formats.pypi.dists import make_wheel
 from tests.web.test_browser import PASSWORD, shot, sign_in, sign_out, with_live_password
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
@@ -103,3 +106,37 @@ def test_admin_sets_up_a_team_and_a_member_publishes(page, live_registry, screen
     assert page.evaluate("navigator.clipboard.readText()") == "npm install hello@1.0.0"
     accessible(page, accessibility)
     shot(page, screenshots, "package-readme")
+
+    page.fill("#top-search", "hello")
+    page.press("#top-search", "Enter")
+    page.wait_for_url(f"{url}/search?search=hello")
+    results = page.locator("table[aria-label='Packages found'] tbody tr")
+    assert results.count() == 1 and "acme/tools" in results.first.inner_text()
+    accessible(page, accessibility)
+    shot(page, screenshots, "search")
+    sign_out(page)
+
+    wheel = make_wheel("hello-py", "1.0.0")
+    (tmp_path / "hello_py-1.0.0-py3-none-any.whl").write_bytes(wheel)
+    status = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", f"__token__:{token}",
+         "-F", ":action=file_upload", "-F", "name=hello-py", "-F", "version=1.0.0",
+         "-F", f"sha256_digest={hashlib.sha256(wheel).hexdigest()}",
+         "-F", f"content=@{tmp_path / 'hello_py-1.0.0-py3-none-any.whl'}",
+         live_registry.api(f"projects/{project.pk}/packages/pypi")],
+        capture_output=True, text=True, check=False, timeout=60,
+    ).stdout  # fmt: skip
+    assert status == "201"
+    sign_in(page, live_registry, admin)
+    page.goto(f"{url}/acme/tools/-/packages")
+    page.get_by_role("link", name="hello-py").click()
+    page.fill("#withdrawal-reason", "built from the wrong branch")
+    page.click("button:has-text('Yank 1.0.0')")
+    page.wait_for_selector("#withdrawn:has-text('built from the wrong branch')")
+    accessible(page, accessibility)
+    shot(page, screenshots, "yanked")
+    index = live_registry.api(f"projects/{project.pk}/packages/pypi/simple/hello-py/")
+    simple = subprocess.run(
+        ["curl", "-s", "-u", f"__token__:{token}", index], capture_output=True, text=True, check=False, timeout=60
+    ).stdout
+    assert 'data-yanked="built from the wrong branch"' in simple
