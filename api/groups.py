@@ -9,8 +9,9 @@ from accounts.services import visibility_fits
 from api.base import ManagementView
 from api.exceptions import ApiError
 from api.serializers import GroupInput, group_json
+from registry import usage
 from registry.errors import Forbidden
-from registry.policy import visible_groups
+from registry.policy import group_may, projects_under, visible_groups
 
 
 def check_visibility_fits(visibility, parent_group, what):
@@ -69,4 +70,9 @@ class GroupDetailView(ManagementView):
 
     def get(self, request, group_ref):
         group = self.get_group(group_ref, roles.READ_GROUP)
-        return Response(group_json(group, request))
+        data = group_json(group, request)
+        if request.query_params.get("statistics") in ("true", "1") and group_may(
+            self.principal, group, roles.READ_STATISTICS
+        ):
+            data["statistics"] = usage.statistics_json(usage.usage_of(projects_under(group)))
+        return Response(data)

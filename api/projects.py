@@ -5,13 +5,18 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from accounts import roles, services
-from accounts.models import Visibility
+from accounts.models import Project, Visibility
 from api.base import ManagementView
 from api.exceptions import ApiError
 from api.groups import check_visibility_fits
 from api.serializers import ProjectInput, ProjectUpdateInput, project_json
+from registry import policy, usage
 from registry.errors import Forbidden
 from registry.policy import visible_projects
+
+
+def _bool(value):
+    return str(value).lower() in ("1", "true", "yes", "on")
 
 
 def path_taken():
@@ -66,7 +71,10 @@ class ProjectDetailView(ManagementView):
 
     def get(self, request, project_ref):
         project = self.get_project(project_ref)
-        return Response(project_json(project, request))
+        data = project_json(project, request)
+        if _bool(request.query_params.get("statistics")) and policy.can(self.principal, project, roles.READ_STATISTICS):
+            data["statistics"] = usage.statistics_json(usage.usage_of(Project.objects.filter(pk=project.pk)))
+        return Response(data)
 
     def put(self, request, project_ref):
         # Packhouse: Maintainer+ (ADMIN_PROJECT) for every attribute, visibility included

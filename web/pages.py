@@ -67,6 +67,7 @@ def project_nav(request, project):
         "project": project,
         "can_admin": admin,
         "can_package_settings": policy.can(principal, project, roles.ADMIN_PACKAGE_SETTINGS),
+        "can_read_statistics": policy.can(principal, project, roles.READ_STATISTICS),
     }
 
 
@@ -90,4 +91,5 @@ def group_nav(request, group):
         "group_admin": group_can_admin(request, group),
         "can_create_project": group_can(request, group, roles.CREATE_PROJECT),
         "can_create_subgroup": group_can(request, group, roles.CREATE_SUBGROUP),
+        "can_read_statistics": group_can(request, group, roles.READ_STATISTICS),
     }

@@ -13,6 +13,7 @@ from web import (
     search_pages,
     settings_pages,
     token_pages,
+    usage_pages,
 )
 
 app_name = "web"
@@ -44,6 +45,7 @@ urlpatterns = [
     path("projects/new", create_pages.new_project, name="new_project"),
     # Groups.
     path("groups/<ref:ref>/-/group_members", member_pages.group_members, name="group_members"),
+    path("groups/<ref:ref>/-/usage_quotas", usage_pages.group_usage, name="group_usage"),
     path(
         "groups/<ref:ref>/-/group_members/<int:user_id>", member_pages.group_member_change, name="group_member_change"
     ),
@@ -64,6 +66,7 @@ urlpatterns = [
     path("groups/<ref:ref>", package_pages.group_home, name="group_home"),
     # Projects.
     path("<ref:ref>/-/project_members", member_pages.project_members, name="project_members"),
+    path("<ref:ref>/-/usage_quotas", usage_pages.project_usage, name="project_usage"),
     path("<ref:ref>/-/project_members/<int:user_id>", member_pages.project_member_change, name="project_member_change"),
     path("<ref:ref>/-/packages", package_pages.project_packages, name="project_packages"),
     path("<ref:ref>/-/packages/<int:package_id>", package_pages.package_detail, name="package_detail"),
