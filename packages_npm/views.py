@@ -1,10 +1,12 @@
 """Thin npm views: parse -> registry.services / packages_npm.writes -> render.
 
 Project level: publish, packument, tarball, dist-tags, deprecate, unpublish, audit stubs.
-Group and instance level: packument, dist-tags, search and the audit stubs only (read-only).
+Group and instance level (read-only): packument (its tarballs linked below the endpoint asked), tarball, dist-tags,
+search and the audit stubs.
 """
 
 import json
+from urllib.parse import quote
 
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
@@ -18,7 +20,7 @@ from registry.documents import cached_document
 from registry.errors import Forbidden, Invalid, NotFound
 from registry.models import INSTALLABLE, Package, PackageVersion, Status
 from registry.spool import spool_request
-from registry.views import GROUP, INSTANCE, READ, READS_PACKAGE, AnyAccept, PackageAPIView, base_url
+from registry.views import GROUP, INSTANCE, PROJECT, READ, READS_PACKAGE, AnyAccept, PackageAPIView, base_url
 
 FORMAT = NpmFormat()
 # Room for the JSON around the base64 attachment (readme, manifest) in a publish body.
@@ -43,6 +45,15 @@ class NpmView(PackageAPIView):
         return Package.objects.filter(
             format=FORMAT.name, normalized_name=FORMAT.normalize_name(name), project__in=projects
         )
+
+    def endpoint(self, root):
+        """The group or instance endpoint this request came through (None at project level):
+        tarballs are linked below it (renderers.tarball_url)."""
+        if self.scope == GROUP:
+            return f"{root}/api/v4/groups/{quote(self.kwargs['group_ref'], safe='')}/-/packages/npm"
+        if self.scope == INSTANCE:
+            return f"{root}/api/v4/packages/npm"
+        return None
 
     def require_live(self, packages):
         if not PackageVersion.objects.filter(package__in=packages, status__in=INSTALLABLE).exists():
@@ -87,9 +98,11 @@ class PackumentView(NpmView):
         packages = self.readable_packages(package_name)
         self.require_live(packages)
         root = base_url(request)
+        endpoint = self.endpoint(root)
 
         def render():
-            document = renderers.packument(package_name, queries.file_rows(packages), queries.tag_rows(packages), root)
+            rows, tags = queries.file_rows(packages), queries.tag_rows(packages)
+            document = renderers.packument(package_name, rows, tags, root, endpoint)
             return json.dumps(document, separators=(",", ":"))
 
         return cached_document(request, packages, render, JSON)
@@ -204,7 +217,16 @@ class TarballView(NpmView):
         version = _tarball_version(package_name, file_name)
         package_file = None
         if version is not None and parsers.valid_name(package_name):
-            package_file = self.find_file(package_name, version, parsers.tarball_name(package_name, version))
+            tarball = parsers.tarball_name(package_name, version)
+            if self.scope == PROJECT:
+                package_file = self.find_file(package_name, version, tarball)
+            else:  # the newest such tarball among the packages readable through this endpoint
+                package_file = (
+                    services.installable_files(self.pullable_projects(), FORMAT, name=package_name, version=version)
+                    .filter(file_name=tarball, version__package__in=self.readable_packages(package_name))
+                    .order_by("-created_at", "-id")
+                    .first()
+                )
         if package_file is None:
             raise NotFound("404 Package Not Found")
         return services.serve(package_file, request)
@@ -309,6 +331,8 @@ def _at(scope, view):
 GroupPackumentView = _at(GROUP, PackumentView)
 GroupDistTagsView = _at(GROUP, DistTagsView)
 GroupAuditView = _at(GROUP, AuditView)
+GroupTarballView = _at(GROUP, TarballView)
+InstanceTarballView = _at(INSTANCE, TarballView)
 GroupSearchView = _at(GROUP, SearchView)
 InstanceSearchView = _at(INSTANCE, SearchView)
 InstancePackumentView = _at(INSTANCE, PackumentView)
