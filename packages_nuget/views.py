@@ -224,6 +224,7 @@ class QueryView(NugetView):
         def render():
             names = queries.package_ids(packages)
             entries = queries.entries(queries.versions(packages.filter(normalized_name__in=names)))
+            entries = [e for e in entries if e.listed]  # unlisted versions are not searched
             if not prerelease:
                 entries = [e for e in entries if not parsers.is_prerelease(e.normalized)]
             grouped = {}

@@ -119,7 +119,7 @@ def _version_in(project, package_id, statuses=WEB_VISIBLE):
 @page
 def package_detail(request, ref, package_id):
     project, _ = load_project(request, ref, roles.READ_PACKAGE)
-    version = _version_in(project, package_id)
+    version = _version_in(project, package_id, statuses=(*WEB_VISIBLE, Status.HIDDEN))  # unlisted too
     principal = principal_of(request)
     files = list(
         version.files.filter(status=PackageFile.FileStatus.DEFAULT).select_related("blob").order_by("file_name", "id")
