@@ -311,7 +311,9 @@ ENDPOINTS = {
     ),
     "web-project-packages": Endpoint("generic", "/{pp}/-/packages", ">other-tool</a>", caller="session"),
     "web-group-packages": Endpoint("generic", "/groups/acme/-/packages", ">acme/sub/deep</a>", caller="session"),
-    "web-package-detail": Endpoint("generic", "/{pp}/-/packages/{v}", "<td>tool-extra-2.bin</td>", caller="session"),
+    "web-package-detail": Endpoint(
+        "generic", "/{pp}/-/packages/{v}", "download>tool-extra-2.bin</a></td>", caller="session"
+    ),
 }
 
 
