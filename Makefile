@@ -12,6 +12,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 .PHONY: run test serve cluster bench soak lint format migrate system-deps clean
 
 $(STAMP): pyproject.toml
+	scripts/install-build-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'

@@ -506,3 +506,20 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("audit events are only removed by the retention task")
+
+
+class ExternalIdentity(models.Model):
+    """A user as a directory or an identity provider knows them (`provider` "oidc", "ldap";
+    `uid` the provider's stable id: OIDC's `sub`, the LDAP entry's DN). Signing in through the
+    provider finds the user by this row, never by a name or an address the provider sends."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="external_identities")
+    provider = models.CharField(max_length=32)
+    uid = models.CharField(max_length=1024)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "uid"], name="external_identity_unique_uid")]
+
+    def __str__(self):
+        return f"{self.provider}:{self.uid} -> {self.user.username}"

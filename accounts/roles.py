@@ -35,6 +35,7 @@ ADMIN_PROJECT = "admin_project"  # members, deploy tokens, access tokens, job to
 READ_GROUP = "read_group"
 ADMIN_GROUP = "admin_group"  # group deploy tokens create/delete, group access tokens
 READ_GROUP_TOKENS = "read_group_tokens"
+READ_STATISTICS = "read_statistics"  # storage usage (GitLab: project statistics from Reporter)
 # Creating things inside a group (GitLab's default project/subgroup creation level: Maintainer).
 CREATE_PROJECT = "create_project"
 CREATE_SUBGROUP = "create_subgroup"
@@ -47,6 +48,7 @@ PROJECT_ACTION_LEVEL = {
     ADMIN_PACKAGE_SETTINGS: AccessLevel.MAINTAINER,
     READ_PROJECT: AccessLevel.GUEST,
     ADMIN_PROJECT: AccessLevel.MAINTAINER,
+    READ_STATISTICS: AccessLevel.REPORTER,
 }
 # Least access level on a group for each action.
 GROUP_ACTION_LEVEL = {
@@ -56,10 +58,11 @@ GROUP_ACTION_LEVEL = {
     CREATE_SUBGROUP: AccessLevel.MAINTAINER,
     ADMIN_GROUP: AccessLevel.OWNER,
     ADMIN_PACKAGE_SETTINGS: AccessLevel.OWNER,
+    READ_STATISTICS: AccessLevel.OWNER,
 }
 
 # Actions a read-only credential (read_api scope, read_package_registry) may perform.
-READ_ONLY_ACTIONS = frozenset({READ_PACKAGE, READ_PROJECT, READ_GROUP})
+READ_ONLY_ACTIONS = frozenset({READ_PACKAGE, READ_PROJECT, READ_GROUP, READ_STATISTICS})
 
 # Virtual registries of a top-level group (registry.policy.authorize_virtual_registry).
 READ_VIRTUAL_REGISTRY = "read_virtual_registry"

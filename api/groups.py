@@ -2,21 +2,21 @@
 parent, GitLab's default subgroup creation level), list the visible ones, show one, list a
 group's visible subgroups. (A group's projects, GET /groups/:id/projects, are in api/projects.py.)"""
 
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 from rest_framework import status
 from rest_framework.response import Response
 
-from accounts import roles
-from accounts.models import Group, Membership, Visibility
+from accounts import roles, services
+from accounts.models import Membership
 from accounts.roles import AccessLevel
 from accounts.services import visibility_fits
 from api.base import ManagementView
 from api.exceptions import ApiError
 from api.params import boolean_param, choice_param
 from api.serializers import GroupInput, group_json
+from registry import usage
 from registry.errors import Forbidden
-from registry.policy import visible_groups
+from registry.policy import group_may, projects_under, visible_groups
 
 
 def check_visibility_fits(visibility, parent_group, what):
@@ -61,25 +61,20 @@ class GroupsView(ManagementView):
         parent = None
         if values.get("parent_id"):
             parent = self.get_group(values["parent_id"], roles.CREATE_SUBGROUP)
-        elif self.user.is_external or self.user.is_bot:
-            if not self.principal.is_admin:
-                raise Forbidden("403 Forbidden - you may not create top-level groups")
-        visibility = values.get("visibility") or Visibility.PRIVATE
-        check_visibility_fits(visibility, parent, "group")
-        if Group.objects.filter(parent=parent, path__iexact=values["path"]).exists():
-            return path_taken()
+        elif not services.may_create_top_level_group(self.principal):
+            raise Forbidden("403 Forbidden - you may not create top-level groups")
         try:
-            with transaction.atomic():
-                group = Group.objects.create(
-                    name=values["name"],
-                    path=values["path"],
-                    parent=parent,
-                    visibility=visibility,
-                    description=values.get("description", ""),
-                )
-                # The creator owns the new group (GitLab adds the creator as Owner, subgroups too).
-                Membership.objects.create(user=self.user, group=group, access_level=AccessLevel.OWNER)
-        except IntegrityError:
+            group = services.create_group(
+                self.user,
+                name=values["name"],
+                path=values["path"],
+                parent=parent,
+                visibility=values.get("visibility"),
+                description=values.get("description", ""),
+            )
+        except services.VisibilityNotAllowed as exc:
+            raise ApiError(400, f"400 Bad request - {exc.message}") from exc
+        except services.PathTaken:
             return path_taken()
         return Response(group_json(group, request), status=status.HTTP_201_CREATED)
 
@@ -89,7 +84,12 @@ class GroupDetailView(ManagementView):
 
     def get(self, request, group_ref):
         group = self.get_group(group_ref, roles.READ_GROUP)
-        return Response(group_json(group, request))
+        data = group_json(group, request)
+        if boolean_param(request.query_params, "statistics") and group_may(
+            self.principal, group, roles.READ_STATISTICS
+        ):
+            data["statistics"] = usage.statistics_json(usage.usage_of(projects_under(group)))
+        return Response(data)
 
 
 class SubgroupsView(ManagementView):

@@ -5,12 +5,11 @@ level above their own unless they are an instance admin.
 `/members` are the direct members; `/members/all` (read only) everyone with access through a
 membership, inherited from ancestor groups too, each with their effective (highest) level."""
 
-from django.db import IntegrityError, transaction
 from rest_framework import status
 from rest_framework.response import Response
 
-from accounts import roles
-from accounts.models import Membership, User, effective_memberships, group_access_level
+from accounts import roles, services
+from accounts.models import Membership, User, effective_memberships
 from api.base import ManagementView, not_found
 from api.exceptions import ApiError
 from api.serializers import MemberInput, member_json
@@ -30,17 +29,9 @@ class MemberTargetMixin:
     def memberships(self, target):
         return Membership.objects.filter(**{self.target_kind: target}).select_related("user").order_by("id")
 
-    def caller_level(self, target):
-        if self.principal.is_admin:
-            return None
-        if self.target_kind == "project":
-            return self.access.level
-        return group_access_level(self.user, target)
 
-    def check_grant(self, target, level):
-        ceiling = self.caller_level(target)
-        if ceiling is not None and level > ceiling:
-            raise Forbidden("403 Forbidden - you cannot grant a role above your own")
+def refused_grant(exc):
+    return Forbidden(f"403 Forbidden - {exc.message}")
 
 
 class MembersView(MemberTargetMixin, ManagementView):
@@ -59,16 +50,13 @@ class MembersView(MemberTargetMixin, ManagementView):
         if values.get("user_id") is None:
             raise ApiError(400, "400 Bad request - user_id is missing")
         user = User.objects.filter(pk=values["user_id"]).first() or not_found("User")
-        self.check_grant(target, values["access_level"])
         try:
-            with transaction.atomic():
-                membership = Membership.objects.create(
-                    user=user,
-                    access_level=values["access_level"],
-                    expires_at=values.get("expires_at"),
-                    **{self.target_kind: target},
-                )
-        except IntegrityError as exc:
+            membership = services.add_member(
+                self.principal, target, user, values["access_level"], values.get("expires_at")
+            )
+        except services.GrantAboveOwn as exc:
+            raise refused_grant(exc) from exc
+        except services.MemberExists as exc:
             raise ApiError(409, "409 Member already exists") from exc
         return Response(member_json(membership), status=status.HTTP_201_CREATED)
 
@@ -87,18 +75,21 @@ class MemberDetailView(MemberTargetMixin, ManagementView):
         data = MemberInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        self.check_grant(target, max(values["access_level"], membership.access_level))
-        membership.access_level = values["access_level"]
-        if "expires_at" in values:
-            membership.expires_at = values["expires_at"]
-        membership.save(update_fields=["access_level", "expires_at"])
+        try:
+            services.change_member(
+                self.principal, membership, values["access_level"], values.get("expires_at", ...), target=target
+            )
+        except services.GrantAboveOwn as exc:
+            raise refused_grant(exc) from exc
         return Response(member_json(membership))
 
     def delete(self, request, ref, user_id):
         target = self.target(ref, manage=True)
         membership = self.membership(target, user_id)
-        self.check_grant(target, membership.access_level)
-        membership.delete()
+        try:
+            services.remove_member(self.principal, membership, target=target)
+        except services.GrantAboveOwn as exc:
+            raise refused_grant(exc) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

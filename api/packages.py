@@ -79,6 +79,7 @@ def package_json(version, request, *, can_delete, with_project=False):
         "created_at": iso(version.created_at),
         "last_downloaded_at": iso(version.last_downloaded_at),
         "tags": [],
+        "withdrawn": (version.metadata or {}).get("withdrawn"),  # Packhouse: a yank or unlisting
     }
     if with_project:
         data["project_id"] = project.pk
@@ -178,6 +179,37 @@ class PackageDetailView(PackageMixin, ManagementView):
                 raise ApiError(412, "412 Precondition Failed")
             services.mark_version_for_destruction(version)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WithdrawalInput(GitLabSerializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=1024, default="")
+
+
+class PackageWithdrawalView(PackageMixin, ManagementView):
+    """Packhouse's extension: POST /projects/:id/packages/:package_id/withdrawal takes a version
+    out of sight the way its format does (a yank, an unlisting: the format's
+    `withdrawal`), with an optional `reason`; DELETE undoes it. Maintainer+ (DESTROY_PACKAGE)."""
+
+    anonymous_methods = ()
+
+    def _version(self, ref, package_id):
+        project = self.get_project(ref, roles.DESTROY_PACKAGE)
+        version = self.version(project, package_id, statuses=[*WEB_VISIBLE, Status.HIDDEN])
+        if not formats.get(version.package.format).withdrawal:
+            raise ApiError(400, f"400 Bad request - {version.package.format} packages cannot be withdrawn")
+        return version
+
+    def post(self, request, ref, package_id):
+        version = self._version(ref, package_id)
+        data = WithdrawalInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.set_withdrawn(version, self.principal, True, data.validated_data["reason"])
+        return Response(package_json(version, request, can_delete=True), status=status.HTTP_201_CREATED)
+
+    def delete(self, request, ref, package_id):
+        version = self._version(ref, package_id)
+        services.set_withdrawn(version, self.principal, False)
+        return Response(package_json(version, request, can_delete=True))
 
 
 class PackageFilesView(PackageMixin, ManagementView):

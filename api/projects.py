@@ -1,27 +1,24 @@
 """Projects: create (in a group: Maintainer+ of the group, GitLab's default project creation
 level; without namespace_id: the caller's personal namespace), list visible, show, update."""
 
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 from rest_framework import status
 from rest_framework.response import Response
 
-from accounts import roles
-from accounts.models import PackageRegistryAccess, Project, Visibility
+from accounts import roles, services
+from accounts.models import Project, Visibility
 from api.base import ManagementView
+from api.exceptions import ApiError
 from api.groups import check_visibility_fits
 from api.params import boolean_param, choice_param
 from api.serializers import ProjectInput, ProjectUpdateInput, project_json
+from registry import policy, usage
 from registry.errors import Forbidden
 from registry.policy import visible_projects
 
 
 def path_taken():
     return Response({"message": {"path": ["has already been taken"]}}, status=status.HTTP_400_BAD_REQUEST)
-
-
-def _slug(name):
-    return "-".join(name.strip().lower().split())
 
 
 # GitLab's order_by values for projects; a project row records no later activity than its
@@ -65,35 +62,26 @@ class ProjectsView(ManagementView):
         data = ProjectInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        name = values.get("name") or values["path"]
-        path = values.get("path") or _slug(name)
         group = None
         if values.get("namespace_id"):
             group = self.get_group(values["namespace_id"], roles.CREATE_PROJECT)
         elif self.user.is_bot:
             raise Forbidden("403 Forbidden - bots have no personal namespace")
-        visibility = values.get("visibility") or Visibility.PRIVATE
-        check_visibility_fits(visibility, group, "project")
-        owner = None if group else self.user
-        if Project.objects.filter(group=group, namespace_owner=owner, path__iexact=path).exists():
-            return path_taken()
-        project = Project(
-            name=name,
-            path=path,
-            group=group,
-            namespace_owner=owner,
-            visibility=visibility,
-            package_registry_access_level=values.get("package_registry_access_level") or PackageRegistryAccess.ENABLED,
-            description=values.get("description", ""),
-        )
         try:
-            project.full_clean(exclude=["full_path"], validate_unique=False, validate_constraints=False)
-        except Exception:  # noqa: BLE001 - any model validation error is a bad path here
+            project = services.create_project(
+                self.user,
+                name=values.get("name"),
+                path=values.get("path"),
+                group=group,
+                visibility=values.get("visibility"),
+                package_registry_access_level=values.get("package_registry_access_level"),
+                description=values.get("description", ""),
+            )
+        except services.VisibilityNotAllowed as exc:
+            raise ApiError(400, f"400 Bad request - {exc.message}") from exc
+        except services.InvalidPath:
             return Response({"message": {"path": ["is invalid"]}}, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            with transaction.atomic():
-                project.save()
-        except IntegrityError:
+        except services.PathTaken:
             return path_taken()
         return Response(project_json(project, request), status=status.HTTP_201_CREATED)
 
@@ -121,7 +109,12 @@ class ProjectDetailView(ManagementView):
 
     def get(self, request, project_ref):
         project = self.get_project(project_ref)
-        return Response(project_json(project, request))
+        data = project_json(project, request)
+        if boolean_param(request.query_params, "statistics") and policy.can(
+            self.principal, project, roles.READ_STATISTICS
+        ):
+            data["statistics"] = usage.statistics_json(usage.usage_of(Project.objects.filter(pk=project.pk)))
+        return Response(data)
 
     def put(self, request, project_ref):
         # Packhouse: Maintainer+ (ADMIN_PROJECT) for every attribute, visibility included

@@ -75,6 +75,7 @@ urlpatterns = [
     ),
     path("projects/<ref:ref>/packages/<int:package_id>", packages.PackageDetailView.as_view()),
     path("projects/<ref:ref>/packages/<int:package_id>/package_files", packages.PackageFilesView.as_view()),
+    path("projects/<ref:ref>/packages/<int:package_id>/withdrawal", packages.PackageWithdrawalView.as_view()),
     path(
         "projects/<ref:ref>/packages/<int:package_id>/package_files/<int:file_id>",
         packages.PackageFileDetailView.as_view(),

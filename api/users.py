@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from rest_framework import status
 from rest_framework.response import Response
 
+from accounts import services
 from accounts.models import User
 from api.base import ManagementView, not_found
 from api.exceptions import ApiError
@@ -41,27 +42,10 @@ class UsersView(ManagementView):
         data = UserInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        if User.objects.filter(username__iexact=values["username"]).exists():
-            raise ApiError(409, "Username has already been taken", verbatim=True)
-        if User.objects.filter(email__iexact=values["email"]).exists():
-            raise ApiError(409, "Email has already been taken", verbatim=True)
-        user = User(
-            username=values["username"],
-            email=values["email"],
-            name=values["name"],
-            is_superuser=values["admin"],
-            is_staff=values["admin"],
-            is_external=values["external"],
-        )
-        if values.get("password"):
-            user.set_password(values["password"])
-        else:
-            user.set_unusable_password()
         try:
-            with transaction.atomic():
-                user.save()
-        except IntegrityError as exc:
-            raise ApiError(409, "Username has already been taken", verbatim=True) from exc
+            user = services.create_user(values)
+        except services.Refused as exc:
+            raise ApiError(409, exc.message, verbatim=True) from exc
         return Response(user_json(user, with_email=True), status=status.HTTP_201_CREATED)
 
 
@@ -120,10 +104,8 @@ class UserStateView(ManagementView):
         user = User.objects.filter(pk=user_id).first() or not_found("User")
         if self.block and user.pk == self.user.pk:
             raise Forbidden("403 Forbidden - an administrator cannot block themselves")
-        if user.is_active == (not self.block):
-            return Response(True, status=status.HTTP_201_CREATED)
-        user.is_active = not self.block
-        user.save(update_fields=["is_active"])
+        if user.is_active == self.block:
+            services.set_blocked(user, self.block)
         return Response(True, status=status.HTTP_201_CREATED)
 
 

@@ -94,3 +94,18 @@ class MavenFormat(PackageFormat):
                 f"  <artifactId>{artifact_id}</artifactId>\n  <version>{version}</version>\n</dependency>",
             ),
         ]
+
+    def version_details(self, version, files):
+        """From the version's POM, the newest `.pom` among its files."""
+        from packages_maven import details
+        from registry import services
+
+        poms = [f for f in files if f.file_name.endswith(".pom")]
+        if not poms:
+            return details.details(None)
+        pom = max(poms, key=lambda f: (f.created_at, f.pk))
+        try:
+            data = services.read_small_file(pom, max_size=details.parsers.MAX_XML_SIZE)
+        except ValueError:
+            return details.details(None)
+        return details.details(data)

@@ -49,16 +49,27 @@ class NpmFormat(PackageFormat):
         return response
 
     def save_format_rows(self, version, draft, files):
-        """`draft` is a packages_npm.parsers.NpmDraft: its dist-tags now name this version."""
-        from packages_npm.models import NpmDistTag
+        """`draft` is a packages_npm.parsers.NpmDraft: its dist-tags now name this version, its
+        README is kept for the version's page."""
+        from packages_npm.models import NpmDistTag, NpmReadme
 
         for tag in draft.dist_tags:
             NpmDistTag.objects.update_or_create(package_id=version.package_id, tag=tag, defaults={"version": version})
+        if draft.readme:
+            NpmReadme.objects.update_or_create(version=version, defaults={"text": draft.readme})
 
     def on_version_deleted(self, version):
         from packages_npm.models import NpmDistTag
 
         NpmDistTag.objects.filter(version=version).delete()
+
+    def version_details(self, version, files):
+        from packages_npm import details
+        from packages_npm.models import NpmDistTag, NpmReadme
+
+        readme = NpmReadme.objects.filter(version=version).values_list("text", flat=True).first() or ""
+        tags = NpmDistTag.objects.filter(package_id=version.package_id).values_list("tag", "version__version")
+        return details.details(version.metadata or {}, readme, list(tags))
 
     def install_snippets(self, base, project, name, version, file_names=()):
         scope = name.split("/", 1)[0] if name.startswith("@") else "@scope"

@@ -1,4 +1,4 @@
-"""npm rows the core does not have: dist-tags (a tag names one version of a package)."""
+"""npm rows the core does not have: dist-tags (a tag names one version of a package) and READMEs."""
 
 from django.db import models
 
@@ -17,3 +17,11 @@ class NpmDistTag(models.Model):
 
     def __str__(self):
         return f"{self.package.name}@{self.tag}"
+
+
+class NpmReadme(models.Model):
+    """A version's README as its publish gave it (shown on the version's page, not served to
+    clients)."""
+
+    version = models.OneToOneField(PackageVersion, on_delete=models.CASCADE, related_name="npm_readme")
+    text = models.TextField()

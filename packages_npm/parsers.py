@@ -150,6 +150,7 @@ def semver_key(version):
 @dataclass
 class NpmDraft(PackageDraft):
     dist_tags: list = field(default_factory=list)
+    readme: str = ""
 
 
 def integrity_sha512_hex(integrity):
@@ -221,7 +222,8 @@ def parse_publish(body, url_name, max_file_size=0):
         if sha512 is not None:
             spool.verify("sha512", sha512, "dist.integrity")
         files = set()
-        package_json = read_tarball_manifest(spool.path, max_file_size, files)
+        readmes = {}
+        package_json = read_tarball_manifest(spool.path, max_file_size, files, readmes)
         if package_json.get("name") != name or package_json.get("version") != version:
             raise Invalid("package.json in the tarball does not match the package name and version.")
         scripts = check_install_fields(name, manifest, package_json, files)
@@ -232,6 +234,7 @@ def parse_publish(body, url_name, max_file_size=0):
             files=[FileDraft(file_name=tarball_name(name, version), spool=spool)],
             metadata=metadata,
             dist_tags=tags,
+            readme=publish_readme(document, manifest, readmes),
         )
     except BaseException:
         spool.cleanup()
@@ -376,9 +379,26 @@ def _escapes(member):
     return resolved == ".." or resolved.startswith("../") or resolved.startswith("/")
 
 
-def read_tarball_manifest(path, max_file_size=0, files=None):
+MAX_README_CHARS = 512 * 1024
+README_FILE = re.compile(r"^package/readme(\.(md|markdown|txt|rst))?$", re.IGNORECASE)
+NO_README = "ERROR: No README data found!"  # what older npm clients send when there is none
+
+
+def publish_readme(document, manifest, readmes):
+    """The version's README: what the client sent (`readme` of the version, else of the
+    document, as npm does), else the tarball's own README file; at most MAX_README_CHARS."""
+    for text in (manifest.get("readme"), document.get("readme")):
+        if isinstance(text, str) and text.strip() and text.strip() != NO_README:
+            return text[:MAX_README_CHARS]
+    for name in sorted(readmes, key=lambda n: (not n.lower().endswith((".md", ".markdown")), n)):
+        return readmes[name].decode("utf-8", errors="replace")[:MAX_README_CHARS]
+    return ""
+
+
+def read_tarball_manifest(path, max_file_size=0, files=None, readmes=None):
     """Open a package tarball safely and return its `package/package.json` as a dict (and, given
-    a set as `files`, add the normalized path of each regular file to it).
+    a set as `files`, add the normalized path of each regular file to it; given a dict as
+    `readmes`, put the bytes of each top-level README file in it by name).
 
     Refuses: not gzip, not tar, absolute or `..` member names, links out of the archive, device
     and fifo members, a missing, doubled, oversized or non-JSON package.json; a tarball that
@@ -406,6 +426,13 @@ def read_tarball_manifest(path, max_file_size=0, files=None):
                 raise Invalid(f"Package tarball has a special member: {name!r}.")
             if files is not None and member.isfile():
                 files.add(posixpath.normpath(name))
+            if (
+                readmes is not None
+                and member.isfile()
+                and member.size <= MAX_README_CHARS * 4
+                and README_FILE.match(posixpath.normpath(name))
+            ):
+                readmes[posixpath.normpath(name)] = archive.extractfile(member).read()
             if posixpath.normpath(name) != "package/package.json" or not member.isfile():
                 continue
             if manifest is not None:

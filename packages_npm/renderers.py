@@ -20,7 +20,12 @@ def integrity(sha512_hex):
     return "sha512-" + base64.b64encode(bytes.fromhex(sha512_hex)).decode()
 
 
-def tarball_url(base_url, project_id, name, version):
+def tarball_url(base_url, project_id, name, version, endpoint=None):
+    """A version's tarball under the project endpoint, or under `endpoint` (the group or instance
+    endpoint the packument was asked through, `<base>/api/v4/groups/<ref>/-/packages/npm`), so
+    clients that send a token only below the URL they were configured with (pnpm, yarn) send it."""
+    if endpoint is not None:
+        return f"{endpoint}/{name}/-/{name}-{version}.tgz"
     return f"{base_url}/api/v4/projects/{project_id}/packages/npm/{name}/-/{name}-{version}.tgz"
 
 
@@ -40,8 +45,9 @@ def revision(times, tags):
     return f"{len(times)}-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
 
 
-def packument(name, file_rows, tag_rows, base_url):
-    """The abbreviated-and-then-some packument, from queries.file_rows and queries.tag_rows."""
+def packument(name, file_rows, tag_rows, base_url, endpoint=None):
+    """The abbreviated-and-then-some packument, from queries.file_rows and queries.tag_rows;
+    tarballs under `endpoint` when given (tarball_url)."""
     newest = {}
     for row in file_rows:  # later rows win: the newest file of the newest version row
         newest[row[0]] = row
@@ -55,7 +61,7 @@ def packument(name, file_rows, tag_rows, base_url):
         entry["dist"] = {
             "shasum": sha1,
             "integrity": integrity(sha512),
-            "tarball": tarball_url(base_url, project_id, name, version),
+            "tarball": tarball_url(base_url, project_id, name, version, endpoint),
         }
         versions[version] = entry
         times[version] = (created_at, updated_at)

@@ -3,11 +3,13 @@
 from django.urls import re_path
 
 from packages_npm import views
-from packages_npm.urls_project import AUDIT, NAME
+from packages_npm.urls_project import AUDIT, FILE, NAME, SEARCH
 
 urlpatterns = [
+    re_path(SEARCH, views.GroupSearchView.as_view()),
     re_path(AUDIT, views.GroupAuditView.as_view()),
     re_path(rf"^-/package/{NAME}/dist-tags$", views.GroupDistTagsView.as_view()),
     re_path(rf"^-/package/{NAME}/dist-tags/(?P<tag>[^/]+)$", views.GroupDistTagView.as_view()),
+    re_path(rf"^{NAME}/-/{FILE}$", views.GroupTarballView.as_view()),
     re_path(rf"^{NAME}$", views.GroupPackumentView.as_view()),
 ]

@@ -4,11 +4,13 @@ stubs; only `@<top-level group>/name` resolves."""
 from django.urls import re_path
 
 from packages_npm import views
-from packages_npm.urls_project import AUDIT, NAME
+from packages_npm.urls_project import AUDIT, FILE, NAME, SEARCH
 
 urlpatterns = [
+    re_path(SEARCH, views.InstanceSearchView.as_view()),
     re_path(AUDIT, views.InstanceAuditView.as_view()),
     re_path(rf"^-/package/{NAME}/dist-tags$", views.InstanceDistTagsView.as_view()),
     re_path(rf"^-/package/{NAME}/dist-tags/(?P<tag>[^/]+)$", views.InstanceDistTagView.as_view()),
+    re_path(rf"^{NAME}/-/{FILE}$", views.InstanceTarballView.as_view()),
     re_path(rf"^{NAME}$", views.InstancePackumentView.as_view()),
 ]

@@ -8,8 +8,10 @@ from packages_npm import views
 NAME = r"(?P<package_name>(?:@[^/]+/)?[^/@][^/]*)"
 FILE = r"(?P<file_name>(?:@[^/]+/)?[^/]+\.tgz)"
 AUDIT = r"^-/npm/v1/security/(?:advisories/bulk|audits/quick)$"
+SEARCH = r"^-/v1/search$"
 
 urlpatterns = [
+    re_path(SEARCH, views.SearchView.as_view()),
     re_path(AUDIT, views.AuditView.as_view()),
     re_path(rf"^-/package/{NAME}/dist-tags$", views.DistTagsView.as_view()),
     re_path(rf"^-/package/{NAME}/dist-tags/(?P<tag>[^/]+)$", views.DistTagView.as_view()),

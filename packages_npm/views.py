@@ -1,16 +1,18 @@
 """Thin npm views: parse -> registry.services / packages_npm.writes -> render.
 
 Project level: publish, packument, tarball, dist-tags, deprecate, unpublish, audit stubs.
-Group and instance level: packument, dist-tags (writes decided on the package's project) and
-the audit stubs.
+Group and instance level: packument (its tarballs linked below the endpoint asked), tarball,
+dist-tags (writes decided on the package's project), search and the audit stubs.
 """
 
 import json
+from urllib.parse import quote
 
 from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 
 from accounts import roles
-from packages_npm import parsers, queries, renderers, writes
+from packages_npm import parsers, queries, renderers, search, writes
 from packages_npm.format import NpmFormat
 from packages_npm.publish_body import read_publish_body
 from packages_npm.virtual import CORGI, load_document
@@ -19,7 +21,7 @@ from registry.documents import cached_document
 from registry.errors import BadGateway, Forbidden, Invalid, NotFound
 from registry.models import INSTALLABLE, Package, PackageVersion, Status
 from registry.spool import spool_request
-from registry.views import GROUP, INSTANCE, READ, READS_PACKAGE, AnyAccept, PackageAPIView, base_url
+from registry.views import GROUP, INSTANCE, PROJECT, READ, READS_PACKAGE, AnyAccept, PackageAPIView, base_url
 from registry.virtual import resolver
 from registry.virtual.views import VirtualRegistryView, provenance_headers
 
@@ -46,6 +48,15 @@ class NpmView(PackageAPIView):
         return Package.objects.filter(
             format=FORMAT.name, normalized_name=FORMAT.normalize_name(name), project__in=projects
         )
+
+    def endpoint(self, root):
+        """The group or instance endpoint this request came through (None at project level):
+        tarballs are linked below it (renderers.tarball_url)."""
+        if self.scope == GROUP:
+            return f"{root}/api/v4/groups/{quote(self.kwargs['group_ref'], safe='')}/-/packages/npm"
+        if self.scope == INSTANCE:
+            return f"{root}/api/v4/packages/npm"
+        return None
 
     def require_live(self, packages):
         if not PackageVersion.objects.filter(package__in=packages, status__in=INSTALLABLE).exists():
@@ -90,9 +101,11 @@ class PackumentView(NpmView):
         packages = self.readable_packages(package_name)
         self.require_live(packages)
         root = base_url(request)
+        endpoint = self.endpoint(root)
 
         def render():
-            document = renderers.packument(package_name, queries.file_rows(packages), queries.tag_rows(packages), root)
+            rows, tags = queries.file_rows(packages), queries.tag_rows(packages)
+            document = renderers.packument(package_name, rows, tags, root, endpoint)
             return json.dumps(document, separators=(",", ":"))
 
         return cached_document(request, packages, render, JSON)
@@ -192,7 +205,16 @@ class TarballView(NpmView):
         version = parsers.tarball_version(package_name, file_name)
         package_file = None
         if version is not None and parsers.valid_name(package_name):
-            package_file = self.find_file(package_name, version, parsers.tarball_name(package_name, version))
+            tarball = parsers.tarball_name(package_name, version)
+            if self.scope == PROJECT:
+                package_file = self.find_file(package_name, version, tarball)
+            else:  # the newest such tarball among the packages readable through this endpoint
+                package_file = (
+                    services.installable_files(self.pullable_projects(), FORMAT, name=package_name, version=version)
+                    .filter(file_name=tarball, version__package__in=self.readable_packages(package_name))
+                    .order_by("-created_at", "-id")
+                    .first()
+                )
         if package_file is None:
             raise NotFound("404 Package Not Found")
         return services.serve(package_file, request)
@@ -288,6 +310,17 @@ class ScopedDistTagView(DistTagView):
         return super().put(request, package_name, tag, **kwargs)
 
 
+class SearchView(NpmView):
+    """`npm search`: GET /-/v1/search?text=&size=&from= over what the caller may pull here."""
+
+    actions = READ
+
+    def get(self, request, **kwargs):
+        projects = self.pullable_projects()
+        answer = search.search(projects, request.query_params, base_url(request), timezone.now())
+        return JsonResponse(answer)
+
+
 class AuditView(NpmView):
     """npm audit: no advisories here (forwarding to npmjs is off), so `npm install` goes on."""
 
@@ -309,6 +342,10 @@ def _at(scope, view):
 GroupPackumentView = _at(GROUP, PackumentView)
 GroupDistTagsView = _at(GROUP, DistTagsView)
 GroupAuditView = _at(GROUP, AuditView)
+GroupTarballView = _at(GROUP, TarballView)
+InstanceTarballView = _at(INSTANCE, TarballView)
+GroupSearchView = _at(GROUP, SearchView)
+InstanceSearchView = _at(INSTANCE, SearchView)
 InstancePackumentView = _at(INSTANCE, PackumentView)
 InstanceDistTagsView = _at(INSTANCE, DistTagsView)
 InstanceAuditView = _at(INSTANCE, AuditView)

@@ -91,8 +91,28 @@ class NugetFormat(PackageFormat):
                 "icon_url": spec.icon_url,
                 "dependency_groups": spec.dependency_groups,
                 "nuspec": spec.text,
+                "license": spec.license,
+                "readme": draft.readme,
             },
         )
+
+    # nuget.org's unlisting: out of search and of version ranges, installable by exact version.
+    withdrawal = "unlist"
+    withdrawal_undone = "relist"
+
+    def on_withdrawn(self, version, withdrawn):
+        from registry.models import Status
+
+        status = Status.HIDDEN if withdrawn else Status.DEFAULT
+        if version.status in (Status.DEFAULT, Status.HIDDEN) and version.status != status:
+            version.status = status
+            version.save(update_fields=["status", "updated_at"])
+
+    def version_details(self, version, files):
+        from packages_nuget import details
+        from packages_nuget.models import NugetMetadatum
+
+        return details.details(NugetMetadatum.objects.filter(version=version).first())
 
     def install_snippets(self, base, project, name, version, file_names=()):
         index = f"{self.packages_url(base, project)}/index.json"

@@ -18,6 +18,8 @@ class NugetMetadatum(models.Model):
     # [{"targetFramework": "net45", "dependencies": [{"id": "X", "range": "[1.0, )"}]}]
     dependency_groups = models.JSONField(default=list, blank=True)
     nuspec = models.TextField(blank=True)
+    license = models.CharField(max_length=255, blank=True)  # <license>: an SPDX expression or a file
+    readme = models.TextField(blank=True)  # the text of the <readme> file
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -110,6 +110,8 @@ class Nuspec:
     icon_url: str = ""
     dependency_groups: list = field(default_factory=list)
     text: str = ""
+    license: str = ""  # <license type="expression">: an SPDX expression (a file license: its path)
+    readme: str = ""  # <readme>: the path of the README inside the package
 
 
 @dataclass
@@ -120,6 +122,7 @@ class NugetDraft(PackageDraft):
     nuspec: Nuspec | None = None
     symbols: bool = False
     symbol_files: list = field(default_factory=list)  # packages_nuget.symbols.SymbolFile
+    readme: str = ""  # the text of the nuspec's <readme> file
 
 
 _NAMED_FILE = re.compile(r"^(?P<stem>.+?)\.(?P<version>\d+(?:\.\d+)+(?:-[0-9A-Za-z.-]+)?)\.s?nupkg$", re.IGNORECASE)
@@ -210,6 +213,29 @@ def read_symbol_files(path, max_size):
     return found
 
 
+MAX_README_BYTES = 512 * 1024
+
+
+def read_readme(path, readme_path, max_size):
+    """The text of the README file a nuspec names (`<readme>`) inside the .nupkg at `path`, or ""
+    when there is none or it is larger than MAX_README_BYTES. Read under registry.archives'
+    budget; call it on a package read_nuspec_bytes accepted."""
+    if not readme_path:
+        return ""
+    with archives.open_zip(
+        path,
+        "the package",
+        max_bytes=archives.budget_for(max_size),
+        unreadable="400 Bad request - the package is not a valid zip (.nupkg) file",
+    ) as archive:
+        wanted = readme_path.lower()
+        entry = next((e for e in archive.members if e.filename.replace("\\", "/").lower() == wanted), None)
+        if entry is None or entry.file_size > MAX_README_BYTES:
+            return ""
+        with archive.open(entry) as handle:
+            return handle.read(MAX_README_BYTES).decode("utf-8", errors="replace")
+
+
 def _local(tag):
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
@@ -277,6 +303,8 @@ def parse_nuspec(data, symbols=False):
         icon_url=_text(metadata, "iconUrl"),
         dependency_groups=_dependency_groups(metadata),
         text=data.decode("utf-8", errors="replace"),
+        license=_text(metadata, "license")[:MAX_URL],
+        readme=_text(metadata, "readme").replace("\\", "/").lstrip("/")[:MAX_URL],
     )
     if not spec.id or not spec.version or (not symbols and (not spec.authors or not spec.description)):
         raise Invalid(f"400 Bad request - {METADATA_MISSING}")

@@ -7,7 +7,7 @@ from django.db.models import Q
 from packages_nuget.format import NugetFormat
 from packages_nuget.models import NugetSymbol
 from packages_nuget.renderers import Entry
-from registry.models import INSTALLABLE, Package, PackageFile, PackageVersion
+from registry.models import INSTALLABLE, Package, PackageFile, PackageVersion, Status
 
 FORMAT = NugetFormat()
 
@@ -83,6 +83,7 @@ def entries(versions, with_files=False):
                 published=row.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 size=size,
                 sha512=sha512,
+                listed=row.status != Status.HIDDEN,
             )
         )
     return result

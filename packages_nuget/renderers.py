@@ -16,6 +16,9 @@ from packages_nuget import parsers
 MAX_VERSIONS = 300
 
 
+UNLISTED_PUBLISHED = "1900-01-01T00:00:00Z"  # how nuget.org's v2 feed marks an unlisted version
+
+
 @dataclass
 class Entry:
     """One installable version, with what every document needs of it."""
@@ -29,6 +32,7 @@ class Entry:
     published: str
     size: int = 0
     sha512: str = ""
+    listed: bool = True  # False once unlisted: out of search, still installable by exact version
 
 
 def dumps(document):
@@ -103,9 +107,9 @@ def catalog_entry(entry, base_url, leaf_url):
         "description": meta.description if meta else "",
         "id": entry.name,
         "version": entry.normalized,
-        "listed": True,
+        "listed": entry.listed,
         "packageContent": content_url(base_url, entry),
-        "published": entry.published,
+        "published": entry.published if entry.listed else UNLISTED_PUBLISHED,  # as nuget.org marks it
         "summary": (meta.summary if meta else "") or "",
         "tags": (meta.tags if meta else "") or "",
         "title": (meta.title if meta else "") or "",
@@ -143,8 +147,8 @@ def registration_index(name, entries, base_url, metadata_prefix):
 def registration_leaf(entry, base_url, metadata_prefix):
     leaf = _leaf(entry, base_url, metadata_prefix)
     leaf["@type"] = ["Package"]
-    leaf["listed"] = True
-    leaf["published"] = entry.published
+    leaf["listed"] = entry.listed
+    leaf["published"] = entry.published if entry.listed else UNLISTED_PUBLISHED
     return dumps(leaf)
 
 
@@ -241,11 +245,11 @@ def _v2_entry(entry, prefix_v2, download_url, latest, absolute_latest):
             _prop("IsLatestVersion", "true" if latest else "false", "Edm.Boolean"),
             _prop("IsAbsoluteLatestVersion", "true" if absolute_latest else "false", "Edm.Boolean"),
             _prop("IsPrerelease", "true" if parsers.is_prerelease(entry.normalized) else "false", "Edm.Boolean"),
-            _prop("Listed", "true", "Edm.Boolean"),
+            _prop("Listed", "true" if entry.listed else "false", "Edm.Boolean"),
             _prop("PackageSize", entry.size, "Edm.Int64"),
             _prop("PackageHash", hash_b64),
             _prop("PackageHashAlgorithm", "SHA512"),
-            _prop("Published", entry.published, "Edm.DateTime"),
+            _prop("Published", entry.published if entry.listed else UNLISTED_PUBLISHED, "Edm.DateTime"),
         ]
     )
     return (

@@ -107,6 +107,7 @@ class PublishView(NugetView):
                 nuspec=spec,
                 symbols=self.symbols,
                 symbol_files=parsers.read_symbol_files(spool.path, max_size) if self.symbols else [],
+                readme="" if self.symbols else parsers.read_readme(spool.path, spec.readme, max_size),
             )
             services.publish(self.project, self.principal, FORMAT, draft)
         return JsonResponse({"message": "201 Created"}, status=201)
@@ -229,6 +230,7 @@ class QueryView(NugetView):
         def render():
             names = queries.package_ids(packages)
             entries = queries.entries(queries.versions(packages.filter(normalized_name__in=names)))
+            entries = [e for e in entries if e.listed]  # unlisted versions are not searched
             if not prerelease:
                 entries = [e for e in entries if not parsers.is_prerelease(e.normalized)]
             grouped = {}

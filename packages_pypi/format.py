@@ -66,6 +66,17 @@ class PypiFormat(PackageFormat):
                 core_metadata_sha256=draft.core_metadata_sha256,
             )
 
+    # PEP 592: a yanked release stays in the index (marked), pip takes it only when pinned.
+    withdrawal = "yank"
+    withdrawal_undone = "unyank"
+
+    def version_details(self, version, files):
+        from packages_pypi import details
+        from packages_pypi.models import Distribution
+
+        row = Distribution.objects.filter(package_file__in=[f.pk for f in files]).order_by("-package_file_id").first()
+        return details.details(row.core_metadata if row else "")
+
     def install_snippets(self, base, project, name, version, file_names=()):
         scheme, host_path = base.split("://", 1)[0], base.split("://", 1)[-1]
         index = self.packages_url(f"{scheme}://__token__:${{TOKEN}}@{host_path}", project) + "/simple"

@@ -7,7 +7,8 @@ from registry.models import INSTALLABLE, PackageFile
 def distribution_rows(packages):
     """Every downloadable file of `packages` (a queryset), oldest first: tuples of (file name,
     created_at, version, project id, the version's stored requires_python, sha256, size, the
-    distribution's requires_python, its core metadata sha256), as
+    distribution's requires_python, its core metadata sha256, the version's withdrawal (PEP 592
+    yank: {"reason": ...}) or None), as
     packages_pypi.renderers.distribution_links reads them."""
     return list(
         PackageFile.objects.filter(
@@ -26,6 +27,7 @@ def distribution_rows(packages):
             "blob__size",
             "pypi_distribution__requires_python",
             "pypi_distribution__core_metadata_sha256",
+            "version__metadata__withdrawn",
         )
     )
 

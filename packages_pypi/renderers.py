@@ -67,6 +67,7 @@ class Link:
     size: int
     upload_time: str
     version: str
+    yanked: str | None = None  # PEP 592: the reason ("" for none) when the release is yanked
 
 
 def distribution_links(rows, files_base):
@@ -79,7 +80,9 @@ def distribution_links(rows, files_base):
         newest[(row[3], row[0])] = row
     links = []
     for row in newest.values():
-        file_name, created_at, version, project_id, stored_requires, sha256, size, requires, core_sha256 = row
+        file_name, created_at, version, project_id, stored_requires, sha256, size, requires, core_sha256, withdrawn = (
+            row
+        )
         links.append(
             Link(
                 filename=file_name,
@@ -90,10 +93,23 @@ def distribution_links(rows, files_base):
                 size=size,
                 upload_time=created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 version=version,
+                yanked=_yank_reason(withdrawn),
             )
         )
     links.sort(key=lambda link: (_version_key(link.version), link.filename))
     return links
+
+
+def _yank_reason(withdrawn):
+    if isinstance(withdrawn, str):  # a JSON value read through a key lookup, on some databases
+        try:
+            withdrawn = json.loads(withdrawn)
+        except ValueError:
+            withdrawn = {}
+    if not isinstance(withdrawn, dict):
+        return None
+    reason = withdrawn.get("reason")
+    return reason if isinstance(reason, str) else ""
 
 
 def page(title, anchors):
@@ -115,9 +131,10 @@ def project_html(name, links):
         if link.core_metadata_sha256:
             value = escape(f"sha256={link.core_metadata_sha256}")
             core = f' data-dist-info-metadata="{value}" data-core-metadata="{value}"'
+        yanked = f' data-yanked="{escape(link.yanked)}"' if link.yanked is not None else ""
         anchors.append(
             f'<a href="{escape(link.url)}#sha256={escape(link.sha256)}" '
-            f'data-requires-python="{escape(link.requires_python)}"{core}>{escape(link.filename)}</a>'
+            f'data-requires-python="{escape(link.requires_python)}"{core}{yanked}>{escape(link.filename)}</a>'
         )
     return page(name, anchors)
 
@@ -135,7 +152,7 @@ def project_json(normalized_name, links):
         metadata = {"sha256": link.core_metadata_sha256} if link.core_metadata_sha256 else False
         entry["core-metadata"] = metadata
         entry["dist-info-metadata"] = metadata  # PEP 714: the old key too, for older clients
-        entry["yanked"] = False
+        entry["yanked"] = (link.yanked or True) if link.yanked is not None else False  # PEP 691
         entry["size"] = link.size
         entry["upload-time"] = link.upload_time
         files.append(entry)

@@ -304,12 +304,56 @@ USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# The pages' scripts are served from the apps' static folders too, so a server started without
+# `collectstatic` (the tests' live server) still runs them.
+WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "/users/sign_in"
 
 # "plain", or "json": one JSON object a line, and one line per request on the packhouse.request
 # logger (registry.observe: request id, user, credential kind and id, project, format, status,
 # bytes, duration).
 LOG_FORMAT = env("LOG_FORMAT", "plain")
+
+# Sign-in: local passwords always (the first admin has one); OpenID Connect when an issuer is set
+# (accounts/oidc.py: endpoints from the issuer's discovery document).
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+OIDC_ISSUER = env("OIDC_ISSUER", "").rstrip("/")
+if OIDC_ISSUER:
+    AUTHENTICATION_BACKENDS.append("accounts.oidc.Backend")
+    OIDC_PROVIDER_NAME = env("OIDC_NAME", "OpenID Connect")
+    OIDC_RP_CLIENT_ID = env("OIDC_CLIENT_ID", "")
+    OIDC_RP_CLIENT_SECRET = env("OIDC_CLIENT_SECRET", "")
+    OIDC_RP_SIGN_ALGO = env("OIDC_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = env("OIDC_SCOPES", "openid email profile")
+    OIDC_AUTHENTICATE_CLASS = "accounts.oidc.AuthenticationRequestView"
+    OIDC_TIMEOUT = 10
+    LOGIN_REDIRECT_URL = "/"
+    LOGIN_REDIRECT_URL_FAILURE = "/users/sign_in?sign_in_failed=oidc"
+
+# LDAP (accounts/directory.py, django-auth-ldap): users found under LDAP_USER_BASE by
+# LDAP_USER_FILTER, bound with their own password; groups (groupOfNames) under LDAP_GROUP_BASE.
+LDAP_URI = env("LDAP_URI", "")
+if LDAP_URI:
+    import ldap
+    from django_auth_ldap.config import GroupOfNamesType, LDAPSearch
+
+    from accounts.directory_map import parse_group_map
+
+    AUTHENTICATION_BACKENDS.append("accounts.directory.Backend")
+    AUTH_LDAP_SERVER_URI = LDAP_URI
+    AUTH_LDAP_BIND_DN = env("LDAP_BIND_DN", "")
+    AUTH_LDAP_BIND_PASSWORD = env("LDAP_BIND_PASSWORD", "")
+    AUTH_LDAP_START_TLS = env_bool("LDAP_START_TLS", False)
+    AUTH_LDAP_USER_SEARCH = LDAPSearch(
+        env("LDAP_USER_BASE", ""), ldap.SCOPE_SUBTREE, env("LDAP_USER_FILTER", "(uid=%(user)s)")
+    )
+    AUTH_LDAP_USER_ATTR_MAP = {"name": env("LDAP_NAME_ATTR", "cn"), "email": env("LDAP_EMAIL_ATTR", "mail")}
+    AUTH_LDAP_ALWAYS_UPDATE_USER = True
+    if env("LDAP_GROUP_BASE"):
+        AUTH_LDAP_GROUP_SEARCH = LDAPSearch(env("LDAP_GROUP_BASE"), ldap.SCOPE_SUBTREE, "(objectClass=groupOfNames)")
+        AUTH_LDAP_GROUP_TYPE = GroupOfNamesType()
+    LDAP_GROUP_MAP = parse_group_map(env("LDAP_GROUP_MAP", ""))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

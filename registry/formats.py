@@ -142,6 +142,36 @@ class VirtualSupport:
         return None
 
 
+@dataclass
+class Dependency:
+    name: str
+    requirement: str = ""  # a version range, as the format writes it; empty: any
+
+
+@dataclass
+class DependencyGroup:
+    """Dependencies of one kind or target, as the format groups them (by kind of dependency,
+    by target framework, by scope...)."""
+
+    title: str
+    dependencies: list = field(default_factory=list)  # of Dependency
+
+
+@dataclass
+class VersionDetails:
+    """What a version's page shows about it beyond names and files, as the client sent it.
+    Text is raw: the pages render `readme` (its `readme_markup`: "markdown", "rst" or "text")
+    and sanitize it, and show only http(s) links."""
+
+    summary: str = ""
+    readme: str = ""
+    readme_markup: str = "markdown"
+    license: str = ""
+    links: list = field(default_factory=list)  # of (label, url)
+    dependency_groups: list = field(default_factory=list)  # of DependencyGroup
+    tags: list = field(default_factory=list)  # of (tag, version string): the package's tags
+
+
 class PackageFormat:
     name = ""
     # The format's segment in URLs (`…/packages/<segment>/`), when it is not its name: GitLab
@@ -246,6 +276,28 @@ class PackageFormat:
     def save_project_settings(self, project, values):
         """Store {field: bool} (some fields of `setting_labels`), inside the caller's transaction."""
 
+    # Taking a version out of sight without deleting it (a yank, an unlisting): the verb
+    # pages and the REST API name it with, and its undoing; "" when the format has none.
+    withdrawal = ""
+    withdrawal_undone = ""
+
+    def on_withdrawn(self, version, withdrawn):
+        """Called inside the write's transaction once `version.metadata["withdrawn"]` was set
+        (`withdrawn` True) or removed; a format may change the version's status here (a version
+        hidden from listings but still installable by exact version is Status.HIDDEN)."""
+
+    # What pages show about a version (read only, outside any write).
+    def version_details(self, version, files):
+        """A VersionDetails for `version` (a PackageVersion; `files` its PackageFile rows, blobs
+        loaded): its README or description, license, links, dependencies and tags, from what
+        the format stored at publish time."""
+        return VersionDetails()
+
+    def file_url(self, base, project, version, package_file):
+        """Where a client downloads `package_file` of `version` from this server; None when the
+        format has no download URL for it."""
+        return None
+
 
 _formats = {}
 
@@ -286,7 +338,10 @@ def with_duplicate_setting():
 
 
 __all__ = [
+    "Dependency",
+    "DependencyGroup",
     "DuplicateRule",
+    "VersionDetails",
     "FileDraft",
     "FileKind",
     "VirtualPath",

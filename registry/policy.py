@@ -309,6 +309,20 @@ def _under(group):
     return Q(group_id=group.pk) | Q(full_path__startswith=f"{group.full_path}/")
 
 
+def projects_under(group):
+    """Every project in the group or any of its subgroups."""
+    return Project.objects.filter(_under(group))
+
+
+def group_may(principal, group, action):
+    """Whether authorize_group allows `action` (no error raised)."""
+    try:
+        authorize_group(principal, group, action)
+    except (Unauthenticated, NotFound, Forbidden):
+        return False
+    return True
+
+
 def _member_projects(user, min_level):
     """Projects where the user's effective level is at least `min_level`, as a Q."""
     memberships = active_memberships(user).filter(access_level__gte=min_level)

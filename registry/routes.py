@@ -45,4 +45,23 @@ def format_patterns():
             )
         if fmt.instance_urls:
             patterns.append(path(f"api/v4/packages/{fmt.mount}/", include(fmt.instance_urls)))
+    return patterns + unknown_path_patterns()
+
+
+def unknown_path_patterns():
+    """Anything else under a format's prefixes is that format's own 404 (in its error shape),
+    never a fall-through to the management API's routes."""
+    from registry.views import unknown_format_path
+
+    patterns = []
+    for fmt in formats.all_formats():
+        prefixes = []
+        if fmt.project_urls or fmt.project_root_urls:
+            prefixes.append(f"api/v4/projects/<ref:project_ref>/packages/{fmt.mount}/")
+        if fmt.group_urls:
+            prefixes.append(f"api/v4/groups/<ref:group_ref>/-/packages/{fmt.mount}/")
+        if fmt.instance_urls:
+            prefixes.append(f"api/v4/packages/{fmt.mount}/")
+        for prefix in prefixes:
+            patterns.append(path(f"{prefix}<path:rest>", unknown_format_path, {"format_name": fmt.name}))
     return patterns

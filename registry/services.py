@@ -4,6 +4,7 @@ import logging
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
+from django.utils import timezone
 
 from accounts import acting, audit
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
@@ -242,6 +243,49 @@ def _version_target(version):
 def _package_changed(package):
     policy.authorize_package_change(package)
     epochs.bump(epochs.package_keys(package.format, package.normalized_name), required=False)
+
+
+WITHDRAWAL_LOG_LENGTH = 50
+
+
+def set_withdrawn(version, principal, withdrawn, reason=""):
+    """Withdraw a version (its format's `withdrawal`: a yank, an unlisting...) with a reason,
+    or undo it. Recorded on the version: `metadata["withdrawn"]` (reason, who, when) while it
+    lasts, and every change in `metadata["withdrawals"]`. One transaction, ending in
+    package_changed, so cached indexes change. Returns False when nothing changed."""
+    fmt = formats.get(version.package.format)
+    reason = (reason or "").strip()
+    if len(reason) > 1024 or not reason.isprintable():
+        raise Invalid("400 Bad request - reason is invalid")
+    with transaction.atomic():
+        row = PackageVersion.objects.select_for_update().get(pk=version.pk)
+        metadata = dict(row.metadata or {})
+        if withdrawn == ("withdrawn" in metadata) and metadata.get("withdrawn", {}).get("reason", "") == reason:
+            return False
+        who = principal.user.username if principal.user is not None else str(principal)
+        entry = {"reason": reason, "by": who, "at": timezone.now().isoformat()}
+        if withdrawn:
+            metadata["withdrawn"] = entry
+        else:
+            metadata.pop("withdrawn", None)
+        log = list(metadata.get("withdrawals") or [])
+        log.append({"action": fmt.withdrawal if withdrawn else fmt.withdrawal_undone, **entry})
+        metadata["withdrawals"] = log[-WITHDRAWAL_LOG_LENGTH:]
+        row.metadata = metadata
+        row.save(update_fields=["metadata", "updated_at"])
+        fmt.on_withdrawn(row, withdrawn)
+        package_changed(row.package)
+    version.metadata, version.status = row.metadata, row.status
+    logger.info(
+        "%s %s %s %s in %s by %s",
+        fmt.withdrawal if withdrawn else fmt.withdrawal_undone,
+        fmt.name,
+        version.package.name,
+        version.version,
+        version.package.project.full_path,
+        principal,
+    )
+    return True
 
 
 def installable_versions(project, fmt):

@@ -6,6 +6,7 @@ never check permissions themselves. After `initial()`, `self.principal` and `sel
 """
 
 from django.conf import settings
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.views import APIView
@@ -14,7 +15,7 @@ from accounts import roles
 from accounts.authentication import TokenAuthentication, authenticate_request, principal_of
 from accounts.principals import ANONYMOUS_PRINCIPAL
 from accounts.throttling import PackageRequestThrottle
-from registry import epochs, observe, policy, request_freshness, services
+from registry import epochs, formats, observe, policy, request_freshness, services
 from registry.access_cache import RequestMemory
 from registry.errors import NotFound, RegistryError, TooManyRequests, Unauthenticated
 
@@ -202,3 +203,9 @@ def base_url(request):
     """The server's own URL without a trailing slash, as clients reach it: settings.EXTERNAL_URL
     when set (behind a proxy), else the request's scheme and host."""
     return (settings.EXTERNAL_URL or request.build_absolute_uri("/")).rstrip("/")
+
+
+@csrf_exempt  # any method: clients send no CSRF token, and the answer is a 404 whatever they send
+def unknown_format_path(request, format_name, **kwargs):
+    """A path under a format's prefix that none of its routes knows: the format's own 404."""
+    return formats.get(format_name).error_response(NotFound("404 Not Found"), request)

@@ -105,13 +105,13 @@ class LiveRegistry:
         return Path(self.log_path).read_text(errors="replace")
 
 
-def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, **env_overrides):
-    """A gunicorn process serving this checkout on the test database; returns a LiveRegistry.
-    `tls`: (certificate file, key file) to serve https (clients that send credentials only over
-    https); the certificate must name 127.0.0.1."""
+def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=None, **env_overrides):
+    """A gunicorn process serving this checkout on the test database (on `port`, else a free
+    one); returns a LiveRegistry. `tls`: (certificate file, key file) to serve https (clients
+    that send credentials only over https); the certificate must name 127.0.0.1."""
     from django.db import connection
 
-    port = _free_port()
+    port = port or _free_port()
     db = connection.settings_dict
     database_url = (
         f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"

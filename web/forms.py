@@ -4,7 +4,7 @@
 from django import forms
 
 from accounts.models import AccessToken, DeployToken, Visibility
-from accounts.roles import AccessLevel
+from accounts.roles import MEMBER_ACCESS_LEVELS, AccessLevel
 from api.packages import duplicate_setting_fields
 from registry import formats
 from registry.models import validate_regex
@@ -153,3 +153,56 @@ class ProtectionRuleForm(forms.Form):
     def rule_fields(self):
         """The cleaned values as the REST API takes them."""
         return {name: self.cleaned_data[name] or None for name in self.fields}
+
+
+# --- groups, projects, members, users: the API's serializers decide what is valid ------------------
+
+MEMBER_ROLES = [(int(level), level.label) for level in MEMBER_ACCESS_LEVELS]
+
+
+class NewGroupForm(forms.Form):
+    name = forms.CharField(max_length=255, label="Group name")
+    path = forms.CharField(max_length=255, label="Group URL", help_text="Letters, digits, '_', '-' and '.'")
+    visibility = forms.ChoiceField(
+        choices=Visibility.choices, initial=Visibility.PRIVATE, required=False, label="Visibility level"
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class NewProjectForm(forms.Form):
+    name = forms.CharField(max_length=255, label="Project name")
+    namespace_id = forms.ChoiceField(choices=[], label="Project URL (namespace)", required=False)
+    path = forms.CharField(max_length=255, required=False, label="Project slug", help_text="Default: from the name")
+    visibility = forms.ChoiceField(
+        choices=Visibility.choices, initial=Visibility.PRIVATE, required=False, label="Visibility level"
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, namespaces=(), personal=None, **kwargs):
+        """`namespaces`: the groups the user may create projects in; `personal`: the user's own
+        namespace name, or None when they have none (bots)."""
+        super().__init__(*args, **kwargs)
+        choices = [("", f"{personal} (personal)")] if personal else []
+        choices += [(str(group.pk), group.full_path) for group in namespaces]
+        self.fields["namespace_id"].choices = choices
+
+
+class AddMemberForm(forms.Form):
+    username = forms.CharField(max_length=150, label="Username")
+    access_level = forms.TypedChoiceField(
+        coerce=int, choices=MEMBER_ROLES, initial=int(AccessLevel.GUEST), label="Role"
+    )
+    expires_at = forms.DateField(required=False, widget=DATE, label="Access expiration date")
+
+
+class NewUserForm(forms.Form):
+    name = forms.CharField(max_length=255)
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField()
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="At least 8 characters. Leave empty for a user who signs in from a directory only.",
+    )
+    admin = forms.BooleanField(required=False, label="Administrator")
+    external = forms.BooleanField(required=False, label="External (sees only what they are a member of)")

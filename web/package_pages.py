@@ -9,12 +9,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import roles
+from accounts import services as services_accounts
 from accounts.models import Membership
 from api.serializers import base_url
 from registry import formats, policy, protection, services
-from registry.errors import NotFound
+from registry.errors import Invalid, NotFound
+from registry.middleware import API_POLICY
 from registry.models import LISTED, PackageFile, PackageVersion, Status
-from web.pages import group_can_admin, load_group, load_project, page, principal_of, project_nav
+from web import readme
+from web.pages import group_nav, load_group, load_project, page, principal_of, project_nav
 from web.snippets import install_snippets
 
 SORTS = {
@@ -49,7 +52,12 @@ def dashboard(request):
     return render(
         request,
         "web/dashboard.html",
-        {"projects": projects.order_by("full_path"), "groups": groups, "member_projects": member_projects},
+        {
+            "projects": projects.order_by("full_path"),
+            "groups": groups,
+            "member_projects": member_projects,
+            "can_create_group": services_accounts.may_create_top_level_group(principal),
+        },
     )
 
 
@@ -92,8 +100,7 @@ def group_packages(request, ref):
     projects = policy.pullable_projects(principal_of(request), group)
     versions, filters = _filtered_versions(request, PackageVersion.objects.filter(package__project__in=projects))
     context = {
-        "group": group,
-        "group_admin": group_can_admin(request, group),
+        **group_nav(request, group),
         "versions": versions,
         "filters": filters,
         "formats": format_names(),
@@ -116,7 +123,7 @@ def _version_in(project, package_id, statuses=WEB_VISIBLE):
 @page
 def package_detail(request, ref, package_id):
     project, _ = load_project(request, ref, roles.READ_PACKAGE)
-    version = _version_in(project, package_id)
+    version = _version_in(project, package_id, statuses=(*WEB_VISIBLE, Status.HIDDEN))  # unlisted too
     principal = principal_of(request)
     files = list(
         version.files.filter(status=PackageFile.FileStatus.DEFAULT).select_related("blob").order_by("file_name", "id")
@@ -136,6 +143,7 @@ def package_detail(request, ref, package_id):
     )
     context = {
         **project_nav(request, project),
+        **version_details(version, files),
         "version": version,
         "package": version.package,
         "files": files,
@@ -144,6 +152,9 @@ def package_detail(request, ref, package_id):
         "snippets": snippets,
         "protected": bool(protection.rules_covering(version.package)),
         "can_delete": _may_delete(principal, project, version.package, roles.DESTROY_PACKAGE),
+        "withdrawal": getattr(formats.find(version.package.format), "withdrawal", ""),
+        "withdrawal_undone": getattr(formats.find(version.package.format), "withdrawal_undone", ""),
+        "withdrawn": (version.metadata or {}).get("withdrawn"),
         "can_delete_file": _may_delete(principal, project, version.package, roles.DESTROY_PACKAGE_FILE),
     }
     return render(request, "web/package_detail.html", context)
@@ -154,6 +165,75 @@ def _may_delete(principal, project, package, action):
     keeps this principal from deleting the package."""
     access = policy.ProjectAccess(principal, project)
     return access.allowed(action) and not policy.protection_refuses(access, package, protection.DELETE)
+
+
+CREATED_VIA = {
+    "personal": "personal access token",
+    "project": "project access token",
+    "group": "group access token",
+    "deploy": "deploy token",
+    "job": "CI job token",
+    "session": "signed-in session",
+}
+
+
+def version_details(version, files):
+    """What the format tells about the version (registry.formats.VersionDetails), ready for the
+    page: the README rendered and sanitized (web.readme), only http(s) links."""
+    package_format = formats.find(version.package.format)
+    details = package_format.version_details(version, files) if package_format else formats.VersionDetails()
+    return {
+        "summary": details.summary,
+        "readme_html": readme.render(details.readme, details.readme_markup),
+        "license": details.license,
+        "links": [(label, url) for label, url in details.links if readme.safe_url(url)],
+        "dependency_groups": details.dependency_groups,
+        "tags": details.tags,
+        "created_via_label": CREATED_VIA.get(version.created_via, version.created_via or "unknown"),
+    }
+
+
+@require_GET
+@page
+def package_file_download(request, ref, file_id):
+    """GitLab's `/<project>/-/package_files/<id>/download`: a file of a listed version, to whoever
+    may pull from the project, served as a download that runs nothing."""
+    project, _ = load_project(request, ref, roles.READ_PACKAGE)
+    package_file = (
+        PackageFile.objects.select_related("blob", "version__package")
+        .filter(
+            pk=file_id,
+            status=PackageFile.FileStatus.DEFAULT,
+            version__package__project=project,
+            version__status__in=WEB_VISIBLE,
+        )
+        .first()
+    )
+    if package_file is None:
+        raise NotFound()
+    response = services.serve(package_file, request)
+    response["Content-Security-Policy"] = API_POLICY
+    return response
+
+
+@require_POST
+@page
+def package_withdrawal(request, ref, package_id):
+    """The format's withdrawal (a yank...) with a reason, or its undoing (`action=undo`)."""
+    project, _ = load_project(request, ref, roles.DESTROY_PACKAGE)
+    version = _version_in(project, package_id, statuses=[*WEB_VISIBLE, Status.HIDDEN])
+    package_format = formats.find(version.package.format)
+    if package_format is None or not package_format.withdrawal:
+        raise NotFound()
+    withdrawn = request.POST.get("action") != "undo"
+    try:
+        services.set_withdrawn(version, principal_of(request), withdrawn, request.POST.get("reason", ""))
+    except Invalid as exc:
+        messages.error(request, exc.message)
+    else:
+        verb = package_format.withdrawal if withdrawn else package_format.withdrawal_undone
+        messages.success(request, f"{version.package.name} {version.version}: {verb} done.")
+    return redirect("web:package_detail", ref=project.full_path, package_id=version.pk)
 
 
 @require_POST

@@ -71,13 +71,29 @@ def project_nav(request, project):
         "project": project,
         "can_admin": admin,
         "can_package_settings": policy.can(principal, project, roles.ADMIN_PACKAGE_SETTINGS),
+        "can_read_statistics": policy.can(principal, project, roles.READ_STATISTICS),
     }
 
 
-def group_can_admin(request, group):
-    principal = principal_of(request)
+def group_can(request, group, action):
+    """Whether the policy lets the caller do `action` on the group."""
     try:
-        policy.authorize_group(principal, group, roles.ADMIN_GROUP)
+        policy.authorize_group(principal_of(request), group, action)
     except (Unauthenticated, NotFound, Forbidden):
         return False
     return True
+
+
+def group_can_admin(request, group):
+    return group_can(request, group, roles.ADMIN_GROUP)
+
+
+def group_nav(request, group):
+    """What the group's tabs and buttons need: which the caller may use (policy decides each)."""
+    return {
+        "group": group,
+        "group_admin": group_can_admin(request, group),
+        "can_create_project": group_can(request, group, roles.CREATE_PROJECT),
+        "can_create_subgroup": group_can(request, group, roles.CREATE_SUBGROUP),
+        "can_read_statistics": group_can(request, group, roles.READ_STATISTICS),
+    }

@@ -1,10 +1,22 @@
 """Web UI routes. Mounted last in registry/urls.py: `<ref:ref>` catches project paths, so
 every more specific route (API, admin, other pages) must come before this module."""
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import audit_pages, cleanup_pages, hook_pages, package_pages, settings_pages, token_pages
+from web import (
+    audit_pages,
+    cleanup_pages,
+    create_pages,
+    hook_pages,
+    member_pages,
+    package_pages,
+    search_pages,
+    settings_pages,
+    token_pages,
+    usage_pages,
+)
 
 app_name = "web"
 
@@ -14,7 +26,14 @@ urlpatterns = [
     path("<ref:project_ref>/-/settings/packages_and_registries/cleanup", cleanup_pages.cleanup_policy_page),
     path(
         "users/sign_in",
-        auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True, next_page="/"),
+        auth_views.LoginView.as_view(
+            template_name="web/login.html",
+            redirect_authenticated_user=True,
+            next_page="/",
+            extra_context={
+                "oidc_name": getattr(settings, "OIDC_PROVIDER_NAME", None) if settings.OIDC_ISSUER else None
+            },
+        ),
         name="login",
     ),
     path("users/sign_out", auth_views.LogoutView.as_view(next_page="/users/sign_in"), name="logout"),
@@ -29,7 +48,15 @@ urlpatterns = [
         token_pages.personal_token_rotate,
         name="personal_token_rotate",
     ),
+    path("search", search_pages.search, name="search"),
+    path("groups/new", create_pages.new_group, name="new_group"),
+    path("projects/new", create_pages.new_project, name="new_project"),
     # Groups.
+    path("groups/<ref:ref>/-/group_members", member_pages.group_members, name="group_members"),
+    path("groups/<ref:ref>/-/usage_quotas", usage_pages.group_usage, name="group_usage"),
+    path(
+        "groups/<ref:ref>/-/group_members/<int:user_id>", member_pages.group_member_change, name="group_member_change"
+    ),
     path("groups/<ref:ref>/-/packages", package_pages.group_packages, name="group_packages"),
     path("groups/<ref:ref>/-/settings/general", settings_pages.group_general, name="group_general"),
     path("groups/<ref:ref>/-/settings/repository", token_pages.group_deploy_tokens, name="group_deploy_tokens"),
@@ -61,9 +88,22 @@ urlpatterns = [
     path("groups/<ref:ref>/-/audit_events", audit_pages.group_audit_events, name="group_audit_events"),
     path("groups/<ref:ref>", package_pages.group_home, name="group_home"),
     # Projects.
+    path("<ref:ref>/-/project_members", member_pages.project_members, name="project_members"),
+    path("<ref:ref>/-/usage_quotas", usage_pages.project_usage, name="project_usage"),
+    path("<ref:ref>/-/project_members/<int:user_id>", member_pages.project_member_change, name="project_member_change"),
     path("<ref:ref>/-/packages", package_pages.project_packages, name="project_packages"),
     path("<ref:ref>/-/packages/<int:package_id>", package_pages.package_detail, name="package_detail"),
     path("<ref:ref>/-/packages/<int:package_id>/delete", package_pages.package_delete, name="package_delete"),
+    path(
+        "<ref:ref>/-/packages/<int:package_id>/withdrawal",
+        package_pages.package_withdrawal,
+        name="package_withdrawal",
+    ),
+    path(
+        "<ref:ref>/-/package_files/<int:file_id>/download",
+        package_pages.package_file_download,
+        name="package_file_download",
+    ),
     path(
         "<ref:ref>/-/packages/<int:package_id>/files/<int:file_id>/delete",
         package_pages.package_file_delete,

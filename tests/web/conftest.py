@@ -52,3 +52,38 @@ def page(browser):
     page.set_default_timeout(20000)
     yield page
     context.close()
+
+
+AXE_VERSION = "4.14.1"
+
+
+@pytest.fixture(scope="session")
+def axe_source(tmp_path_factory):
+    """axe-core's browser bundle, installed from the npm registry with the real npm (once)."""
+    prefix = tmp_path_factory.mktemp("axe")
+    subprocess.run(
+        ["npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(prefix), f"axe-core@{AXE_VERSION}"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "HOME": str(prefix), "npm_config_cache": str(prefix / "cache")},
+    )
+    return (prefix / "node_modules" / "axe-core" / "axe.min.js").read_text()
+
+
+@pytest.fixture
+def accessibility(axe_source):
+    """`accessibility(page)`: axe-core's serious and critical violations on the page, run through
+    the DevTools protocol (the pages' Content-Security-Policy runs no injected script tag)."""
+
+    def check(page):
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.evaluate(axe_source)  # a script evaluated as it is, in the page's global scope
+        return page.evaluate(
+            """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+                .filter(v => v.impact === "serious" || v.impact === "critical")
+                .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                            targets: v.nodes.map(n => n.target.join(" "))}))"""
+        )
+
+    return check

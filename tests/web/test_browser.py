@@ -98,7 +98,7 @@ def test_deploy_token_created_read_once_used_and_revoked_in_admin(page, live_reg
     shot(page, screenshots, "package-list")
     page.get_by_role("link", name="tool").click()
     page.wait_for_url("**/acme/tools/-/packages/*")
-    assert page.locator("[data-created-via]").inner_text() == "personal"
+    assert page.locator("[data-created-via]").inner_text() == "personal access token"
     assert f"/api/v4/projects/{project.pk}/packages/generic/tool/1.0.0/tool.tar.gz" in page.content()
     shot(page, screenshots, "package-detail")
 

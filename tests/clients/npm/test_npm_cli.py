@@ -349,5 +349,20 @@ def test_install_from_s3_storage(live_registry_s3, tmp_path, group, project, dev
         app = npm.consumer(base, token, {NAME: "1.0.0"})
         npm.run(app, "install")
         assert installed(app) == ("1.0.0", INDEX_JS)
-    tarball = r"/api/v4/projects/\d+/packages/npm/@acme/left-pad/-/@acme/left-pad-1\.0\.0\.tgz"
+    # (the group's packument links its tarball below the group endpoint)
+    tarball = r"/api/v4/(?:projects/\d+|groups/\d+/-)/packages/npm/@acme/left-pad/-/@acme/left-pad-1\.0\.0\.tgz"
     assert answered(live_registry_s3.log(), "GET", tarball) == [302, 302]
+
+
+def test_npm_search_at_project_and_group_level(npm, group, project, developer):
+    token = AccessTokenFactory(user=developer).plaintext
+    npm.run(npm.package("1.0.0", f"projects/{project.pk}", token), "publish")
+    npm.run(npm.package("0.3.0", f"projects/{project.pk}", token, name="@acme/right-pad"), "publish")
+    for base in (f"projects/{project.pk}", f"groups/{group.pk}/-"):
+        work = npm.consumer(base, token, {})
+        registry = f"{npm.registry.url}/api/v4/{base}/packages/npm/"
+        found = json.loads(npm.stdout(work, "search", "--json", f"--registry={registry}", "left"))
+        assert [(hit["name"], hit["version"]) for hit in found] == [(NAME, "1.0.0")]
+        assert found[0]["publisher"]["username"] == "dev"
+        listing = npm.stdout(work, "search", f"--registry={registry}", "pad")
+        assert NAME in listing and "@acme/right-pad" in listing

@@ -300,3 +300,25 @@ def test_install_from_s3_storage(nuget_exe, live_registry_s3, world, tmp_path):
     log = live_registry_s3.log()
     assert answered(log, "GET", r"/api/v4/projects/\d+/packages/nuget/download/[^ ]+\.nupkg") == [401, 302] * 2
     assert answered(log, "GET", r"/api/v4/projects/\d+/packages/nuget/v2/download/[^ ]+")[-1] == 302
+
+
+def test_nuget_exe_installs_an_unlisted_version_by_exact_version(nuget_exe, live_registry, world, tmp_path):
+    group, project, user = world
+    boss = UserFactory(username="boss")
+    MembershipFactory(user=boss, project=project, access_level=AccessLevel.MAINTAINER)
+    pat = AccessTokenFactory(user=user).plaintext
+    client = Client(nuget_exe, tmp_path)
+    client.add_source("packhouse", project_source(live_registry, project), user.username, pat)
+    for version in ("1.0.0", "1.1.0"):
+        client.push(client.pack("Acme.Widgets", version), "packhouse")
+    newer = PackageVersion.objects.get(version="1.1.0")
+    unlist = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H",
+         f"PRIVATE-TOKEN: {AccessTokenFactory(user=boss).plaintext}", "--data", "reason=superseded",
+         live_registry.api(f"projects/{project.pk}/packages/{newer.pk}/withdrawal")],
+        capture_output=True, text=True, timeout=60, check=False,
+    ).stdout  # fmt: skip
+    assert unlist == "201"
+
+    _, _, installed = client.install("Acme.Widgets", "1.1.0", "packhouse")  # exact version: still installable
+    assert installed.read_text() == "hello from packhouse\n"

@@ -362,3 +362,69 @@ def test_pip_and_uv_install_from_s3_storage(live_registry_s3, project, developer
     wheel = r"/api/v4/projects/\d+/packages/pypi/files/[0-9a-f]{64}/[^ ]+\.whl"
     # (uv asks the group's download anonymously first: 401, the challenge, then 302)
     assert [status for status in answered(live_registry_s3.log(), "GET", wheel) if status != 401] == [302] * 4
+
+
+def build(root, version, value):
+    """A wheel of packhouse-tiny-demo at `version` whose module holds `value`."""
+    source = root / f"src-{version}"
+    source.mkdir()
+    (source / "pyproject.toml").write_text(PYPROJECT.replace('version = "0.1.0"', f'version = "{version}"'))
+    (source / f"{MODULE}.py").write_text(f"VALUE = {value!r}\n")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check", "--outdir", str(root)],
+        cwd=source,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return root / f"{MODULE}-{version}-py3-none-any.whl"
+
+
+def pip_install_spec(index, target, spec):
+    return run(
+        [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--no-deps", "--target", str(target),
+         "--index-url", index, spec],
+        client_env(),
+    )  # fmt: skip
+
+
+def withdrawal(registry, project, version, token, method, reason=""):
+    result = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "-H", f"PRIVATE-TOKEN: {token}",
+         "--data-urlencode", f"reason={reason}",
+         registry.api(f"projects/{project.pk}/packages/{version.pk}/withdrawal")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return int(result.stdout)
+
+
+def test_pip_skips_a_yanked_release_unless_pinned(live_registry, project, developer, tmp_path):
+    token = AccessTokenFactory(user=developer).plaintext
+    wheels = [build(tmp_path, "0.1.0", "first"), build(tmp_path, "0.2.0", "second")]
+    code, output = twine(live_registry, project, "__token__", token, wheels)
+    assert code == 0, output
+    second = PackageVersion.objects.get(version="0.2.0")
+    boss = UserFactory(username="boss")
+    MembershipFactory(user=boss, project=project, access_level=AccessLevel.MAINTAINER)
+    boss_token = AccessTokenFactory(user=boss).plaintext
+    assert withdrawal(live_registry, project, second, token, "POST", "broken") == 403  # a Developer
+    assert withdrawal(live_registry, project, second, boss_token, "POST", "broken build") == 201
+
+    index = index_url(live_registry, f"projects/{project.pk}", token)
+    code, output = pip_install_spec(index, tmp_path / "latest", "packhouse-tiny-demo")
+    assert code == 0, output
+    assert (tmp_path / "latest" / f"{MODULE}.py").read_text() == "VALUE = 'first'\n"
+    code, output = pip_install_spec(index, tmp_path / "pinned", "packhouse-tiny-demo==0.2.0")
+    assert code == 0, output
+    assert (tmp_path / "pinned" / f"{MODULE}.py").read_text() == "VALUE = 'second'\n"
+    assert "yanked" in output and "broken build" in output
+
+    assert withdrawal(live_registry, project, second, boss_token, "DELETE") == 200
+    code, output = pip_install_spec(index, tmp_path / "unyanked", "packhouse-tiny-demo")
+    assert code == 0, output
+    assert (tmp_path / "unyanked" / f"{MODULE}.py").read_text() == "VALUE = 'second'\n"
+    second.refresh_from_db()
+    assert [(entry["action"], entry["by"]) for entry in second.metadata["withdrawals"]] == [
+        ("yank", "boss"),
+        ("unyank", "boss"),
+    ]

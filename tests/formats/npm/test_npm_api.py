@@ -549,20 +549,29 @@ def test_group_endpoint_aggregates_pullable_projects_only(client, group, project
     group_url = f"/api/v4/groups/{group.pk}/-/packages/npm/{escaped(NAME)}"
     doc = client.get(group_url, **headers).json()
     assert list(doc["versions"]) == ["1.0.0"]
-    assert doc["versions"]["1.0.0"]["dist"]["tarball"].startswith(f"http://testserver/api/v4/projects/{project.pk}/")
+    # tarballs are linked below the group endpoint asked (pnpm and yarn send a token only there)
+    tarball = doc["versions"]["1.0.0"]["dist"]["tarball"]
+    assert tarball == f"http://testserver/api/v4/groups/{group.pk}/-/packages/npm/{NAME}/-/{NAME}-1.0.0.tgz"
+    assert body(client.get(tarball.removeprefix("http://testserver"), **headers))[:2] == b"\x1f\x8b"
+    hidden_tarball = f"/api/v4/groups/{group.pk}/-/packages/npm/{NAME}/-/{NAME}-2.0.0.tgz"
+    assert client.get(hidden_tarball, **headers).status_code == 404  # not pullable by this user
 
     owner = UserFactory()
     MembershipFactory(user=owner, group=group, access_level=AccessLevel.OWNER)
     owner_headers = auth_headers(AccessTokenFactory(user=owner).plaintext, "bearer")
     doc = client.get(group_url, **owner_headers).json()
     assert list(doc["versions"]) == ["1.0.0", "2.0.0"]
-    assert doc["versions"]["2.0.0"]["dist"]["tarball"].startswith(f"http://testserver/api/v4/projects/{hidden.pk}/")
+    assert doc["versions"]["2.0.0"]["dist"]["tarball"] == f"http://testserver{hidden_tarball}"
+    assert client.get(hidden_tarball, **owner_headers).status_code == 200
     assert doc["dist-tags"]["latest"] == "2.0.0"  # the most recently tagged
     tags = client.get(f"/api/v4/groups/{group.pk}/-/packages/npm/-/package/{escaped(NAME)}/dist-tags", **owner_headers)
     assert tags.json() == {"latest": "2.0.0"}
 
     by_path = client.get(f"/api/v4/groups/acme/-/packages/npm/{NAME}", **headers)
     assert by_path.status_code == 200
+    assert by_path.json()["versions"]["1.0.0"]["dist"]["tarball"].startswith(
+        "http://testserver/api/v4/groups/acme/-/packages/npm/"
+    )
     put = client.put(
         group_url, data=json.dumps(publish_document(NAME, "3.0.0")), content_type="application/json", **owner_headers
     )
@@ -576,9 +585,9 @@ def test_instance_endpoint_resolves_top_level_group_scopes_only(client, group, p
     base = "/api/v4/packages/npm"
     doc = client.get(f"{base}/{escaped(NAME)}", **developer)
     assert doc.status_code == 200
-    assert doc.json()["versions"]["1.0.0"]["dist"]["tarball"].startswith(
-        f"http://testserver/api/v4/projects/{project.pk}/packages/npm/"
-    )
+    tarball = doc.json()["versions"]["1.0.0"]["dist"]["tarball"]
+    assert tarball == f"http://testserver/api/v4/packages/npm/{NAME}/-/{NAME}-1.0.0.tgz"
+    assert body(client.get(tarball.removeprefix("http://testserver"), **developer))[:2] == b"\x1f\x8b"
     assert client.get(f"{base}/{escaped('@other/thing')}", **developer).status_code == 404
     assert client.get(f"{base}/plain", **developer).status_code == 404
     assert client.get(f"{base}/-/package/{escaped(NAME)}/dist-tags", **developer).json() == {"latest": "1.0.0"}
