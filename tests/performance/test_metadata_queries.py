@@ -168,7 +168,7 @@ class Endpoint:
 NPM_PROJECT = "/api/v4/projects/{p}/packages/npm"
 NPM_GROUP = "/api/v4/groups/{g}/-/packages/npm"
 NPM_INSTANCE = "/api/v4/packages/npm"
-DEEP_TARBALL = "/api/v4/projects/{deep}/packages/npm/@acme/left-pad/-/@acme/left-pad-3.0.1.tgz"
+DEEP_TARBALL_NAME = "@acme/left-pad/-/@acme/left-pad-3.0.1.tgz"
 PYPI_PROJECT = "/api/v4/projects/{p}/packages/pypi/simple/"
 PYPI_GROUP = "/api/v4/groups/{g}/-/packages/pypi/simple/"
 MAVEN = "packages/maven/com/example/my-app/maven-metadata.xml"
@@ -177,8 +177,11 @@ NUGET_GROUP = "/api/v4/groups/{g}/-/packages/nuget"
 
 ENDPOINTS = {
     "npm-packument-project": Endpoint("npm", f"{NPM_PROJECT}/@acme%2fleft-pad", '"1.0.2"'),
-    "npm-packument-group": Endpoint("npm", f"{NPM_GROUP}/@acme%2fleft-pad", DEEP_TARBALL),
-    "npm-packument-instance": Endpoint("npm", f"{NPM_INSTANCE}/@acme%2fleft-pad", DEEP_TARBALL),
+    # tarballs linked below the endpoint asked (path-scoped clients send their token there)
+    "npm-packument-group": Endpoint("npm", f"{NPM_GROUP}/@acme%2fleft-pad", f"{NPM_GROUP}/{DEEP_TARBALL_NAME}"),
+    "npm-packument-instance": Endpoint(
+        "npm", f"{NPM_INSTANCE}/@acme%2fleft-pad", f"{NPM_INSTANCE}/{DEEP_TARBALL_NAME}"
+    ),
     "npm-dist-tags-project": Endpoint("npm", f"{NPM_PROJECT}/-/package/@acme%2fleft-pad/dist-tags", '"stable"'),
     "npm-dist-tags-group": Endpoint("npm", f"{NPM_GROUP}/-/package/@acme%2fleft-pad/dist-tags", '"beta"'),
     "npm-dist-tags-instance": Endpoint("npm", f"{NPM_INSTANCE}/-/package/@acme%2fleft-pad/dist-tags", '"beta"'),
