@@ -233,6 +233,7 @@ GO_GROUP = "/api/v4/groups/{g}/-/packages/go/example.com/acme/greet"
 
 ENDPOINTS = {
     "npm-packument-project": Endpoint("npm", f"{NPM_PROJECT}/@acme%2fleft-pad", '"1.0.2"'),
+    # tarballs linked below the endpoint asked (path-scoped clients send their token there)
     "npm-packument-group": Endpoint("npm", f"{NPM_GROUP}/@acme%2fleft-pad", f"{NPM_GROUP}/{DEEP_TARBALL_NAME}"),
     "npm-packument-instance": Endpoint(
         "npm", f"{NPM_INSTANCE}/@acme%2fleft-pad", f"{NPM_INSTANCE}/{DEEP_TARBALL_NAME}"
