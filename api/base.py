@@ -13,6 +13,7 @@ Permission decisions on projects and groups are made by `registry.policy`; the h
 only resolve references and ask it.
 """
 
+from django.db import transaction
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.views import APIView
 
@@ -32,6 +33,14 @@ class ManagementView(APIView):
     anonymous_methods = ()
     allow_job_token = False
     read_user_scope = False  # GET endpoints about users: a `read_user` token suffices
+
+    def dispatch(self, request, *args, **kwargs):
+        """A write runs in one transaction, so the audit events it causes (accounts.audit) are
+        committed with it or not at all."""
+        if request.method in READ_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        with transaction.atomic():
+            return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request, *args, **kwargs):
         method = request.method.lower()

@@ -2,15 +2,17 @@
 read which trail through the API and the pages, the filters, retention, and that no route, page
 or admin action changes an event."""
 
+import contextlib
 import json
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from accounts import jobs
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, Membership, Project
 from accounts.roles import AccessLevel
 from registry import tasks
 from registry.models import CleanupPolicy, PackageVersion
@@ -329,3 +331,71 @@ def test_events_never_change_and_retention_removes_old_ones(settings, trail):
     settings.AUDIT_RETENTION_DAYS = 0
     AuditEvent.objects.update(created_at=timezone.now() - timedelta(days=4000))
     assert tasks.purge_old_audit_events() == 0
+
+
+@contextlib.contextmanager
+def table_refusing(table, operation):
+    """PostgreSQL refuses every `operation` (INSERT, UPDATE) on `table` (a trigger), as a full or
+    broken table would."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_write() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'write refused'; END $$"
+            " LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER refuse_write BEFORE {operation} ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_write()"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER refuse_write ON {table}")
+            cursor.execute("DROP FUNCTION refuse_write()")
+
+
+def audit_store_refusing():
+    return table_refusing(AuditEvent._meta.db_table, "INSERT")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_whose_audit_event_cannot_be_written_does_not_happen(project):
+    owner = person(AccessLevel.OWNER, project=project)
+    target = UserFactory(username="newcomer")
+    client = Client(raise_request_exception=False)
+    with audit_store_refusing():
+        put = client.put(
+            f"/api/v4/projects/{project.pk}",
+            json.dumps({"visibility": "internal"}),
+            "application/json",
+            **owner.headers,
+        )
+        assert put.status_code == 500
+        project.refresh_from_db()
+        assert project.visibility == "private"
+        added = client.post(
+            f"/api/v4/projects/{project.pk}/members", {"user_id": target.pk, "access_level": 30}, **owner.headers
+        )
+        assert added.status_code == 500
+        assert not Membership.objects.filter(project=project, user=target).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_audit_event_is_never_left_for_a_change_that_failed(project):
+    """The API runs each write in one transaction: the event recorded before the change is
+    rolled back with it."""
+    owner = person(AccessLevel.OWNER, project=project)
+    project.group.visibility = "internal"
+    project.group.save()
+    start = last_id()
+    client = Client(raise_request_exception=False)
+    with table_refusing(Project._meta.db_table, "UPDATE"):
+        put = client.put(
+            f"/api/v4/projects/{project.pk}",
+            json.dumps({"visibility": "internal"}),
+            "application/json",
+            **owner.headers,
+        )
+    assert put.status_code == 500, put.content
+    project.refresh_from_db()
+    assert project.visibility == "private"
+    assert new_events(start) == []
