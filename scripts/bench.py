@@ -343,6 +343,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller data and shorter runs (< 3 minutes)")
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "results.json"))
+    parser.add_argument(
+        "--scale-only", action="store_true", help="only the scale row (1,000 projects, 100,000 versions)"
+    )
     options = parser.parse_args()
     quick = options.quick
     versions = 200 if quick else 1000
@@ -374,266 +377,292 @@ def main():
 
         def changed(name, package_format=None):
             """What every write does: new epochs, so nothing cached is used."""
-            rows = Package.objects.filter(name=name)
-            package_changed((rows.filter(format=package_format) if package_format else rows).get())
+            rows = Package.objects.filter(name=name).order_by("pk")  # one row changes the name's epochs
+            package_changed((rows.filter(format=package_format) if package_format else rows).first())
 
-        # npm: one package with many versions.
-        start = time.perf_counter()
-        with ThreadPoolExecutor(4) as pool:
-            list(
-                pool.map(
-                    lambda i: http(
-                        "PUT",
-                        f"{api}/npm/@bench%2fbig",
-                        token,
-                        npm_document("@bench/big", f"1.0.{i}"),
-                        {"Content-Type": "application/json"},
-                    ),
-                    range(versions),
+        if not options.scale_only:
+            # npm: one package with many versions.
+            start = time.perf_counter()
+            with ThreadPoolExecutor(4) as pool:
+                list(
+                    pool.map(
+                        lambda i: http(
+                            "PUT",
+                            f"{api}/npm/@bench%2fbig",
+                            token,
+                            npm_document("@bench/big", f"1.0.{i}"),
+                            {"Content-Type": "application/json"},
+                        ),
+                        range(versions),
+                    )
+                )
+            results["seed_npm_versions"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+            packument = f"{api}/npm/@bench%2fbig"
+            results["npm_packument_cached"] = wrk(packument, token, seconds, pids=server.worker_pids())
+            results["npm_packument_cold_ms"] = cold_ms(packument, token, lambda: changed("@bench/big"))
+
+            # PyPI: one project with many files.
+            start = time.perf_counter()
+
+            def upload(i):
+                body, content_type = twine_form("bench-big", f"1.0.{i}")
+                return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
+
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(upload, range(versions)))
+            results["seed_pypi_files"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+            simple = f"{api}/pypi/simple/bench-big/"
+            results["pypi_simple_cached"] = wrk(simple, token, seconds, accept="text/html", pids=server.worker_pids())
+            results["pypi_simple_cold_ms"] = cold_ms(
+                simple, token, lambda: changed("bench-big", "pypi"), accept="text/html"
+            )
+
+            # Cargo: one crate with many versions, its sparse index file (one JSON line per version).
+            start = time.perf_counter()
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda i: publish_crate(api, token, "bench-big", f"1.0.{i}"), range(versions)))
+            results["seed_cargo_versions"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+            index_file = f"{api}/cargo/index/be/nc/bench-big"
+            results["cargo_index_cached"] = wrk(index_file, token, seconds, pids=server.worker_pids())
+            results["cargo_index_cold_ms"] = cold_ms(index_file, token, lambda: changed("bench-big", "cargo"))
+
+            # Conan: one recipe version with many recipe revisions (one package each); `latest` is
+            # what `conan install` asks first.
+            start = time.perf_counter()
+            with ThreadPoolExecutor(4) as pool:
+                list(
+                    pool.map(lambda i: upload_conan(api, token, "bench-big", "1.0", f"{i:032x}"), range(versions // 10))
+                )
+            results["seed_conan_revisions"] = {
+                "count": versions // 10,
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+            conan_latest = f"{api}/conan/v2/conans/bench-big/1.0/_/_/latest"
+            results["conan_latest"] = wrk(conan_latest, token, seconds)
+
+            # RubyGems: one gem with many versions, its compact index `info` file (what Bundler reads).
+            start = time.perf_counter()
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda i: push_gem(api, token, "bench-big", f"1.0.{i}"), range(versions // 10)))
+            results["seed_gem_versions"] = {"count": versions // 10, "seconds": round(time.perf_counter() - start, 1)}
+            results["rubygems_info"] = wrk(f"{api}/rubygems/info/bench-big", token, seconds)
+
+            # Go: one module with many versions, its `@v/list` (what `go get` asks first).
+            start = time.perf_counter()
+            with ThreadPoolExecutor(4) as pool:
+                list(
+                    pool.map(
+                        lambda i: upload_module(api, token, "example.com/bench/big", f"v1.0.{i}"), range(versions // 10)
+                    )
+                )
+            results["seed_go_versions"] = {"count": versions // 10, "seconds": round(time.perf_counter() - start, 1)}
+            results["go_list"] = wrk(f"{api}/go/example.com/bench/big/@v/list", token, seconds)
+
+            # 100 MiB download: Packhouse (FileResponse + sendfile) against nginx on the same file.
+            big = workdir / "download.bin"
+            with big.open("wb") as handle:
+                for _ in range(100):
+                    handle.write(os.urandom(1024 * 1024))
+            content = big.read_bytes()
+            http("PUT", f"{api}/generic/download/1/download.bin", token, content)
+            sha256 = hashlib.sha256(content).hexdigest()
+            del content
+            big.unlink()
+            blob = workdir / "storage" / "blobs" / sha256[:2] / sha256[2:4] / sha256
+            runs = 5 if quick else 15
+            authorized = [f"PRIVATE-TOKEN: {token}"]
+            path = f"/api/v4/projects/{project.pk}/packages/generic/download/1/download.bin"
+            with nginx_serving(blob, workdir) as nginx_url, x_accel_serving(server, path) as accel_url:
+                speeds = download_speeds(
+                    {
+                        "ours": (server.url + path, authorized),
+                        "nginx": (nginx_url, []),
+                        "accel": (accel_url, authorized),
+                    },
+                    runs,
+                )
+            ours, theirs, accel = speeds["ours"], speeds["nginx"], speeds["accel"]
+            results["download_100mib"] = {
+                "packhouse_mib_s": round(ours / 1024**2),
+                "packhouse_x_accel_mib_s": round(accel / 1024**2),
+                "nginx_mib_s": round(theirs / 1024**2),
+                "ratio": round(ours / theirs, 2),
+                "x_accel_ratio": round(accel / theirs, 2),
+            }
+
+            # 1 MiB downloads at c=8: Packhouse (authorized, counted) against nginx serving the same bytes.
+            small = os.urandom(1024 * 1024)
+            http("PUT", f"{api}/generic/small/1/small.bin", token, small)
+            small_sha256 = hashlib.sha256(small).hexdigest()
+            small_blob = workdir / "storage" / "blobs" / small_sha256[:2] / small_sha256[2:4] / small_sha256
+            small_path = f"/api/v4/projects/{project.pk}/packages/generic/small/1/small.bin"
+            with nginx_serving(small_blob, workdir) as nginx_small:
+                ours = wrk(server.url + small_path, token, seconds, connections=8, pids=server.worker_pids())
+                theirs = wrk(nginx_small, token, seconds, connections=8)
+            results["download_1mib_c8"] = {
+                "packhouse": ours,
+                "nginx": theirs,
+                "ratio": round(ours["requests_per_s"] / theirs["requests_per_s"], 2),
+            }
+
+            # Large generic upload: the workers' peak RSS growth.
+            upload_file = workdir / "upload.bin"
+            with upload_file.open("wb") as handle:
+                block = os.urandom(1024 * 1024)
+                for index in range(upload_mib):
+                    handle.write(index.to_bytes(4, "big") + block[4:])
+            pids = server.worker_pids()
+
+            def put_big():
+                subprocess.run(
+                    [
+                        "curl",
+                        "-s",
+                        "-f",
+                        "-o",
+                        "/dev/null",
+                        "-H",
+                        f"PRIVATE-TOKEN: {token}",
+                        "--upload-file",
+                        str(upload_file),
+                        f"{api}/generic/upload/1/upload.bin",
+                    ],
+                    check=True,
+                )
+
+            start = time.perf_counter()
+            growth = peak_rss_growth_mib(pids, put_big)
+            results["upload_large"] = {
+                "mib": upload_mib,
+                "seconds": round(time.perf_counter() - start, 1),
+                "worker_peak_rss_growth_mib": growth,
+            }
+            upload_file.unlink()
+
+            # Sequential publishes.
+            start = time.perf_counter()
+            for i in range(sequential):
+                http(
+                    "PUT",
+                    f"{api}/npm/@bench%2fseq",
+                    token,
+                    npm_document("@bench/seq", f"2.0.{i}"),
+                    {"Content-Type": "application/json"},
+                )
+            results["npm_publish_sequential"] = {
+                "count": sequential,
+                "ms_per_publish": round((time.perf_counter() - start) * 1000 / sequential, 1),
+            }
+            start = time.perf_counter()
+            for i in range(sequential):
+                body, content_type = twine_form("bench-seq", f"2.0.{i}")
+                http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
+            results["pypi_upload_sequential"] = {
+                "count": sequential,
+                "ms_per_upload": round((time.perf_counter() - start) * 1000 / sequential, 1),
+            }
+
+            start = time.perf_counter()
+            for i in range(sequential):
+                publish_crate(api, token, "bench-seq", f"2.0.{i}")
+            results["cargo_publish_sequential"] = {
+                "count": sequential,
+                "ms_per_publish": round((time.perf_counter() - start) * 1000 / sequential, 1),
+            }
+
+            start = time.perf_counter()
+            for i in range(sequential // 5):
+                upload_conan(api, token, "bench-seq", f"2.0.{i}", "a" * 32)
+            results["conan_upload_sequential"] = {
+                "count": sequential // 5,
+                "ms_per_upload": round((time.perf_counter() - start) * 1000 * 5 / sequential, 1),
+            }
+
+            start = time.perf_counter()
+            for i in range(sequential):
+                push_gem(api, token, "bench-seq", f"2.0.{i}")
+            results["gem_push_sequential"] = {
+                "count": sequential,
+                "ms_per_push": round((time.perf_counter() - start) * 1000 / sequential, 1),
+            }
+
+            start = time.perf_counter()
+            for i in range(sequential):
+                upload_module(api, token, "example.com/bench/seq", f"v2.0.{i}+incompatible")
+            results["go_upload_sequential"] = {
+                "count": sequential,
+                "ms_per_upload": round((time.perf_counter() - start) * 1000 / sequential, 1),
+            }
+
+            # npm install / pip install of N packages from a fresh cache.
+            names = [f"lib{i}" for i in range(install_count)]
+            with ThreadPoolExecutor(4) as pool:
+                list(
+                    pool.map(
+                        lambda n: http(
+                            "PUT",
+                            f"{api}/npm/@bench%2f{n}",
+                            token,
+                            npm_document(f"@bench/{n}", "1.0.0"),
+                            {"Content-Type": "application/json"},
+                        ),
+                        names,
+                    )
+                )
+                list(pool.map(lambda n: upload_named(api, token, f"bench-{n}"), names))
+            consumer = workdir / "consumer"
+            consumer.mkdir()
+            host = server.url.split("://", 1)[1]
+            (consumer / ".npmrc").write_text(
+                f"@bench:registry={api}/npm/\n//{host}/api/v4/projects/{project.pk}/packages/npm/:_authToken={token}\n"
+            )
+            (consumer / "package.json").write_text(
+                json.dumps(
+                    {"name": "consumer", "version": "1.0.0", "dependencies": {f"@bench/{n}": "1.0.0" for n in names}}
                 )
             )
-        results["seed_npm_versions"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
-        packument = f"{api}/npm/@bench%2fbig"
-        results["npm_packument_cached"] = wrk(packument, token, seconds, pids=server.worker_pids())
-        results["npm_packument_cold_ms"] = cold_ms(packument, token, lambda: changed("@bench/big"))
-
-        # PyPI: one project with many files.
-        start = time.perf_counter()
-
-        def upload(i):
-            body, content_type = twine_form("bench-big", f"1.0.{i}")
-            return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
-
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(upload, range(versions)))
-        results["seed_pypi_files"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
-        simple = f"{api}/pypi/simple/bench-big/"
-        results["pypi_simple_cached"] = wrk(simple, token, seconds, accept="text/html", pids=server.worker_pids())
-        results["pypi_simple_cold_ms"] = cold_ms(
-            simple, token, lambda: changed("bench-big", "pypi"), accept="text/html"
-        )
-
-        # Cargo: one crate with many versions, its sparse index file (one JSON line per version).
-        start = time.perf_counter()
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda i: publish_crate(api, token, "bench-big", f"1.0.{i}"), range(versions)))
-        results["seed_cargo_versions"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
-        index_file = f"{api}/cargo/index/be/nc/bench-big"
-        results["cargo_index_cached"] = wrk(index_file, token, seconds, pids=server.worker_pids())
-        results["cargo_index_cold_ms"] = cold_ms(index_file, token, lambda: changed("bench-big", "cargo"))
-
-        # Conan: one recipe version with many recipe revisions (one package each); `latest` is
-        # what `conan install` asks first.
-        start = time.perf_counter()
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda i: upload_conan(api, token, "bench-big", "1.0", f"{i:032x}"), range(versions // 10)))
-        results["seed_conan_revisions"] = {"count": versions // 10, "seconds": round(time.perf_counter() - start, 1)}
-        conan_latest = f"{api}/conan/v2/conans/bench-big/1.0/_/_/latest"
-        results["conan_latest"] = wrk(conan_latest, token, seconds)
-
-        # RubyGems: one gem with many versions, its compact index `info` file (what Bundler reads).
-        start = time.perf_counter()
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda i: push_gem(api, token, "bench-big", f"1.0.{i}"), range(versions // 10)))
-        results["seed_gem_versions"] = {"count": versions // 10, "seconds": round(time.perf_counter() - start, 1)}
-        results["rubygems_info"] = wrk(f"{api}/rubygems/info/bench-big", token, seconds)
-
-        # Go: one module with many versions, its `@v/list` (what `go get` asks first).
-        start = time.perf_counter()
-        with ThreadPoolExecutor(4) as pool:
-            list(
-                pool.map(
-                    lambda i: upload_module(api, token, "example.com/bench/big", f"v1.0.{i}"), range(versions // 10)
-                )
-            )
-        results["seed_go_versions"] = {"count": versions // 10, "seconds": round(time.perf_counter() - start, 1)}
-        results["go_list"] = wrk(f"{api}/go/example.com/bench/big/@v/list", token, seconds)
-
-        # 100 MiB download: Packhouse (FileResponse + sendfile) against nginx on the same file.
-        big = workdir / "download.bin"
-        with big.open("wb") as handle:
-            for _ in range(100):
-                handle.write(os.urandom(1024 * 1024))
-        content = big.read_bytes()
-        http("PUT", f"{api}/generic/download/1/download.bin", token, content)
-        sha256 = hashlib.sha256(content).hexdigest()
-        del content
-        big.unlink()
-        blob = workdir / "storage" / "blobs" / sha256[:2] / sha256[2:4] / sha256
-        runs = 5 if quick else 15
-        authorized = [f"PRIVATE-TOKEN: {token}"]
-        path = f"/api/v4/projects/{project.pk}/packages/generic/download/1/download.bin"
-        with nginx_serving(blob, workdir) as nginx_url, x_accel_serving(server, path) as accel_url:
-            speeds = download_speeds(
-                {"ours": (server.url + path, authorized), "nginx": (nginx_url, []), "accel": (accel_url, authorized)},
-                runs,
-            )
-        ours, theirs, accel = speeds["ours"], speeds["nginx"], speeds["accel"]
-        results["download_100mib"] = {
-            "packhouse_mib_s": round(ours / 1024**2),
-            "packhouse_x_accel_mib_s": round(accel / 1024**2),
-            "nginx_mib_s": round(theirs / 1024**2),
-            "ratio": round(ours / theirs, 2),
-            "x_accel_ratio": round(accel / theirs, 2),
-        }
-
-        # 1 MiB downloads at c=8: Packhouse (authorized, counted) against nginx serving the same bytes.
-        small = os.urandom(1024 * 1024)
-        http("PUT", f"{api}/generic/small/1/small.bin", token, small)
-        small_sha256 = hashlib.sha256(small).hexdigest()
-        small_blob = workdir / "storage" / "blobs" / small_sha256[:2] / small_sha256[2:4] / small_sha256
-        small_path = f"/api/v4/projects/{project.pk}/packages/generic/small/1/small.bin"
-        with nginx_serving(small_blob, workdir) as nginx_small:
-            ours = wrk(server.url + small_path, token, seconds, connections=8, pids=server.worker_pids())
-            theirs = wrk(nginx_small, token, seconds, connections=8)
-        results["download_1mib_c8"] = {
-            "packhouse": ours,
-            "nginx": theirs,
-            "ratio": round(ours["requests_per_s"] / theirs["requests_per_s"], 2),
-        }
-
-        # Large generic upload: the workers' peak RSS growth.
-        upload_file = workdir / "upload.bin"
-        with upload_file.open("wb") as handle:
-            block = os.urandom(1024 * 1024)
-            for index in range(upload_mib):
-                handle.write(index.to_bytes(4, "big") + block[4:])
-        pids = server.worker_pids()
-
-        def put_big():
+            start = time.perf_counter()
             subprocess.run(
                 [
-                    "curl",
-                    "-s",
-                    "-f",
-                    "-o",
-                    "/dev/null",
-                    "-H",
-                    f"PRIVATE-TOKEN: {token}",
-                    "--upload-file",
-                    str(upload_file),
-                    f"{api}/generic/upload/1/upload.bin",
+                    "npm",
+                    "install",
+                    "--cache",
+                    str(workdir / "npm-cache"),
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel",
+                    "error",
+                ],
+                cwd=consumer,
+                check=True,
+                env={**os.environ, "HOME": str(workdir), "npm_config_userconfig": str(consumer / ".npmrc")},
+            )
+            results["npm_install"] = {"packages": install_count, "seconds": round(time.perf_counter() - start, 2)}
+            start = time.perf_counter()
+            index = f"http://__token__:{token}@{host}/api/v4/projects/{project.pk}/packages/pypi/simple"
+            subprocess.run(
+                [
+                    str(VENV_BIN / "pip"),
+                    "install",
+                    "--quiet",
+                    "--no-cache-dir",
+                    "--no-deps",
+                    "--target",
+                    str(workdir / "site"),
+                    "--index-url",
+                    index,
+                    *[f"bench-{n}" for n in names],
                 ],
                 check=True,
             )
+            results["pip_install"] = {"packages": install_count, "seconds": round(time.perf_counter() - start, 2)}
+        # Scale: 1,000 projects in 50 groups, 100,000 versions (scripts/bench_scale.py).
+        import bench_scale
 
         start = time.perf_counter()
-        growth = peak_rss_growth_mib(pids, put_big)
-        results["upload_large"] = {
-            "mib": upload_mib,
-            "seconds": round(time.perf_counter() - start, 1),
-            "worker_peak_rss_growth_mib": growth,
-        }
-        upload_file.unlink()
-
-        # Sequential publishes.
-        start = time.perf_counter()
-        for i in range(sequential):
-            http(
-                "PUT",
-                f"{api}/npm/@bench%2fseq",
-                token,
-                npm_document("@bench/seq", f"2.0.{i}"),
-                {"Content-Type": "application/json"},
-            )
-        results["npm_publish_sequential"] = {
-            "count": sequential,
-            "ms_per_publish": round((time.perf_counter() - start) * 1000 / sequential, 1),
-        }
-        start = time.perf_counter()
-        for i in range(sequential):
-            body, content_type = twine_form("bench-seq", f"2.0.{i}")
-            http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
-        results["pypi_upload_sequential"] = {
-            "count": sequential,
-            "ms_per_upload": round((time.perf_counter() - start) * 1000 / sequential, 1),
-        }
-
-        start = time.perf_counter()
-        for i in range(sequential):
-            publish_crate(api, token, "bench-seq", f"2.0.{i}")
-        results["cargo_publish_sequential"] = {
-            "count": sequential,
-            "ms_per_publish": round((time.perf_counter() - start) * 1000 / sequential, 1),
-        }
-
-        start = time.perf_counter()
-        for i in range(sequential // 5):
-            upload_conan(api, token, "bench-seq", f"2.0.{i}", "a" * 32)
-        results["conan_upload_sequential"] = {
-            "count": sequential // 5,
-            "ms_per_upload": round((time.perf_counter() - start) * 1000 * 5 / sequential, 1),
-        }
-
-        start = time.perf_counter()
-        for i in range(sequential):
-            push_gem(api, token, "bench-seq", f"2.0.{i}")
-        results["gem_push_sequential"] = {
-            "count": sequential,
-            "ms_per_push": round((time.perf_counter() - start) * 1000 / sequential, 1),
-        }
-
-        start = time.perf_counter()
-        for i in range(sequential):
-            upload_module(api, token, "example.com/bench/seq", f"v2.0.{i}+incompatible")
-        results["go_upload_sequential"] = {
-            "count": sequential,
-            "ms_per_upload": round((time.perf_counter() - start) * 1000 / sequential, 1),
-        }
-
-        # npm install / pip install of N packages from a fresh cache.
-        names = [f"lib{i}" for i in range(install_count)]
-        with ThreadPoolExecutor(4) as pool:
-            list(
-                pool.map(
-                    lambda n: http(
-                        "PUT",
-                        f"{api}/npm/@bench%2f{n}",
-                        token,
-                        npm_document(f"@bench/{n}", "1.0.0"),
-                        {"Content-Type": "application/json"},
-                    ),
-                    names,
-                )
-            )
-            list(pool.map(lambda n: upload_named(api, token, f"bench-{n}"), names))
-        consumer = workdir / "consumer"
-        consumer.mkdir()
-        host = server.url.split("://", 1)[1]
-        (consumer / ".npmrc").write_text(
-            f"@bench:registry={api}/npm/\n//{host}/api/v4/projects/{project.pk}/packages/npm/:_authToken={token}\n"
-        )
-        (consumer / "package.json").write_text(
-            json.dumps(
-                {"name": "consumer", "version": "1.0.0", "dependencies": {f"@bench/{n}": "1.0.0" for n in names}}
-            )
-        )
-        start = time.perf_counter()
-        subprocess.run(
-            ["npm", "install", "--cache", str(workdir / "npm-cache"), "--no-audit", "--no-fund", "--loglevel", "error"],
-            cwd=consumer,
-            check=True,
-            env={**os.environ, "HOME": str(workdir), "npm_config_userconfig": str(consumer / ".npmrc")},
-        )
-        results["npm_install"] = {"packages": install_count, "seconds": round(time.perf_counter() - start, 2)}
-        start = time.perf_counter()
-        index = f"http://__token__:{token}@{host}/api/v4/projects/{project.pk}/packages/pypi/simple"
-        subprocess.run(
-            [
-                str(VENV_BIN / "pip"),
-                "install",
-                "--quiet",
-                "--no-cache-dir",
-                "--no-deps",
-                "--target",
-                str(workdir / "site"),
-                "--index-url",
-                index,
-                *[f"bench-{n}" for n in names],
-            ],
-            check=True,
-        )
-        results["pip_install"] = {"packages": install_count, "seconds": round(time.perf_counter() - start, 2)}
+        top, count = bench_scale.seed()
+        results["scale_seed"] = {"versions": count, "seconds": round(time.perf_counter() - start, 1)}
+        results["scale"] = bench_scale.measure(server.url, token, top, http, changed)
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -684,6 +713,9 @@ def upload_named(api, token, name):
 
 
 def print_table(results):
+    if "npm_packument_cached" not in results:  # --scale-only
+        print(json.dumps({"scale_seed": results["scale_seed"], "scale": results["scale"]}, indent=2))
+        return
     rows = [
         ("npm packument, cached (req/s, p50, p99)", results["npm_packument_cached"]),
         ("npm packument, cold build (ms)", results["npm_packument_cold_ms"]),
@@ -705,6 +737,7 @@ def print_table(results):
         ("sequential Go module uploads", results["go_upload_sequential"]),
         ("npm install from a fresh cache", results["npm_install"]),
         ("pip install from a fresh cache", results["pip_install"]),
+        ("scale: 1,000 projects, 100,000 versions", results["scale"]),
     ]
     print(f"\n{'workload':<46} result")
     print("-" * 100)
