@@ -155,3 +155,22 @@ def finish(job):
     job.finished_at = timezone.now()
     job.save()
     return job
+
+
+TOKEN_KINDS = ("personal", "project", "group", "deploy", "job")
+
+
+def credential(kind, project, user, level=AccessLevel.DEVELOPER):
+    """(user name, token) of one kind of token (TOKEN_KINDS) reaching `project`, as clients send
+    them in Basic credentials: `user`'s personal token, a project or group bot at `level`, a
+    deploy token of the project, or a CI job of the project run by `user`."""
+    if kind == "personal":
+        return user.username, AccessTokenFactory(user=user).plaintext
+    if kind == "project":
+        return "bot", bot_token(project, level).plaintext
+    if kind == "group":
+        return "bot", bot_token(project.group, level).plaintext
+    if kind == "deploy":
+        token = DeployTokenFactory(project=project)
+        return token.username, token.plaintext
+    return "gitlab-ci-token", CiJobFactory(project=project, user=user).plaintext

@@ -18,13 +18,12 @@ from accounts.roles import AccessLevel
 from registry.models import Package, PackageVersion
 from tests.factories import (
     AccessTokenFactory,
-    CiJobFactory,
     DeployTokenFactory,
     GroupFactory,
     MembershipFactory,
     ProjectFactory,
     UserFactory,
-    bot_token,
+    credential,
 )
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
@@ -138,21 +137,9 @@ def developer(project):
     return user
 
 
-def token_of(kind, project, developer):
-    if kind == "personal":
-        return AccessTokenFactory(user=developer).plaintext
-    if kind == "project":
-        return bot_token(project, AccessLevel.DEVELOPER).plaintext
-    if kind == "group":
-        return bot_token(project.group, AccessLevel.DEVELOPER).plaintext
-    if kind == "deploy":
-        return DeployTokenFactory(project=project).plaintext
-    return CiJobFactory(project=project, user=developer).plaintext
-
-
 @pytest.mark.parametrize("kind", ["personal", "project", "group", "deploy", "job"])
 def test_publish_with_each_token_then_build_a_dependent(cargo, project, developer, kind):
-    token = token_of(kind, project, developer)
+    token = credential(kind, project, developer)[1]
     env = cargo.home({"packhouse": f"projects/{project.pk}"}, {"packhouse": token})
     cargo.publish(cargo.library("1.0.0"), env)
     version = PackageVersion.objects.get()

@@ -19,13 +19,12 @@ from accounts.roles import AccessLevel
 from registry.models import PackageFile, PackageVersion
 from tests.factories import (
     AccessTokenFactory,
-    CiJobFactory,
     DeployTokenFactory,
     GroupFactory,
     MembershipFactory,
     ProjectFactory,
     UserFactory,
-    bot_token,
+    credential,
 )
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
@@ -143,23 +142,9 @@ def developer(project):
     return user
 
 
-def credentials(kind, project, developer):
-    """(Basic user name, token) as `conan remote login` takes them."""
-    if kind == "personal":
-        return "dev", AccessTokenFactory(user=developer).plaintext
-    if kind == "project":
-        return "bot", bot_token(project, AccessLevel.DEVELOPER).plaintext
-    if kind == "group":
-        return "bot", bot_token(project.group, AccessLevel.DEVELOPER).plaintext
-    if kind == "deploy":
-        token = DeployTokenFactory(project=project)
-        return token.username, token.plaintext
-    return "gitlab-ci-token", CiJobFactory(project=project, user=developer).plaintext
-
-
 @pytest.mark.parametrize("kind", ["personal", "project", "group", "deploy", "job"])
 def test_create_upload_then_install_into_a_fresh_cache(conan, project, developer, kind):
-    user, token = credentials(kind, project, developer)
+    user, token = credential(kind, project, developer)
     home = conan.home(f"projects/{project.pk}")
     conan.login(home, user, token)
     conan.create(home, greeting=f"hello {kind}")

@@ -24,13 +24,12 @@ from registry.models import PackageVersion
 from tests.conftest import start_live_server, stop_live_server
 from tests.factories import (
     AccessTokenFactory,
-    CiJobFactory,
     DeployTokenFactory,
     GroupFactory,
     MembershipFactory,
     ProjectFactory,
     UserFactory,
-    bot_token,
+    credential,
 )
 from tests.formats.golang.modules import module_zip
 
@@ -157,23 +156,9 @@ def developer(project):
     return user
 
 
-def credentials(kind, project, developer):
-    """(.netrc login, token) for each kind of token."""
-    if kind == "personal":
-        return "dev", AccessTokenFactory(user=developer).plaintext
-    if kind == "project":
-        return "bot", bot_token(project, AccessLevel.DEVELOPER).plaintext
-    if kind == "group":
-        return "bot", bot_token(project.group, AccessLevel.DEVELOPER).plaintext
-    if kind == "deploy":
-        token = DeployTokenFactory(project=project)
-        return token.username, token.plaintext
-    return "gitlab-ci-token", CiJobFactory(project=project, user=developer).plaintext
-
-
 @pytest.mark.parametrize("kind", ["personal", "project", "group", "deploy", "job"])
 def test_upload_with_each_token_then_go_build(gocmd, project, developer, kind):
-    login, token = credentials(kind, project, developer)
+    login, token = credential(kind, project, developer)
     base = f"projects/{project.pk}"
     status, body = gocmd.upload(base, {"Authorization": f"Bearer {token}"}, module_zip(greeting=f"hello {kind}"))
     assert status == 201, body

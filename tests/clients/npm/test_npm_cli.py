@@ -19,12 +19,12 @@ from packages_npm.models import NpmDistTag
 from registry.models import PackageVersion
 from tests.factories import (
     AccessTokenFactory,
-    CiJobFactory,
     DeployTokenFactory,
     GroupFactory,
     MembershipFactory,
     ProjectFactory,
     UserFactory,
+    credential,
 )
 from tests.helpers import answered
 
@@ -136,14 +136,6 @@ def maintainer_token(project):
     return AccessTokenFactory(user=user).plaintext
 
 
-def token_of(kind, project, developer):
-    if kind == "personal":
-        return AccessTokenFactory(user=developer).plaintext
-    if kind == "deploy":
-        return DeployTokenFactory(project=project).plaintext
-    return CiJobFactory(project=project, user=developer).plaintext
-
-
 def installed(app):
     module = app / "node_modules" / "@acme" / "left-pad"
     return json.loads((module / "package.json").read_text())["version"], (module / "index.js").read_text()
@@ -151,7 +143,7 @@ def installed(app):
 
 @pytest.mark.parametrize("kind", ["personal", "deploy", "job"])
 def test_publish_with_each_token_then_install(npm, project, developer, kind):
-    token = token_of(kind, project, developer)
+    token = credential(kind, project, developer)[1]
     base = f"projects/{project.pk}"
     npm.run(npm.package("1.0.0", base, token), "publish")
     version = PackageVersion.objects.get()

@@ -17,13 +17,12 @@ from accounts.roles import AccessLevel
 from registry.models import PackageVersion
 from tests.factories import (
     AccessTokenFactory,
-    CiJobFactory,
     DeployTokenFactory,
     GroupFactory,
     MembershipFactory,
     ProjectFactory,
     UserFactory,
-    bot_token,
+    credential,
 )
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
@@ -132,23 +131,9 @@ def developer(project):
     return user
 
 
-def credentials(kind, project, developer):
-    """(Basic user name for installs, token)."""
-    if kind == "personal":
-        return "dev", AccessTokenFactory(user=developer).plaintext
-    if kind == "project":
-        return "bot", bot_token(project, AccessLevel.DEVELOPER).plaintext
-    if kind == "group":
-        return "bot", bot_token(project.group, AccessLevel.DEVELOPER).plaintext
-    if kind == "deploy":
-        token = DeployTokenFactory(project=project)
-        return token.username, token.plaintext
-    return "gitlab-ci-token", CiJobFactory(project=project, user=developer).plaintext
-
-
 @pytest.mark.parametrize("kind", ["personal", "project", "group", "deploy", "job"])
 def test_push_with_each_token_then_gem_install_and_bundle_install(gems, project, developer, kind):
-    user, token = credentials(kind, project, developer)
+    user, token = credential(kind, project, developer)
     _, output = gems.push(gems.build("base", "1.0.0", "base"), project, token)
     assert "Successfully registered gem: base (1.0.0)" in output
     gems.push(gems.build("hola", "0.1.0", f"hola {kind}", dependency=("base", ">= 1.0")), project, token)
