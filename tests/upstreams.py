@@ -15,6 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.helpers import installing
+
 
 def free_port():
     with socket.socket() as sock:
@@ -79,6 +81,11 @@ TOOLS = Path(__file__).resolve().parent.parent / "var" / "test-tools"
 
 def install_verdaccio():
     """Verdaccio from the npm registry, installed once under var/test-tools; its entry point."""
+    with installing():
+        return _install_verdaccio()
+
+
+def _install_verdaccio():
     directory = TOOLS / f"verdaccio-{VERDACCIO_VERSION}"
     entry = directory / "node_modules" / "verdaccio" / "bin" / "verdaccio"
     if entry.exists():
