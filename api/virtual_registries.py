@@ -85,6 +85,7 @@ def render_upstream(upstream):
     else:
         body.update({"url": upstream.url, "username": upstream.username or None})
         body["has_credentials"] = upstream.has_credentials
+        body["file_hosts"] = list(upstream.file_hosts)
     health_state = health.describe(upstream)
     health_state["checked_at"] = timestamp(health_state["checked_at"])
     health_state["retry_at"] = timestamp(health_state["retry_at"])

@@ -91,6 +91,9 @@ class VirtualSupport:
     test_path = ""
     # URLs of public registries whose files never change: cache_validity_hours is 0 for them.
     public_roots = ()
+    # Hosts a remote upstream created for one of these URL prefixes may place files on (its
+    # `file_hosts`, spec §5.1) unless the caller says otherwise: {URL prefix: (host, ...)}.
+    file_host_presets = {}
     # Whether remote upstreams take a Bearer `auth_token` instead of a username and password.
     accepts_auth_token = False
 
@@ -139,6 +142,11 @@ class VirtualSupport:
 
     def local_document(self, projects, path):
         """The metadata document (bytes) `path` names, built from `projects`' packages, or None."""
+        return None
+
+    def local_content(self, projects, path):
+        """For a file derived from a local package rather than stored as one (PyPI's PEP 658
+        `.metadata`): its bytes, or None when `path` names no such file."""
         return None
 
 

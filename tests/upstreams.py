@@ -3,15 +3,20 @@ ports, that a test can stop (an outage):
 
 - StaticUpstream: python's own `http.server` serving a directory (GET and HEAD, Last-Modified,
   If-Modified-Since answered 304), e.g. Debian's Maven repository as "Maven Central".
-- Verdaccio: the npm registry server, installed from the npm registry on first use."""
+- Verdaccio: the npm registry server, installed from the npm registry on first use.
+- Nginx: Debian's nginx serving directories, one `server` per (address, port), each with its
+  own access log that records the Authorization header each request carried; `.gz` files
+  next to a file are sent instead of it with `Content-Encoding: gzip` (gzip_static)."""
 
 import base64
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -180,6 +185,89 @@ log: {{type: stdout, format: json, level: http}}
             if isinstance(request, dict) and "method" in request:
                 lines.append(f"{request['method']} {request.get('url', '')}")
         return lines
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+class Nginx:
+    """Debian's nginx serving `sites`: {name: (address, directory)}, each on a free port of its
+    address (any 127/8 address: a second host without a DNS name). `url(name)`, and
+    `requests(name)`: [(request line, Authorization header or "-")] oldest first."""
+
+    def __init__(self, directory, sites):
+        self.directory = Path(directory)
+        self.sites = {name: (address, Path(root), free_port()) for name, (address, root) in sites.items()}
+        self.process = None
+
+    def url(self, name):
+        address, _, port = self.sites[name]
+        return f"http://{address}:{port}"
+
+    def start(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        servers = "".join(
+            f"""    server {{
+        listen {address}:{port};
+        root {root};
+        access_log {self.directory / f"{name}.log"} requests;
+        location / {{ gzip_static on; }}
+    }}
+"""
+            for name, (address, root, port) in self.sites.items()
+        )
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        config = self.directory / "nginx.conf"
+        config.write_text(
+            f"""daemon off;
+{user}worker_processes 1;
+pid {self.directory / "nginx.pid"};
+error_log {self.directory / "error.log"} warn;
+events {{ worker_connections 64; }}
+http {{
+    include /etc/nginx/mime.types;
+    log_format requests '"$request" "$http_authorization"';
+    client_body_temp_path {self.directory / "body"};
+    proxy_temp_path {self.directory / "proxy"};
+    fastcgi_temp_path {self.directory / "fastcgi"};
+    uwsgi_temp_path {self.directory / "uwsgi"};
+    scgi_temp_path {self.directory / "scgi"};
+{servers}}}
+"""
+        )
+        self.process = subprocess.Popen(
+            ["nginx", "-c", str(config), "-p", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.directory / "out.log", "ab"),  # noqa: SIM115 - the child holds it
+        )
+        deadline = time.monotonic() + 15
+        for name in self.sites:
+            while True:
+                try:
+                    urllib.request.urlopen(self.url(name) + "/", timeout=1).read()
+                    break
+                except urllib.error.HTTPError:
+                    break  # it answers (403/404 on a directory without an index)
+                except OSError:
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("nginx did not start: " + (self.directory / "error.log").read_text())
+                    time.sleep(0.1)
+        return self
+
+    def requests(self, name):
+        try:
+            lines = (self.directory / f"{name}.log").read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in lines:
+            parts = line.split('" "')
+            if len(parts) == 2:
+                found.append((parts[0].lstrip('"'), parts[1].rstrip('"')))
+        return [entry for entry in found if entry[0] != "GET / HTTP/1.1"]
 
     def stop(self):
         if self.process is not None:

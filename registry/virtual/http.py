@@ -104,13 +104,15 @@ def _origin(url):
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
-def request(method, url, *, auth=None, headers=None):
-    """One upstream request, following redirects under the rules above. The caller reads or
+def request(method, url, *, auth=None, headers=None, auth_origin=None):
+    """One upstream request, following redirects under the rules above. `auth` goes only to
+    `auth_origin`'s scheme, host and port (default: `url`'s), so a file on another host (a
+    `file_hosts` entry) never receives the upstream's credentials. The caller reads or
     releases the returned UpstreamResponse."""
     if method not in ("GET", "HEAD"):
         raise ValueError("only GET and HEAD go upstream")
     auth = dict(auth or {})
-    origin = _origin(url)
+    origin = _origin(auth_origin or url)
     for _hop in range(MAX_REDIRECTS + 1):
         try:
             target = addresses.vet(url)

@@ -62,6 +62,9 @@ class Upstream(models.Model):
     username = models.CharField(max_length=510, blank=True)
     password_encrypted = models.TextField(blank=True)
     auth_token_encrypted = models.TextField(blank=True)
+    # Other hosts (`host` or `host:port`) the upstream's metadata may place files on (spec §5.1,
+    # files.pythonhosted.org for pypi.org); never sent the upstream's credentials.
+    file_hosts = models.JSONField(default=list, blank=True)
     # Local: exactly one of them.
     local_project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     local_group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="+")

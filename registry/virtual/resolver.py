@@ -32,7 +32,7 @@ from registry import policy
 from registry.errors import BadGateway, NotFound, UpstreamUnavailable
 from registry.formats import FileKind
 from registry.storage import BlobStore
-from registry.virtual import claims, flight, health, http, rules
+from registry.virtual import addresses, claims, flight, health, http, rules
 from registry.virtual.models import CacheEntry, NegativeEntry, RegistryUpstream, UpstreamRule, path_digest
 
 logger = logging.getLogger(__name__)
@@ -137,6 +137,17 @@ def _from_local(upstream, principal, fmt, path):
             upstream=f"local-{upstream.pk}",
             kind=path.kind,
             content=document,
+        )
+    content = fmt.virtual.local_content(projects, path)
+    if content is not None:
+        return Served(
+            blob=None,
+            file_name=path.file_name,
+            content_type=fmt.virtual.content_type(path),
+            cache="HIT",
+            upstream=f"local-{upstream.pk}",
+            kind=path.kind,
+            content=content,
         )
     package_file = fmt.virtual.local_file(projects, path)
     if package_file is None:
@@ -249,8 +260,9 @@ def _origin(upstream, fmt, path):
     if found is None:
         return None
     url, expected = found
-    if urlsplit(url).netloc.lower() != urlsplit(upstream.url).netloc.lower():
-        raise BadGateway(f"502 Bad Gateway - upstream {upstream.name} lists the file on another host")
+    if not addresses.same_host(url, upstream.url, upstream.file_hosts):
+        host = urlsplit(url).netloc[:255]
+        raise BadGateway(f"502 Bad Gateway - upstream {upstream.name} lists the file on {host}, not in its file_hosts")
     return url, expected
 
 
@@ -296,7 +308,7 @@ def _fetch(upstream, fmt, path, entry, now):
         conditional["If-Modified-Since"] = entry.upstream_last_modified
     auth = http.credentials_header(upstream)
     try:
-        response = http.request("GET", url, auth=auth, headers=conditional)
+        response = http.request("GET", url, auth=auth, headers=conditional, auth_origin=upstream.url)
     except http.UpstreamUnavailable as exc:
         health.failed(upstream, str(exc))
         reason = "upstream-timeout" if "Timeout" in str(exc) else "upstream-error"

@@ -220,6 +220,42 @@ def _credentials(data, support):
     return username, password, token
 
 
+MAX_FILE_HOSTS = 20
+
+
+def file_hosts_param(data):
+    """`file_hosts`: a list of `host` or `host:port` (a JSON array, repeated form fields, or
+    one comma- or space-separated string), normalized; None when absent."""
+    value = data.get("file_hosts")
+    if value is None:
+        return None
+    if hasattr(data, "getlist"):  # a form: `file_hosts=a&file_hosts=b` or `file_hosts=a,b`
+        value = data.getlist("file_hosts")
+        value = value[0] if len(value) == 1 else value
+    if isinstance(value, str):
+        value = [part for part in value.replace(" ", ",").split(",") if part]
+    if not isinstance(value, list):
+        raise ParameterInvalid("file_hosts is invalid")
+    if len(value) > MAX_FILE_HOSTS:
+        raise ValidationFailed({"file_hosts": [f"must be at most {MAX_FILE_HOSTS} hosts"]})
+    hosts = []
+    for entry in value:
+        try:
+            host = addresses.host_entry(entry)
+        except addresses.AddressRefused as exc:
+            raise ValidationFailed({"file_hosts": [f"{str(entry)[:255]!r} {exc}"]}) from exc
+        if host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def _preset_file_hosts(support, url):
+    for prefix, hosts in support.file_host_presets.items():
+        if url == prefix or url.startswith(prefix.rstrip("/") + "/"):
+            return list(hosts)
+    return []
+
+
 def create_remote_upstream(group, fmt, data, registry=None):
     """A remote upstream of `group`; appended to `registry` when given."""
     support = fmt.virtual
@@ -231,6 +267,8 @@ def create_remote_upstream(group, fmt, data, registry=None):
     name = text_param(data, "name", 255) or urlsplit(url).hostname
     description = text_param(data, "description", 1024) or ""
     values = _validity(data, support, creating=True)
+    file_hosts = file_hosts_param(data)
+    values["file_hosts"] = _preset_file_hosts(support, url) if file_hosts is None else file_hosts
     if support.public_roots and url.startswith(support.public_roots):
         values["cache_validity_hours"] = 0
     with transaction.atomic():
@@ -256,7 +294,7 @@ def create_remote_upstream(group, fmt, data, registry=None):
 def update_remote_upstream(upstream, fmt, data):
     support = fmt.virtual
     fields = ("url", "username", "password", "auth_token", "name", "description")
-    fields += ("cache_validity_hours", "metadata_cache_validity_hours", "negative_cache_minutes")
+    fields += ("cache_validity_hours", "metadata_cache_validity_hours", "negative_cache_minutes", "file_hosts")
     if not any(data.get(name) is not None for name in fields):
         raise ParameterInvalid(f"{', '.join(fields)} are missing, at least one parameter must be provided")
     url = text_param(data, "url", 1000)
@@ -264,6 +302,9 @@ def update_remote_upstream(upstream, fmt, data):
     name = text_param(data, "name", 255)
     description = text_param(data, "description", 1024)
     values = _validity(data, support, creating=False)
+    file_hosts = file_hosts_param(data)
+    if file_hosts is not None:
+        values["file_hosts"] = file_hosts
     reset = False
     with transaction.atomic():
         if url is not None:

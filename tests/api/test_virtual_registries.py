@@ -203,6 +203,32 @@ def test_upstream_validation(api, acme, maintainer, settings):
     assert Upstream.objects.count() == 20
 
 
+def test_file_hosts(api, acme, maintainer):
+    """Other hosts an upstream's metadata may place files on (spec §5.1): `host` or `host:port`,
+    normalized; anything else 400 and nothing saved."""
+    registry = create_registry(api, acme, maintainer)
+    created = create_upstream(api, registry["id"], maintainer)
+    assert created["file_hosts"] == []
+    upstream = url(f"upstreams/{created['id']}")
+    for bad in (["http://files.example/x"], ["u:p@files.example"], ["files.example/path"], [""], [7], ["a:notaport"]):
+        refused = api.patch(upstream, {"file_hosts": bad}, format="json", **maintainer)
+        assert refused.status_code == 400 and list(refused.json()["message"]) == ["file_hosts"], bad
+    too_many = api.patch(upstream, {"file_hosts": [f"h{n}.example" for n in range(21)]}, format="json", **maintainer)
+    assert too_many.status_code == 400
+    assert api.patch(upstream, {"file_hosts": {"a": 1}}, format="json", **maintainer).json() == {
+        "error": "file_hosts is invalid"
+    }
+    assert Upstream.objects.get().file_hosts == []
+    hosts = ["Files.Example", "files.example", "127.0.0.2:8080", "[::1]:81"]
+    changed = api.patch(upstream, {"file_hosts": hosts}, format="json", **maintainer)
+    assert changed.json()["file_hosts"] == ["files.example", "127.0.0.2:8080", "[::1]:81"]
+    form = api.patch(
+        upstream, "file_hosts=a.example%2Cb.example", content_type="application/x-www-form-urlencoded", **maintainer
+    )
+    assert form.json()["file_hosts"] == ["a.example", "b.example"]
+    assert api.patch(upstream, {"file_hosts": []}, format="json", **maintainer).json()["file_hosts"] == []
+
+
 @pytest.mark.parametrize(
     "refused",
     ["http://127.0.0.1:8081/", "http://169.254.169.254/latest", "http://[::ffff:10.0.0.1]/", "http://u:p@localhost/"],
