@@ -248,14 +248,20 @@ class PypiVirtualSupport(VirtualSupport):
 
     case_insensitive_targets = ("name", "version")
 
+    def version_of(self, filename):
+        """The version a distribution's file name carries, or None."""
+        try:
+            _, _, version = parsers.parse_file_name(filename.removesuffix(".metadata"))
+        except Invalid:
+            return None
+        return str(version)
+
     def rule_values(self, path):
         values = {"name": path.name}
         if path.kind == FileKind.IMMUTABLE:
-            try:
-                _, _, version = parsers.parse_file_name(path.file_name.removesuffix(".metadata"))
-                values["version"] = str(version)
-            except Invalid:
-                pass
+            version = self.version_of(path.file_name)
+            if version is not None:
+                values["version"] = version
         return values
 
     def parse(self, raw_path):

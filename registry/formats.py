@@ -128,6 +128,18 @@ class VirtualSupport:
         """Claims every local upstream of the top-level `group` holds from its creation on."""
         return []
 
+    # Whether local upstreams take `claimed_scopes` (spec §4.2): claims that hide every remote
+    # name under them (npm scopes), whether or not the target holds such a name.
+    scope_claims = False
+
+    def scope_claim(self, value):
+        """The claim for a `claimed_scopes` entry (`@acme`), or ValueError."""
+        raise ValueError(value)
+
+    def is_scope_claim(self, claim):
+        """Whether a stored claim is a scope claim rather than a package name."""
+        return False
+
     def file_origin(self, path, document, upstream_url):
         """For a path with `metadata`: (absolute URL of the file, {algorithm: hex digest}) as the
         upstream's `document` (bytes) lists it, or None when the document does not list it."""

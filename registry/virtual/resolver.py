@@ -18,7 +18,7 @@ way, so a checksum always matches the file this registry serves.
 
 import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
@@ -56,6 +56,15 @@ class Served:
     etag: str = ""
     last_modified: str = ""
     content: bytes | None = None
+    rules: list = field(default_factory=list)  # the serving remote upstream's UpstreamRules
+
+    def allows(self, fmt, path, version):
+        """Whether the serving upstream's rules let `version` of `path`'s name through (spec
+        §1.9): what a metadata document keeps of its versions (VirtualSupport.rule_values)."""
+        if not self.rules:
+            return True
+        values = {**fmt.virtual.rule_values(path), "version": version}
+        return rules.allowed(self.rules, values, fmt.virtual)
 
     def read(self, cap):
         """The bytes (metadata documents), refusing more than `cap`."""
@@ -80,13 +89,15 @@ def resolve(registry, principal, fmt, path):
     UpstreamUnavailable."""
     upstreams = [link.upstream for link in links_of(registry)]
     claiming = claims.claiming([u for u in upstreams if u.is_local], fmt.virtual.claim_keys(path.name))
-    walk = claiming or _by_rules(upstreams, fmt, path)
+    by_upstream = {} if claiming else _rules_of(upstreams)
+    walk = claiming or _by_rules(upstreams, fmt, path, by_upstream)
     for upstream in walk:
         if upstream.is_local:
             found = _from_local(upstream, principal, fmt, path)
         else:
             found = _from_remote(upstream, fmt, path)
         if found is not None:
+            found.rules = by_upstream.get(upstream.pk, [])
             return found
     if claiming:
         names = ", ".join(upstream.name for upstream in claiming)
@@ -94,12 +105,18 @@ def resolve(registry, principal, fmt, path):
     raise NotFound()
 
 
-def _by_rules(upstreams, fmt, path):
-    """The upstreams whose rules let this request through (local upstreams take no rules)."""
+def _rules_of(upstreams):
+    """{upstream id: [UpstreamRule]} of the remote upstreams that have rules."""
     remote = [upstream.pk for upstream in upstreams if not upstream.is_local]
     by_upstream = {}
     for rule in UpstreamRule.objects.filter(upstream_id__in=remote).order_by("id"):
         by_upstream.setdefault(rule.upstream_id, []).append(rule)
+    return by_upstream
+
+
+def _by_rules(upstreams, fmt, path, by_upstream):
+    """The upstreams whose rules let this request through (local upstreams take no rules)."""
+    remote = [upstream.pk for upstream in upstreams if not upstream.is_local]
     if not by_upstream:
         return upstreams
     values = fmt.virtual.rule_values(path)

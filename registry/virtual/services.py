@@ -362,6 +362,37 @@ def delete_upstream(upstream):
 # --- local upstreams ---------------------------------------------------------------------------
 
 
+MAX_CLAIMED_SCOPES = 20
+
+
+def claimed_scopes_param(data, support):
+    """`claimed_scopes` (a list, or one comma- or space-separated string), normalized by the
+    format; None when absent. Formats without scope claims refuse it."""
+    value = data.get("claimed_scopes")
+    if value is None:
+        return None
+    if not support.scope_claims:
+        raise ValidationFailed({"claimed_scopes": ["is not supported for this package format"]})
+    if hasattr(data, "getlist"):
+        value = data.getlist("claimed_scopes")
+        value = value[0] if len(value) == 1 else value
+    if isinstance(value, str):
+        value = [part for part in value.replace(" ", ",").split(",") if part]
+    if not isinstance(value, list):
+        raise ParameterInvalid("claimed_scopes is invalid")
+    if len(value) > MAX_CLAIMED_SCOPES:
+        raise ValidationFailed({"claimed_scopes": [f"must be at most {MAX_CLAIMED_SCOPES} scopes"]})
+    scopes = []
+    for entry in value:
+        try:
+            scope = support.scope_claim(entry)
+        except ValueError as exc:
+            raise ValidationFailed({"claimed_scopes": [f"{str(entry)[:255]!r} is not a valid scope"]}) from exc
+        if scope not in scopes:
+            scopes.append(scope)
+    return scopes
+
+
 def create_local_upstream(registry, data, can_read_target):
     """A local upstream of `registry`'s group serving a project or group of this instance.
     `can_read_target(target)` raises the policy's error when the caller may not read it."""
@@ -371,7 +402,9 @@ def create_local_upstream(registry, data, can_read_target):
         raise ParameterInvalid("exactly one of local_project_id, local_group_id must be provided")
     name = text_param(data, "name", 255, required=True)
     description = text_param(data, "description", 1024) or ""
-    values = _validity(data, registry_format_support(registry), creating=True)
+    support = registry_format_support(registry)
+    values = _validity(data, support, creating=True)
+    scopes = claimed_scopes_param(data, support) or []
     model, ref = (Project, project_id) if project_id is not None else (Group, group_id)
     key = "local_project_id" if project_id is not None else "local_group_id"
     if not str(ref).isascii() or not str(ref).isdigit():
@@ -399,17 +432,24 @@ def create_local_upstream(registry, data, can_read_target):
             **{key.removesuffix("_id"): target},
             **values,
         )
-        claims.backfill(upstream, registry_format_support(registry).implicit_claims(registry.group))
+        claims.backfill(upstream, [*support.implicit_claims(registry.group), *scopes])
         link = link_upstream(registry, upstream)
     return upstream, link
 
 
-def update_local_upstream(upstream, fmt, data):
+def update_local_upstream(upstream, fmt, data, may_release=lambda: None):
+    """`may_release()` raises the policy's error when the caller may not release claims (a
+    `claimed_scopes` that drops a scope releases its claim)."""
     name = text_param(data, "name", 255)
     description = text_param(data, "description", 1024)
     values = _validity(data, fmt.virtual, creating=False)
-    if name is None and description is None and not values:
+    scopes = claimed_scopes_param(data, fmt.virtual)
+    if name is None and description is None and not values and scopes is None:
         raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
+    if scopes is not None:
+        if set(claims.scope_claims(upstream, fmt.virtual)) - set(scopes):
+            may_release()
+        claims.set_scope_claims(upstream, fmt.virtual, scopes)
     if name is not None:
         if not name.strip():
             raise ValidationFailed({"name": ["can't be blank"]})

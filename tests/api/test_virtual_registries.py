@@ -7,6 +7,7 @@ import json
 import pytest
 from django.db import connection
 
+from accounts.models import AuditEvent
 from accounts.roles import AccessLevel
 from registry.models import CacheEntry, RegistryUpstream, Upstream, VirtualRegistry
 from tests.factories import (
@@ -394,6 +395,61 @@ def test_local_upstreams_and_their_claims(api, acme, maintainer, settings):
     assert api.delete(f"{claims}/{listed[0]['id']}", **owner).status_code == 204
     assert api.get(claims, **owner).json() == []
     assert api.delete(f"{claims}/{listed[0]['id']}", **owner).status_code == 404
+
+
+def test_claimed_scopes(api, acme, maintainer):
+    """npm local upstreams claim `@<top-level group>` and the scopes in `claimed_scopes` (spec
+    §4.2); a PATCH sets the list, dropping a scope releases its claim (Owners, audited)."""
+    npm = "/api/v4/virtual_registries/packages/npm"
+    registry = api.post(
+        f"/api/v4/groups/{acme.pk}/-/virtual_registries/packages/npm/registries",
+        {"name": "n"},
+        format="json",
+        **maintainer,
+    ).json()
+    project = ProjectFactory(group=acme, path="web")
+    local = f"{npm}/registries/{registry['id']}/local/upstreams"
+    bad = api.post(
+        local,
+        {"name": "o", "local_project_id": project.pk, "claimed_scopes": ["@Bad Scope"]},
+        format="json",
+        **maintainer,
+    )
+    assert bad.status_code == 400 and list(bad.json()["message"]) == ["claimed_scopes"]
+    assert not Upstream.objects.exists()
+    body = {"name": "o", "local_project_id": project.pk, "claimed_scopes": ["partner", "@vendor", "@partner"]}
+    created = api.post(local, body, format="json", **maintainer)
+    assert created.status_code == 201 and created.json()["claimed_scopes"] == ["@acme", "@partner", "@vendor"]
+    upstream = f"{npm}/local/upstreams/{created.json()['id']}"
+    added = api.patch(
+        upstream, {"claimed_scopes": ["@acme", "@partner", "@vendor", "@more"]}, format="json", **maintainer
+    )
+    assert added.json()["claimed_scopes"] == ["@acme", "@more", "@partner", "@vendor"]
+    dropping = {"claimed_scopes": "@acme,@partner"}
+    assert api.patch(upstream, dropping, format="json", **maintainer).status_code == 403  # a release: Owners
+    owner_user = member(acme, AccessLevel.OWNER)
+    owner = token(owner_user)
+    assert api.patch(upstream, dropping, format="json", **owner).json()["claimed_scopes"] == ["@acme", "@partner"]
+    released = AuditEvent.objects.filter(action="virtual_registry_claim_released").order_by("target_details")
+    assert [event.target_details for event in released] == ["@more", "@vendor"]
+    assert released[0].entity_id == acme.pk and released[0].details["upstream_id"] == created.json()["id"]
+    assert released[0].author_name == owner_user.username
+
+    claims = api.get(f"{upstream}/claims", **owner).json()
+    partner = next(claim for claim in claims if claim["name"] == "@partner")
+    assert api.delete(f"{upstream}/claims/{partner['id']}", **owner).status_code == 204
+    assert AuditEvent.objects.filter(action="virtual_registry_claim_released", target_details="@partner").exists()
+
+    maven_local = url(f"registries/{create_registry(api, acme, maintainer)['id']}/local/upstreams")
+    refused = api.post(
+        maven_local,
+        {"name": "m", "local_project_id": project.pk, "claimed_scopes": ["@x"]},
+        format="json",
+        **maintainer,
+    )
+    assert refused.status_code == 400 and refused.json() == {
+        "message": {"claimed_scopes": ["is not supported for this package format"]}
+    }
 
 
 # --- cleanup policy ----------------------------------------------------------------------------------

@@ -84,3 +84,19 @@ def test_json_page_and_files(client, registry, upstream):
     names = client.get(url(registry, "simple/"), HTTP_ACCEPT=JSON, **registry.reader).json()
     assert names["projects"] == [{"name": "demo"}]
     assert client.get(url(registry, "files/demo/nothex/demo-1.0.tar.gz"), **registry.reader).status_code == 400
+
+
+def test_files_of_denied_versions_are_left_out_of_the_page(client, registry):
+    """Version rules (spec §1.9) filter the page: its files and the JSON `versions`."""
+    from registry.models import UpstreamRule
+
+    remote = Upstream.objects.get()
+    UpstreamRule.objects.create(
+        upstream=remote, rule_type="deny", pattern_type="wildcard", target="version", pattern="0.*"
+    )
+    document = client.get(url(registry, "simple/demo/"), HTTP_ACCEPT=JSON, **registry.reader).json()
+    assert [entry["filename"] for entry in document["files"]] == ["demo-1.0.tar.gz"]
+    html = client.get(url(registry, "simple/demo/"), **registry.reader).content.decode()
+    assert "demo-1.0.tar.gz" in html and "demo-0.1" not in html
+    denied = client.get(url(registry, f"files/demo/h-{'0' * 64}/demo-0.1.tar.gz"), **registry.reader)
+    assert denied.status_code == 404
