@@ -50,6 +50,7 @@ def render_registry(registry):
         "group_id": registry.group_id,
         "name": registry.name,
         "description": registry.description,
+        "retain_removed_versions": registry.retain_removed_versions,
         "created_at": timestamp(registry.created_at),
         "updated_at": timestamp(registry.updated_at),
     }

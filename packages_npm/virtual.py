@@ -68,6 +68,7 @@ class NpmVirtualSupport(VirtualSupport):
     default_negative_cache_minutes = 2
     test_path = "/packhouse-connection-test"
     accepts_auth_token = True
+    metadata_lists_files = True
     public_roots = ("https://registry.npmjs.org",)
 
     def packument_path(self, name, abbreviated):

@@ -217,6 +217,7 @@ class PypiVirtualSupport(VirtualSupport):
     default_metadata_cache_validity_hours = 1
     default_negative_cache_minutes = 2
     test_path = "/packhouse-connection-test/"
+    metadata_lists_files = True
     public_roots = ("https://pypi.org/simple",)
     file_host_presets = {"https://pypi.org/simple": ("files.pythonhosted.org",)}
 

@@ -140,6 +140,10 @@ class VirtualSupport:
         """Whether a stored claim is a scope claim rather than a package name."""
         return False
 
+    # Whether the metadata document of a file (its VirtualPath.metadata) lists the file by
+    # version, so that a file the document no longer lists was removed upstream (spec §3.2.3).
+    metadata_lists_files = False
+
     def file_origin(self, path, document, upstream_url):
         """For a path with `metadata`: (absolute URL of the file, {algorithm: hex digest}) as the
         upstream's `document` (bytes) lists it, or None when the document does not list it."""

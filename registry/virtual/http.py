@@ -7,9 +7,11 @@ vetted by registry.virtual.addresses.
 - Redirects: at most 3, GET/HEAD only, each hop re-checked; https -> http refused; credentials
   dropped when scheme, host or port change.
 - Time-outs: connect 5 s (one retry on connect failure), read 30 s idle.
-- Bodies: `fetch_to_spool` streams into a registry.spool Spool under a cap (decompressed bytes
-  counted), refusing a larger Content-Length before reading; `fetch_small` reads a bounded
-  document into memory.
+- Bodies: `read_to_spool` streams into a registry.spool Spool under a cap (decompressed bytes
+  counted), refusing a larger Content-Length before reading; `read_small` reads a bounded
+  document into memory. A compressed body (`Content-Encoding: gzip` or `deflate`) may inflate
+  at most MAX_RATIO times its bytes on the wire once past RATIO_FLOOR (spec §5.3: a small
+  bomb is refused early, before it reaches the cap), else UpstreamTooLarge.
 
 Failures are UpstreamUnavailable (network, TLS, time-out, refused address: the upstream cannot be
 reached) or an UpstreamResponse whose status the caller judges. Messages never carry a body or a
@@ -32,6 +34,8 @@ CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 30
 MAX_REDIRECTS = 3
 REDIRECTS = (301, 302, 303, 307, 308)
+MAX_RATIO = 100
+RATIO_FLOOR = 1024 * 1024
 USER_AGENT = "Packhouse-virtual-registry"
 _pools = {}
 
@@ -140,6 +144,19 @@ def request(method, url, *, auth=None, headers=None, auth_origin=None):
     raise UpstreamUnavailable(f"more than {MAX_REDIRECTS} redirects")
 
 
+def _inflation_check(response):
+    """A function of the inflated size so far that raises UpstreamTooLarge past MAX_RATIO to
+    the compressed bytes read (a no-op for bodies sent as they are)."""
+    if response.header("content-encoding").strip().lower() in ("", "identity"):
+        return lambda size: None
+
+    def check(size):
+        if size > RATIO_FLOOR and size > MAX_RATIO * max(response.raw.tell(), 1):
+            raise UpstreamTooLarge(f"the upstream body inflates more than {MAX_RATIO}:1")
+
+    return check
+
+
 def read_small(response, cap):
     """The whole body (decompressed), at most `cap` bytes; UpstreamTooLarge beyond."""
     length = response.header("content-length")
@@ -147,11 +164,13 @@ def read_small(response, cap):
         response.release()
         raise UpstreamTooLarge(f"the upstream document is over {cap} bytes")
     chunks, size = [], 0
+    check = _inflation_check(response)
     try:
         for chunk in response.raw.stream(64 * 1024, decode_content=True):
             size += len(chunk)
             if size > cap:
                 raise UpstreamTooLarge(f"the upstream document is over {cap} bytes")
+            check(size)
             chunks.append(chunk)
     except HTTPError as exc:
         raise UpstreamUnavailable(f"the upstream connection failed: {exc.__class__.__name__}") from exc
@@ -167,9 +186,11 @@ def read_to_spool(response, cap):
         response.release()
         raise UpstreamTooLarge(f"the upstream file is over {cap} bytes")
     writer = spool_writer(cap, prefix="upstream-")
+    check = _inflation_check(response)
     try:
         for chunk in response.raw.stream(1024 * 1024, decode_content=True):
             writer.write(chunk)
+            check(writer.size)
         if length.isdigit() and response.header("content-encoding") in ("", "identity") and writer.size != int(length):
             raise UpstreamUnavailable("the upstream body ended before Content-Length bytes")
     except TooLarge as exc:

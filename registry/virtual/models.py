@@ -35,6 +35,9 @@ class VirtualRegistry(models.Model):
     format = models.CharField(max_length=16)
     name = models.CharField(max_length=255)
     description = models.CharField(max_length=1024, blank=True)
+    # Serve cached files of versions their upstream's metadata no longer lists (spec §3.2.3):
+    # off, such a file is 404 (a version pulled upstream, say for malware, is not served).
+    retain_removed_versions = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -32,7 +32,7 @@ from registry import policy
 from registry.errors import BadGateway, NotFound, UpstreamUnavailable
 from registry.formats import FileKind
 from registry.storage import BlobStore
-from registry.virtual import addresses, claims, flight, health, http, rules
+from registry.virtual import addresses, claims, events, flight, health, http, rules
 from registry.virtual.models import CacheEntry, NegativeEntry, RegistryUpstream, UpstreamRule, path_digest
 
 logger = logging.getLogger(__name__)
@@ -90,12 +90,12 @@ def resolve(registry, principal, fmt, path):
     upstreams = [link.upstream for link in links_of(registry)]
     claiming = claims.claiming([u for u in upstreams if u.is_local], fmt.virtual.claim_keys(path.name))
     by_upstream = {} if claiming else _rules_of(upstreams)
-    walk = claiming or _by_rules(upstreams, fmt, path, by_upstream)
+    walk = claiming or _by_rules(registry, upstreams, fmt, path, by_upstream)
     for upstream in walk:
         if upstream.is_local:
             found = _from_local(upstream, principal, fmt, path)
         else:
-            found = _from_remote(upstream, fmt, path)
+            found = _from_remote(upstream, fmt, path, retain=registry.retain_removed_versions)
         if found is not None:
             found.rules = by_upstream.get(upstream.pk, [])
             return found
@@ -114,7 +114,7 @@ def _rules_of(upstreams):
     return by_upstream
 
 
-def _by_rules(upstreams, fmt, path, by_upstream):
+def _by_rules(registry, upstreams, fmt, path, by_upstream):
     """The upstreams whose rules let this request through (local upstreams take no rules)."""
     remote = [upstream.pk for upstream in upstreams if not upstream.is_local]
     if not by_upstream:
@@ -123,6 +123,7 @@ def _by_rules(upstreams, fmt, path, by_upstream):
     kept = [u for u in upstreams if u.is_local or rules.allowed(by_upstream.get(u.pk, []), values, fmt.virtual)]
     if upstreams and not kept:
         logger.warning("virtual_registry_upstream_denied path=%s upstreams=%s", path.relative_path, remote)
+        events.rule_denied(registry, path, remote)
         raise NotFound("404 Not Found - denied by the upstreams' rules")
     return kept
 
@@ -287,11 +288,42 @@ def _may_refresh(upstream, path):
     return caches["default"].add(f"virtual-refresh:{upstream.pk}:{path_digest(path.cache_key)}", 1, REFRESH_SECONDS)
 
 
-def _from_remote(upstream, fmt, path, force=False):
+def _still_listed(upstream, fmt, path, entry, now):
+    """Whether the upstream's metadata still lists a cached file (spec §3.2.3): the metadata is
+    taken as the resolver serves it (revalidated once stale), and read again only when it
+    changed since the file was last found in it (`upstream_checked_at` of the file's entry, which
+    nothing else uses for immutable files). When the upstream cannot be asked, the cached file
+    stays served."""
+    try:
+        document = _from_remote(upstream, fmt, path.metadata)
+    except (UpstreamUnavailable, BadGateway):
+        return True
+    if document is None:
+        return False  # the name is gone upstream
+    changed = CacheEntry.objects.filter(
+        upstream=upstream,
+        path_digest=path_digest(path.metadata.cache_key),
+        status=CacheEntry.Status.DEFAULT,
+        updated_at__gt=entry.upstream_checked_at,
+    )
+    if not changed.exists():
+        return True
+    if fmt.virtual.file_origin(path, document.read(fmt.virtual.metadata_cap), upstream.url) is None:
+        return False
+    CacheEntry.objects.filter(pk=entry.pk).update(upstream_checked_at=now)
+    return True
+
+
+def _from_remote(upstream, fmt, path, force=False, retain=True):
+    """`retain`: serve a cached file whatever its metadata says now; else only while the
+    metadata still lists it (formats whose metadata lists files, VirtualSupport)."""
     now = timezone.now()
     key = path.cache_key
     entry = live_entry(upstream, key)
+    check = not retain and path.metadata is not None and fmt.virtual.metadata_lists_files
     if entry is not None and not force and is_fresh(entry, upstream, now):
+        if check and not _still_listed(upstream, fmt, path, entry, now):
+            return None
         return _served_entry(entry, fmt, path, "HIT", now)
     if entry is None and _negative(upstream, key, now):
         return None
@@ -299,6 +331,8 @@ def _from_remote(upstream, fmt, path, force=False):
         if not force:  # another request may have stored it while this one waited
             entry = live_entry(upstream, key)
             if entry is not None and is_fresh(entry, upstream, timezone.now()):
+                if check and not _still_listed(upstream, fmt, path, entry, now):
+                    return None
                 return _served_entry(entry, fmt, path, "HIT", now)
         return _fetch(upstream, fmt, path, entry, now)
 
@@ -377,6 +411,7 @@ def _verify(spool, expected, upstream, path):
     for algorithm, digest in expected.items():
         actual = spool.hexdigest(algorithm)
         if not hmac.compare_digest(actual, digest.lower()):
+            events.integrity_failed(upstream, path, algorithm, digest, actual)
             logger.error(
                 "virtual_registry_integrity_failure upstream=%s path=%s algorithm=%s expected=%s actual=%s",
                 upstream.pk,

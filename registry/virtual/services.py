@@ -74,26 +74,45 @@ def integer_param(data, name, minimum):
     return value
 
 
+TRUE = ("true", "t", "1", "yes")
+FALSE = ("false", "f", "0", "no")
+
+
+def boolean_param(data, name):
+    value = data.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in TRUE + FALSE:
+        return value.lower() in TRUE
+    raise ParameterInvalid(f"{name} is invalid")
+
+
 # --- registries --------------------------------------------------------------------------------
 
 
 def create_registry(group, format_name, data):
     name = text_param(data, "name", 255, required=True)
     description = text_param(data, "description", 1024) or ""
+    retain = boolean_param(data, "retain_removed_versions") or False
     with transaction.atomic():
         existing = VirtualRegistry.objects.select_for_update().filter(group=group, format=format_name)
         if len(existing) >= MAX_REGISTRIES:
             raise ValidationFailed({"group": [f"already has the maximum number of registries ({MAX_REGISTRIES})"]})
         if any(registry.name == name for registry in existing):
             raise ValidationFailed({"name": ["has already been taken"]})
-        return VirtualRegistry.objects.create(group=group, format=format_name, name=name, description=description)
+        return VirtualRegistry.objects.create(
+            group=group, format=format_name, name=name, description=description, retain_removed_versions=retain
+        )
 
 
 def update_registry(registry, data):
     name = text_param(data, "name", 255)
     description = text_param(data, "description", 1024)
-    if name is None and description is None:
+    retain = boolean_param(data, "retain_removed_versions")
+    if name is None and description is None and retain is None:
         raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
+    if retain is not None:
+        registry.retain_removed_versions = retain
     if name is not None:
         if not name.strip():
             raise ValidationFailed({"name": ["can't be blank"]})

@@ -75,7 +75,16 @@ def create_upstream(api, registry_id, headers, **body):
 
 def test_registry_lifecycle(api, acme, maintainer):
     created = create_registry(api, acme, maintainer)
-    assert set(created) == {"id", "group_id", "name", "description", "created_at", "updated_at"}
+    assert set(created) == {
+        "id",
+        "group_id",
+        "name",
+        "description",
+        "retain_removed_versions",
+        "created_at",
+        "updated_at",
+    }
+    assert created["retain_removed_versions"] is False
     assert created["group_id"] == acme.pk and created["name"] == "main"
     listed = api.get(group_url(acme, "registries"), **maintainer).json()
     assert [r["id"] for r in listed] == [created["id"]]
