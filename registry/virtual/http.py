@@ -4,6 +4,10 @@ vetted by registry.virtual.addresses.
 - Each hop's host is resolved and checked, then the connection goes to that address (TLS SNI,
   certificate check and `Host` use the name), so a DNS answer cannot change between check and
   connect. Environment proxies are never used (urllib3 reads none).
+- PACKHOUSE_VR_OUTBOUND_PROXY (spec §5.1): every request goes through that HTTP proxy, still to
+  the vetted address: https as `CONNECT <address>:<port>` with TLS to the name inside the
+  tunnel, http as an absolute-form request to the address with `Host` the name. Basic
+  credentials in the proxy URL go as `Proxy-Authorization`, to the proxy only.
 - Redirects: at most 3, GET/HEAD only, each hop re-checked; https -> http refused; credentials
   dropped when scheme, host or port change.
 - Time-outs: connect 5 s (one retry on connect failure), read 30 s idle.
@@ -20,9 +24,10 @@ credential.
 
 import base64
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
+from django.conf import settings
 from urllib3.exceptions import HTTPError
 
 from registry import secrets
@@ -38,6 +43,7 @@ MAX_RATIO = 100
 RATIO_FLOOR = 1024 * 1024
 USER_AGENT = "Packhouse-virtual-registry"
 _pools = {}
+_proxies = {}
 
 
 class UpstreamUnavailable(Exception):
@@ -103,6 +109,48 @@ def _pool(target, address):
     return pool
 
 
+def _proxy_manager(proxy_url):
+    manager = _proxies.get(proxy_url)
+    if manager is None:
+        parts = urlsplit(proxy_url)
+        headers = {}
+        if parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            headers = urllib3.make_headers(proxy_basic_auth=pair)
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        manager = urllib3.ProxyManager(
+            f"{parts.scheme}://{netloc}",
+            proxy_headers=headers,
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+            retries=urllib3.Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0, raise_on_redirect=False),
+            cert_reqs="CERT_REQUIRED",
+            maxsize=16,
+            block=False,
+        )
+        _proxies[proxy_url] = manager
+    return manager
+
+
+def _open(method, target, path, headers):
+    """Send one request to the vetted address of `target`, directly or through the proxy."""
+    address = target.addresses[0]
+    options = {"headers": headers, "redirect": False, "preload_content": False, "assert_same_host": False}
+    proxy = settings.VR_OUTBOUND_PROXY
+    if not proxy:
+        return _pool(target, address).urlopen(method, path, **options)
+    manager = _proxy_manager(proxy)
+    if target.scheme == "https":
+        pool = manager.connection_from_host(
+            address,
+            target.port,
+            "https",
+            pool_kwargs={"server_hostname": target.host, "assert_hostname": target.host},
+        )
+        return pool.urlopen(method, path, **options)
+    host = f"[{address}]" if ":" in address else address
+    return manager.urlopen(method, f"http://{host}:{target.port}{path}", **options)
+
+
 def _origin(url):
     parts = urlsplit(url)
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
@@ -128,9 +176,7 @@ def request(method, url, *, auth=None, headers=None, auth_origin=None):
         if _origin(url) == origin:
             send.update(auth)
         try:
-            raw = _pool(target, target.addresses[0]).urlopen(
-                method, path, headers=send, redirect=False, preload_content=False, assert_same_host=False
-            )
+            raw = _open(method, target, path, send)
         except HTTPError as exc:
             raise UpstreamUnavailable(f"cannot reach {target.host}: {exc.__class__.__name__}") from exc
         response = UpstreamResponse(raw.status, {k.lower(): v for k, v in raw.headers.items()}, url, raw)
