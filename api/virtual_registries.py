@@ -23,7 +23,7 @@ from accounts.authentication import principal_of
 from api.base import ManagementView
 from registry import formats, policy
 from registry.errors import NotFound, Unauthenticated
-from registry.virtual import cleanup, health, http, rules, services
+from registry.virtual import claims, cleanup, health, http, rules, services
 from registry.virtual.models import (
     CacheEntry,
     NameClaim,
@@ -50,6 +50,7 @@ def render_registry(registry):
         "group_id": registry.group_id,
         "name": registry.name,
         "description": registry.description,
+        "retain_removed_versions": registry.retain_removed_versions,
         "created_at": timestamp(registry.created_at),
         "updated_at": timestamp(registry.updated_at),
     }
@@ -82,9 +83,13 @@ def render_upstream(upstream):
             body["local_project_id"] = upstream.local_project_id
         else:
             body["local_group_id"] = upstream.local_group_id
+        support = formats.get(upstream.format).virtual
+        if support.scope_claims:
+            body["claimed_scopes"] = claims.scope_claims(upstream, support)
     else:
         body.update({"url": upstream.url, "username": upstream.username or None})
         body["has_credentials"] = upstream.has_credentials
+        body["file_hosts"] = list(upstream.file_hosts)
     health_state = health.describe(upstream)
     health_state["checked_at"] = timestamp(health_state["checked_at"])
     health_state["retry_at"] = timestamp(health_state["retry_at"])
@@ -273,7 +278,9 @@ class UpstreamView(VirtualRegistryAPIView):
     def patch(self, request, format_name, upstream_id):
         upstream = self.upstream(upstream_id)
         if upstream.is_local:
-            upstream = services.update_local_upstream(upstream, self.fmt, self.data())
+            # Dropping a claimed scope releases its claim: Owners only, as on the claims API.
+            may_release = lambda: self.authorize(upstream.group, CLAIMS)  # noqa: E731
+            upstream = services.update_local_upstream(upstream, self.fmt, self.data(), may_release)
         else:
             upstream = services.update_remote_upstream(upstream, self.fmt, self.data())
         return Response(render_upstream(upstream))
@@ -425,9 +432,10 @@ class ClaimsView(VirtualRegistryAPIView):
 class ClaimView(VirtualRegistryAPIView):
     def delete(self, request, format_name, upstream_id, claim_id):
         upstream = self.load(Upstream.objects.filter(kind=Upstream.Kind.LOCAL), upstream_id, CLAIMS)
-        if not NameClaim.objects.filter(upstream=upstream, pk=claim_id).delete()[0]:
+        claim = NameClaim.objects.filter(upstream=upstream, pk=claim_id).first()
+        if claim is None:
             raise NotFound("404 Not Found")
-        logger.info("virtual registry claim %s of upstream %s released by %s", claim_id, upstream.pk, self.principal)
+        claims.release(upstream, [claim], "released through the claims API")
         return Response(status=204)
 
 

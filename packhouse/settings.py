@@ -254,6 +254,9 @@ VR_ALLOW_HTTP = env_bool("VR_ALLOW_HTTP", False)
 VR_ALLOW_LOCAL_NETWORK = env_bool("VR_ALLOW_LOCAL_NETWORK", False)
 VR_ALLOWED_HOSTS = [host.strip() for host in env("VR_ALLOWED_HOSTS", "").split(",") if host.strip()]
 VR_CROSS_GROUP_LOCAL = env_bool("VR_CROSS_GROUP_LOCAL", False)
+# An HTTP proxy every upstream request goes through (`http://[user:password@]host:port`); unset:
+# direct connections. Environment proxies (HTTPS_PROXY...) are never used.
+VR_OUTBOUND_PROXY = env("VR_OUTBOUND_PROXY", "")
 # Failed authentications per client address and window before 429 (0: no limit).
 AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 60)
 AUTH_FAILURE_WINDOW = env_int("AUTH_FAILURE_WINDOW", 60)

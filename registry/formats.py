@@ -91,6 +91,9 @@ class VirtualSupport:
     test_path = ""
     # URLs of public registries whose files never change: cache_validity_hours is 0 for them.
     public_roots = ()
+    # Hosts a remote upstream created for one of these URL prefixes may place files on (its
+    # `file_hosts`, spec §5.1) unless the caller says otherwise: {URL prefix: (host, ...)}.
+    file_host_presets = {}
     # Whether remote upstreams take a Bearer `auth_token` instead of a username and password.
     accepts_auth_token = False
 
@@ -125,6 +128,22 @@ class VirtualSupport:
         """Claims every local upstream of the top-level `group` holds from its creation on."""
         return []
 
+    # Whether local upstreams take `claimed_scopes` (spec §4.2): claims that hide every remote
+    # name under them (npm scopes), whether or not the target holds such a name.
+    scope_claims = False
+
+    def scope_claim(self, value):
+        """The claim for a `claimed_scopes` entry (`@acme`), or ValueError."""
+        raise ValueError(value)
+
+    def is_scope_claim(self, claim):
+        """Whether a stored claim is a scope claim rather than a package name."""
+        return False
+
+    # Whether the metadata document of a file (its VirtualPath.metadata) lists the file by
+    # version, so that a file the document no longer lists was removed upstream (spec §3.2.3).
+    metadata_lists_files = False
+
     def file_origin(self, path, document, upstream_url):
         """For a path with `metadata`: (absolute URL of the file, {algorithm: hex digest}) as the
         upstream's `document` (bytes) lists it, or None when the document does not list it."""
@@ -139,6 +158,11 @@ class VirtualSupport:
 
     def local_document(self, projects, path):
         """The metadata document (bytes) `path` names, built from `projects`' packages, or None."""
+        return None
+
+    def local_content(self, projects, path):
+        """For a file derived from a local package rather than stored as one (PyPI's PEP 658
+        `.metadata`): its bytes, or None when `path` names no such file."""
         return None
 
 

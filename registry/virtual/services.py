@@ -74,26 +74,45 @@ def integer_param(data, name, minimum):
     return value
 
 
+TRUE = ("true", "t", "1", "yes")
+FALSE = ("false", "f", "0", "no")
+
+
+def boolean_param(data, name):
+    value = data.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in TRUE + FALSE:
+        return value.lower() in TRUE
+    raise ParameterInvalid(f"{name} is invalid")
+
+
 # --- registries --------------------------------------------------------------------------------
 
 
 def create_registry(group, format_name, data):
     name = text_param(data, "name", 255, required=True)
     description = text_param(data, "description", 1024) or ""
+    retain = boolean_param(data, "retain_removed_versions") or False
     with transaction.atomic():
         existing = VirtualRegistry.objects.select_for_update().filter(group=group, format=format_name)
         if len(existing) >= MAX_REGISTRIES:
             raise ValidationFailed({"group": [f"already has the maximum number of registries ({MAX_REGISTRIES})"]})
         if any(registry.name == name for registry in existing):
             raise ValidationFailed({"name": ["has already been taken"]})
-        return VirtualRegistry.objects.create(group=group, format=format_name, name=name, description=description)
+        return VirtualRegistry.objects.create(
+            group=group, format=format_name, name=name, description=description, retain_removed_versions=retain
+        )
 
 
 def update_registry(registry, data):
     name = text_param(data, "name", 255)
     description = text_param(data, "description", 1024)
-    if name is None and description is None:
+    retain = boolean_param(data, "retain_removed_versions")
+    if name is None and description is None and retain is None:
         raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
+    if retain is not None:
+        registry.retain_removed_versions = retain
     if name is not None:
         if not name.strip():
             raise ValidationFailed({"name": ["can't be blank"]})
@@ -220,6 +239,42 @@ def _credentials(data, support):
     return username, password, token
 
 
+MAX_FILE_HOSTS = 20
+
+
+def file_hosts_param(data):
+    """`file_hosts`: a list of `host` or `host:port` (a JSON array, repeated form fields, or
+    one comma- or space-separated string), normalized; None when absent."""
+    value = data.get("file_hosts")
+    if value is None:
+        return None
+    if hasattr(data, "getlist"):  # a form: `file_hosts=a&file_hosts=b` or `file_hosts=a,b`
+        value = data.getlist("file_hosts")
+        value = value[0] if len(value) == 1 else value
+    if isinstance(value, str):
+        value = [part for part in value.replace(" ", ",").split(",") if part]
+    if not isinstance(value, list):
+        raise ParameterInvalid("file_hosts is invalid")
+    if len(value) > MAX_FILE_HOSTS:
+        raise ValidationFailed({"file_hosts": [f"must be at most {MAX_FILE_HOSTS} hosts"]})
+    hosts = []
+    for entry in value:
+        try:
+            host = addresses.host_entry(entry)
+        except addresses.AddressRefused as exc:
+            raise ValidationFailed({"file_hosts": [f"{str(entry)[:255]!r} {exc}"]}) from exc
+        if host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def _preset_file_hosts(support, url):
+    for prefix, hosts in support.file_host_presets.items():
+        if url == prefix or url.startswith(prefix.rstrip("/") + "/"):
+            return list(hosts)
+    return []
+
+
 def create_remote_upstream(group, fmt, data, registry=None):
     """A remote upstream of `group`; appended to `registry` when given."""
     support = fmt.virtual
@@ -231,6 +286,8 @@ def create_remote_upstream(group, fmt, data, registry=None):
     name = text_param(data, "name", 255) or urlsplit(url).hostname
     description = text_param(data, "description", 1024) or ""
     values = _validity(data, support, creating=True)
+    file_hosts = file_hosts_param(data)
+    values["file_hosts"] = _preset_file_hosts(support, url) if file_hosts is None else file_hosts
     if support.public_roots and url.startswith(support.public_roots):
         values["cache_validity_hours"] = 0
     with transaction.atomic():
@@ -256,7 +313,7 @@ def create_remote_upstream(group, fmt, data, registry=None):
 def update_remote_upstream(upstream, fmt, data):
     support = fmt.virtual
     fields = ("url", "username", "password", "auth_token", "name", "description")
-    fields += ("cache_validity_hours", "metadata_cache_validity_hours", "negative_cache_minutes")
+    fields += ("cache_validity_hours", "metadata_cache_validity_hours", "negative_cache_minutes", "file_hosts")
     if not any(data.get(name) is not None for name in fields):
         raise ParameterInvalid(f"{', '.join(fields)} are missing, at least one parameter must be provided")
     url = text_param(data, "url", 1000)
@@ -264,6 +321,9 @@ def update_remote_upstream(upstream, fmt, data):
     name = text_param(data, "name", 255)
     description = text_param(data, "description", 1024)
     values = _validity(data, support, creating=False)
+    file_hosts = file_hosts_param(data)
+    if file_hosts is not None:
+        values["file_hosts"] = file_hosts
     reset = False
     with transaction.atomic():
         if url is not None:
@@ -321,6 +381,37 @@ def delete_upstream(upstream):
 # --- local upstreams ---------------------------------------------------------------------------
 
 
+MAX_CLAIMED_SCOPES = 20
+
+
+def claimed_scopes_param(data, support):
+    """`claimed_scopes` (a list, or one comma- or space-separated string), normalized by the
+    format; None when absent. Formats without scope claims refuse it."""
+    value = data.get("claimed_scopes")
+    if value is None:
+        return None
+    if not support.scope_claims:
+        raise ValidationFailed({"claimed_scopes": ["is not supported for this package format"]})
+    if hasattr(data, "getlist"):
+        value = data.getlist("claimed_scopes")
+        value = value[0] if len(value) == 1 else value
+    if isinstance(value, str):
+        value = [part for part in value.replace(" ", ",").split(",") if part]
+    if not isinstance(value, list):
+        raise ParameterInvalid("claimed_scopes is invalid")
+    if len(value) > MAX_CLAIMED_SCOPES:
+        raise ValidationFailed({"claimed_scopes": [f"must be at most {MAX_CLAIMED_SCOPES} scopes"]})
+    scopes = []
+    for entry in value:
+        try:
+            scope = support.scope_claim(entry)
+        except ValueError as exc:
+            raise ValidationFailed({"claimed_scopes": [f"{str(entry)[:255]!r} is not a valid scope"]}) from exc
+        if scope not in scopes:
+            scopes.append(scope)
+    return scopes
+
+
 def create_local_upstream(registry, data, can_read_target):
     """A local upstream of `registry`'s group serving a project or group of this instance.
     `can_read_target(target)` raises the policy's error when the caller may not read it."""
@@ -330,7 +421,9 @@ def create_local_upstream(registry, data, can_read_target):
         raise ParameterInvalid("exactly one of local_project_id, local_group_id must be provided")
     name = text_param(data, "name", 255, required=True)
     description = text_param(data, "description", 1024) or ""
-    values = _validity(data, registry_format_support(registry), creating=True)
+    support = registry_format_support(registry)
+    values = _validity(data, support, creating=True)
+    scopes = claimed_scopes_param(data, support) or []
     model, ref = (Project, project_id) if project_id is not None else (Group, group_id)
     key = "local_project_id" if project_id is not None else "local_group_id"
     if not str(ref).isascii() or not str(ref).isdigit():
@@ -358,17 +451,24 @@ def create_local_upstream(registry, data, can_read_target):
             **{key.removesuffix("_id"): target},
             **values,
         )
-        claims.backfill(upstream, registry_format_support(registry).implicit_claims(registry.group))
+        claims.backfill(upstream, [*support.implicit_claims(registry.group), *scopes])
         link = link_upstream(registry, upstream)
     return upstream, link
 
 
-def update_local_upstream(upstream, fmt, data):
+def update_local_upstream(upstream, fmt, data, may_release=lambda: None):
+    """`may_release()` raises the policy's error when the caller may not release claims (a
+    `claimed_scopes` that drops a scope releases its claim)."""
     name = text_param(data, "name", 255)
     description = text_param(data, "description", 1024)
     values = _validity(data, fmt.virtual, creating=False)
-    if name is None and description is None and not values:
+    scopes = claimed_scopes_param(data, fmt.virtual)
+    if name is None and description is None and not values and scopes is None:
         raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
+    if scopes is not None:
+        if set(claims.scope_claims(upstream, fmt.virtual)) - set(scopes):
+            may_release()
+        claims.set_scope_claims(upstream, fmt.virtual, scopes)
     if name is not None:
         if not name.strip():
             raise ValidationFailed({"name": ["can't be blank"]})

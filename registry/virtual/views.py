@@ -11,6 +11,8 @@
   (`X-Packhouse-Cache`, `X-Packhouse-Upstream`, `Age` and `X-Packhouse-Stale-Reason` when stale).
 """
 
+import hashlib
+
 from django.http import HttpResponse
 from rest_framework import exceptions
 from rest_framework.views import APIView
@@ -59,9 +61,19 @@ def provenance_headers(served):
 
 
 def respond(request, served, path):
-    """The response for a resolved path: a checksum text, or the file streamed."""
+    """The response for a resolved path: a checksum text, a document built here, or the file
+    streamed."""
     blob = served.blob
     headers = provenance_headers(served)
+    if blob is None:
+        body = served.content
+        headers["X-Checksum-SHA256"] = hashlib.sha256(body).hexdigest()
+        headers["ETag"] = f'"{headers["X-Checksum-SHA256"]}"'
+        response = HttpResponse(body if request.method != "HEAD" else b"", content_type=served.content_type)
+        for name, value in headers.items():
+            response[name] = value
+        response["Content-Length"] = str(len(body))
+        return response
     if path.checksum:
         response = HttpResponse(getattr(blob, path.checksum), content_type="text/plain", headers=headers)
         if request.method == "HEAD":
