@@ -175,7 +175,7 @@ class RegistryForm(forms.Form):
     description = text("Description", widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, editing=False, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, auto_id="registry-%s" if editing else "new-registry-%s", **kwargs)
         if editing:
             del self.fields["format"]
         else:
@@ -207,7 +207,7 @@ class RemoteUpstreamForm(forms.Form):
     )
 
     def __init__(self, *args, fmt, upstream=None, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, auto_id="remote-%s" if upstream is None else "upstream-%s", **kwargs)
         self.fields["url"].help_text = fmt.virtual_upstream_url_help
         if fmt.virtual.accepts_auth_token:
             self.fields["auth_token"] = text(
@@ -257,7 +257,7 @@ class LocalUpstreamForm(forms.Form):
     description = text("Description")
 
     def __init__(self, *args, group, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, auto_id="local-%s", **kwargs)
         below = Q(full_path__startswith=f"{group.full_path}/")
         groups = Group.objects.filter(Q(pk=group.pk) | below).order_by("full_path")
         projects = Project.objects.filter(below).order_by("full_path")
@@ -279,7 +279,7 @@ class LocalUpstreamEditForm(forms.Form):
     description = text("Description")
 
     def __init__(self, *args, upstream, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, auto_id="upstream-%s", **kwargs)
         validity_fields(self, upstream)
 
     def changes(self, upstream):
@@ -295,7 +295,7 @@ class LinkForm(forms.Form):
     upstream = forms.ChoiceField(label="Upstream of the group", choices=())
 
     def __init__(self, *args, registry, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, auto_id="link-%s", **kwargs)
         linked = RegistryUpstream.objects.filter(registry=registry).values("upstream_id")
         others = Upstream.objects.filter(group_id=registry.group_id, format=registry.format).exclude(pk__in=linked)
         self.fields["upstream"].choices = [(u.pk, f"{u.name} ({u.kind})") for u in others.order_by("name", "pk")]
@@ -308,6 +308,9 @@ class CleanupPolicyForm(forms.Form):
         label="Run every",
         choices=[(str(days), f"{days} day{'s' if days > 1 else ''}") for days in VirtualCleanupPolicy.CADENCES],
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, auto_id="cleanup-%s", **kwargs)
 
     def values(self):
         data = {"enabled": "true" if self.cleaned_data["enabled"] else "false"}
@@ -427,6 +430,7 @@ def _registry_page(request, group, fmt, registry, status=200, **forms_):
         "snippets": fmt.virtual_registry_snippets(endpoint),
         "can_write": can_write,
         "here": registry_path(group, registry),
+        "cache_fields": VALIDITY_FIELDS,
     }
     if can_write:
         context.update(
@@ -601,6 +605,7 @@ def _upstream_page(request, group, fmt, upstream, form=None, status=200):
         "can_write": can_write,
         "form": (form or _edit_form(fmt, upstream)) if can_write else None,
         "here": upstream_path(group, upstream),
+        "cache_fields": VALIDITY_FIELDS,
     }
     return render(request, "web/virtual_upstream.html", context, status=status)
 
