@@ -205,6 +205,8 @@ class PackageFormat:
     # the dotted path of the URL module mounted at `api/v4/virtual_registries/packages/<name>/<id>/`.
     virtual = None
     virtual_urls = None
+    # What a remote upstream's URL names for this format (the pages' help text).
+    virtual_upstream_url_help = ""
     duplicate_rule = DuplicateRule.PROJECT_SETTING
     # Dotted paths of URL modules (with `urlpatterns`), mounted by registry.routes; a format app
     # names them urls_project.py, urls_project_root.py, urls_group.py and urls_instance.py.
@@ -252,6 +254,11 @@ class PackageFormat:
     def install_snippets(self, base, project, name, version, file_names=()):
         """(title, text) pairs shown on a version's page: how to configure a client for this
         server (`base`, e.g. `https://packages.example.com`) and install the version."""
+        return []
+
+    def virtual_registry_snippets(self, url):
+        """(title, text) pairs shown on a virtual registry's page: how to configure a client for
+        the registry at `url` (`<base>/api/v4/virtual_registries/packages/<name>/<id>`)."""
         return []
 
     def normalize_name(self, name):
