@@ -182,7 +182,10 @@ def probe_saved_upstream(fmt, upstream):
     """{"success": ...} for an upstream's saved settings (a local upstream always succeeds)."""
     if upstream.is_local:
         return {"success": True}
-    return services.test_connection(fmt, upstream.url, http.credentials_header(upstream))
+    result = services.test_connection(fmt, upstream.url, http.credentials_header(upstream))
+    if result["success"]:
+        health.succeeded(upstream)  # a test after fixing the upstream ends its back-off at once
+    return result
 
 
 class VirtualRegistryAPIView(ManagementView):

@@ -330,6 +330,29 @@ def test_test_connection(api, acme, maintainer, upstream_server, settings):
     assert api.post(group_url(acme, "upstreams/test"), body, format="json", **developer).status_code == 403
 
 
+def test_health_reads_healthy_once_the_upstream_has_answered(api, acme, maintainer, upstream_server, tmp_path):
+    (tmp_path / "com/company/app/1.0").mkdir()
+    (tmp_path / "com/company/app/1.0/app-1.0.pom").write_bytes(b"<project/>")
+    registry = create_registry(api, acme, maintainer)
+    upstream = create_upstream(api, registry["id"], maintainer, url=upstream_server.url)
+    one = url(f"upstreams/{upstream['id']}")
+    assert api.get(one, **maintainer).json()["health"]["status"] == "unknown"  # never asked yet
+    pulled = api.get(
+        f"/api/v4/virtual_registries/packages/{FMT}/{registry['id']}/com/company/app/1.0/app-1.0.pom", **maintainer
+    )
+    assert pulled.status_code == 200
+    health = api.get(one, **maintainer).json()["health"]
+    assert health["status"] == "healthy" and health["checked_at"] and health["last_error"] is None
+
+    Upstream.objects.filter(pk=upstream["id"]).update(
+        consecutive_failures=3, last_error="upstream-timeout", health_checked_at=None
+    )
+    assert api.get(one, **maintainer).json()["health"]["status"] == "unhealthy"
+    assert api.get(url(f"upstreams/{upstream['id']}/test"), **maintainer).json() == {"success": True}
+    health = api.get(one, **maintainer).json()["health"]
+    assert health["status"] == "healthy" and health["last_error"] is None  # a successful test resets it
+
+
 def test_cache_entries_list_search_and_delete(api, acme, maintainer, upstream_server, tmp_path):
     (tmp_path / "com/company/app/1.0").mkdir()
     (tmp_path / "com/company/app/1.0/app-1.0.jar").write_bytes(b"jar bytes")
