@@ -41,18 +41,20 @@ def workers(django_db_setup, blob_dir, spool_dir, tmp_path_factory):
     """Four workers on a Redis of their own (it is made to refuse writes below).
     Last use recorded hourly, as in production, so that credentials are really remembered."""
     own_redis = RedisServer(tmp_path_factory.mktemp("lost-invalidation-redis")).start()
-    live = start_live_server(
-        blob_dir,
-        spool_dir,
-        tmp_path_factory.mktemp("lost-invalidation"),
-        workers=4,
-        PACKHOUSE_TOKEN_LAST_USED_INTERVAL="3600",
-        PACKHOUSE_REDIS_URL=own_redis.url,
-    )
-    live.redis_url = own_redis.url
-    yield live
-    stop_live_server(live)
-    own_redis.stop()
+    try:
+        live = start_live_server(
+            blob_dir,
+            spool_dir,
+            tmp_path_factory.mktemp("lost-invalidation"),
+            workers=4,
+            PACKHOUSE_TOKEN_LAST_USED_INTERVAL="3600",
+            PACKHOUSE_REDIS_URL=own_redis.url,
+        )
+        live.redis_url = own_redis.url
+        yield live
+        stop_live_server(live)
+    finally:
+        own_redis.stop()
 
 
 @contextlib.contextmanager
