@@ -23,7 +23,7 @@ from registry.models import INSTALLABLE, Package, PackageVersion, Status
 from registry.spool import spool_request
 from registry.views import GROUP, INSTANCE, PROJECT, READ, READS_PACKAGE, AnyAccept, PackageAPIView, base_url
 from registry.virtual import events, resolver
-from registry.virtual.views import VirtualRegistryView, provenance_headers
+from registry.virtual.views import VirtualRegistryView, memoized_answer, provenance_headers
 
 FORMAT = NpmFormat()
 # Room for the JSON around the base64 attachment (readme, manifest) in a publish body.
@@ -393,8 +393,14 @@ class NpmVirtualView(VirtualRegistryView):
 class VirtualPackumentView(NpmVirtualView):
     def get(self, request, registry_id, package_name):
         abbreviated = CORGI in request.headers.get("Accept", "")
-        served, document = self.packument(request, registry_id, package_name, abbreviated)
-        return self.json(served, document)
+        path = FORMAT.virtual.packument_path(package_name, abbreviated)
+        served = resolver.resolve(self.registry, self.principal, FORMAT, path)
+
+        def render():
+            document = virtual_packument(served, path, request, self.registry, package_name)
+            return json.dumps(document, separators=(",", ":")).encode()
+
+        return memoized_answer(request, self.registry, served, render, JSON, variant=path.variant)
 
     head = get
 

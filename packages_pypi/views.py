@@ -18,7 +18,7 @@ from registry.models import INSTALLABLE, Package, PackageFile
 from registry.spool import SpoolUploadHandler
 from registry.views import READ, READS_PACKAGE, READS_WHOLE_FORMAT, PackageAPIView, base_url
 from registry.virtual import resolver
-from registry.virtual.views import VirtualRegistryView, provenance_headers
+from registry.virtual.views import VirtualRegistryView, memoized_answer, provenance_headers
 
 FORMAT = PypiFormat()
 # Form fields and multipart framing around the file: allowed on top of the file size cap.
@@ -243,16 +243,18 @@ class VirtualSimpleProjectView(PypiVirtualView):
     def get(self, request, registry_id, package_name):
         path = FORMAT.virtual.project_path(package_name)
         served = resolver.resolve(self.registry, self.principal, FORMAT, path)
-        files = parse_page(served.read(FORMAT.virtual.metadata_cap))
-        # Files of versions the serving upstream's rules deny are left out (spec §1.9).
-        files = [file for file in files if served.allows(FORMAT, path, FORMAT.virtual.version_of(file.filename))]
+        media_type = renderers.negotiate(request.META.get("HTTP_ACCEPT"))
         base = self.files_base(request, registry_id)
-        return self.page(
-            request,
-            served,
-            lambda: render_html(path.name, files, base),
-            lambda: render_json(path.name, files, base),
-        )
+
+        def render():
+            files = parse_page(served.read(FORMAT.virtual.metadata_cap))
+            # Files of versions the serving upstream's rules deny are left out (spec §1.9).
+            files = [file for file in files if served.allows(FORMAT, path, FORMAT.virtual.version_of(file.filename))]
+            renderer = render_json if media_type == renderers.JSON_TYPE else render_html
+            return renderer(path.name, files, base)
+
+        content_type = renderers.content_type_of(media_type)
+        return memoized_answer(request, self.registry, served, render, content_type, variant=content_type)
 
 
 class VirtualFileView(PypiVirtualView):

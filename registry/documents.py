@@ -48,6 +48,16 @@ def cached_document(request, packages, render, content_type, variant=""):
     if state.package_stamps is None:
         return _uncached_document(request, render, content_type)
     signature = [list(packages.order_by("pk").values_list("pk", flat=True)), _text(state.package_stamps)]
+    response = memoized_document(request, signature, render, content_type, variant)
+    state.reusable = True
+    return response
+
+
+def memoized_document(request, signature, render, content_type, variant=""):
+    """Respond with `render()` (str or bytes), cached per (URL base, path, variant, signature):
+    `signature` (JSON-serializable) must name everything the document is built from, so a
+    change to any of it makes a new key. Gzipped when the client takes it, ETag / 304. Not
+    marked reusable: the caller decides (cached_document does)."""
     material = json.dumps([request.build_absolute_uri("/"), request.path, variant, signature])
     key = "doc:" + hashlib.sha256(material.encode()).hexdigest()
     etag = f'"{key[4:36]}"'
@@ -64,7 +74,6 @@ def cached_document(request, packages, render, content_type, variant=""):
                 compressed = gzip.compress(body.encode() if isinstance(body, str) else body, compresslevel=6, mtime=0)
                 _cache_call("set", key, compressed, TIMEOUT)
             _local.put(key, compressed)
-    state.reusable = True
     return _respond(request, compressed, content_type, etag)
 
 

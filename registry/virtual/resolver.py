@@ -16,7 +16,9 @@ Checksum paths (`x.jar.sha1`) are answered from the bytes of their base file, re
 way, so a checksum always matches the file this registry serves.
 """
 
+import hashlib
 import hmac
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,9 +30,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import roles
-from registry import policy
+from registry import epochs, policy
 from registry.errors import BadGateway, NotFound, UpstreamUnavailable
 from registry.formats import FileKind
+from registry.lru import BoundedLRU
 from registry.storage import BlobStore
 from registry.virtual import addresses, claims, events, flight, health, http, rules
 from registry.virtual.models import CacheEntry, NegativeEntry, RegistryUpstream, UpstreamRule, path_digest
@@ -57,6 +60,19 @@ class Served:
     last_modified: str = ""
     content: bytes | None = None
     rules: list = field(default_factory=list)  # the serving remote upstream's UpstreamRules
+    # What the bytes are, without reading them: a local document's key (its upstream, the
+    # caller's projects and the package's epoch), else the blob's digest (see `identity`).
+    content_identity: str = ""
+
+    @property
+    def identity(self):
+        """A name for these bytes that changes whenever they do: what a document rendered from
+        them is memoized under (registry.documents.memoized_document)."""
+        if self.content_identity:
+            return self.content_identity
+        if self.blob is not None:
+            return f"blob:{self.blob.sha256}"
+        return "content:" + hashlib.sha256(self.content or b"").hexdigest()
 
     def allows(self, fmt, path, version):
         """Whether the serving upstream's rules let `version` of `path`'s name through (spec
@@ -144,10 +160,11 @@ def _from_local(upstream, principal, fmt, path):
     if not projects:
         return None
     if path.kind == FileKind.METADATA:
-        document = fmt.virtual.local_document(projects, path)
+        document, identity = _local_document(upstream, projects, fmt, path)
         if document is None:
             return None
         return Served(
+            content_identity=identity,
             blob=None,
             file_name=path.file_name,
             content_type=fmt.virtual.content_type(path),
@@ -178,6 +195,31 @@ def _from_local(upstream, principal, fmt, path):
         upstream=f"local-{upstream.pk}",
         kind=path.kind,
     )
+
+
+# A local document is remembered per (upstream, the caller's projects, path) under its package's
+# epoch (registry.epochs, bumped by every write to a package of that name), read before the rows:
+# a publish, a deletion or a status change makes the next request build it again. Per process,
+# bounded in bytes; None (no such package) is remembered too.
+_LOCAL_DOCUMENTS_MAX_BYTES = 32 * 1024 * 1024
+_local_documents = BoundedLRU(
+    limit=lambda: _LOCAL_DOCUMENTS_MAX_BYTES, cost=lambda key, value: len(value[0] or b"") + len(key) + 256
+)
+
+
+def _local_document(upstream, projects, fmt, path):
+    """(the document's bytes or None, its identity: "" when it was built for this request only)."""
+    stamps = epochs.current([epochs.package(fmt.name, path.name)])
+    if stamps is None:  # epochs unreadable: built for this request
+        return fmt.virtual.local_document(projects, path), ""
+    stamps = [stamp.decode() if isinstance(stamp, bytes) else stamp for stamp in stamps]
+    material = [upstream.pk, sorted(project.pk for project in projects), path.cache_key, stamps]
+    key = "local:" + hashlib.sha256(json.dumps(material).encode()).hexdigest()
+    remembered = _local_documents.get(key)
+    if remembered is None:
+        remembered = (fmt.virtual.local_document(projects, path),)
+        _local_documents.put(key, remembered)
+    return remembered[0], key
 
 
 # --- remote upstreams --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from accounts import roles
 from accounts.authentication import TokenAuthentication, principal_of
 from accounts.throttling import PackageRequestThrottle
-from registry import policy
+from registry import documents, policy
 from registry.errors import Invalid, NotFound, RegistryError, TooManyRequests, Unauthenticated
 from registry.formats import FileKind
 from registry.storage import BlobStore
@@ -58,6 +58,21 @@ def provenance_headers(served):
     if served.last_modified:
         headers["Last-Modified"] = served.last_modified
     return headers
+
+
+def memoized_answer(request, registry, served, render, content_type, variant=""):
+    """The document `render()` builds from `served` (a metadata document: filtered, URLs
+    rewritten, encoded), built once per (registry, path, variant, the served bytes' identity and
+    the serving upstream's rules) and then answered from registry.documents' cache: gzipped when
+    the client takes it, 304 to a matching If-None-Match. Whatever changes the answer changes one
+    of those: a local publish the local document's epoch, a revalidated upstream document its blob,
+    a reorder or a claim which upstream serves, a rule change the rules."""
+    rules = [[rule.pk, rule.rule_type, rule.pattern_type, rule.target, rule.pattern] for rule in served.rules]
+    signature = ["virtual", registry.pk, served.upstream, served.identity, rules]
+    response = documents.memoized_document(request, signature, render, content_type, variant)
+    for name, value in provenance_headers(served).items():
+        response[name] = value
+    return response
 
 
 def respond(request, served, path):

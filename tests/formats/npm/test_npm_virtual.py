@@ -1,6 +1,7 @@
 """npm documents through a virtual registry (spec §2.2, §3.1), against a real Verdaccio upstream:
 the abbreviated and full packuments cached apart, tarball URLs rewritten, dist-tags, refusals."""
 
+import gzip
 import json
 from datetime import timedelta
 
@@ -55,7 +56,7 @@ def url(registry, path):
 
 def test_packuments_are_cached_per_variant_and_rewritten(client, registry):
     abbreviated = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT=CORGI, **registry.reader)
-    assert abbreviated.status_code == 200 and abbreviated["Vary"] == "Accept"
+    assert abbreviated.status_code == 200 and abbreviated["Vary"] == "Accept, Accept-Encoding"
     assert abbreviated["X-Packhouse-Cache"] == "MISS"
     document = abbreviated.json()
     tarball = document["versions"]["2.1.0"]["dist"]["tarball"]
@@ -214,3 +215,132 @@ def test_removed_versions_are_not_served_unless_the_registry_retains_them(client
     assert changed.json()["retain_removed_versions"] is True
     kept = client.get(url(registry, "@up/pad/-/pad-2.2.0.tgz"), **registry.reader)
     assert kept.status_code == 200 and kept["X-Packhouse-Cache"] == "HIT"
+
+
+# --- rendered answers: memoized, gzipped, 304 (issue 16) ---------------------------------------
+
+
+def packument(client, registry, name="@up%2fpad", **headers):
+    return client.get(url(registry, name), HTTP_ACCEPT=CORGI, **registry.reader, **headers)
+
+
+def versions_of(response):
+    assert response.status_code == 200, response.content
+    return sorted(response.json()["versions"])
+
+
+def test_a_repeated_packument_is_answered_without_reading_the_stored_document(
+    client, registry, django_assert_max_num_queries
+):
+    """The answer rendered from a cached upstream document is remembered under the document's
+    identity: the next identical request neither reads the stored document nor parses it (the
+    document is taken out of the blob store meanwhile), in a bounded number of queries."""
+    from django.core.files.base import ContentFile
+
+    from registry.storage import BlobStore
+
+    first = packument(client, registry)
+    assert first["X-Packhouse-Cache"] == "MISS"
+    entry = CacheEntry.objects.select_related("blob").get(relative_path="/@up/pad#abbreviated")
+    store = BlobStore()
+    with store.open(entry.blob) as handle:
+        stored = handle.read()
+    store.storage.delete(entry.blob.key)
+    try:
+        # token, registry, membership, links, claims, rules, cache entry: no download count
+        # (once a minute), no blob read.
+        with django_assert_max_num_queries(8):
+            again = packument(client, registry)
+    finally:
+        store.storage.save(entry.blob.key, ContentFile(stored))
+    assert again.status_code == 200 and again["X-Packhouse-Cache"] == "HIT"
+    assert again.content == first.content and again["ETag"] == first["ETag"]
+
+
+def test_packuments_are_gzipped_and_answer_304(client, registry):
+    plain = packument(client, registry)
+    assert "Content-Encoding" not in plain and plain["Vary"] == "Accept, Accept-Encoding"
+    zipped = packument(client, registry, HTTP_ACCEPT_ENCODING="br, gzip")
+    assert zipped["Content-Encoding"] == "gzip" and gzip.decompress(zipped.content) == plain.content
+    assert zipped["ETag"] == plain["ETag"] and zipped["X-Packhouse-Cache"] == "HIT"
+
+    not_modified = packument(client, registry, HTTP_IF_NONE_MATCH=plain["ETag"])
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    assert not_modified["ETag"] == plain["ETag"]
+    full = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT="application/json", **registry.reader)
+    assert full["ETag"] != plain["ETag"]  # the full packument is another document
+    other = client.get(
+        url(registry, "@up%2fpad"), HTTP_ACCEPT="application/json", HTTP_IF_NONE_MATCH=plain["ETag"], **registry.reader
+    )
+    assert other.status_code == 200 and other.json()["versions"]["2.1.0"]["description"] == "d"
+
+
+def test_a_revalidated_document_and_a_rule_change_make_a_new_packument_at_once(client, registry, tmp_path):
+    maintainer = auth_headers(AccessTokenFactory(user=member(registry.group, AccessLevel.MAINTAINER)).plaintext)
+    first = packument(client, registry)
+    assert versions_of(first) == ["2.1.0"] and packument(client, registry)["ETag"] == first["ETag"]
+
+    # The upstream publishes 2.2.0; once the cached packument is stale it is revalidated.
+    package = tmp_path / "pkg"
+    (package / "package.json").write_text(json.dumps({"name": "@up/pad", "version": "2.2.0"}))
+    (tmp_path / "again").mkdir()
+    Npm(tmp_path / "again", None).run(package, "publish")
+    assert versions_of(packument(client, registry)) == ["2.1.0"]  # still fresh: the cached one
+    upstream = Upstream.objects.get()
+    stale = timezone.now() - timedelta(hours=upstream.metadata_cache_validity_hours + 1)
+    CacheEntry.objects.filter(kind="metadata").update(upstream_checked_at=stale)
+    revalidated = packument(client, registry)
+    assert revalidated["X-Packhouse-Cache"] == "REVALIDATED" and versions_of(revalidated) == ["2.1.0", "2.2.0"]
+    assert revalidated["ETag"] != first["ETag"]
+    assert versions_of(packument(client, registry)) == ["2.1.0", "2.2.0"]
+
+    # A rule added, then removed: each is seen by the very next request.
+    deny = {"rule_type": "deny", "pattern_type": "wildcard", "target": "version", "pattern": "2.2.*"}
+    created = client.post(rules_url(upstream), deny, content_type="application/json", **maintainer)
+    assert created.status_code == 201, created.content
+    denied = packument(client, registry)
+    assert versions_of(denied) == ["2.1.0"] and denied.json()["dist-tags"]["latest"] == "2.1.0"
+    removed = client.delete(f"{rules_url(upstream)}/{created.json()['id']}", **maintainer)
+    assert removed.status_code == 204
+    assert versions_of(packument(client, registry)) == ["2.1.0", "2.2.0"]
+
+
+def test_a_local_publish_makes_a_new_packument_at_once(client):
+    """Through a local upstream, the packument is remembered under its package's stamp: the next
+    request after a publish (or a deletion) has it."""
+    from tests.factories import ProjectFactory
+    from tests.formats.npm.npmdocs import publish_document
+
+    group = GroupFactory(path="acme")
+    project = ProjectFactory(group=group, path="web")
+    registry = VirtualRegistry.objects.create(group=group, format="npm", name="npm")
+    local = Upstream.objects.create(group=group, format="npm", kind="local", name="ours", local_project=project)
+    RegistryUpstream.objects.create(registry=registry, upstream=local, position=1)
+    developer = auth_headers(AccessTokenFactory(user=member(project, AccessLevel.DEVELOPER)).plaintext, "bearer")
+    registry.reader = developer
+
+    def publish(version):
+        response = client.put(
+            f"/api/v4/projects/{project.pk}/packages/npm/@acme%2fpad",
+            data=json.dumps(publish_document("@acme/pad", version)),
+            content_type="application/json",
+            **developer,
+        )
+        assert response.status_code == 200, response.content
+
+    assert packument(client, registry, "@acme%2fpad").status_code == 404
+    publish("1.0.0")
+    first = packument(client, registry, "@acme%2fpad")
+    assert versions_of(first) == ["1.0.0"] and first["X-Packhouse-Upstream"] == f"local-{local.pk}"
+    assert packument(client, registry, "@acme%2fpad", HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    tarball = first.json()["versions"]["1.0.0"]["dist"]["tarball"]
+    assert tarball == f"http://testserver{url(registry, '@acme/pad/-/pad-1.0.0.tgz')}"
+    publish("1.1.0")
+    second = packument(client, registry, "@acme%2fpad", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert versions_of(second) == ["1.0.0", "1.1.0"] and second["ETag"] != first["ETag"]
+    maintainer = auth_headers(AccessTokenFactory(user=member(project, AccessLevel.MAINTAINER)).plaintext)
+    listed = client.get(f"/api/v4/projects/{project.pk}/packages", **maintainer).json()
+    gone = next(package for package in listed if package["version"] == "1.0.0")
+    deleted = client.delete(f"/api/v4/projects/{project.pk}/packages/{gone['id']}", **maintainer)
+    assert deleted.status_code == 204, deleted.content
+    assert versions_of(packument(client, registry, "@acme%2fpad")) == ["1.1.0"]

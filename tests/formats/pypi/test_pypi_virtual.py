@@ -57,7 +57,7 @@ def url(registry, path):
 
 def test_html_is_rendered_here_never_passed_through(client, registry, upstream):
     response = client.get(url(registry, "simple/Demo/"), **registry.reader)
-    assert response.status_code == 200 and response["Vary"] == "Accept"
+    assert response.status_code == 200 and response["Vary"] == "Accept, Accept-Encoding"
     html = response.content.decode()
     assert "<script>" not in html and "onclick" not in html and "steal" not in html
     files = f"http://testserver{url(registry, 'files/demo')}"
@@ -137,3 +137,66 @@ def test_a_compressed_page_that_inflates_past_the_ratio_is_refused(client, tmp_p
         assert Upstream.objects.get(pk=remote.pk).consecutive_failures == 0  # the upstream is fine
     finally:
         server.stop()
+
+
+# --- rendered answers: memoized, gzipped, 304 (issue 16) ---------------------------------------
+
+
+def test_a_repeated_page_is_answered_without_reading_the_stored_page(client, registry, django_assert_max_num_queries):
+    """Each rendering (HTML, JSON) of a cached page is remembered under the page's identity: the
+    next identical request neither reads nor parses the stored page (taken out of the blob store
+    meanwhile), in a bounded number of queries; gzipped when asked, 304 on a matching ETag."""
+    import gzip
+
+    from django.core.files.base import ContentFile
+
+    from registry.models import CacheEntry
+    from registry.storage import BlobStore
+
+    html = client.get(url(registry, "simple/demo/"), **registry.reader)
+    first = client.get(url(registry, "simple/demo/"), HTTP_ACCEPT=JSON, **registry.reader)
+    assert html["ETag"] != first["ETag"] and html["Content-Type"].startswith("text/html")
+    entry = CacheEntry.objects.select_related("blob").get()
+    store = BlobStore()
+    with store.open(entry.blob) as handle:
+        stored = handle.read()
+    store.storage.delete(entry.blob.key)
+    try:
+        with django_assert_max_num_queries(8):
+            again = client.get(url(registry, "simple/demo/"), HTTP_ACCEPT=JSON, **registry.reader)
+        zipped = client.get(url(registry, "simple/demo/"), HTTP_ACCEPT_ENCODING="gzip", **registry.reader)
+        not_modified = client.get(url(registry, "simple/demo/"), HTTP_IF_NONE_MATCH=html["ETag"], **registry.reader)
+    finally:
+        store.storage.save(entry.blob.key, ContentFile(stored))
+    assert again.status_code == 200 and again["X-Packhouse-Cache"] == "HIT"
+    assert again.content == first.content and again["Content-Type"] == JSON
+    assert zipped["Content-Encoding"] == "gzip" and gzip.decompress(zipped.content) == html.content
+    assert not_modified.status_code == 304 and not_modified["ETag"] == html["ETag"]
+
+
+def test_an_upstream_reorder_makes_a_new_page_at_once(client, registry, upstream, tmp_path):
+    """Another upstream put first serves the page on the very next request, and back again."""
+    mirror = tmp_path / "mirror" / "demo"
+    mirror.mkdir(parents=True)
+    digest = hashlib.sha256(b"other").hexdigest()
+    (mirror / "index.html").write_text(f'<a href="../../files/demo-2.0.tar.gz#sha256={digest}">demo-2.0.tar.gz</a>')
+    first = Upstream.objects.get()
+    second = Upstream.objects.create(
+        group=registry.group, format="pypi", kind="remote", name="m", url=f"{upstream.url}/mirror"
+    )
+    link = RegistryUpstream.objects.create(registry=registry, upstream=second, position=2)
+    maintainer = auth_headers(AccessTokenFactory(user=member(registry.group, AccessLevel.MAINTAINER)).plaintext)
+
+    def filenames():
+        response = client.get(url(registry, "simple/demo/"), HTTP_ACCEPT=JSON, **registry.reader)
+        assert response.status_code == 200, response.content
+        return [entry["filename"] for entry in response.json()["files"]], response["X-Packhouse-Upstream"]
+
+    assert filenames() == (["demo-1.0.tar.gz", "demo-0.1.tar.gz"], str(first.pk))
+    links = "/api/v4/virtual_registries/packages/pypi/registry_upstreams"
+    moved = client.patch(f"{links}/{link.pk}", {"position": 1}, content_type="application/json", **maintainer)
+    assert moved.status_code == 200, moved.content
+    assert filenames() == (["demo-2.0.tar.gz"], str(second.pk))
+    moved = client.patch(f"{links}/{link.pk}", {"position": 2}, content_type="application/json", **maintainer)
+    assert moved.status_code == 200, moved.content
+    assert filenames() == (["demo-1.0.tar.gz", "demo-0.1.tar.gz"], str(first.pk))
