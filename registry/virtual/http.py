@@ -7,6 +7,10 @@ vetted by registry.virtual.addresses.
 - Redirects: at most 3, GET/HEAD only, each hop re-checked; https -> http refused; credentials
   dropped when scheme, host or port change.
 - Time-outs: connect 5 s (one retry on connect failure), read 30 s idle.
+- Concurrency (spec §5.5): at most PACKHOUSE_VR_MAX_OUTBOUND_PER_UPSTREAM (16) connections of this
+  process to one upstream host (scheme, host, port) at a time: each host has one urllib3 pool of
+  that size that blocks when all are in use; a request that waits READ_TIMEOUT seconds for one is
+  UpstreamBusy. A connection is in use until its response is read or released.
 - Bodies: `fetch_to_spool` streams into a registry.spool Spool under a cap (decompressed bytes
   counted), refusing a larger Content-Length before reading; `fetch_small` reads a bounded
   document into memory.
@@ -17,11 +21,13 @@ credential.
 """
 
 import base64
+import threading
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
-from urllib3.exceptions import HTTPError
+from django.conf import settings
+from urllib3.exceptions import EmptyPoolError, HTTPError
 
 from registry import secrets
 from registry.errors import TooLarge
@@ -34,10 +40,16 @@ MAX_REDIRECTS = 3
 REDIRECTS = (301, 302, 303, 307, 308)
 USER_AGENT = "Packhouse-virtual-registry"
 _pools = {}
+_pools_lock = threading.Lock()
 
 
 class UpstreamUnavailable(Exception):
     """The upstream could not be reached (network, TLS, time-out, address policy)."""
+
+
+class UpstreamBusy(UpstreamUnavailable):
+    """Every connection this process may open to the upstream host stayed in use: Packhouse's own
+    limit, not a fault of the upstream."""
 
 
 class UpstreamTooLarge(Exception):
@@ -55,7 +67,14 @@ class UpstreamResponse:
         return self.headers.get(name.lower(), default)
 
     def release(self):
+        """Read what is left of a (small) body and give the connection back."""
         self.raw.drain_conn()
+        self.raw.release_conn()
+
+    def discard(self):
+        """Close the connection without reading the body (a body that is not wanted, of any
+        size) and give its place in the pool back."""
+        self.raw.close()
         self.raw.release_conn()
 
 
@@ -74,11 +93,16 @@ def credentials_header(upstream):
 
 
 def _pool(target, address):
-    key = (target.scheme, target.host, target.port, address)
-    pool = _pools.get(key)
-    if pool is None:
+    """The pool of connections to one upstream host, bound to the address vetted now (a new
+    address replaces the pool: connections already out finish on the old one)."""
+    key = (target.scheme, target.host, target.port)
+    with _pools_lock:
+        pool, bound = _pools.get(key, (None, None))
+        if pool is not None and bound == address:
+            return pool
         timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
         retries = urllib3.Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0, raise_on_redirect=False)
+        limits = {"maxsize": max(1, settings.VR_MAX_OUTBOUND_PER_UPSTREAM), "block": True}
         if target.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(
                 address,
@@ -88,15 +112,12 @@ def _pool(target, address):
                 cert_reqs="CERT_REQUIRED",
                 timeout=timeout,
                 retries=retries,
-                maxsize=16,
-                block=False,
+                **limits,
             )
         else:
-            pool = urllib3.HTTPConnectionPool(
-                address, target.port, timeout=timeout, retries=retries, maxsize=16, block=False
-            )
-        _pools[key] = pool
-    return pool
+            pool = urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=retries, **limits)
+        _pools[key] = (pool, address)
+        return pool
 
 
 def _origin(url):
@@ -123,8 +144,16 @@ def request(method, url, *, auth=None, headers=None):
             send.update(auth)
         try:
             raw = _pool(target, target.addresses[0]).urlopen(
-                method, path, headers=send, redirect=False, preload_content=False, assert_same_host=False
+                method,
+                path,
+                headers=send,
+                redirect=False,
+                preload_content=False,
+                assert_same_host=False,
+                pool_timeout=READ_TIMEOUT,
             )
+        except EmptyPoolError as exc:
+            raise UpstreamBusy(f"all connections to {target.host} stayed in use") from exc
         except HTTPError as exc:
             raise UpstreamUnavailable(f"cannot reach {target.host}: {exc.__class__.__name__}") from exc
         response = UpstreamResponse(raw.status, {k.lower(): v for k, v in raw.headers.items()}, url, raw)
@@ -142,7 +171,7 @@ def read_small(response, cap):
     """The whole body (decompressed), at most `cap` bytes; UpstreamTooLarge beyond."""
     length = response.header("content-length")
     if length.isdigit() and response.header("content-encoding") in ("", "identity") and int(length) > cap:
-        response.release()
+        response.discard()
         raise UpstreamTooLarge(f"the upstream document is over {cap} bytes")
     chunks, size = [], 0
     try:
@@ -152,9 +181,12 @@ def read_small(response, cap):
                 raise UpstreamTooLarge(f"the upstream document is over {cap} bytes")
             chunks.append(chunk)
     except HTTPError as exc:
+        response.discard()
         raise UpstreamUnavailable(f"the upstream connection failed: {exc.__class__.__name__}") from exc
-    finally:
-        response.raw.release_conn()
+    except BaseException:
+        response.discard()
+        raise
+    response.raw.release_conn()
     return b"".join(chunks)
 
 
@@ -162,7 +194,7 @@ def read_to_spool(response, cap):
     """The whole body (decompressed) in a Spool (hashed), at most `cap` bytes (0: none)."""
     length = response.header("content-length")
     if cap and length.isdigit() and response.header("content-encoding") in ("", "identity") and int(length) > cap:
-        response.release()
+        response.discard()
         raise UpstreamTooLarge(f"the upstream file is over {cap} bytes")
     writer = spool_writer(cap, prefix="upstream-")
     try:
@@ -172,13 +204,15 @@ def read_to_spool(response, cap):
             raise UpstreamUnavailable("the upstream body ended before Content-Length bytes")
     except TooLarge as exc:
         writer.abort()
+        response.discard()
         raise UpstreamTooLarge(f"the upstream file is over {cap} bytes") from exc
     except HTTPError as exc:
         writer.abort()
+        response.discard()
         raise UpstreamUnavailable(f"the upstream connection failed: {exc.__class__.__name__}") from exc
     except BaseException:
         writer.abort()
+        response.discard()
         raise
-    finally:
-        response.raw.release_conn()
+    response.raw.release_conn()
     return writer.finish()

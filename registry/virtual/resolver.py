@@ -298,7 +298,8 @@ def _fetch(upstream, fmt, path, entry, now):
     try:
         response = http.request("GET", url, auth=auth, headers=conditional)
     except http.UpstreamUnavailable as exc:
-        health.failed(upstream, str(exc))
+        if not isinstance(exc, http.UpstreamBusy):  # Packhouse's own limit, not the upstream's fault
+            health.failed(upstream, str(exc))
         reason = "upstream-timeout" if "Timeout" in str(exc) else "upstream-error"
         return _stale_or(entry, fmt, path, now, reason, UpstreamUnavailable())
     status = response.status

@@ -119,5 +119,7 @@ class VirtualRegistryView(APIView):
                 response["WWW-Authenticate"] = CHALLENGE
             if exc.status == 405:
                 response["Allow"] = ", ".join(method.upper() for method in self.http_method_names)
+            if getattr(exc, "retry_after", None):
+                response["Retry-After"] = str(exc.retry_after)
             return response
         return super().handle_exception(exc)
