@@ -23,7 +23,7 @@ from accounts.authentication import principal_of
 from api.base import ManagementView
 from registry import formats, policy
 from registry.errors import NotFound, Unauthenticated
-from registry.virtual import cleanup, health, http, rules, services
+from registry.virtual import cleanup, health, http, resolver, rules, services
 from registry.virtual.models import (
     CacheEntry,
     NameClaim,
@@ -50,6 +50,8 @@ def render_registry(registry):
         "group_id": registry.group_id,
         "name": registry.name,
         "description": registry.description,
+        # The format's own settings (VirtualSupport.registry_options).
+        **resolver.registry_options(registry, formats.get(registry.format)),
         "created_at": timestamp(registry.created_at),
         "updated_at": timestamp(registry.updated_at),
     }

@@ -113,6 +113,13 @@ class NugetVirtualSupport(VirtualSupport):
             values["version"] = parts[3]
         return values
 
+    def pin_unit(self, path):
+        """A version's `.nupkg` and `.nuspec` come from one upstream (spec §4.3)."""
+        parts = path.relative_path.split("/")
+        if path.kind == FileKind.IMMUTABLE and len(parts) == 5 and parts[1] == "flat":
+            return f"{parts[2]}/{parts[3]}"
+        return None
+
     def parse(self, raw_path):
         parts = raw_path.split("/")
         if len(parts) == 4 and parts[0] == "download":

@@ -141,6 +141,26 @@ class VirtualSupport:
         """The metadata document (bytes) `path` names, built from `projects`' packages, or None."""
         return None
 
+    # Settings of the format's own on its virtual registries: {name: default} (booleans), stored
+    # in VirtualRegistry.options and set through the registries' REST API under these names.
+    registry_options = {}
+
+    def pin_unit(self, path):
+        """The unit of files `path` belongs to (a version of a package), whose files must all come
+        from the upstream that served the first of them (spec §4.3); None: not pinned."""
+        return None
+
+    def merges(self, path, options):
+        """Whether `path` is a document merged from every upstream that has it (spec §4.3),
+        under the registry's `options`, instead of the first upstream's."""
+        return False
+
+    def merge(self, documents):
+        """One document (bytes) from several, in upstream order: `documents` is a list of
+        (bytes, keeps_version), `keeps_version(version)` telling whether that upstream's rules let
+        a version through."""
+        raise NotImplementedError
+
 
 @dataclass
 class Dependency:

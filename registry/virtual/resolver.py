@@ -14,6 +14,16 @@
 
 Checksum paths (`x.jar.sha1`) are answered from the bytes of their base file, resolved the same
 way, so a checksum always matches the file this registry serves.
+
+Pins (spec §4.3): the first file served of a unit (VirtualSupport.pin_unit: one version of a
+package, say) records its upstream in the registry; the unit's other files are asked of that
+upstream only (its 404 is the answer), while it is still a candidate for the name (a new claim
+or rule that excludes it drops the pin).
+
+Merged documents (VirtualSupport.merges: a version list that the format merges when the
+registry's option says so): every candidate is asked and the format merges the documents that
+exist, each upstream's versions filtered by its rules. A candidate that fails without a cached
+copy makes the merge 502 (an incomplete merge could hide the private side's versions).
 """
 
 import hmac
@@ -33,7 +43,14 @@ from registry.errors import BadGateway, NotFound, UpstreamUnavailable
 from registry.formats import FileKind
 from registry.storage import BlobStore
 from registry.virtual import claims, flight, health, http, rules
-from registry.virtual.models import CacheEntry, NegativeEntry, RegistryUpstream, UpstreamRule, path_digest
+from registry.virtual.models import (
+    CacheEntry,
+    NegativeEntry,
+    OriginPin,
+    RegistryUpstream,
+    UpstreamRule,
+    path_digest,
+)
 
 logger = logging.getLogger(__name__)
 SIDECAR_CAP = 4096
@@ -56,6 +73,7 @@ class Served:
     etag: str = ""
     last_modified: str = ""
     content: bytes | None = None
+    source: object = None  # the Upstream that answered (None for a merged document)
 
     def read(self, cap):
         """The bytes (metadata documents), refusing more than `cap`."""
@@ -81,17 +99,104 @@ def resolve(registry, principal, fmt, path):
     upstreams = [link.upstream for link in links_of(registry)]
     claiming = claims.claiming([u for u in upstreams if u.is_local], fmt.virtual.claim_keys(path.name))
     walk = claiming or _by_rules(upstreams, fmt, path)
+    if fmt.virtual.merges(path, registry_options(registry, fmt)):
+        return _merged(walk, principal, fmt, path, claiming)
+    unit = fmt.virtual.pin_unit(path)
+    pin = None
+    if unit is not None:
+        pin = OriginPin.objects.filter(registry=registry, unit_digest=path_digest(unit)).first()
+        if pin is not None and any(upstream.pk == pin.upstream_id for upstream in walk):
+            walk = [upstream for upstream in walk if upstream.pk == pin.upstream_id]
+        elif pin is not None:  # its upstream left the registry, or a claim or rule now excludes it
+            pin.delete()
+            pin = None
+    found = _walk(walk, principal, fmt, path)
+    if found is None:
+        if claiming:
+            names = ", ".join(upstream.name for upstream in claiming)
+            raise NotFound(f"404 Not Found - {path.name} is claimed by local upstream {names}")
+        if pin is not None:
+            raise NotFound(f"404 Not Found - {unit} comes from upstream {walk[0].name}, which does not have it")
+        raise NotFound()
+    if unit is not None and pin is None:
+        pin, _ = OriginPin.objects.get_or_create(
+            registry=registry, unit_digest=path_digest(unit), defaults={"unit": unit, "upstream": found.source}
+        )
+        if pin.upstream_id != found.source.pk:  # a concurrent request pinned another upstream first
+            return resolve(registry, principal, fmt, path)
+    return found
+
+
+def _walk(walk, principal, fmt, path):
+    """The first answer of `walk`'s upstreams, in order, or None."""
     for upstream in walk:
-        if upstream.is_local:
-            found = _from_local(upstream, principal, fmt, path)
-        else:
-            found = _from_remote(upstream, fmt, path)
+        found = _from_local(upstream, principal, fmt, path) if upstream.is_local else _from_remote(upstream, fmt, path)
         if found is not None:
+            found.source = upstream
             return found
-    if claiming:
-        names = ", ".join(upstream.name for upstream in claiming)
-        raise NotFound(f"404 Not Found - {path.name} is claimed by local upstream {names}")
-    raise NotFound()
+    return None
+
+
+def registry_options(registry, fmt):
+    """The format's registry options (VirtualSupport.registry_options) as `registry` sets them."""
+    stored = registry.options if isinstance(registry.options, dict) else {}
+    return {name: stored.get(name, default) for name, default in fmt.virtual.registry_options.items()}
+
+
+def _merged(walk, principal, fmt, path, claiming):
+    """One document merged from every candidate that has `path` (see the module's docstring)."""
+    answers = []
+    for upstream in walk:
+        try:
+            if upstream.is_local:
+                found = _from_local(upstream, principal, fmt, path)
+            else:
+                found = _from_remote(upstream, fmt, path)
+        except (UpstreamUnavailable, BadGateway) as exc:
+            raise BadGateway(
+                f"502 Bad Gateway - upstream {upstream.name} failed, the merged document would be incomplete"
+            ) from exc
+        if found is not None:
+            found.source = upstream
+            answers.append(found)
+    if not answers:
+        if claiming:
+            names = ", ".join(upstream.name for upstream in claiming)
+            raise NotFound(f"404 Not Found - {path.name} is claimed by local upstream {names}")
+        raise NotFound()
+    keeps = _version_filters([found.source for found in answers], fmt, path)
+    if len(answers) == 1 and answers[0].source.pk not in keeps:
+        return answers[0]
+    documents = [(found.read(fmt.virtual.metadata_cap), keeps.get(found.source.pk)) for found in answers]
+    content = fmt.virtual.merge(documents)
+    stale = [found for found in answers if found.cache == "STALE"]
+    states = {found.cache for found in answers}
+    cache = next((state for state in ("STALE", "MISS", "REVALIDATED") if state in states), "HIT")
+    return Served(
+        blob=None,
+        file_name=path.file_name,
+        content_type=fmt.virtual.content_type(path),
+        cache=cache,
+        upstream=",".join(found.upstream for found in answers),
+        kind=path.kind,
+        stale_reason=stale[0].stale_reason if stale else None,
+        age=max((found.age or 0) for found in stale) if stale else None,
+        content=content,
+    )
+
+
+def _version_filters(upstreams, fmt, path):
+    """{upstream id: keeps_version} for the remote upstreams among `upstreams` that have rules."""
+    by_upstream = {}
+    remote = [upstream.pk for upstream in upstreams if not upstream.is_local]
+    for rule in UpstreamRule.objects.filter(upstream_id__in=remote).order_by("id"):
+        by_upstream.setdefault(rule.upstream_id, []).append(rule)
+    values = fmt.virtual.rule_values(path)
+
+    def keeps(upstream_rules):
+        return lambda version: rules.allowed(upstream_rules, {**values, "version": version}, fmt.virtual)
+
+    return {upstream_id: keeps(upstream_rules) for upstream_id, upstream_rules in by_upstream.items()}
 
 
 def _by_rules(upstreams, fmt, path):

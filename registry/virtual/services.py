@@ -74,26 +74,56 @@ def integer_param(data, name, minimum):
     return value
 
 
+def boolean_param(data, name):
+    value = data.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in ("true", "t", "1", "yes", "y", "on"):
+        return True
+    if word in ("false", "f", "0", "no", "n", "off"):
+        return False
+    raise ParameterInvalid(f"{name} is invalid")
+
+
 # --- registries --------------------------------------------------------------------------------
+
+
+def _options(data, format_name, current):
+    """The registry's options after `data` sets some of the format's (VirtualSupport.registry_options)."""
+    from registry import formats
+
+    options = dict(current or {})
+    for name in formats.get(format_name).virtual.registry_options:
+        value = boolean_param(data, name)
+        if value is not None:
+            options[name] = value
+    return options
 
 
 def create_registry(group, format_name, data):
     name = text_param(data, "name", 255, required=True)
     description = text_param(data, "description", 1024) or ""
+    options = _options(data, format_name, {})
     with transaction.atomic():
         existing = VirtualRegistry.objects.select_for_update().filter(group=group, format=format_name)
         if len(existing) >= MAX_REGISTRIES:
             raise ValidationFailed({"group": [f"already has the maximum number of registries ({MAX_REGISTRIES})"]})
         if any(registry.name == name for registry in existing):
             raise ValidationFailed({"name": ["has already been taken"]})
-        return VirtualRegistry.objects.create(group=group, format=format_name, name=name, description=description)
+        return VirtualRegistry.objects.create(
+            group=group, format=format_name, name=name, description=description, options=options
+        )
 
 
 def update_registry(registry, data):
     name = text_param(data, "name", 255)
     description = text_param(data, "description", 1024)
-    if name is None and description is None:
-        raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
+    options = _options(data, registry.format, registry.options)
+    if name is None and description is None and options == registry.options:
+        if not any(data.get(option) is not None for option in options):
+            raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
+    registry.options = options
     if name is not None:
         if not name.strip():
             raise ValidationFailed({"name": ["can't be blank"]})

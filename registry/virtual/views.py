@@ -11,6 +11,8 @@
   (`X-Packhouse-Cache`, `X-Packhouse-Upstream`, `Age` and `X-Packhouse-Stale-Reason` when stale).
 """
 
+import hashlib
+
 from django.http import HttpResponse
 from rest_framework import exceptions
 from rest_framework.views import APIView
@@ -59,9 +61,12 @@ def provenance_headers(served):
 
 
 def respond(request, served, path):
-    """The response for a resolved path: a checksum text, or the file streamed."""
+    """The response for a resolved path: a checksum text, or the file streamed (a document built
+    here, local or merged, from memory: its checksums are those of exactly these bytes)."""
     blob = served.blob
     headers = provenance_headers(served)
+    if blob is None:
+        return _document_response(request, served, path, headers)
     if path.checksum:
         response = HttpResponse(getattr(blob, path.checksum), content_type="text/plain", headers=headers)
         if request.method == "HEAD":
@@ -71,6 +76,24 @@ def respond(request, served, path):
     return BlobStore().serve(
         blob, path.file_name, request, content_type=served.content_type, allow_redirect=False, headers=headers
     )
+
+
+def _document_response(request, served, path, headers):
+    data = served.content
+    if path.checksum:
+        digest = hashlib.new(path.checksum, data).hexdigest()
+        response = HttpResponse(digest, content_type="text/plain", headers=headers)
+    else:
+        for algorithm in ("sha1", "md5", "sha256"):
+            headers[f"X-Checksum-{algorithm.upper()}"] = hashlib.new(algorithm, data).hexdigest()
+        headers["ETag"] = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+        if request.headers.get("If-None-Match") == headers["ETag"]:
+            return HttpResponse(status=304, headers=headers)
+        response = HttpResponse(data, content_type=served.content_type, headers=headers)
+    if request.method == "HEAD":
+        response["Content-Length"] = str(len(response.content))
+        response.content = b""
+    return response
 
 
 class VirtualRegistryView(APIView):

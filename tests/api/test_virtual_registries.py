@@ -74,7 +74,9 @@ def create_upstream(api, registry_id, headers, **body):
 
 def test_registry_lifecycle(api, acme, maintainer):
     created = create_registry(api, acme, maintainer)
-    assert set(created) == {"id", "group_id", "name", "description", "created_at", "updated_at"}
+    assert set(created) == {"id", "group_id", "name", "description", "created_at", "updated_at"} | {
+        "merge_maven_metadata"  # the format's own option (VirtualSupport.registry_options)
+    }
     assert created["group_id"] == acme.pk and created["name"] == "main"
     listed = api.get(group_url(acme, "registries"), **maintainer).json()
     assert [r["id"] for r in listed] == [created["id"]]
