@@ -23,7 +23,7 @@ from accounts.authentication import principal_of
 from api.base import ManagementView
 from registry import formats, policy
 from registry.errors import NotFound, Unauthenticated
-from registry.virtual import cleanup, health, http, resolver, rules, services
+from registry.virtual import claims, cleanup, health, http, resolver, rules, services
 from registry.virtual.models import (
     CacheEntry,
     NameClaim,
@@ -84,6 +84,9 @@ def render_upstream(upstream):
             body["local_project_id"] = upstream.local_project_id
         else:
             body["local_group_id"] = upstream.local_group_id
+        support = formats.get(upstream.format).virtual
+        if support.claim_patterns_field:
+            body[support.claim_patterns_field] = claims.patterns(upstream, support)
     else:
         body.update({"url": upstream.url, "username": upstream.username or None})
         body["has_credentials"] = upstream.has_credentials

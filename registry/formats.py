@@ -125,10 +125,27 @@ class VirtualSupport:
         """Claims every local upstream of the top-level `group` holds from its creation on."""
         return []
 
+    # The field of local upstreams (REST API) listing the claims an owner sets by pattern (a name
+    # prefix, say), and how one is spelt: None when the format has none.
+    claim_patterns_field = None
+
+    def claim_pattern(self, value):
+        """The claim (as claim_keys spells it) for a pattern the owner wrote, or None if invalid."""
+        return None
+
+    def is_pattern_claim(self, name):
+        return False
+
     def file_origin(self, path, document, upstream_url):
         """For a path with `metadata`: (absolute URL of the file, {algorithm: hex digest}) as the
         upstream's `document` (bytes) lists it, or None when the document does not list it."""
         return None
+
+    def promised_digests(self, path, read):
+        """{algorithm: hex digest} the upstream's metadata promises for a file with `metadata`,
+        beyond what `file_origin` found: `read(virtual_path)` answers the bytes of another
+        document of the same upstream (fetched and cached like any), or None when it has none."""
+        return {}
 
     def content_type(self, path):
         return "application/octet-stream"

@@ -49,3 +49,23 @@ def record_publish(project, format_name, normalized_name):
         [NameClaim(upstream=upstream, format=format_name, name=normalized_name) for upstream in covering],
         ignore_conflicts=True,
     )
+
+
+MAX_PATTERNS = 20
+
+
+def patterns(upstream, support):
+    """The claims of `upstream` an owner set by pattern (VirtualSupport.claim_patterns_field)."""
+    names = NameClaim.objects.filter(upstream=upstream).values_list("name", flat=True)
+    return sorted(name for name in names if support.is_pattern_claim(name))
+
+
+def set_patterns(upstream, claims, support):
+    """Make `claims` (patterns already checked) the pattern claims of `upstream`."""
+    current = set(patterns(upstream, support))
+    wanted = set(claims)
+    NameClaim.objects.filter(upstream=upstream, name__in=current - wanted).delete()
+    NameClaim.objects.bulk_create(
+        [NameClaim(upstream=upstream, format=upstream.format, name=name) for name in wanted - current],
+        ignore_conflicts=True,
+    )

@@ -359,6 +359,20 @@ def _origin(upstream, fmt, path):
     return url, expected
 
 
+def fetch_from(upstream, fmt, path):
+    """`path` (a document) of one remote upstream, as Served (cached, revalidated, verified like
+    any), or None when the upstream does not have it."""
+    return _from_remote(upstream, fmt, path)
+
+
+def _reader(upstream, fmt):
+    def read(path):
+        served = _from_remote(upstream, fmt, path)
+        return None if served is None else served.read(fmt.virtual.metadata_cap)
+
+    return read
+
+
 def _may_refresh(upstream, path):
     return caches["default"].add(f"virtual-refresh:{upstream.pk}:{path_digest(path.cache_key)}", 1, REFRESH_SECONDS)
 
@@ -387,11 +401,12 @@ def _fetch(upstream, fmt, path, entry, now):
     if path.metadata is not None:
         try:
             origin = _origin(upstream, fmt, path)
+            if origin is None:
+                return None
+            url, expected = origin
+            expected = {**expected, **fmt.virtual.promised_digests(path, _reader(upstream, fmt))}
         except UpstreamUnavailable:
             return _stale_or(entry, fmt, path, now, "upstream-error", UpstreamUnavailable())
-        if origin is None:
-            return None
-        url, expected = origin
     else:
         url = upstream_url(upstream, path.relative_path, path.url_path)
     conditional = {"Accept": path.accept} if path.accept else {}

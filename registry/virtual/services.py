@@ -361,6 +361,7 @@ def create_local_upstream(registry, data, can_read_target):
     name = text_param(data, "name", 255, required=True)
     description = text_param(data, "description", 1024) or ""
     values = _validity(data, registry_format_support(registry), creating=True)
+    patterns = claim_patterns(data, registry_format_support(registry))
     model, ref = (Project, project_id) if project_id is not None else (Group, group_id)
     key = "local_project_id" if project_id is not None else "local_group_id"
     if not str(ref).isascii() or not str(ref).isdigit():
@@ -389,14 +390,44 @@ def create_local_upstream(registry, data, can_read_target):
             **values,
         )
         claims.backfill(upstream, registry_format_support(registry).implicit_claims(registry.group))
+        if patterns is not None:
+            claims.set_patterns(upstream, patterns, registry_format_support(registry))
         link = link_upstream(registry, upstream)
     return upstream, link
+
+
+def claim_patterns(data, support):
+    """The pattern claims `data` sets (VirtualSupport.claim_patterns_field: a list of patterns,
+    or one string of them separated by commas), or None when it sets none."""
+    field = support.claim_patterns_field
+    value = data.get(field) if field else None
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ParameterInvalid(f"{field} is invalid")
+    if len(value) > claims.MAX_PATTERNS:
+        raise ValidationFailed({field: [f"must be at most {claims.MAX_PATTERNS}"]})
+    checked = []
+    for item in value:
+        claim = support.claim_pattern(item)
+        if claim is None:
+            raise ValidationFailed({field: [f"{item[:100]!r} is not a valid pattern"]})
+        checked.append(claim)
+    return checked
 
 
 def update_local_upstream(upstream, fmt, data):
     name = text_param(data, "name", 255)
     description = text_param(data, "description", 1024)
     values = _validity(data, fmt.virtual, creating=False)
+    patterns = claim_patterns(data, fmt.virtual)
+    if patterns is not None:
+        claims.set_patterns(upstream, patterns, fmt.virtual)
+        if name is None and description is None and not values:
+            upstream.save()  # updated_at
+            return upstream
     if name is None and description is None and not values:
         raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
     if name is not None:
