@@ -9,7 +9,8 @@
 - Integrity: the upstream's `X-Checksum-Sha1` (or GCS's `x-goog-meta-checksum-sha1`) header, else
   its `.sha1` file; a mismatch caches nothing. Maven checksums are integrity, not authenticity.
 - The claimed name of a path is its Package name (`com/example/my-app`), so a local package of
-  that groupId/artifactId hides every remote version of it.
+  that groupId/artifactId hides every remote version of it; a local upstream's
+  `claimed_group_ids` (`com.acme.*`) hide every artifact of `com.acme` and its subgroups (spec §4.2).
 - Pins (spec §4.3): a version directory (`groupId/artifactId/version`, its SNAPSHOT metadata
   too) is one unit: once a file of it was served from an upstream, the others come from there.
 - Registry option `merge_maven_metadata` (off by default, GitLab's first-winner): artifact and
@@ -77,6 +78,21 @@ class MavenVirtualSupport(VirtualSupport):
             raise Invalid("400 Bad request - path is invalid")
         directory = "/".join(segments[:-1]) or segments[-1]
         return VirtualPath(relative_path="/" + raw_path, kind=FileKind.MUTABLE, name=directory, file_name=segments[-1])
+
+    claim_patterns_field = "claimed_group_ids"
+
+    def claim_keys(self, name):
+        groups = name.rpartition("/")[0].split("/") if "/" in name else []
+        return [name] + [".".join(groups[:end]) + ".*" for end in range(1, len(groups) + 1)]
+
+    def claim_pattern(self, value):
+        stem = value.strip()[:-2] if value.strip().endswith(".*") else ""
+        if not stem or len(stem) > parsers.MAX_NAME or not all(parsers.SEGMENT.match(s) for s in stem.split(".")):
+            return None
+        return f"{stem}.*"
+
+    def is_pattern_claim(self, name):
+        return name.endswith(".*")
 
     rule_targets = ("group_id", "artifact_id", "version")
 

@@ -236,3 +236,31 @@ def test_a_version_directory_is_pinned_to_its_first_upstream(client, acme, reade
     RegistryUpstream.objects.filter(registry=registry, upstream=two).delete()
     again = get(client, registry, jar, reader)
     assert body(again) == b"first's jar" and OriginPin.objects.get(unit="com/example/lib/1.0").upstream == one
+
+
+def test_claimed_group_ids_hide_a_whole_group(client, acme, reader, maintainer, upstreams):
+    central = upstreams()
+    for path in ("com/acme/lib/1.0/lib-1.0.jar", "com/acme/sub/x/1.0/x-1.0.jar", "com/acmex/y/1.0/y-1.0.jar"):
+        write(central.root, path, b"remote")
+    registry = registry_with(acme, remote(acme, central))
+    created = client.post(
+        f"/api/v4/virtual_registries/packages/maven/registries/{registry.pk}/local/upstreams",
+        {"name": "ours", "local_project_id": ProjectFactory(group=acme).pk, "claimed_group_ids": "com.acme.*"},
+        content_type="application/json",
+        **maintainer,
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["claimed_group_ids"] == ["com.acme.*"]
+
+    for path in ("com/acme/lib/1.0/lib-1.0.jar", "com/acme/sub/x/1.0/x-1.0.jar"):
+        hidden = get(client, registry, path, reader)
+        assert hidden.status_code == 404 and "claimed by local upstream ours" in hidden.json()["message"]
+    assert body(get(client, registry, "com/acmex/y/1.0/y-1.0.jar", reader)) == b"remote"  # another group
+    assert not any("com/acme/" in line for line in central.requests())
+
+    url = f"/api/v4/virtual_registries/packages/maven/local/upstreams/{created.json()['id']}"
+    refused = client.patch(url, {"claimed_group_ids": ["com.acme"]}, content_type="application/json", **maintainer)
+    assert refused.status_code == 400 and "claimed_group_ids" in refused.json()["message"]
+    released = client.patch(url, {"claimed_group_ids": []}, content_type="application/json", **maintainer)
+    assert released.status_code == 200 and released.json()["claimed_group_ids"] == []
+    assert body(get(client, registry, "com/acme/lib/1.0/lib-1.0.jar", reader)) == b"remote"
