@@ -6,15 +6,15 @@ no local password, a username made unique, so no local account is ever taken ove
 map (`settings.LDAP_GROUP_MAP`: {directory group DN: (group full path, access level)}), each
 sign-in makes the user's memberships follow their directory groups: a member of a mapped
 directory group gets at least that role in the Packhouse group; one who left it loses a
-membership at exactly that role. A blocked user cannot sign in; tokens keep working for clients
-whatever the sign-in method, until the user is blocked."""
+membership at exactly that role, unless it is the group's last Owner. A blocked user cannot sign
+in; tokens keep working for clients whatever the sign-in method, until the user is blocked."""
 
 from django.conf import settings
 from django.db import transaction
 from django_auth_ldap.backend import LDAPBackend
 
 from accounts.models import ExternalIdentity, Group, Membership, User
-from accounts.services import unique_username
+from accounts.services import leaves_no_owner, unique_username
 
 PROVIDER = "ldap"
 
@@ -57,4 +57,5 @@ def sync_memberships(user, group_dns):
                 membership.access_level = level
                 membership.save(update_fields=["access_level"])
         elif membership is not None and membership.access_level == level:
-            membership.delete()
+            if not leaves_no_owner(membership, group):  # the last Owner stays (GitLab's rule)
+                membership.delete()

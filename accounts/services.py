@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import audit, metrics, tokens
@@ -66,6 +67,11 @@ class MemberExists(Refused):
 class GrantAboveOwn(Refused):
     def __init__(self):
         super().__init__("you cannot grant a role above your own")
+
+
+class LastOwner(Refused):
+    def __init__(self, kind):
+        super().__init__(f"A {kind} must have at least one owner")
 
 
 class UsernameTaken(Refused):
@@ -182,22 +188,74 @@ def add_member(principal, target, user, access_level, expires_at=None):
         raise MemberExists() from exc
 
 
+def _owners_of(target):
+    """The memberships that make someone an Owner of `target` (GitLab's rule): a top-level
+    group's own Owners; for a subgroup or a project, Owners of the groups above count too. Bots
+    (behind access tokens), blocked users and expired memberships do not."""
+    if isinstance(target, Project):
+        source = Q(project=target) | Q(group_id__in=target.group_ids)
+    else:
+        source = Q(group_id__in=target.traversal_ids if target.parent_id else [target.pk])
+    today = timezone.now().date()
+    return Membership.objects.filter(
+        source,
+        Q(expires_at__isnull=True) | Q(expires_at__gte=today),
+        access_level__gte=AccessLevel.OWNER,
+        user__is_bot=False,
+        user__is_active=True,
+    )
+
+
+def _lock_hierarchy(target):
+    """Serialise membership changes in `target`'s namespace (its root group's row, or a personal
+    project's), so two Owners removing each other at once cannot both pass the last-Owner check."""
+    if isinstance(target, Project) and target.group_id is None:
+        Project.objects.select_for_update().filter(pk=target.pk).first()
+    else:
+        root = target.group_ids[0] if isinstance(target, Project) else target.traversal_ids[0]
+        Group.objects.select_for_update().filter(pk=root).first()
+
+
+def leaves_no_owner(membership, target, access_level=None):
+    """Whether removing `membership` of `target` (or, with `access_level`, changing it to that
+    level) would leave `target` without an Owner. A personal project always has its namespace's
+    holder; a group project or subgroup keeps the Owners of the groups above it."""
+    if isinstance(target, Project) and target.group_id is None:
+        return False
+    owners = _owners_of(target)
+    if access_level is not None and access_level >= AccessLevel.OWNER:
+        return False
+    if not owners.filter(pk=membership.pk).exists():
+        return False  # it made nobody an Owner: changing it takes no Owner away
+    return not owners.exclude(pk=membership.pk).exists()
+
+
 def change_member(principal, membership, access_level, expires_at=..., target=None):
-    """New role (and expiry, unless left out) of a direct membership. Raises GrantAboveOwn."""
+    """New role (and expiry, unless left out) of a direct membership. Raises GrantAboveOwn,
+    LastOwner (the last Owner is not demoted: GitLab's rule, whoever asks)."""
     target = target or membership.project or membership.group
     _check_grant(principal, target, max(access_level, membership.access_level))
-    membership.access_level = access_level
-    if expires_at is not ...:
-        membership.expires_at = expires_at
-    membership.save(update_fields=["access_level", "expires_at"])
+    with transaction.atomic():
+        _lock_hierarchy(target)
+        if leaves_no_owner(membership, target, access_level):
+            raise LastOwner(_target_kind(target))
+        membership.access_level = access_level
+        if expires_at is not ...:
+            membership.expires_at = expires_at
+        membership.save(update_fields=["access_level", "expires_at"])
     return membership
 
 
 def remove_member(principal, membership, target=None):
-    """End a direct membership (its epochs change first: accounts.signals). Raises GrantAboveOwn."""
+    """End a direct membership (its epochs change first: accounts.signals). Raises GrantAboveOwn,
+    LastOwner (the last Owner is not removed: GitLab's rule, whoever asks)."""
     target = target or membership.project or membership.group
     _check_grant(principal, target, membership.access_level)
-    membership.delete()
+    with transaction.atomic():
+        _lock_hierarchy(target)
+        if leaves_no_owner(membership, target):
+            raise LastOwner(_target_kind(target))
+        membership.delete()
 
 
 def inherited_memberships(target):

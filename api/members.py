@@ -1,6 +1,7 @@
 """Members of a group or a project. Listing and showing need to see the target; adding,
 changing and removing need ADMIN_GROUP (Owner) / ADMIN_PROJECT (Maintainer+). Nobody grants a
-level above their own unless they are an instance admin.
+level above their own unless they are an instance admin, and nobody, admins included, removes or
+demotes the last Owner (403, as GitLab: accounts.services.LastOwner).
 
 `/members` are the direct members; `/members/all` (read only) everyone with access through a
 membership, inherited from ancestor groups too, each with their effective (highest) level."""
@@ -79,7 +80,7 @@ class MemberDetailView(MemberTargetMixin, ManagementView):
             services.change_member(
                 self.principal, membership, values["access_level"], values.get("expires_at", ...), target=target
             )
-        except services.GrantAboveOwn as exc:
+        except (services.GrantAboveOwn, services.LastOwner) as exc:
             raise refused_grant(exc) from exc
         return Response(member_json(membership))
 
@@ -88,7 +89,7 @@ class MemberDetailView(MemberTargetMixin, ManagementView):
         membership = self.membership(target, user_id)
         try:
             services.remove_member(self.principal, membership, target=target)
-        except services.GrantAboveOwn as exc:
+        except (services.GrantAboveOwn, services.LastOwner) as exc:
             raise refused_grant(exc) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -22,7 +22,7 @@ from accounts import roles
 from accounts.authentication import principal_of
 from api.base import ManagementView
 from registry import formats, policy
-from registry.errors import NotFound, Unauthenticated
+from registry.errors import Forbidden, NotFound, RegistryError, Unauthenticated
 from registry.virtual import claims, cleanup, health, http, resolver, rules, services
 from registry.virtual.models import (
     CacheEntry,
@@ -50,6 +50,7 @@ def render_registry(registry):
         "group_id": registry.group_id,
         "name": registry.name,
         "description": registry.description,
+        "retain_removed_versions": registry.retain_removed_versions,
         # The format's own settings (VirtualSupport.registry_options).
         **resolver.registry_options(registry, formats.get(registry.format)),
         "created_at": timestamp(registry.created_at),
@@ -85,11 +86,12 @@ def render_upstream(upstream):
         else:
             body["local_group_id"] = upstream.local_group_id
         support = formats.get(upstream.format).virtual
-        if support.claim_patterns_field:
-            body[support.claim_patterns_field] = claims.patterns(upstream, support)
+        if support.scope_claims:
+            body[support.scope_claims] = claims.scope_claims(upstream, support)
     else:
         body.update({"url": upstream.url, "username": upstream.username or None})
         body["has_credentials"] = upstream.has_credentials
+        body["file_hosts"] = list(upstream.file_hosts)
     health_state = health.describe(upstream)
     health_state["checked_at"] = timestamp(health_state["checked_at"])
     health_state["retry_at"] = timestamp(health_state["retry_at"])
@@ -141,6 +143,51 @@ def render_cache_entry(entry):
         "downloads_count": entry.downloads_count,
         "downloaded_at": timestamp(entry.downloaded_at),
     }
+
+
+def cache_entries(upstream, search=None):
+    """The live cache entries of a remote upstream, by path; `search`: a substring of the path."""
+    entries = (
+        CacheEntry.objects.filter(upstream=upstream, status=CacheEntry.Status.DEFAULT)
+        .select_related("blob", "upstream")
+        .order_by("relative_path", "id")
+    )
+    if search:
+        entries = entries.filter(relative_path__contains=search)
+    return entries
+
+
+def parse_cache_entry_id(entry_id):
+    """(upstream id, relative path) of a cache entry id (Base64 of "<upstream_id> <relative_path>",
+    URL-safe or not, padded or not); NotFound when it is none."""
+    try:
+        padded = entry_id + "=" * (-len(entry_id) % 4)
+        decoded = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_")).decode()
+        upstream_ref, relative_path = decoded.split(" ", 1)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise NotFound("404 Not Found") from exc
+    if not (upstream_ref.isascii() and upstream_ref.isdigit()):
+        raise NotFound("404 Not Found")
+    return int(upstream_ref), relative_path
+
+
+def delete_cache_entry(upstream, relative_path):
+    """Mark the entry for destruction (the orphan sweep releases its blob); NotFound if there is none."""
+    entries = CacheEntry.objects.filter(
+        upstream=upstream, relative_path=relative_path, status=CacheEntry.Status.DEFAULT
+    )
+    if not entries.update(status=CacheEntry.Status.PENDING_DESTRUCTION):
+        raise NotFound("404 Not Found")
+
+
+def probe_saved_upstream(fmt, upstream):
+    """{"success": ...} for an upstream's saved settings (a local upstream always succeeds)."""
+    if upstream.is_local:
+        return {"success": True}
+    result = services.test_connection(fmt, upstream.url, http.credentials_header(upstream))
+    if result["success"]:
+        health.succeeded(upstream)  # a test after fixing the upstream ends its back-off at once
+    return result
 
 
 class VirtualRegistryAPIView(ManagementView):
@@ -278,7 +325,9 @@ class UpstreamView(VirtualRegistryAPIView):
     def patch(self, request, format_name, upstream_id):
         upstream = self.upstream(upstream_id)
         if upstream.is_local:
-            upstream = services.update_local_upstream(upstream, self.fmt, self.data())
+            # Dropping a claimed scope releases its claim: Owners only, as on the claims API.
+            may_release = lambda: self.authorize(upstream.group, CLAIMS)  # noqa: E731
+            upstream = services.update_local_upstream(upstream, self.fmt, self.data(), may_release)
         else:
             upstream = services.update_remote_upstream(upstream, self.fmt, self.data())
         return Response(render_upstream(upstream))
@@ -300,10 +349,7 @@ class UpstreamTestView(VirtualRegistryAPIView):
         return self.load(Upstream.objects, upstream_id, WRITE)
 
     def get(self, request, format_name, upstream_id):
-        upstream = self.upstream(upstream_id)
-        if upstream.is_local:
-            return Response({"success": True})
-        return Response(services.test_connection(self.fmt, upstream.url, http.credentials_header(upstream)))
+        return Response(probe_saved_upstream(self.fmt, self.upstream(upstream_id)))
 
     def post(self, request, format_name, upstream_id):
         upstream = self.upstream(upstream_id)
@@ -326,15 +372,7 @@ class UpstreamTestView(VirtualRegistryAPIView):
 class UpstreamCacheEntriesView(VirtualRegistryAPIView):
     def get(self, request, format_name, upstream_id):
         upstream = self.load(Upstream.objects.filter(kind=Upstream.Kind.REMOTE), upstream_id)
-        entries = (
-            CacheEntry.objects.filter(upstream=upstream, status=CacheEntry.Status.DEFAULT)
-            .select_related("blob", "upstream")
-            .order_by("relative_path", "id")
-        )
-        search = request.query_params.get("search")
-        if search:
-            entries = entries.filter(relative_path__contains=search)
-        return self.paginate(entries, render_cache_entry)
+        return self.paginate(cache_entries(upstream, request.query_params.get("search")), render_cache_entry)
 
 
 class UpstreamCacheView(VirtualRegistryAPIView):
@@ -346,20 +384,9 @@ class UpstreamCacheView(VirtualRegistryAPIView):
 
 class CacheEntryView(VirtualRegistryAPIView):
     def delete(self, request, format_name, entry_id):
-        try:
-            padded = entry_id + "=" * (-len(entry_id) % 4)
-            decoded = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_")).decode()
-            upstream_ref, relative_path = decoded.split(" ", 1)
-        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-            raise NotFound("404 Not Found") from exc
-        if not (upstream_ref.isascii() and upstream_ref.isdigit()):
-            raise NotFound("404 Not Found")
-        upstream = self.load(Upstream.objects.filter(kind=Upstream.Kind.REMOTE), int(upstream_ref))
-        entries = CacheEntry.objects.filter(
-            upstream=upstream, relative_path=relative_path, status=CacheEntry.Status.DEFAULT
-        )
-        if not entries.update(status=CacheEntry.Status.PENDING_DESTRUCTION):
-            raise NotFound("404 Not Found")
+        upstream_id, relative_path = parse_cache_entry_id(entry_id)
+        upstream = self.load(Upstream.objects.filter(kind=Upstream.Kind.REMOTE), upstream_id)
+        delete_cache_entry(upstream, relative_path)
         return Response(status=204)
 
 
@@ -430,9 +457,10 @@ class ClaimsView(VirtualRegistryAPIView):
 class ClaimView(VirtualRegistryAPIView):
     def delete(self, request, format_name, upstream_id, claim_id):
         upstream = self.load(Upstream.objects.filter(kind=Upstream.Kind.LOCAL), upstream_id, CLAIMS)
-        if not NameClaim.objects.filter(upstream=upstream, pk=claim_id).delete()[0]:
+        claim = NameClaim.objects.filter(upstream=upstream, pk=claim_id).first()
+        if claim is None:
             raise NotFound("404 Not Found")
-        logger.info("virtual registry claim %s of upstream %s released by %s", claim_id, upstream.pk, self.principal)
+        claims.release(upstream, [claim], "released through the claims API")
         return Response(status=204)
 
 
@@ -442,29 +470,25 @@ class ClaimView(VirtualRegistryAPIView):
 class RegistryLocalUpstreamsView(VirtualRegistryAPIView):
     def post(self, request, format_name, registry_id):
         registry = self.load(VirtualRegistry.objects, registry_id)
-
-        def can_read_target(target):
-            if hasattr(target, "traversal_ids"):
-                policy.authorize_group(self.principal, target, roles.READ_PACKAGE)
-            else:
-                policy.authorize(self.principal, target, roles.READ_PACKAGE)
-
-        upstream, link = services.create_local_upstream(registry, self.data(), _forbidden_on_miss(can_read_target))
+        upstream, link = services.create_local_upstream(registry, self.data(), local_target_check(self.principal))
         link.upstream = upstream
         return Response(render_upstream_in(link), status=201)
 
 
-def _forbidden_on_miss(check):
-    """The caller cannot read the target: 403 (GitLab's answer here), whatever the reason."""
-    from registry.errors import Forbidden, RegistryError
+def local_target_check(principal):
+    """The check a new local upstream's target passes (services.create_local_upstream): the caller
+    may pull from the project or group, else 403 (GitLab's answer here), whatever the reason."""
 
-    def wrapped(target):
+    def check(target):
         try:
-            check(target)
+            if hasattr(target, "traversal_ids"):
+                policy.authorize_group(principal, target, roles.READ_PACKAGE)
+            else:
+                policy.authorize(principal, target, roles.READ_PACKAGE)
         except RegistryError as exc:
             raise Forbidden() from exc
 
-    return wrapped
+    return check
 
 
 class RegistryUpstreamsLinkView(VirtualRegistryAPIView):

@@ -37,6 +37,12 @@ class CargoFormat(PackageFormat):
         if not parsers.valid_version(version):
             raise Invalid(f"invalid version `{version}`: it must follow SemVer 2.0")
 
+    # crates.io's yank: the version stays in the index, `"yanked": true`, and downloadable, so
+    # existing lockfiles keep building; Cargo picks it for no new lockfile. `cargo yank` and the
+    # withdrawal endpoint and page alike go through registry.services.set_withdrawn.
+    withdrawal = "yank"
+    withdrawal_undone = "unyank"
+
     def duplicate_error(self):
         return Conflict("crate version is already uploaded")
 

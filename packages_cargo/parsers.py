@@ -125,8 +125,8 @@ def check_crate_length(crate_length, max_size):
 @dataclass
 class CargoDraft(PackageDraft):
     """A publish: `metadata` holds the index entry's fields (`deps`, `features`, `features2`,
-    `links`, `rust_version`) and the descriptive ones, as the version keeps them; `yanked` is
-    set later by a yank."""
+    `links`, `rust_version`) and the descriptive ones, as the version keeps them; a yank adds
+    `withdrawn` later (registry.services.set_withdrawn)."""
 
 
 def _string(value, what, *, optional=False):

@@ -25,7 +25,7 @@ def index_entry(name, version, metadata, sha256):
         "deps": metadata.get("deps", []),
         "cksum": sha256,
         "features": metadata.get("features", {}),
-        "yanked": bool(metadata.get("yanked", False)),
+        "yanked": "withdrawn" in metadata,  # registry.services.set_withdrawn
         "links": metadata.get("links"),
     }
     if metadata.get("features2"):

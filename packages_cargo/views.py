@@ -8,7 +8,7 @@ accounts.authentication accepts); `Bearer <token>` works as well.
 from django.http import HttpResponse, JsonResponse
 
 from accounts import roles
-from packages_cargo import parsers, queries, renderers, writes
+from packages_cargo import parsers, queries, renderers
 from packages_cargo.format import CargoFormat
 from registry import services
 from registry.documents import cached_document
@@ -164,9 +164,11 @@ class YankView(CargoView):
         return self.set_yanked(package_name, version)
 
     def set_yanked(self, package_name, version):
+        """The format's withdrawal (as the REST API's and the page's); yanking a yanked version
+        (or unyanking a live one) is a success that changes nothing, its reason kept."""
         row = self.live_version(package_name, version)
-        if not writes.set_yanked(row.package, row, self.yanked):
-            raise NotFound(f"crate `{package_name}` does not have a version `{version}`")
+        if ("withdrawn" in (row.metadata or {})) != self.yanked:
+            services.set_withdrawn(row, self.principal, self.yanked)
         return JsonResponse({"ok": True})
 
 

@@ -26,6 +26,7 @@ class MavenFormat(PackageFormat):
     group_urls = "packages_maven.urls_group"
     instance_urls = "packages_maven.urls_instance"
     virtual_urls = "packages_maven.urls_virtual"
+    virtual_upstream_url_help = "The repository's root, e.g. https://repo1.maven.org/maven2"
     version_pattern = re.compile(r"^(?!.*\.\.)[\w+.-]+\Z", re.ASCII)
     label = "Maven"
     default_max_file_size = 3 * 1024 * 1024 * 1024
@@ -74,6 +75,20 @@ class MavenFormat(PackageFormat):
         if marker is not None and marker.files.filter(file_name=METADATA).exists():
             if not marker.files.exclude(file_name=METADATA).exists():
                 services.mark_version_for_destruction(marker)
+
+    def virtual_registry_snippets(self, url):
+        # Every repository, Maven Central included, is asked through the virtual registry.
+        return [
+            (
+                "settings.xml",
+                "<settings>\n  <servers>\n    <server>\n      <id>packhouse-virtual</id>\n      <configuration>\n"
+                "        <httpHeaders>\n          <property>\n            <name>Private-Token</name>\n"
+                "            <value>${env.TOKEN}</value>\n          </property>\n        </httpHeaders>\n"
+                "      </configuration>\n    </server>\n  </servers>\n  <mirrors>\n    <mirror>\n"
+                f"      <id>packhouse-virtual</id>\n      <mirrorOf>*</mirrorOf>\n      <url>{url}</url>\n"
+                "    </mirror>\n  </mirrors>\n</settings>",
+            )
+        ]
 
     def install_snippets(self, base, project, name, version, file_names=()):
         group_id, _, artifact_id = name.rpartition("/")

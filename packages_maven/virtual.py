@@ -79,20 +79,22 @@ class MavenVirtualSupport(VirtualSupport):
         directory = "/".join(segments[:-1]) or segments[-1]
         return VirtualPath(relative_path="/" + raw_path, kind=FileKind.MUTABLE, name=directory, file_name=segments[-1])
 
-    claim_patterns_field = "claimed_group_ids"
+    scope_claims = "claimed_group_ids"
 
     def claim_keys(self, name):
         groups = name.rpartition("/")[0].split("/") if "/" in name else []
         return [name] + [".".join(groups[:end]) + ".*" for end in range(1, len(groups) + 1)]
 
-    def claim_pattern(self, value):
-        stem = value.strip()[:-2] if value.strip().endswith(".*") else ""
+    def scope_claim(self, value):
+        """`com.acme.*` (the group and its subgroups), else ValueError."""
+        text = value.strip() if isinstance(value, str) else ""
+        stem = text[:-2] if text.endswith(".*") else ""
         if not stem or len(stem) > parsers.MAX_NAME or not all(parsers.SEGMENT.match(s) for s in stem.split(".")):
-            return None
+            raise ValueError(value)
         return f"{stem}.*"
 
-    def is_pattern_claim(self, name):
-        return name.endswith(".*")
+    def is_scope_claim(self, claim):
+        return claim.endswith(".*")
 
     rule_targets = ("group_id", "artifact_id", "version")
 

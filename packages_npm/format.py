@@ -18,6 +18,7 @@ class NpmFormat(PackageFormat):
     group_urls = "packages_npm.urls_group"
     instance_urls = "packages_npm.urls_instance"
     virtual_urls = "packages_npm.urls_virtual"
+    virtual_upstream_url_help = "The registry's root, e.g. https://registry.npmjs.org"
     name_pattern = parsers.NAME
     version_pattern = parsers.SEMVER
     max_name_length = parsers.MAX_NAME_LENGTH
@@ -70,6 +71,10 @@ class NpmFormat(PackageFormat):
         readme = NpmReadme.objects.filter(version=version).values_list("text", flat=True).first() or ""
         tags = NpmDistTag.objects.filter(package_id=version.package_id).values_list("tag", "version__version")
         return details.details(version.metadata or {}, readme, list(tags))
+
+    def virtual_registry_snippets(self, url):
+        # npm sends the token to every URL below the registry's (the rewritten tarball URLs too).
+        return [(".npmrc", f"registry={url}/\n//{url.split('://', 1)[-1]}/:_authToken=${{TOKEN}}")]
 
     def install_snippets(self, base, project, name, version, file_names=()):
         scope = name.split("/", 1)[0] if name.startswith("@") else "@scope"

@@ -15,14 +15,14 @@ from accounts import roles
 from packages_npm import parsers, queries, renderers, search, writes
 from packages_npm.format import NpmFormat
 from packages_npm.publish_body import read_publish_body
-from packages_npm.virtual import CORGI, load_document
+from packages_npm.virtual import CORGI, filter_versions, load_document
 from registry import services
 from registry.documents import cached_document
 from registry.errors import BadGateway, Forbidden, Invalid, NotFound
 from registry.models import INSTALLABLE, Package, PackageVersion, Status
 from registry.spool import spool_request
 from registry.views import GROUP, INSTANCE, PROJECT, READ, READS_PACKAGE, AnyAccept, PackageAPIView, base_url
-from registry.virtual import resolver
+from registry.virtual import events, resolver
 from registry.virtual.views import VirtualRegistryView, provenance_headers
 
 FORMAT = NpmFormat()
@@ -356,12 +356,16 @@ InstanceDistTagView = type("InstanceDistTagView", (ScopedDistTagView,), {"scope"
 # --- virtual registries (registry.virtual; packages_npm.virtual) ----------------------------------
 
 
-def virtual_packument(served, request, registry_id, package_name):
-    """The served packument with every `dist.tarball` pointing at this virtual registry."""
+def virtual_packument(served, path, request, registry, package_name):
+    """The served packument without the versions its upstream's rules deny (spec §1.9, §2.2),
+    with every `dist.tarball` pointing at this virtual registry."""
     document = load_document(served.read(FORMAT.virtual.metadata_cap))
     if document is None:
         raise BadGateway("502 Bad Gateway - the upstream packument is not a JSON object")
-    base = f"{base_url(request)}/api/v4/virtual_registries/packages/{FORMAT.name}/{registry_id}/{package_name}/-/"
+    if not filter_versions(document, lambda version: served.allows(FORMAT, path, version)):
+        events.rule_denied(registry, path, [int(served.upstream)])
+        raise NotFound("404 Not Found - denied by the upstreams' rules")
+    base = f"{base_url(request)}/api/v4/virtual_registries/packages/{FORMAT.name}/{registry.pk}/{package_name}/-/"
     versions = document.get("versions")
     for entry in (versions if isinstance(versions, dict) else {}).values():
         dist = entry.get("dist") if isinstance(entry, dict) else None
@@ -376,7 +380,7 @@ class NpmVirtualView(VirtualRegistryView):
     def packument(self, request, registry_id, package_name, abbreviated):
         path = FORMAT.virtual.packument_path(package_name, abbreviated)
         served = resolver.resolve(self.registry, self.principal, FORMAT, path)
-        return served, virtual_packument(served, request, registry_id, package_name)
+        return served, virtual_packument(served, path, request, self.registry, package_name)
 
     def json(self, served, document):
         response = JsonResponse(document, json_dumps_params={"separators": (",", ":")})

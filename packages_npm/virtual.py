@@ -33,12 +33,42 @@ def load_document(data):
     return document if isinstance(document, dict) else None
 
 
+def filter_versions(document, keep):
+    """Drop the versions `keep(version)` refuses (spec §2.2): from `versions` and `time`, the
+    dist-tags pointing at them, and a `latest` so dropped recomputed as the highest remaining
+    release (no `latest` when only pre-releases remain). Returns whether any version is left
+    (True when the document lists none to begin with)."""
+    versions = document.get("versions")
+    if not isinstance(versions, dict) or not versions:
+        return True
+    removed = {version for version in versions if not keep(version)}
+    if not removed:
+        return True
+    for version in removed:
+        del versions[version]
+    times = document.get("time")
+    if isinstance(times, dict):
+        for version in removed:
+            times.pop(version, None)
+    tags = document.get("dist-tags")
+    if isinstance(tags, dict):
+        dropped = [tag for tag, version in tags.items() if version in removed]
+        for tag in dropped:
+            del tags[tag]
+        if "latest" in dropped:
+            releases = [version for version in versions if parsers.semver_key(version)[1] == 1]
+            if releases:
+                tags["latest"] = max(releases, key=parsers.semver_key)
+    return bool(versions)
+
+
 class NpmVirtualSupport(VirtualSupport):
     metadata_cap = 128 * 1024 * 1024
     default_metadata_cache_validity_hours = 1
     default_negative_cache_minutes = 2
     test_path = "/packhouse-connection-test"
     accepts_auth_token = True
+    metadata_lists_files = True
     public_roots = ("https://registry.npmjs.org",)
 
     def packument_path(self, name, abbreviated):
@@ -91,6 +121,20 @@ class NpmVirtualSupport(VirtualSupport):
     def implicit_claims(self, group):
         """GitLab's npm naming rule: the top-level group's scope belongs to the group."""
         return [f"@{group.path.lower()}"]
+
+    scope_claims = "claimed_scopes"
+
+    def scope_claim(self, value):
+        """`@partner` (or `partner`) -> `@partner`; a scope npm can address, else ValueError."""
+        if not isinstance(value, str):
+            raise ValueError(value)
+        scope = value.strip().removeprefix("@")
+        if not parsers.valid_name(f"@{scope}/x") or parsers.scope_of(f"@{scope}/x") != scope:
+            raise ValueError(value)
+        return f"@{scope}"
+
+    def is_scope_claim(self, claim):
+        return claim.startswith("@") and "/" not in claim
 
     def file_origin(self, path, document, upstream_url):
         document = load_document(document)

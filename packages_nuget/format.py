@@ -13,6 +13,7 @@ class NugetFormat(PackageFormat):
     project_urls = "packages_nuget.urls_project"
     group_urls = "packages_nuget.urls_group"
     virtual_urls = "packages_nuget.urls_virtual"
+    virtual_upstream_url_help = "The v3 service index, e.g. https://api.nuget.org/v3/index.json"
     name_pattern = parsers.NAME
     version_pattern = parsers.VERSION
     label = "NuGet"
@@ -113,6 +114,19 @@ class NugetFormat(PackageFormat):
         from packages_nuget.models import NugetMetadatum
 
         return details.details(NugetMetadatum.objects.filter(version=version).first())
+
+    def virtual_registry_snippets(self, url):
+        return [
+            (
+                "nuget.config",
+                '<?xml version="1.0" encoding="utf-8"?>\n<configuration>\n  <packageSources>\n'
+                f'    <add key="packhouse-virtual" value="{url}/index.json" />\n  </packageSources>\n'
+                "  <packageSourceCredentials>\n    <packhouse-virtual>\n"
+                '      <add key="Username" value="USERNAME" />\n'
+                '      <add key="ClearTextPassword" value="${TOKEN}" />\n    </packhouse-virtual>\n'
+                "  </packageSourceCredentials>\n</configuration>",
+            )
+        ]
 
     def install_snippets(self, base, project, name, version, file_names=()):
         index = f"{self.packages_url(base, project)}/index.json"

@@ -43,6 +43,11 @@ def versions(packages, version=None):
     return rows
 
 
+def listed(versions):
+    """`versions` less the unlisted ones (what search answers with)."""
+    return versions.exclude(status=Status.HIDDEN)
+
+
 def stable(versions):
     """`versions` less the pre-releases."""
     return versions.exclude(normalized_version__contains="-")

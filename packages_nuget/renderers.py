@@ -287,11 +287,13 @@ def v2_entries(entries, base_url, prefix_v2):
     parts = []
     for name in sorted(by_name):
         ordered = sort_entries(by_name[name])
-        stable = [e for e in ordered if not parsers.is_prerelease(e.normalized)]
+        listed = [e for e in ordered if e.listed]  # an unlisted version is never the latest (nuget.org)
+        stable = [e for e in listed if not parsers.is_prerelease(e.normalized)]
         latest = stable[-1] if stable else None
+        absolute_latest = listed[-1] if listed else None
         for entry in ordered:
             download = f"{project_prefix(base_url, entry.project_id)}/v2/download/{name}/{entry.normalized}"
-            parts.append(_v2_entry(entry, prefix_v2, download, entry is latest, entry is ordered[-1]))
+            parts.append(_v2_entry(entry, prefix_v2, download, entry is latest, entry is absolute_latest))
     return parts
 
 

@@ -230,8 +230,8 @@ class QueryView(NugetView):
 
         def render():
             names = queries.package_ids(packages)
-            entries = queries.entries(queries.versions(packages.filter(normalized_name__in=names)))
-            entries = [e for e in entries if e.listed]  # unlisted versions are not searched
+            # unlisted versions are not searched
+            entries = queries.entries(queries.listed(queries.versions(packages.filter(normalized_name__in=names))))
             if not prerelease:
                 entries = [e for e in entries if not parsers.is_prerelease(e.normalized)]
             grouped = {}
@@ -293,7 +293,7 @@ class V2SearchView(V2View):
     def get(self, request, **kwargs):
         term = (parsers.odata_string(request.query_params.get("searchTerm")) or "").strip().lower()
         packages = queries.matching(self.packages(), term)
-        versions = queries.versions(packages)
+        versions = queries.listed(queries.versions(packages))  # unlisted versions are not searched
         if (request.query_params.get("includePrerelease") or "false").lower() != "true":
             versions = queries.stable(versions)
         return self.feed(request, packages, versions)

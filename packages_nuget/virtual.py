@@ -7,8 +7,8 @@
   rewritten to the virtual registry (packages_nuget.views); leaves are cut from the index. A page
   the upstream did not inline (nuget.org's above 128 versions) is fetched from the same upstream
   as a document of its own (`/registration/<id>/page-<hash of its URL>.json`, found through the
-  index: same host only, cached and revalidated like the index), at most MAX_PAGES pages and
-  metadata_cap bytes in all (spec §5.3).
+  index; on the upstream's host or one of its file_hosts, cached and revalidated like the index),
+  at most MAX_PAGES pages and metadata_cap bytes in all (spec §5.3).
 - `.nupkg` and `.nuspec` bytes are served unchanged (signatures must still verify). A `.nupkg` is
   verified before it is cached against the `packageHash` (base64, `packageHashAlgorithm` SHA512)
   of its version's catalog entry (spec §5.4): inline in the registration (Packhouse's), else in the
@@ -164,20 +164,22 @@ class NugetVirtualSupport(VirtualSupport):
 
     # Id prefixes a local upstream reserves, as nuget.org's prefix reservation: `Acme.*` claims
     # `Acme` and every id starting `Acme.` (spec §4.2).
-    claim_patterns_field = "claimed_prefixes"
+    scope_claims = "claimed_prefixes"
 
     def claim_keys(self, name):
         parts = name.lower().split(".")
         return [name.lower()] + [".".join(parts[:end]) + ".*" for end in range(1, len(parts) + 1)]
 
-    def claim_pattern(self, value):
-        stem = value.strip().lower().removesuffix(".*") if value.strip().endswith(".*") else None
+    def scope_claim(self, value):
+        """`Acme.*` -> `acme.*`, else ValueError."""
+        text = value.strip() if isinstance(value, str) else ""
+        stem = text.lower().removesuffix(".*") if text.endswith(".*") else ""
         if not stem or not parsers.valid_name(stem):
-            return None
+            raise ValueError(value)
         return f"{stem}.*"
 
-    def is_pattern_claim(self, name):
-        return name.endswith(".*")
+    def is_scope_claim(self, claim):
+        return claim.endswith(".*")
 
     rule_targets = ("id", "version")
     case_insensitive_targets = ("id", "version")

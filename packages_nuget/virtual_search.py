@@ -6,7 +6,8 @@
 - Then the first remote upstream whose service index offers a `SearchQueryService`: its results
   for the same query, less the ids local results hold, the ids local upstreams of the registry
   claim (names and `Acme.*` prefixes), and the ids that upstream's rules deny. Its search must be
-  on the upstream's own host (credentials never go elsewhere); another host is not asked.
+  on the upstream's host or one of its `file_hosts` (nuget.org's is on azuresearch-*.nuget.org),
+  else it is not asked; the upstream's credentials go to its own host only.
 - Every URL that leads to package metadata points at the virtual registry.
 - Paging runs over local results, then remote ones: the remote is asked for its results from
   the first, in batches, until the page is full after filtering (at most MAX_TAKE read), and the
@@ -19,14 +20,14 @@
 
 import hashlib
 import json
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from django.core.cache import caches
 
 from packages_nuget import parsers, queries, renderers
 from packages_nuget import virtual as nuget_virtual
 from registry.errors import BadGateway, UpstreamUnavailable
-from registry.virtual import http, resolver, rules
+from registry.virtual import addresses, http, resolver, rules
 from registry.virtual.models import NameClaim, UpstreamRule
 
 SEARCH_TYPES = (
@@ -100,8 +101,8 @@ def _remote(remote, fmt, query, need, local, local_ids):
         url = nuget_virtual.resource(index or {}, SEARCH_TYPES)
         if url is None:
             continue
-        if urlsplit(url).netloc.lower() != urlsplit(upstream.url).netloc.lower():
-            return [], 0, 0  # credentials and requests stay on the upstream's host
+        if not addresses.same_host(url, upstream.url, upstream.file_hosts):
+            return [], 0, 0
         batch = min(need + BATCH, MAX_TAKE)
         kept, removed, offset, total = [], 0, 0, 0
         while True:
@@ -133,7 +134,13 @@ def _fetch(upstream, url):
     cached = cache.get(key)
     if cached is not None:
         return cached
-    response = http.request("GET", url, auth=http.credentials_header(upstream), headers={"Accept": "application/json"})
+    response = http.request(
+        "GET",
+        url,
+        auth=http.credentials_header(upstream),
+        headers={"Accept": "application/json"},
+        auth_origin=upstream.url,
+    )
     if response.status != 200:
         response.release()
         raise BadGateway(f"502 Bad Gateway - upstream {upstream.name} answered {response.status}")

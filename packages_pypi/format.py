@@ -18,6 +18,7 @@ class PypiFormat(PackageFormat):
     # twine posts to the bare prefix `.../packages/pypi` (no trailing slash).
     project_root_urls = "packages_pypi.urls_project_root"
     virtual_urls = "packages_pypi.urls_virtual"
+    virtual_upstream_url_help = "The simple index, e.g. https://pypi.org/simple"
     name_pattern = parsers.NAME_PATTERN
     label = "PyPI"
     default_max_file_size = 3 * 1024 * 1024 * 1024
@@ -76,6 +77,10 @@ class PypiFormat(PackageFormat):
 
         row = Distribution.objects.filter(package_file__in=[f.pk for f in files]).order_by("-package_file_id").first()
         return details.details(row.core_metadata if row else "")
+
+    def virtual_registry_snippets(self, url):
+        scheme, host_path = url.split("://", 1)
+        return [("pip.conf", f"[global]\nindex-url = {scheme}://__token__:${{TOKEN}}@{host_path}/simple/")]
 
     def install_snippets(self, base, project, name, version, file_names=()):
         scheme, host_path = base.split("://", 1)[0], base.split("://", 1)[-1]

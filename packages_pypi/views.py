@@ -244,6 +244,8 @@ class VirtualSimpleProjectView(PypiVirtualView):
         path = FORMAT.virtual.project_path(package_name)
         served = resolver.resolve(self.registry, self.principal, FORMAT, path)
         files = parse_page(served.read(FORMAT.virtual.metadata_cap))
+        # Files of versions the serving upstream's rules deny are left out (spec §1.9).
+        files = [file for file in files if served.allows(FORMAT, path, FORMAT.virtual.version_of(file.filename))]
         base = self.files_base(request, registry_id)
         return self.page(
             request,

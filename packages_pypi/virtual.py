@@ -217,7 +217,9 @@ class PypiVirtualSupport(VirtualSupport):
     default_metadata_cache_validity_hours = 1
     default_negative_cache_minutes = 2
     test_path = "/packhouse-connection-test/"
+    metadata_lists_files = True
     public_roots = ("https://pypi.org/simple",)
+    file_host_presets = {"https://pypi.org/simple": ("files.pythonhosted.org",)}
 
     def project_path(self, name):
         if not NAME.match(name or ""):
@@ -247,14 +249,20 @@ class PypiVirtualSupport(VirtualSupport):
 
     case_insensitive_targets = ("name", "version")
 
+    def version_of(self, filename):
+        """The version a distribution's file name carries, or None."""
+        try:
+            _, _, version = parsers.parse_file_name(filename.removesuffix(".metadata"))
+        except Invalid:
+            return None
+        return str(version)
+
     def rule_values(self, path):
         values = {"name": path.name}
         if path.kind == FileKind.IMMUTABLE:
-            try:
-                _, _, version = parsers.parse_file_name(path.file_name.removesuffix(".metadata"))
-                values["version"] = str(version)
-            except Invalid:
-                pass
+            version = self.version_of(path.file_name)
+            if version is not None:
+                values["version"] = version
         return values
 
     def parse(self, raw_path):
@@ -291,9 +299,22 @@ class PypiVirtualSupport(VirtualSupport):
         files = services.installable_files(projects, self.format, name=path.name, file_name=path.file_name)
         return files.filter(blob__sha256=key).order_by("-id").first()
 
+    def local_content(self, projects, path):
+        """A local wheel's PEP 658 core metadata, `<file>.metadata`, as it was uploaded."""
+        key = path.relative_path.split("/")[3]
+        if not path.file_name.endswith(".metadata") or not SHA256.match(key):
+            return None
+        files = services.installable_files(
+            projects, self.format, name=path.name, file_name=path.file_name.removesuffix(".metadata")
+        )
+        found = files.filter(blob__sha256=key).select_related("pypi_distribution").order_by("-id").first()
+        distribution = getattr(found, "pypi_distribution", None) if found is not None else None
+        if distribution is None or not distribution.core_metadata_sha256:
+            return None
+        return distribution.core_metadata.encode("utf-8")
+
     def local_document(self, projects, path):
-        """The project's files as a PEP 691 page (core metadata left out: the local `.metadata`
-        files are not served through virtual registries)."""
+        """The project's files as a PEP 691 page, with the wheels' core metadata (PEP 658/714)."""
         packages = Package.objects.filter(format=self.format.name, normalized_name=path.name, project__in=projects)
         links = renderers.distribution_links(queries.distribution_rows(packages), "")
         if not links:
@@ -306,6 +327,8 @@ class PypiVirtualSupport(VirtualSupport):
                 "requires-python": link.requires_python,
                 "size": link.size,
                 "upload-time": link.upload_time,
+                "core-metadata": {"sha256": link.core_metadata_sha256} if link.core_metadata_sha256 else False,
+                **({"yanked": link.yanked or True} if link.yanked is not None else {}),
             }
             for link in links
         ]

@@ -21,6 +21,13 @@ class RubygemsFormat(PackageFormat):
         if not parsers.valid_version(version):
             raise Invalid("400 Bad request - invalid gem version")
 
+    # `gem yank`: the version leaves every index (`gem` and Bundler no longer see it) while its
+    # `.gem` stays downloadable for lockfiles that name it; it is never pushed again. `gem` has no
+    # unyank; a Maintainer may undo a yank on the version's page or through the REST API.
+    # `gem yank` and those alike go through registry.services.set_withdrawn.
+    withdrawal = "yank"
+    withdrawal_undone = "unyank"
+
     def duplicate_error(self):
         return Conflict("Repushing of gem versions is not allowed. Please use `gem yank` to remove bad gem releases.")
 

@@ -1,14 +1,11 @@
 """The reads RubyGems' indexes are built from, as plain rows, one query each whatever the number
 of gems and versions. Yanked versions are in none of them."""
 
-from django.db.models import Q
-
 from registry.models import INSTALLABLE, PackageFile, PackageVersion
 
 
 def _indexed(versions):
-    not_yanked = Q(metadata__yanked__isnull=True) | Q(metadata__yanked=False)  # (no key: never yanked)
-    return versions.filter(not_yanked, status__in=INSTALLABLE)
+    return versions.filter(metadata__withdrawn__isnull=True, status__in=INSTALLABLE)  # not yanked
 
 
 def has_indexed(packages):

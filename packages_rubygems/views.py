@@ -14,7 +14,7 @@ from django.db.models import Max
 from django.http import HttpResponse, HttpResponseNotModified
 
 from accounts import roles
-from packages_rubygems import parsers, queries, renderers, writes
+from packages_rubygems import parsers, queries, renderers
 from packages_rubygems.format import RubygemsFormat
 from registry import services
 from registry.documents import cached_document
@@ -73,7 +73,7 @@ class QuickSpecView(GemsView):
     def get(self, request, stem, **kwargs):
         package_file = queries.gem_file(self.project, FORMAT.name, f"{stem}.gem")
         version = package_file.version if package_file is not None else None
-        if version is None or (version.metadata or {}).get("yanked"):
+        if version is None or "withdrawn" in (version.metadata or {}):  # yanked
             raise NotFound("404 Gem Not Found")
         body = renderers.quick_spec(version.package.name, version.version, version.metadata)
         return HttpResponse(body, content_type=BINARY)
@@ -201,6 +201,6 @@ class YankView(GemsView):
             )
         if row is None:
             raise NotFound(f"The version {version} ({platform}) of {name} does not exist.")
-        if not writes.yank(row):
+        if "withdrawn" in (row.metadata or {}) or not services.set_withdrawn(row, self.principal, True):
             raise Invalid(f"The version {version} ({platform}) of {name} has already been yanked.")
         return _text(f"Successfully yanked gem: {name} ({stored})")

@@ -254,6 +254,9 @@ VR_ALLOW_HTTP = env_bool("VR_ALLOW_HTTP", False)
 VR_ALLOW_LOCAL_NETWORK = env_bool("VR_ALLOW_LOCAL_NETWORK", False)
 VR_ALLOWED_HOSTS = [host.strip() for host in env("VR_ALLOWED_HOSTS", "").split(",") if host.strip()]
 VR_CROSS_GROUP_LOCAL = env_bool("VR_CROSS_GROUP_LOCAL", False)
+# An HTTP proxy every upstream request goes through (`http://[user:password@]host:port`); unset:
+# direct connections. Environment proxies (HTTPS_PROXY...) are never used.
+VR_OUTBOUND_PROXY = env("VR_OUTBOUND_PROXY", "")
 # Connections this process opens at once to one upstream host (spec §5.5); more wait for one.
 VR_MAX_OUTBOUND_PER_UPSTREAM = env_int("VR_MAX_OUTBOUND_PER_UPSTREAM", 16)
 # Seconds a request waits for another one's fetch of the same path before 503 (spec §3.4).

@@ -91,6 +91,9 @@ class VirtualSupport:
     test_path = ""
     # URLs of public registries whose files never change: cache_validity_hours is 0 for them.
     public_roots = ()
+    # Hosts a remote upstream created for one of these URL prefixes may place files on (its
+    # `file_hosts`, spec §5.1) unless the caller says otherwise: {URL prefix: (host, ...)}.
+    file_host_presets = {}
     # Whether remote upstreams take a Bearer `auth_token` instead of a username and password.
     accepts_auth_token = False
 
@@ -125,16 +128,23 @@ class VirtualSupport:
         """Claims every local upstream of the top-level `group` holds from its creation on."""
         return []
 
-    # The field of local upstreams (REST API) listing the claims an owner sets by pattern (a name
-    # prefix, say), and how one is spelt: None when the format has none.
-    claim_patterns_field = None
+    # The field of local upstreams (REST API) listing their namespace claims (spec §4.2): claims
+    # that hide every remote name under them, whether or not the target holds such a name (a
+    # scope, an id prefix, a group: `claimed_scopes`, `claimed_prefixes`, `claimed_group_ids`);
+    # None: the format has none.
+    scope_claims = None
 
-    def claim_pattern(self, value):
-        """The claim (as claim_keys spells it) for a pattern the owner wrote, or None if invalid."""
-        return None
+    def scope_claim(self, value):
+        """The claim for an entry of that field (`@acme`, `Acme.*`), or ValueError."""
+        raise ValueError(value)
 
-    def is_pattern_claim(self, name):
+    def is_scope_claim(self, claim):
+        """Whether a stored claim is a scope claim rather than a package name."""
         return False
+
+    # Whether the metadata document of a file (its VirtualPath.metadata) lists the file by
+    # version, so that a file the document no longer lists was removed upstream (spec §3.2.3).
+    metadata_lists_files = False
 
     def file_origin(self, path, document, upstream_url):
         """For a path with `metadata`: (absolute URL of the file, {algorithm: hex digest}) as the
@@ -178,6 +188,11 @@ class VirtualSupport:
         a version through."""
         raise NotImplementedError
 
+    def local_content(self, projects, path):
+        """For a file derived from a local package rather than stored as one (a PEP 658
+        `.metadata`): its bytes, or None when `path` names no such file."""
+        return None
+
 
 @dataclass
 class Dependency:
@@ -218,6 +233,8 @@ class PackageFormat:
     # the dotted path of the URL module mounted at `api/v4/virtual_registries/packages/<name>/<id>/`.
     virtual = None
     virtual_urls = None
+    # What a remote upstream's URL names for this format (the pages' help text).
+    virtual_upstream_url_help = ""
     duplicate_rule = DuplicateRule.PROJECT_SETTING
     # Dotted paths of URL modules (with `urlpatterns`), mounted by registry.routes; a format app
     # names them urls_project.py, urls_project_root.py, urls_group.py and urls_instance.py.
@@ -265,6 +282,11 @@ class PackageFormat:
     def install_snippets(self, base, project, name, version, file_names=()):
         """(title, text) pairs shown on a version's page: how to configure a client for this
         server (`base`, e.g. `https://packages.example.com`) and install the version."""
+        return []
+
+    def virtual_registry_snippets(self, url):
+        """(title, text) pairs shown on a virtual registry's page: how to configure a client for
+        the registry at `url` (`<base>/api/v4/virtual_registries/packages/<name>/<id>`)."""
         return []
 
     def normalize_name(self, name):

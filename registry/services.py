@@ -218,7 +218,7 @@ def package_changed(package):
     answers and remembered lookups are keyed on (registry.epochs; when Redis cannot take them the
     write goes on and the change is recorded, to be announced once it can). A format's own writes (tags,
     deprecations) are recorded in the audit trail as `package_updated`, with the request that
-    made them; the core's publish and deletes record themselves more precisely."""
+    made them; the core's publish, withdrawals and deletes record themselves more precisely."""
     _package_changed(package)
     audit.record(
         "package_updated",
@@ -251,8 +251,11 @@ WITHDRAWAL_LOG_LENGTH = 50
 def set_withdrawn(version, principal, withdrawn, reason=""):
     """Withdraw a version (its format's `withdrawal`: a yank, an unlisting...) with a reason,
     or undo it. Recorded on the version: `metadata["withdrawn"]` (reason, who, when) while it
-    lasts, and every change in `metadata["withdrawals"]`. One transaction, ending in
-    package_changed, so cached indexes change. Returns False when nothing changed."""
+    lasts, and every change in `metadata["withdrawals"]`, and in the audit trail
+    (`package_withdrawn`, `package_withdrawal_undone`: the verb and the reason). One transaction,
+    which the policy may refuse (package_changed), and cached indexes change. The one way every
+    format withdraws a version: its clients' own command (through the format's views), the REST
+    API's withdrawal endpoint and the version's page alike. Returns False when nothing changed."""
     fmt = formats.get(version.package.format)
     reason = (reason or "").strip()
     if len(reason) > 1024 or not reason.isprintable():
@@ -274,7 +277,19 @@ def set_withdrawn(version, principal, withdrawn, reason=""):
         row.metadata = metadata
         row.save(update_fields=["metadata", "updated_at"])
         fmt.on_withdrawn(row, withdrawn)
-        package_changed(row.package)
+        _package_changed(row.package)
+        audit.record(
+            "package_withdrawn" if withdrawn else "package_withdrawal_undone",
+            row.package.project,
+            **_version_target(row),
+            details={
+                "package_type": fmt.name,
+                "name": row.package.name,
+                "version": row.version,
+                "action": fmt.withdrawal if withdrawn else fmt.withdrawal_undone,
+                "reason": reason,
+            },
+        )
     version.metadata, version.status = row.metadata, row.status
     logger.info(
         "%s %s %s %s in %s by %s",

@@ -1,14 +1,19 @@
 """`make bench`: start the production shape (gunicorn + Celery on PostgreSQL and Redis), seed it,
 run each workload with a bounded load tool, print a table and write it as JSON.
 
-    .venv/bin/python scripts/bench.py [--quick] [--out var/bench/results.json]
+    .venv/bin/python scripts/bench.py [--quick] [--scale-only | --virtual-only] [--out var/bench/results.json]
 
 Workloads: cached and cold npm packument, PyPI simple page and Cargo sparse index file, Conan's
 `latest` revision, RubyGems' compact index `info` and Go's `@v/list` (wrk, concurrency 32), a
 100 MiB download against nginx serving the same file, a large generic upload with the worker's
 peak RSS growth, sequential npm publishes, PyPI uploads, Cargo publishes, Conan uploads, gem
-pushes and Go module uploads, and `npm install` / `pip install` of 50 packages from a fresh
-cache. Timings are reported, never asserted.
+pushes and Go module uploads, `npm install` / `pip install` of 50 packages from a fresh
+cache, the same cached documents and `npm install` through virtual registries
+(scripts/bench_virtual.py) and the scale row (scripts/bench_scale.py). Timings are reported, never
+asserted.
+
+The server runs on the database PACKHOUSE_BENCH_DATABASE (default `packhouse_bench`, dropped and
+created again) and the Redis db PACKHOUSE_BENCH_REDIS_URL (default `redis://127.0.0.1:6379/5`).
 """
 
 import argparse
@@ -39,7 +44,9 @@ from tests.formats.rubygems.gems import gem  # noqa: E402
 from tests.payloads import cargo_publish_body, npm_document, twine_form  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
-BENCH_DB = "packhouse_bench"
+# A database and a Redis db of the bench's own (another checkout's bench may run beside this one).
+BENCH_DB = os.environ.get("PACKHOUSE_BENCH_DATABASE", "packhouse_bench")
+BENCH_REDIS_URL = os.environ.get("PACKHOUSE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
 
 
 def free_port():
@@ -58,13 +65,16 @@ class Server:
         self.env = {
             **os.environ,
             "PACKHOUSE_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}",
-            "PACKHOUSE_REDIS_URL": "redis://127.0.0.1:6379/5",
+            "PACKHOUSE_REDIS_URL": BENCH_REDIS_URL,
             "PACKHOUSE_STORAGE_URL": str(workdir / "storage"),
             "PACKHOUSE_SPOOL_DIR": str(workdir / "spool"),
             "PACKHOUSE_BIND": f"127.0.0.1:{self.port}",
             "PACKHOUSE_WORKERS": os.environ.get("PACKHOUSE_WORKERS", "4"),
             "PACKHOUSE_GENERIC_MAX_FILE_SIZE": str(4 * 1024**3),
             "PACKHOUSE_CACHE_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+            # The virtual registry rows use this server's own project endpoint as a remote upstream.
+            "PACKHOUSE_VR_ALLOW_HTTP": "true",
+            "PACKHOUSE_VR_ALLOWED_HOSTS": "127.0.0.1",
         }
         self.process = None
 
@@ -156,15 +166,15 @@ def http(method, url, token, body=None, headers=None):
 # --- measurements -------------------------------------------------------------------------
 
 
-def wrk(url, token, seconds, accept=None, connections=32, pids=()):
+def wrk(url, token, seconds, accept=None, connections=32, pids=(), timeout=None):
     """Requests/s and latency at `connections`, after a 2 s warm-up run at the same load (every
     worker process fills its memory of the document once; that is what the cold figure measures).
 
     With the workers' `pids`, also the CPU time they spent per request (user + system, from
     /proc): a count that depends far less on what else the machine is doing than requests/s."""
-    warm = wrk_run(url, token, 2, accept, connections)
+    warm = wrk_run(url, token, 2, accept, connections, timeout)
     before = cpu_seconds(pids)
-    measured = wrk_run(url, token, seconds, accept, connections)
+    measured = wrk_run(url, token, seconds, accept, connections, timeout)
     if pids:
         spent = cpu_seconds(pids) - before
         measured["server_cpu_us_per_request"] = round(spent * 1e6 / max(measured.pop("requests"), 1))
@@ -183,7 +193,9 @@ def cpu_seconds(pids):
     return total / ticks
 
 
-def wrk_run(url, token, seconds, accept, connections):
+def wrk_run(url, token, seconds, accept, connections, timeout=None):
+    """One wrk run; `timeout` (e.g. "30s") replaces wrk's 2 s, after which it gives up on an answer
+    and counts a time-out (the workers still spend the CPU)."""
     args = [
         "wrk",
         "-t",
@@ -200,6 +212,8 @@ def wrk_run(url, token, seconds, accept, connections):
     ]
     if accept:
         args += ["-H", f"Accept: {accept}"]
+    if timeout:
+        args += ["--timeout", timeout]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = int(re.search(r"(\d+) requests in", out).group(1))
@@ -207,7 +221,11 @@ def wrk_run(url, token, seconds, accept, connections):
     p50 = _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     non_2xx = int(errors.group(1)) if errors else 0
-    return {"requests_per_s": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": non_2xx, "requests": requests}
+    result = {"requests_per_s": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": non_2xx, "requests": requests}
+    timeouts = re.search(r"Socket errors:.*timeout (\d+)", out)
+    if timeouts and int(timeouts.group(1)):
+        result["timeouts"] = int(timeouts.group(1))
+    return result
 
 
 def _ms(text):
@@ -346,6 +364,11 @@ def main():
     parser.add_argument(
         "--scale-only", action="store_true", help="only the scale row (1,000 projects, 100,000 versions)"
     )
+    parser.add_argument(
+        "--virtual-only",
+        action="store_true",
+        help="only the virtual registry rows (cached documents and npm install through a virtual registry)",
+    )
     options = parser.parse_args()
     quick = options.quick
     versions = 200 if quick else 1000
@@ -380,37 +403,20 @@ def main():
             rows = Package.objects.filter(name=name).order_by("pk")  # one row changes the name's epochs
             package_changed((rows.filter(format=package_format) if package_format else rows).first())
 
-        if not options.scale_only:
+        names = [f"lib{i}" for i in range(install_count)]
+        if options.virtual_only:
+            results["seed_npm_versions"] = seed_npm_big(api, token, versions)
+            results["seed_pypi_files"] = seed_pypi_big(api, token, versions)
+            seed_install_set(api, token, names)
+        if not options.scale_only and not options.virtual_only:
             # npm: one package with many versions.
-            start = time.perf_counter()
-            with ThreadPoolExecutor(4) as pool:
-                list(
-                    pool.map(
-                        lambda i: http(
-                            "PUT",
-                            f"{api}/npm/@bench%2fbig",
-                            token,
-                            npm_document("@bench/big", f"1.0.{i}"),
-                            {"Content-Type": "application/json"},
-                        ),
-                        range(versions),
-                    )
-                )
-            results["seed_npm_versions"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+            results["seed_npm_versions"] = seed_npm_big(api, token, versions)
             packument = f"{api}/npm/@bench%2fbig"
             results["npm_packument_cached"] = wrk(packument, token, seconds, pids=server.worker_pids())
             results["npm_packument_cold_ms"] = cold_ms(packument, token, lambda: changed("@bench/big"))
 
             # PyPI: one project with many files.
-            start = time.perf_counter()
-
-            def upload(i):
-                body, content_type = twine_form("bench-big", f"1.0.{i}")
-                return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
-
-            with ThreadPoolExecutor(4) as pool:
-                list(pool.map(upload, range(versions)))
-            results["seed_pypi_files"] = {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+            results["seed_pypi_files"] = seed_pypi_big(api, token, versions)
             simple = f"{api}/pypi/simple/bench-big/"
             results["pypi_simple_cached"] = wrk(simple, token, seconds, accept="text/html", pids=server.worker_pids())
             results["pypi_simple_cold_ms"] = cold_ms(
@@ -595,21 +601,7 @@ def main():
             }
 
             # npm install / pip install of N packages from a fresh cache.
-            names = [f"lib{i}" for i in range(install_count)]
-            with ThreadPoolExecutor(4) as pool:
-                list(
-                    pool.map(
-                        lambda n: http(
-                            "PUT",
-                            f"{api}/npm/@bench%2f{n}",
-                            token,
-                            npm_document(f"@bench/{n}", "1.0.0"),
-                            {"Content-Type": "application/json"},
-                        ),
-                        names,
-                    )
-                )
-                list(pool.map(lambda n: upload_named(api, token, f"bench-{n}"), names))
+            seed_install_set(api, token, names)
             consumer = workdir / "consumer"
             consumer.mkdir()
             host = server.url.split("://", 1)[1]
@@ -656,13 +648,21 @@ def main():
                 check=True,
             )
             results["pip_install"] = {"packages": install_count, "seconds": round(time.perf_counter() - start, 2)}
-        # Scale: 1,000 projects in 50 groups, 100,000 versions (scripts/bench_scale.py).
-        import bench_scale
+        if not options.scale_only:
+            # Virtual registries: the same documents and installs through them (scripts/bench_virtual.py).
+            import bench_virtual
 
-        start = time.perf_counter()
-        top, count = bench_scale.seed()
-        results["scale_seed"] = {"versions": count, "seconds": round(time.perf_counter() - start, 1)}
-        results["scale"] = bench_scale.measure(server.url, token, top, http, changed)
+            results["virtual"] = bench_virtual.measure(
+                server, token, project.group_id, project.pk, http, wrk, cpu_seconds, seconds, names, workdir
+            )
+        if not options.virtual_only:
+            # Scale: 1,000 projects in 50 groups, 100,000 versions (scripts/bench_scale.py).
+            import bench_scale
+
+            start = time.perf_counter()
+            top, count = bench_scale.seed()
+            results["scale_seed"] = {"versions": count, "seconds": round(time.perf_counter() - start, 1)}
+            results["scale"] = bench_scale.measure(server.url, token, top, http, changed)
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -672,6 +672,56 @@ def main():
     out.write_text(json.dumps(results, indent=2))
     print_table(results)
     print(f"\nwritten to {out}")
+
+
+def seed_npm_big(api, token, versions):
+    """One npm package with `versions` versions (`@bench/big`)."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        list(
+            pool.map(
+                lambda i: http(
+                    "PUT",
+                    f"{api}/npm/@bench%2fbig",
+                    token,
+                    npm_document("@bench/big", f"1.0.{i}"),
+                    {"Content-Type": "application/json"},
+                ),
+                range(versions),
+            )
+        )
+    return {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def seed_pypi_big(api, token, versions):
+    """One PyPI project with `versions` files (`bench-big`)."""
+    start = time.perf_counter()
+
+    def upload(i):
+        body, content_type = twine_form("bench-big", f"1.0.{i}")
+        return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(upload, range(versions)))
+    return {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def seed_install_set(api, token, names):
+    """`@bench/<name>` (npm) and `bench-<name>` (PyPI), 1.0.0 each: what the install rows install."""
+    with ThreadPoolExecutor(4) as pool:
+        list(
+            pool.map(
+                lambda n: http(
+                    "PUT",
+                    f"{api}/npm/@bench%2f{n}",
+                    token,
+                    npm_document(f"@bench/{n}", "1.0.0"),
+                    {"Content-Type": "application/json"},
+                ),
+                names,
+            )
+        )
+        list(pool.map(lambda n: upload_named(api, token, f"bench-{n}"), names))
 
 
 def publish_npm(api, token, name, version):
@@ -713,8 +763,9 @@ def upload_named(api, token, name):
 
 
 def print_table(results):
-    if "npm_packument_cached" not in results:  # --scale-only
-        print(json.dumps({"scale_seed": results["scale_seed"], "scale": results["scale"]}, indent=2))
+    if "npm_packument_cached" not in results:  # --scale-only or --virtual-only
+        only = {k: results[k] for k in ("scale_seed", "scale", "virtual") if k in results}
+        print(json.dumps(only, indent=2))
         return
     rows = [
         ("npm packument, cached (req/s, p50, p99)", results["npm_packument_cached"]),
@@ -737,6 +788,9 @@ def print_table(results):
         ("sequential Go module uploads", results["go_upload_sequential"]),
         ("npm install from a fresh cache", results["npm_install"]),
         ("pip install from a fresh cache", results["pip_install"]),
+        ("virtual: packument, project / remote / local", results["virtual"]["npm_packument"]),
+        ("virtual: simple page, project / remote / local", results["virtual"]["pypi_simple_page"]),
+        ("virtual: npm install, project / remote / local", results["virtual"]["npm_install"]),
         ("scale: 1,000 projects, 100,000 versions", results["scale"]),
     ]
     print(f"\n{'workload':<46} result")

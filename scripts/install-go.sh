@@ -2,6 +2,11 @@
 # Install Debian's go for the Go module client tests. Idempotent: does nothing when go is there.
 # Needs root (or sudo).
 set -eu
+# One installer at a time on this machine (parallel test workers may ask together); the one that
+# waited then finds everything there.
+if [ -z "${PACKHOUSE_INSTALL_LOCKED:-}" ]; then
+    PACKHOUSE_INSTALL_LOCKED=1 exec flock /tmp/packhouse-installs.lock sh "$0" "$@"
+fi
 
 if command -v go >/dev/null 2>&1; then
     exit 0

@@ -3,6 +3,11 @@
 # (Maven Central is not reachable; /usr/share/maven-repo serves as a file:// repository).
 # Idempotent: does nothing when mvn and the deploy plugin are already there. Needs root.
 set -eu
+# One installer at a time on this machine (parallel test workers may ask together); the one that
+# waited then finds everything there.
+if [ -z "${PACKHOUSE_INSTALL_LOCKED:-}" ]; then
+    PACKHOUSE_INSTALL_LOCKED=1 exec flock /tmp/packhouse-installs.lock sh "$0" "$@"
+fi
 
 if command -v mvn >/dev/null 2>&1 && [ -d /usr/share/maven-repo/org/apache/maven/plugins/maven-deploy-plugin ]; then
     exit 0

@@ -4,6 +4,11 @@
 # Idempotent: does nothing when both are there. Needs root (or sudo) for apt-get.
 # Prints the path of NuGet.exe on its last line.
 set -eu
+# One installer at a time on this machine (parallel test workers may ask together); the one that
+# waited then finds everything there.
+if [ -z "${PACKHOUSE_INSTALL_LOCKED:-}" ]; then
+    PACKHOUSE_INSTALL_LOCKED=1 exec flock /tmp/packhouse-installs.lock sh "$0" "$@"
+fi
 
 CACHE="${PACKHOUSE_NUGET_CACHE:-${HOME:-/root}/.cache/packhouse/nuget-exe}"
 VERSION="5.8.0"

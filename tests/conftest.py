@@ -28,6 +28,17 @@ from tests.seaweed import Bucket, SeaweedFS
 ROOT = Path(__file__).resolve().parent.parent
 
 
+SLOW_MARKERS = {"client", "worker"}
+
+
+def pytest_collection_modifyitems(items):
+    """Files that drive real clients or workers run first, each file's tests kept together: with
+    pytest-xdist (`make test`) each file goes whole to one worker as it frees up, so starting with
+    the long files leaves only short ones to balance the end."""
+    slow_files = {item.path for item in items if SLOW_MARKERS & {mark.name for mark in item.iter_markers()}}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture(scope="session")
 def blob_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("blobs")
@@ -156,10 +167,10 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
     )
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     context = ssl.create_default_context(cafile=str(tls[0])) if tls else None
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a loaded machine (parallel test workers) boots slowly
     while True:
         try:
-            urllib.request.urlopen(f"{url}/-/health", timeout=1, context=context).read()  # noqa: S310
+            urllib.request.urlopen(f"{url}/-/health", timeout=5, context=context).read()  # noqa: S310
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
@@ -172,7 +183,11 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
 
 def stop_live_server(server):
     server.process.terminate()
-    server.process.wait(timeout=10)
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # a worker still finishing a request: no test waits on it
+        server.process.kill()
+        server.process.wait(timeout=10)
     server.log_file.close()
 
 

@@ -33,3 +33,24 @@ def answered(log, method, path_pattern):
 
     pattern = re.compile(rf'"{method} ({path_pattern})(\?[^" ]*)? HTTP/[\d.]+" (\d{{3}})')
     return [int(match.group(3)) for match in pattern.finditer(log)]
+
+
+INSTALL_LOCK = "/tmp/packhouse-installs.lock"  # the one scripts/install-*.sh take with flock(1)
+
+
+def installing():
+    """Held while a test installs a tool (apt-get, npm into a shared directory): parallel test
+    workers install one at a time, and the one that waited finds the tool there."""
+    import contextlib
+    import fcntl
+
+    @contextlib.contextmanager
+    def held():
+        with open(INSTALL_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    return held()

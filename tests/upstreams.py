@@ -3,17 +3,28 @@ ports, that a test can stop (an outage):
 
 - StaticUpstream: python's own `http.server` serving a directory (GET and HEAD, Last-Modified,
   If-Modified-Since answered 304), e.g. Debian's Maven repository as "Maven Central".
-- Verdaccio: the npm registry server, installed from the npm registry on first use."""
+- Verdaccio: the npm registry server, installed from the npm registry on first use.
+- Nginx: Debian's nginx serving directories, one `server` per (address, port), each with its
+  own access log that records the Authorization header each request carried; `.gz` files
+  next to a file are sent instead of it with `Content-Encoding: gzip` (gzip_static); https
+  with a given certificate.
+- OutboundProxy: proxy.py (pinned in the test extras), an HTTP proxy with CONNECT and Basic
+  proxy authentication, logging each request it relays."""
 
 import base64
 import hashlib
 import json
+import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+
+from tests.helpers import installing
 
 
 def free_port():
@@ -79,6 +90,11 @@ TOOLS = Path(__file__).resolve().parent.parent / "var" / "test-tools"
 
 def install_verdaccio():
     """Verdaccio from the npm registry, installed once under var/test-tools; its entry point."""
+    with installing():
+        return _install_verdaccio()
+
+
+def _install_verdaccio():
     directory = TOOLS / f"verdaccio-{VERDACCIO_VERSION}"
     entry = directory / "node_modules" / "verdaccio" / "bin" / "verdaccio"
     if entry.exists():
@@ -180,6 +196,161 @@ log: {{type: stdout, format: json, level: http}}
             if isinstance(request, dict) and "method" in request:
                 lines.append(f"{request['method']} {request.get('url', '')}")
         return lines
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+class Nginx:
+    """Debian's nginx serving `sites`: {name: (address, directory)}, each on a free port of its
+    address (any 127/8 address: a second host without a DNS name). `url(name)`, and
+    `requests(name)`: [(request line, Authorization header or "-")] oldest first."""
+
+    def __init__(self, directory, sites, tls=None):
+        """`tls`: {site name: (certificate file, key file)} for the sites served over https."""
+        self.directory = Path(directory)
+        self.sites = {name: (address, Path(root), free_port()) for name, (address, root) in sites.items()}
+        self.tls = tls or {}
+        self.process = None
+
+    def url(self, name):
+        address, _, port = self.sites[name]
+        return f"{'https' if name in self.tls else 'http'}://{address}:{port}"
+
+    def start(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+        def listen(name, address, port):
+            if name not in self.tls:
+                return f"listen {address}:{port};"
+            cert, key = self.tls[name]
+            return f"listen {address}:{port} ssl; ssl_certificate {cert}; ssl_certificate_key {key};"
+
+        servers = "".join(
+            f"""    server {{
+        {listen(name, address, port)}
+        root {root};
+        access_log {self.directory / f"{name}.log"} requests;
+        location / {{ gzip_static on; }}
+    }}
+"""
+            for name, (address, root, port) in self.sites.items()
+        )
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        config = self.directory / "nginx.conf"
+        config.write_text(
+            f"""daemon off;
+{user}worker_processes 1;
+pid {self.directory / "nginx.pid"};
+error_log {self.directory / "error.log"} warn;
+events {{ worker_connections 64; }}
+http {{
+    include /etc/nginx/mime.types;
+    log_format requests '"$request" "$http_authorization"';
+    client_body_temp_path {self.directory / "body"};
+    proxy_temp_path {self.directory / "proxy"};
+    fastcgi_temp_path {self.directory / "fastcgi"};
+    uwsgi_temp_path {self.directory / "uwsgi"};
+    scgi_temp_path {self.directory / "scgi"};
+{servers}}}
+"""
+        )
+        self.process = subprocess.Popen(
+            ["nginx", "-c", str(config), "-p", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.directory / "out.log", "ab"),  # noqa: SIM115 - the child holds it
+        )
+        deadline = time.monotonic() + 15
+        for name in self.sites:
+            while True:
+                try:
+                    context = ssl._create_unverified_context() if name in self.tls else None  # noqa: S323
+                    urllib.request.urlopen(self.url(name) + "/", timeout=1, context=context).read()
+                    break
+                except urllib.error.HTTPError:
+                    break  # it answers (403/404 on a directory without an index)
+                except OSError:
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("nginx did not start: " + (self.directory / "error.log").read_text())
+                    time.sleep(0.1)
+        return self
+
+    def requests(self, name):
+        try:
+            lines = (self.directory / f"{name}.log").read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in lines:
+            parts = line.split('" "')
+            if len(parts) == 2:
+                found.append((parts[0].lstrip('"'), parts[1].rstrip('"')))
+        return [entry for entry in found if entry[0] != "GET / HTTP/1.1"]
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+def self_signed_certificate(directory):
+    """(certificate, key) files for 127.0.0.1, valid one day (openssl)."""
+    cert, key = Path(directory) / "cert.pem", Path(directory) / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+class OutboundProxy:
+    """proxy.py on a free 127.0.0.1 port, requiring Basic proxy credentials `USER:PASSWORD`.
+    `connected()`: the `host:port` of each upstream connection it opened, oldest first (its
+    debug log, written as it connects; its access log is written only when a client closes)."""
+
+    USER, PASSWORD = "egress", "egress-password"
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.port = free_port()
+        self.process = None
+        self.log_path = self.directory / "proxy.log"
+
+    @property
+    def url(self):
+        return f"http://{self.USER}:{self.PASSWORD}@127.0.0.1:{self.port}"
+
+    def start(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", str(self.port),
+             "--num-workers", "1", "--num-acceptors", "1", "--basic-auth", f"{self.USER}:{self.PASSWORD}",
+             "--log-file", str(self.log_path), "--log-level", "DEBUG", "--data-dir", str(self.directory / "data")],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.directory / "out.log", "ab"),  # noqa: SIM115 - the child holds it
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("proxy.py did not start") from None
+                time.sleep(0.2)
+
+    def connected(self):
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
+        marker = " - Connecting to upstream "
+        return [line.split(marker, 1)[1].strip() for line in lines if marker in line]
 
     def stop(self):
         if self.process is not None:

@@ -3,7 +3,7 @@
 and inherited (with the group they come from); administering them (ADMIN_PROJECT: Maintainer+,
 ADMIN_GROUP: Owner) adds a user with a role and an optional expiry, changes and removes direct
 members. Input is checked by the REST API's MemberInput and applied by accounts.services, so
-nobody grants a role above their own, as through the API."""
+nobody grants a role above their own nor removes or demotes the last Owner, as through the API."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -93,7 +93,7 @@ def _change(request, target, user_id, manage_url):
                 principal, membership, values["access_level"], values.get("expires_at"), target=target
             )
             messages.success(request, f"Changed {membership.user.username}'s membership.")
-    except services.GrantAboveOwn as exc:
+    except (services.GrantAboveOwn, services.LastOwner) as exc:
         messages.error(request, exc.message)
     return redirect(manage_url)
 

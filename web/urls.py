@@ -16,9 +16,12 @@ from web import (
     settings_pages,
     token_pages,
     usage_pages,
+    virtual_registry_pages,
 )
 
 app_name = "web"
+vrp = virtual_registry_pages
+VR = "groups/<ref:ref>/-/virtual_registries/<str:format_name>"
 
 urlpatterns = [
     path("", package_pages.dashboard, name="dashboard"),
@@ -86,6 +89,23 @@ urlpatterns = [
         name="group_hook_resend",
     ),
     path("groups/<ref:ref>/-/audit_events", audit_pages.group_audit_events, name="group_audit_events"),
+    # Virtual registries of a top-level group.
+    path("groups/<ref:ref>/-/virtual_registries", vrp.group_virtual_registries, name="virtual_registries"),
+    path("groups/<ref:ref>/-/virtual_registries/cleanup", vrp.cleanup_policy, name="virtual_registries_cleanup"),
+    path(f"{VR}/registries/<int:registry_id>", vrp.registry_page, name="virtual_registry"),
+    path(f"{VR}/registries/<int:registry_id>/delete", vrp.registry_delete),
+    path(f"{VR}/registries/<int:registry_id>/cache/delete", vrp.registry_purge),
+    path(f"{VR}/registries/<int:registry_id>/upstreams", vrp.registry_add_remote),
+    path(f"{VR}/registries/<int:registry_id>/local_upstreams", vrp.registry_add_local),
+    path(f"{VR}/registries/<int:registry_id>/registry_upstreams", vrp.registry_link),
+    path(f"{VR}/registries/<int:registry_id>/registry_upstreams/<int:link_id>/up", vrp.link_up),
+    path(f"{VR}/registries/<int:registry_id>/registry_upstreams/<int:link_id>/down", vrp.link_down),
+    path(f"{VR}/registries/<int:registry_id>/registry_upstreams/<int:link_id>/delete", vrp.link_remove),
+    path(f"{VR}/upstreams/<int:upstream_id>", vrp.upstream_page, name="virtual_upstream"),
+    path(f"{VR}/upstreams/<int:upstream_id>/test", vrp.upstream_test),
+    path(f"{VR}/upstreams/<int:upstream_id>/delete", vrp.upstream_delete),
+    path(f"{VR}/upstreams/<int:upstream_id>/cache/delete", vrp.upstream_purge),
+    path(f"{VR}/upstreams/<int:upstream_id>/cache_entries/delete", vrp.cache_entry_delete),
     path("groups/<ref:ref>", package_pages.group_home, name="group_home"),
     # Projects.
     path("<ref:ref>/-/project_members", member_pages.project_members, name="project_members"),

@@ -101,3 +101,53 @@ def vet(url):
             if reason and not _allowed_by_setting(host, address):
                 raise AddressRefused(reason)
     return Target(scheme, host, port, addresses)
+
+
+def host_entry(entry):
+    """A `file_hosts` entry (`host` or `host:port`) normalized: lowercase, IPv6 in brackets;
+    AddressRefused for anything else (a scheme, a path, credentials)."""
+    if not isinstance(entry, str) or not entry.strip() or len(entry) > 255:
+        raise AddressRefused("must be a host name or host:port")
+    try:
+        parts = urlsplit("//" + entry.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise AddressRefused("must be a host name or host:port") from exc
+    host = (parts.hostname or "").lower()
+    if not host or parts.path or parts.query or parts.fragment or "@" in parts.netloc or not host.isprintable():
+        raise AddressRefused("must be a host name or host:port")
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port is not None else host
+
+
+def same_host(url, other_url, file_hosts=()):
+    """Whether `url` is on `other_url`'s host and port, or on one of `file_hosts` (entries of
+    host_entry; one without a port means the default port of `url`'s scheme)."""
+    try:
+        scheme, host, port = split_loose(url)
+        other = split_loose(other_url)
+    except ValueError:
+        return False
+    if (host, port) == other[1:]:
+        return True
+    default = 443 if scheme == "https" else 80
+    for entry in file_hosts:
+        parts = urlsplit("//" + entry)
+        try:
+            entry_port = parts.port or default
+        except ValueError:
+            continue
+        if ((parts.hostname or "").lower(), entry_port) == (host, port):
+            return True
+    return False
+
+
+def split_loose(url):
+    """(scheme, host, port) of any http(s) URL, without the policy's refusals; ValueError."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port
+    host = (parts.hostname or "").lower()
+    if scheme not in ("http", "https") or not host:
+        raise ValueError(url)
+    return scheme, host, port or (443 if scheme == "https" else 80)

@@ -4,10 +4,15 @@ dependency-confusion rule: a deleted private name must not resolve from a public
 
 Claims are written by the write service on every publish into a project a local upstream covers
 (`record_publish`), and backfilled from the target's packages when the local upstream is created.
+Namespace claims (a scope, an id prefix, a group: the format's VirtualSupport.scope_claims
+field) are set on the local upstream. A claim leaves only through
+`release`, which records the audit event `virtual_registry_claim_released`.
 """
 
+from django.db import transaction
 from django.db.models import Q
 
+from accounts import audit
 from registry.models import Package
 from registry.virtual.models import NameClaim, Upstream
 
@@ -51,21 +56,40 @@ def record_publish(project, format_name, normalized_name):
     )
 
 
-MAX_PATTERNS = 20
+def release(upstream, claims, reason):
+    """Delete `claims` (NameClaims of `upstream`), one audit event each, in one transaction."""
+    with transaction.atomic():
+        for claim in claims:
+            claim.delete()
+            audit.record(
+                "virtual_registry_claim_released",
+                upstream.group,
+                target_type="NameClaim",
+                target_id=claim.pk,
+                target_details=claim.name,
+                details={
+                    "upstream_id": upstream.pk,
+                    "upstream_name": upstream.name,
+                    "claim": claim.name,
+                    "reason": reason,
+                },
+            )
 
 
-def patterns(upstream, support):
-    """The claims of `upstream` an owner set by pattern (VirtualSupport.claim_patterns_field)."""
+def scope_claims(upstream, support):
+    """The scope claims `upstream` holds, sorted."""
     names = NameClaim.objects.filter(upstream=upstream).values_list("name", flat=True)
-    return sorted(name for name in names if support.is_pattern_claim(name))
+    return sorted(name for name in names if support.is_scope_claim(name))
 
 
-def set_patterns(upstream, claims, support):
-    """Make `claims` (patterns already checked) the pattern claims of `upstream`."""
-    current = set(patterns(upstream, support))
-    wanted = set(claims)
-    NameClaim.objects.filter(upstream=upstream, name__in=current - wanted).delete()
-    NameClaim.objects.bulk_create(
-        [NameClaim(upstream=upstream, format=upstream.format, name=name) for name in wanted - current],
-        ignore_conflicts=True,
-    )
+def set_scope_claims(upstream, support, scopes):
+    """Make `scopes` exactly the scope claims of `upstream`: the new ones claimed, the dropped
+    ones released."""
+    with transaction.atomic():
+        held = [claim for claim in NameClaim.objects.filter(upstream=upstream) if support.is_scope_claim(claim.name)]
+        dropped = [claim for claim in held if claim.name not in scopes]
+        release(upstream, dropped, f"removed from {support.scope_claims}")
+        NameClaim.objects.bulk_create(
+            [NameClaim(upstream=upstream, format=upstream.format, name=scope) for scope in scopes],
+            ignore_conflicts=True,
+        )

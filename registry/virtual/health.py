@@ -36,12 +36,23 @@ def failed(upstream, reason):
     upstream.consecutive_failures, upstream.last_error, upstream.retry_at = failures, reason[:255], retry_at
 
 
+SUCCESS_RECORDED_EVERY_SECONDS = 60
+
+
 def succeeded(upstream):
-    if upstream.consecutive_failures or upstream.retry_at or upstream.last_error:
+    """Resets a failing upstream at once; a healthy one's `health_checked_at` is brought up to
+    date at most once a minute (so its health reads `healthy` with a recent time, without a write
+    per request)."""
+    now = timezone.now()
+    recent = upstream.health_checked_at is not None and (
+        now - upstream.health_checked_at < timedelta(seconds=SUCCESS_RECORDED_EVERY_SECONDS)
+    )
+    if upstream.consecutive_failures or upstream.retry_at or upstream.last_error or not recent:
         Upstream.objects.filter(pk=upstream.pk).update(
-            consecutive_failures=0, last_error="", retry_at=None, health_checked_at=timezone.now()
+            consecutive_failures=0, last_error="", retry_at=None, health_checked_at=now
         )
         upstream.consecutive_failures, upstream.last_error, upstream.retry_at = 0, "", None
+        upstream.health_checked_at = now
 
 
 def reset(upstream):

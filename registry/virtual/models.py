@@ -37,6 +37,9 @@ class VirtualRegistry(models.Model):
     format = models.CharField(max_length=16)
     name = models.CharField(max_length=255)
     description = models.CharField(max_length=1024, blank=True)
+    # Serve cached files of versions their upstream's metadata no longer lists (spec §3.2.3):
+    # off, such a file is 404 (a version pulled upstream, say for malware, is not served).
+    retain_removed_versions = models.BooleanField(default=False)
     # The format's own registry settings (VirtualSupport.registry_options), by name.
     options = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -66,6 +69,9 @@ class Upstream(models.Model):
     username = models.CharField(max_length=510, blank=True)
     password_encrypted = models.TextField(blank=True)
     auth_token_encrypted = models.TextField(blank=True)
+    # Other hosts (`host` or `host:port`) the upstream's metadata may place files on (spec §5.1,
+    # a public index's separate file host, say); never sent the upstream's credentials.
+    file_hosts = models.JSONField(default=list, blank=True)
     # Local: exactly one of them.
     local_project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     local_group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="+")

@@ -28,7 +28,7 @@ copy makes the merge 502 (an incomplete merge could hide the private side's vers
 
 import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
@@ -42,7 +42,7 @@ from registry import policy
 from registry.errors import BadGateway, NotFound, UpstreamUnavailable
 from registry.formats import FileKind
 from registry.storage import BlobStore
-from registry.virtual import claims, flight, health, http, rules
+from registry.virtual import addresses, claims, events, flight, health, http, rules
 from registry.virtual.models import (
     CacheEntry,
     NegativeEntry,
@@ -73,6 +73,16 @@ class Served:
     etag: str = ""
     last_modified: str = ""
     content: bytes | None = None
+    rules: list = field(default_factory=list)  # the serving remote upstream's UpstreamRules
+
+    def allows(self, fmt, path, version):
+        """Whether the serving upstream's rules let `version` of `path`'s name through (spec
+        §1.9): what a metadata document keeps of its versions (VirtualSupport.rule_values)."""
+        if not self.rules:
+            return True
+        values = {**fmt.virtual.rule_values(path), "version": version}
+        return rules.allowed(self.rules, values, fmt.virtual)
+
     source: object = None  # the Upstream that answered (None for a merged document)
 
     def read(self, cap):
@@ -98,9 +108,10 @@ def resolve(registry, principal, fmt, path):
     UpstreamUnavailable."""
     upstreams = [link.upstream for link in links_of(registry)]
     claiming = claims.claiming([u for u in upstreams if u.is_local], fmt.virtual.claim_keys(path.name))
-    walk = claiming or _by_rules(upstreams, fmt, path)
+    by_upstream = {} if claiming else _rules_of(upstreams)
+    walk = claiming or _by_rules(registry, upstreams, fmt, path, by_upstream)
     if fmt.virtual.merges(path, registry_options(registry, fmt)):
-        return _merged(walk, principal, fmt, path, claiming)
+        return _merged(registry, walk, principal, fmt, path, claiming, by_upstream)
     unit = fmt.virtual.pin_unit(path)
     pin = None
     if unit is not None:
@@ -110,7 +121,7 @@ def resolve(registry, principal, fmt, path):
         elif pin is not None:  # its upstream left the registry, or a claim or rule now excludes it
             pin.delete()
             pin = None
-    found = _walk(walk, principal, fmt, path)
+    found = _walk(registry, walk, principal, fmt, path, by_upstream)
     if found is None:
         if claiming:
             names = ", ".join(upstream.name for upstream in claiming)
@@ -127,12 +138,23 @@ def resolve(registry, principal, fmt, path):
     return found
 
 
-def _walk(walk, principal, fmt, path):
+def _answer(registry, upstream, principal, fmt, path, by_upstream):
+    """One upstream's answer for `path` (Served, with its source and rules), or None."""
+    if upstream.is_local:
+        found = _from_local(upstream, principal, fmt, path)
+    else:
+        found = _from_remote(upstream, fmt, path, retain=registry.retain_removed_versions)
+    if found is not None:
+        found.source = upstream
+        found.rules = by_upstream.get(upstream.pk, [])
+    return found
+
+
+def _walk(registry, walk, principal, fmt, path, by_upstream):
     """The first answer of `walk`'s upstreams, in order, or None."""
     for upstream in walk:
-        found = _from_local(upstream, principal, fmt, path) if upstream.is_local else _from_remote(upstream, fmt, path)
+        found = _answer(registry, upstream, principal, fmt, path, by_upstream)
         if found is not None:
-            found.source = upstream
             return found
     return None
 
@@ -143,31 +165,30 @@ def registry_options(registry, fmt):
     return {name: stored.get(name, default) for name, default in fmt.virtual.registry_options.items()}
 
 
-def _merged(walk, principal, fmt, path, claiming):
+def _merged(registry, walk, principal, fmt, path, claiming, by_upstream):
     """One document merged from every candidate that has `path` (see the module's docstring)."""
     answers = []
     for upstream in walk:
         try:
-            if upstream.is_local:
-                found = _from_local(upstream, principal, fmt, path)
-            else:
-                found = _from_remote(upstream, fmt, path)
+            found = _answer(registry, upstream, principal, fmt, path, by_upstream)
         except (UpstreamUnavailable, BadGateway) as exc:
             raise BadGateway(
                 f"502 Bad Gateway - upstream {upstream.name} failed, the merged document would be incomplete"
             ) from exc
         if found is not None:
-            found.source = upstream
             answers.append(found)
     if not answers:
         if claiming:
             names = ", ".join(upstream.name for upstream in claiming)
             raise NotFound(f"404 Not Found - {path.name} is claimed by local upstream {names}")
         raise NotFound()
-    keeps = _version_filters([found.source for found in answers], fmt, path)
-    if len(answers) == 1 and answers[0].source.pk not in keeps:
+    if len(answers) == 1 and not answers[0].rules:
         return answers[0]
-    documents = [(found.read(fmt.virtual.metadata_cap), keeps.get(found.source.pk)) for found in answers]
+
+    def keeps(found):
+        return (lambda version: found.allows(fmt, path, version)) if found.rules else None
+
+    documents = [(found.read(fmt.virtual.metadata_cap), keeps(found)) for found in answers]
     content = fmt.virtual.merge(documents)
     stale = [found for found in answers if found.cache == "STALE"]
     states = {found.cache for found in answers}
@@ -185,32 +206,25 @@ def _merged(walk, principal, fmt, path, claiming):
     )
 
 
-def _version_filters(upstreams, fmt, path):
-    """{upstream id: keeps_version} for the remote upstreams among `upstreams` that have rules."""
-    by_upstream = {}
+def _rules_of(upstreams):
+    """{upstream id: [UpstreamRule]} of the remote upstreams that have rules."""
     remote = [upstream.pk for upstream in upstreams if not upstream.is_local]
+    by_upstream = {}
     for rule in UpstreamRule.objects.filter(upstream_id__in=remote).order_by("id"):
         by_upstream.setdefault(rule.upstream_id, []).append(rule)
-    values = fmt.virtual.rule_values(path)
-
-    def keeps(upstream_rules):
-        return lambda version: rules.allowed(upstream_rules, {**values, "version": version}, fmt.virtual)
-
-    return {upstream_id: keeps(upstream_rules) for upstream_id, upstream_rules in by_upstream.items()}
+    return by_upstream
 
 
-def _by_rules(upstreams, fmt, path):
+def _by_rules(registry, upstreams, fmt, path, by_upstream):
     """The upstreams whose rules let this request through (local upstreams take no rules)."""
     remote = [upstream.pk for upstream in upstreams if not upstream.is_local]
-    by_upstream = {}
-    for rule in UpstreamRule.objects.filter(upstream_id__in=remote).order_by("id"):
-        by_upstream.setdefault(rule.upstream_id, []).append(rule)
     if not by_upstream:
         return upstreams
     values = fmt.virtual.rule_values(path)
     kept = [u for u in upstreams if u.is_local or rules.allowed(by_upstream.get(u.pk, []), values, fmt.virtual)]
     if upstreams and not kept:
         logger.warning("virtual_registry_upstream_denied path=%s upstreams=%s", path.relative_path, remote)
+        events.rule_denied(registry, path, remote)
         raise NotFound("404 Not Found - denied by the upstreams' rules")
     return kept
 
@@ -242,6 +256,17 @@ def _from_local(upstream, principal, fmt, path):
             upstream=f"local-{upstream.pk}",
             kind=path.kind,
             content=document,
+        )
+    content = fmt.virtual.local_content(projects, path)
+    if content is not None:
+        return Served(
+            blob=None,
+            file_name=path.file_name,
+            content_type=fmt.virtual.content_type(path),
+            cache="HIT",
+            upstream=f"local-{upstream.pk}",
+            kind=path.kind,
+            content=content,
         )
     package_file = fmt.virtual.local_file(projects, path)
     if package_file is None:
@@ -354,8 +379,9 @@ def _origin(upstream, fmt, path):
     if found is None:
         return None
     url, expected = found
-    if urlsplit(url).netloc.lower() != urlsplit(upstream.url).netloc.lower():
-        raise BadGateway(f"502 Bad Gateway - upstream {upstream.name} lists the file on another host")
+    if not addresses.same_host(url, upstream.url, upstream.file_hosts):
+        host = urlsplit(url).netloc[:255]
+        raise BadGateway(f"502 Bad Gateway - upstream {upstream.name} lists the file on {host}, not in its file_hosts")
     return url, expected
 
 
@@ -377,11 +403,42 @@ def _may_refresh(upstream, path):
     return caches["default"].add(f"virtual-refresh:{upstream.pk}:{path_digest(path.cache_key)}", 1, REFRESH_SECONDS)
 
 
-def _from_remote(upstream, fmt, path, force=False):
+def _still_listed(upstream, fmt, path, entry, now):
+    """Whether the upstream's metadata still lists a cached file (spec §3.2.3): the metadata is
+    taken as the resolver serves it (revalidated once stale), and read again only when it
+    changed since the file was last found in it (`upstream_checked_at` of the file's entry, which
+    nothing else uses for immutable files). When the upstream cannot be asked, the cached file
+    stays served."""
+    try:
+        document = _from_remote(upstream, fmt, path.metadata)
+    except (UpstreamUnavailable, BadGateway):
+        return True
+    if document is None:
+        return False  # the name is gone upstream
+    changed = CacheEntry.objects.filter(
+        upstream=upstream,
+        path_digest=path_digest(path.metadata.cache_key),
+        status=CacheEntry.Status.DEFAULT,
+        updated_at__gt=entry.upstream_checked_at,
+    )
+    if not changed.exists():
+        return True
+    if fmt.virtual.file_origin(path, document.read(fmt.virtual.metadata_cap), upstream.url) is None:
+        return False
+    CacheEntry.objects.filter(pk=entry.pk).update(upstream_checked_at=now)
+    return True
+
+
+def _from_remote(upstream, fmt, path, force=False, retain=True):
+    """`retain`: serve a cached file whatever its metadata says now; else only while the
+    metadata still lists it (formats whose metadata lists files, VirtualSupport)."""
     now = timezone.now()
     key = path.cache_key
     entry = live_entry(upstream, key)
+    check = not retain and path.metadata is not None and fmt.virtual.metadata_lists_files
     if entry is not None and not force and is_fresh(entry, upstream, now):
+        if check and not _still_listed(upstream, fmt, path, entry, now):
+            return None
         return _served_entry(entry, fmt, path, "HIT", now)
     if entry is None and _negative(upstream, key, now):
         return None
@@ -389,6 +446,8 @@ def _from_remote(upstream, fmt, path, force=False):
         if not force:  # another request may have stored it while this one waited
             entry = live_entry(upstream, key)
             if entry is not None and is_fresh(entry, upstream, timezone.now()):
+                if check and not _still_listed(upstream, fmt, path, entry, now):
+                    return None
                 return _served_entry(entry, fmt, path, "HIT", now)
         return _fetch(upstream, fmt, path, entry, now)
 
@@ -416,7 +475,7 @@ def _fetch(upstream, fmt, path, entry, now):
         conditional["If-Modified-Since"] = entry.upstream_last_modified
     auth = http.credentials_header(upstream)
     try:
-        response = http.request("GET", url, auth=auth, headers=conditional)
+        response = http.request("GET", url, auth=auth, headers=conditional, auth_origin=upstream.url)
     except http.UpstreamUnavailable as exc:
         if not isinstance(exc, http.UpstreamBusy):  # Packhouse's own limit, not the upstream's fault
             health.failed(upstream, str(exc))
@@ -469,6 +528,7 @@ def _verify(spool, expected, upstream, path):
     for algorithm, digest in expected.items():
         actual = spool.hexdigest(algorithm)
         if not hmac.compare_digest(actual, digest.lower()):
+            events.integrity_failed(upstream, path, algorithm, digest, actual)
             logger.error(
                 "virtual_registry_integrity_failure upstream=%s path=%s algorithm=%s expected=%s actual=%s",
                 upstream.pk,

@@ -3,20 +3,20 @@
 A rule matches one target of a request (the format's VirtualSupport.rule_targets, such as a
 name, a scope, a group or artifact id, a version) against a wildcard pattern (`*` is any run of
 characters, the whole value must match) or an anchored regular expression. Regular expressions
-are evaluated only by a linear-time engine (google-re2); without it regex rules are refused
-(400). A target the request has no value for (the version of a metadata document) matches no
+are compiled and evaluated only by RE2 (google-re2, pinned): linear time in the value, whatever
+the pattern, so no rule can stall a request (no backtracking). Patterns RE2 refuses
+(backreferences, lookaround, repetition over 1000, syntax errors) are a 400 when the rule is
+saved. A target the request has no value for (the version of a metadata document) matches no
 rule. Evaluation: any matching deny rule skips the upstream; an upstream with allow rules is used
 only when one matches.
 """
 
+import functools
 import re
 
-from registry.virtual.models import UpstreamRule
+import re2
 
-try:  # pragma: no cover - optional
-    import re2
-except ImportError:  # pragma: no cover - the default install
-    re2 = None
+from registry.virtual.models import UpstreamRule
 
 
 class RuleInvalid(Exception):
@@ -37,11 +37,15 @@ def matches(rule, values, support):
     fold = rule.target in support.case_insensitive_targets
     if rule.pattern_type == UpstreamRule.PatternType.WILDCARD:
         return _wildcard(rule.pattern, value, fold)
-    if re2 is None:
-        return False
+    return _regex(rule.pattern, fold).fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=512)
+def _regex(pattern, fold):
     options = re2.Options()
     options.case_sensitive = not fold
-    return re2.fullmatch(rule.pattern, value, options=options) is not None
+    options.log_errors = False  # a refused pattern is the caller's 400, not a line on stderr
+    return re2.compile(pattern, options)
 
 
 def allowed(upstream_rules, values, support):
@@ -67,12 +71,12 @@ def check(data, support, existing):
     if not isinstance(pattern, str) or not pattern or len(pattern) > 255 or not pattern.isprintable():
         raise RuleInvalid({"pattern": ["must be 1 to 255 printable characters"]})
     if fields["pattern_type"] == UpstreamRule.PatternType.REGEX:
-        if re2 is None:
-            raise RuleInvalid({"pattern_type": ["regex rules need a linear-time engine (google-re2), not installed"]})
         try:
-            re2.compile(pattern)
+            _regex(pattern, False)
         except re2.error as exc:
-            raise RuleInvalid({"pattern": ["is not a valid regular expression"]}) from exc
+            reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else ""
+            detail = f" ({reason[:200]})" if reason else ""
+            raise RuleInvalid({"pattern": [f"is not a regular expression RE2 accepts{detail}"]}) from exc
     fields["pattern"] = pattern
     if existing >= UpstreamRule.MAX_PER_UPSTREAM:
         raise RuleInvalid({"rules": [f"must be at most {UpstreamRule.MAX_PER_UPSTREAM} per upstream"]})

@@ -74,27 +74,32 @@ def integer_param(data, name, minimum):
     return value
 
 
+TRUE = ("true", "t", "1", "yes")
+FALSE = ("false", "f", "0", "no")
+
+
 def boolean_param(data, name):
     value = data.get(name)
     if value is None or isinstance(value, bool):
         return value
-    word = str(value).strip().lower()
-    if word in ("true", "t", "1", "yes", "y", "on"):
-        return True
-    if word in ("false", "f", "0", "no", "n", "off"):
-        return False
+    if isinstance(value, str) and value.lower() in TRUE + FALSE:
+        return value.lower() in TRUE
     raise ParameterInvalid(f"{name} is invalid")
 
 
 # --- registries --------------------------------------------------------------------------------
 
 
-def _options(data, format_name, current):
-    """The registry's options after `data` sets some of the format's (VirtualSupport.registry_options)."""
+def formats_support(format_name):
     from registry import formats
 
+    return formats.get(format_name).virtual
+
+
+def _options(data, format_name, current):
+    """The registry's options after `data` sets some of the format's (VirtualSupport.registry_options)."""
     options = dict(current or {})
-    for name in formats.get(format_name).virtual.registry_options:
+    for name in formats_support(format_name).registry_options:
         value = boolean_param(data, name)
         if value is not None:
             options[name] = value
@@ -105,6 +110,7 @@ def create_registry(group, format_name, data):
     name = text_param(data, "name", 255, required=True)
     description = text_param(data, "description", 1024) or ""
     options = _options(data, format_name, {})
+    retain = boolean_param(data, "retain_removed_versions") or False
     with transaction.atomic():
         existing = VirtualRegistry.objects.select_for_update().filter(group=group, format=format_name)
         if len(existing) >= MAX_REGISTRIES:
@@ -112,17 +118,25 @@ def create_registry(group, format_name, data):
         if any(registry.name == name for registry in existing):
             raise ValidationFailed({"name": ["has already been taken"]})
         return VirtualRegistry.objects.create(
-            group=group, format=format_name, name=name, description=description, options=options
+            group=group,
+            format=format_name,
+            name=name,
+            description=description,
+            retain_removed_versions=retain,
+            options=options,
         )
 
 
 def update_registry(registry, data):
     name = text_param(data, "name", 255)
     description = text_param(data, "description", 1024)
+    retain = boolean_param(data, "retain_removed_versions")
     options = _options(data, registry.format, registry.options)
-    if name is None and description is None and options == registry.options:
-        if not any(data.get(option) is not None for option in options):
-            raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
+    own = [option for option in formats_support(registry.format).registry_options if data.get(option) is not None]
+    if name is None and description is None and retain is None and not own:
+        raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
+    if retain is not None:
+        registry.retain_removed_versions = retain
     registry.options = options
     if name is not None:
         if not name.strip():
@@ -250,6 +264,42 @@ def _credentials(data, support):
     return username, password, token
 
 
+MAX_FILE_HOSTS = 20
+
+
+def file_hosts_param(data):
+    """`file_hosts`: a list of `host` or `host:port` (a JSON array, repeated form fields, or
+    one comma- or space-separated string), normalized; None when absent."""
+    value = data.get("file_hosts")
+    if value is None:
+        return None
+    if hasattr(data, "getlist"):  # a form: `file_hosts=a&file_hosts=b` or `file_hosts=a,b`
+        value = data.getlist("file_hosts")
+        value = value[0] if len(value) == 1 else value
+    if isinstance(value, str):
+        value = [part for part in value.replace(" ", ",").split(",") if part]
+    if not isinstance(value, list):
+        raise ParameterInvalid("file_hosts is invalid")
+    if len(value) > MAX_FILE_HOSTS:
+        raise ValidationFailed({"file_hosts": [f"must be at most {MAX_FILE_HOSTS} hosts"]})
+    hosts = []
+    for entry in value:
+        try:
+            host = addresses.host_entry(entry)
+        except addresses.AddressRefused as exc:
+            raise ValidationFailed({"file_hosts": [f"{str(entry)[:255]!r} {exc}"]}) from exc
+        if host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def _preset_file_hosts(support, url):
+    for prefix, hosts in support.file_host_presets.items():
+        if url == prefix or url.startswith(prefix.rstrip("/") + "/"):
+            return list(hosts)
+    return []
+
+
 def create_remote_upstream(group, fmt, data, registry=None):
     """A remote upstream of `group`; appended to `registry` when given."""
     support = fmt.virtual
@@ -261,6 +311,8 @@ def create_remote_upstream(group, fmt, data, registry=None):
     name = text_param(data, "name", 255) or urlsplit(url).hostname
     description = text_param(data, "description", 1024) or ""
     values = _validity(data, support, creating=True)
+    file_hosts = file_hosts_param(data)
+    values["file_hosts"] = _preset_file_hosts(support, url) if file_hosts is None else file_hosts
     if support.public_roots and url.startswith(support.public_roots):
         values["cache_validity_hours"] = 0
     with transaction.atomic():
@@ -286,7 +338,7 @@ def create_remote_upstream(group, fmt, data, registry=None):
 def update_remote_upstream(upstream, fmt, data):
     support = fmt.virtual
     fields = ("url", "username", "password", "auth_token", "name", "description")
-    fields += ("cache_validity_hours", "metadata_cache_validity_hours", "negative_cache_minutes")
+    fields += ("cache_validity_hours", "metadata_cache_validity_hours", "negative_cache_minutes", "file_hosts")
     if not any(data.get(name) is not None for name in fields):
         raise ParameterInvalid(f"{', '.join(fields)} are missing, at least one parameter must be provided")
     url = text_param(data, "url", 1000)
@@ -294,6 +346,9 @@ def update_remote_upstream(upstream, fmt, data):
     name = text_param(data, "name", 255)
     description = text_param(data, "description", 1024)
     values = _validity(data, support, creating=False)
+    file_hosts = file_hosts_param(data)
+    if file_hosts is not None:
+        values["file_hosts"] = file_hosts
     reset = False
     with transaction.atomic():
         if url is not None:
@@ -351,6 +406,46 @@ def delete_upstream(upstream):
 # --- local upstreams ---------------------------------------------------------------------------
 
 
+MAX_CLAIMED_SCOPES = 20
+
+
+def _scope_fields():
+    from registry import formats
+
+    return {f.virtual.scope_claims for f in formats.all_formats() if f.virtual and f.virtual.scope_claims}
+
+
+def claimed_scopes_param(data, support):
+    """The format's namespace claims (its field VirtualSupport.scope_claims, `claimed_scopes` say;
+    a list, or one comma- or space-separated string), normalized by the format; None when
+    absent. Another format's field is refused."""
+    for other in sorted(_scope_fields() - {support.scope_claims}):
+        if data.get(other) is not None:
+            raise ValidationFailed({other: ["is not supported for this package format"]})
+    field = support.scope_claims
+    value = data.get(field) if field else None
+    if value is None:
+        return None
+    if hasattr(data, "getlist"):
+        value = data.getlist(field)
+        value = value[0] if len(value) == 1 else value
+    if isinstance(value, str):
+        value = [part for part in value.replace(" ", ",").split(",") if part]
+    if not isinstance(value, list):
+        raise ParameterInvalid(f"{field} is invalid")
+    if len(value) > MAX_CLAIMED_SCOPES:
+        raise ValidationFailed({field: [f"must be at most {MAX_CLAIMED_SCOPES} entries"]})
+    scopes = []
+    for entry in value:
+        try:
+            scope = support.scope_claim(entry)
+        except ValueError as exc:
+            raise ValidationFailed({field: [f"{str(entry)[:255]!r} is not valid"]}) from exc
+        if scope not in scopes:
+            scopes.append(scope)
+    return scopes
+
+
 def create_local_upstream(registry, data, can_read_target):
     """A local upstream of `registry`'s group serving a project or group of this instance.
     `can_read_target(target)` raises the policy's error when the caller may not read it."""
@@ -360,8 +455,9 @@ def create_local_upstream(registry, data, can_read_target):
         raise ParameterInvalid("exactly one of local_project_id, local_group_id must be provided")
     name = text_param(data, "name", 255, required=True)
     description = text_param(data, "description", 1024) or ""
-    values = _validity(data, registry_format_support(registry), creating=True)
-    patterns = claim_patterns(data, registry_format_support(registry))
+    support = registry_format_support(registry)
+    values = _validity(data, support, creating=True)
+    scopes = claimed_scopes_param(data, support) or []
     model, ref = (Project, project_id) if project_id is not None else (Group, group_id)
     key = "local_project_id" if project_id is not None else "local_group_id"
     if not str(ref).isascii() or not str(ref).isdigit():
@@ -389,47 +485,24 @@ def create_local_upstream(registry, data, can_read_target):
             **{key.removesuffix("_id"): target},
             **values,
         )
-        claims.backfill(upstream, registry_format_support(registry).implicit_claims(registry.group))
-        if patterns is not None:
-            claims.set_patterns(upstream, patterns, registry_format_support(registry))
+        claims.backfill(upstream, [*support.implicit_claims(registry.group), *scopes])
         link = link_upstream(registry, upstream)
     return upstream, link
 
 
-def claim_patterns(data, support):
-    """The pattern claims `data` sets (VirtualSupport.claim_patterns_field: a list of patterns,
-    or one string of them separated by commas), or None when it sets none."""
-    field = support.claim_patterns_field
-    value = data.get(field) if field else None
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ParameterInvalid(f"{field} is invalid")
-    if len(value) > claims.MAX_PATTERNS:
-        raise ValidationFailed({field: [f"must be at most {claims.MAX_PATTERNS}"]})
-    checked = []
-    for item in value:
-        claim = support.claim_pattern(item)
-        if claim is None:
-            raise ValidationFailed({field: [f"{item[:100]!r} is not a valid pattern"]})
-        checked.append(claim)
-    return checked
-
-
-def update_local_upstream(upstream, fmt, data):
+def update_local_upstream(upstream, fmt, data, may_release=lambda: None):
+    """`may_release()` raises the policy's error when the caller may not release claims (a
+    `claimed_scopes` that drops a scope releases its claim)."""
     name = text_param(data, "name", 255)
     description = text_param(data, "description", 1024)
     values = _validity(data, fmt.virtual, creating=False)
-    patterns = claim_patterns(data, fmt.virtual)
-    if patterns is not None:
-        claims.set_patterns(upstream, patterns, fmt.virtual)
-        if name is None and description is None and not values:
-            upstream.save()  # updated_at
-            return upstream
-    if name is None and description is None and not values:
+    scopes = claimed_scopes_param(data, fmt.virtual)
+    if name is None and description is None and not values and scopes is None:
         raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
+    if scopes is not None:
+        if set(claims.scope_claims(upstream, fmt.virtual)) - set(scopes):
+            may_release()
+        claims.set_scope_claims(upstream, fmt.virtual, scopes)
     if name is not None:
         if not name.strip():
             raise ValidationFailed({"name": ["can't be blank"]})

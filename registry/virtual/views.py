@@ -86,7 +86,7 @@ def _document_response(request, served, path, headers):
     else:
         for algorithm in ("sha1", "md5", "sha256"):
             headers[f"X-Checksum-{algorithm.upper()}"] = hashlib.new(algorithm, data).hexdigest()
-        headers["ETag"] = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+        headers["ETag"] = f'"{headers["X-Checksum-SHA256"]}"'
         if request.headers.get("If-None-Match") == headers["ETag"]:
             return HttpResponse(status=304, headers=headers)
         response = HttpResponse(data, content_type=served.content_type, headers=headers)

@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.helpers import installing
+
 SUFFIX = "dc=example,dc=org"
 ADMIN_DN = f"cn=admin,{SUFFIX}"
 ADMIN_PASSWORD = "admin-secret"
@@ -33,6 +35,11 @@ access to * by * read
 
 
 def install():
+    with installing():
+        _install()
+
+
+def _install():
     if shutil.which("slapd") or Path("/usr/sbin/slapd").exists():
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

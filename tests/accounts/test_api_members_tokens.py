@@ -77,6 +77,67 @@ def test_group_members_need_owner(api, tree, people):
     assert unknown.status_code == 404
 
 
+def test_the_last_owner_of_a_top_level_group_stays(api, tree, people):
+    """GitLab's rule: a group keeps an Owner; removing or demoting the last one is 403 for
+    everyone, the admin and the Owner themselves included, and changes nothing."""
+    owner = people["owner"]
+    member_url = f"/api/v4/groups/acme/members/{owner.user.pk}"
+    forbidden = {"message": "403 Forbidden - A group must have at least one owner"}
+    for who in (owner, people["admin"]):
+        demote = api.put(member_url, {"access_level": 40}, format="json", **who.headers)
+        assert (demote.status_code, demote.json()) == (403, forbidden)
+        remove = api.delete(member_url, **who.headers)
+        assert (remove.status_code, remove.json()) == (403, forbidden)
+    assert Membership.objects.get(user=owner.user, group=tree["acme"]).access_level == AccessLevel.OWNER
+
+    # Owners that do not count: a bot (a group access token's), a blocked user, an expired membership.
+    bot = UserFactory(is_bot=True)
+    Membership.objects.create(user=bot, group=tree["acme"], access_level=AccessLevel.OWNER)
+    blocked = UserFactory(is_active=False)
+    Membership.objects.create(user=blocked, group=tree["acme"], access_level=AccessLevel.OWNER)
+    lapsed = UserFactory()
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    Membership.objects.create(user=lapsed, group=tree["acme"], access_level=AccessLevel.OWNER, expires_at=yesterday)
+    # nor does an Owner of a subgroup below
+    Membership.objects.create(user=UserFactory(), group=tree["sub"], access_level=AccessLevel.OWNER)
+    assert api.delete(member_url, **people["admin"].headers).status_code == 403
+
+    # With a second Owner, either may go, but not both.
+    second = UserFactory()
+    added = api.post(
+        "/api/v4/groups/acme/members", {"user_id": second.pk, "access_level": 50}, format="json", **owner.headers
+    )
+    assert added.status_code == 201
+    assert api.put(member_url, {"access_level": 30}, format="json", **owner.headers).status_code == 200
+    last = api.delete(f"/api/v4/groups/acme/members/{second.pk}", **people["admin"].headers)
+    assert (last.status_code, last.json()) == (403, forbidden)
+    assert api.delete(member_url, **people["admin"].headers).status_code == 204  # no longer an Owner
+    # the bot, blocked and lapsed Owners go freely
+    for user in (bot, blocked, lapsed):
+        assert api.delete(f"/api/v4/groups/acme/members/{user.pk}", **people["admin"].headers).status_code == 204
+    owners = Membership.objects.filter(group=tree["acme"], access_level=AccessLevel.OWNER)
+    assert list(owners.values_list("user_id", flat=True)) == [second.pk]
+
+
+def test_a_subgroup_or_project_owner_may_go_while_a_group_above_has_one(api, tree, people):
+    """A subgroup's and a project's Owners may all go while an Owner reaches them from a group
+    above (GitLab counts the parents' Owners below the top level)."""
+    sub_owner, proj_owner = UserFactory(), UserFactory()
+    Membership.objects.create(user=sub_owner, group=tree["sub"], access_level=AccessLevel.OWNER)
+    Membership.objects.create(user=proj_owner, project=tree["proj"], access_level=AccessLevel.OWNER)
+    admin = people["admin"].headers
+    assert api.put(f"{PROJ}/members/{proj_owner.pk}", {"access_level": 40}, format="json", **admin).status_code == 200
+    assert api.delete(f"/api/v4/groups/acme%2Fsub/members/{sub_owner.pk}", **admin).status_code == 204
+
+    # Without an Owner above (a group left so by an older version), the project keeps its last one.
+    Membership.objects.filter(group=tree["acme"]).delete()
+    Membership.objects.filter(user=proj_owner).update(access_level=AccessLevel.OWNER)
+    refused = api.delete(f"{PROJ}/members/{proj_owner.pk}", **admin)
+    assert refused.status_code == 403
+    assert refused.json() == {"message": "403 Forbidden - A project must have at least one owner"}
+    assert Membership.objects.filter(user=proj_owner, project=tree["proj"]).exists()
+
+
 # --- personal access tokens -----------------------------------------------------------------
 
 

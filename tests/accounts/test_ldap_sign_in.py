@@ -9,6 +9,7 @@ from django.test import Client, override_settings
 from django_auth_ldap.config import GroupOfNamesType, LDAPSearch
 
 from accounts import services
+from accounts.directory import sync_memberships
 from accounts.models import ExternalIdentity, Membership, User
 from accounts.roles import AccessLevel
 from tests.accounts import slapd
@@ -150,3 +151,18 @@ def test_group_map_setting_is_read_or_refused():
     assert parse_group_map("") == {}
     with pytest.raises(ValueError, match="cannot read"):
         parse_group_map(f"cn=developers,{GROUPS}=acme:emperor")
+
+
+def test_leaving_the_directory_group_never_takes_the_last_owner():
+    """The group map follows the directory, except that a group keeps its last Owner (the rule of
+    accounts.services, GitLab's)."""
+    acme = GroupFactory(path="acme")
+    first, last = UserFactory(), UserFactory()
+    owners = f"cn=owners,{GROUPS}"
+    with override_settings(LDAP_GROUP_MAP={owners: ("acme", int(AccessLevel.OWNER))}):
+        for user in (first, last):
+            sync_memberships(user, {owners.lower()})
+        sync_memberships(first, set())
+        assert not Membership.objects.filter(user=first, group=acme).exists()
+        sync_memberships(last, set())
+    assert Membership.objects.get(user=last, group=acme).access_level == AccessLevel.OWNER

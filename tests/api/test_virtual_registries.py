@@ -7,6 +7,7 @@ import json
 import pytest
 from django.db import connection
 
+from accounts.models import AuditEvent
 from accounts.roles import AccessLevel
 from registry.models import CacheEntry, RegistryUpstream, Upstream, VirtualRegistry
 from tests.factories import (
@@ -74,9 +75,17 @@ def create_upstream(api, registry_id, headers, **body):
 
 def test_registry_lifecycle(api, acme, maintainer):
     created = create_registry(api, acme, maintainer)
-    assert set(created) == {"id", "group_id", "name", "description", "created_at", "updated_at"} | {
-        "merge_maven_metadata"  # the format's own option (VirtualSupport.registry_options)
+    assert set(created) == {
+        "id",
+        "group_id",
+        "name",
+        "description",
+        "retain_removed_versions",
+        "merge_maven_metadata",  # the format's own option (VirtualSupport.registry_options)
+        "created_at",
+        "updated_at",
     }
+    assert created["retain_removed_versions"] is False
     assert created["group_id"] == acme.pk and created["name"] == "main"
     listed = api.get(group_url(acme, "registries"), **maintainer).json()
     assert [r["id"] for r in listed] == [created["id"]]
@@ -205,6 +214,32 @@ def test_upstream_validation(api, acme, maintainer, settings):
     assert Upstream.objects.count() == 20
 
 
+def test_file_hosts(api, acme, maintainer):
+    """Other hosts an upstream's metadata may place files on (spec §5.1): `host` or `host:port`,
+    normalized; anything else 400 and nothing saved."""
+    registry = create_registry(api, acme, maintainer)
+    created = create_upstream(api, registry["id"], maintainer)
+    assert created["file_hosts"] == []
+    upstream = url(f"upstreams/{created['id']}")
+    for bad in (["http://files.example/x"], ["u:p@files.example"], ["files.example/path"], [""], [7], ["a:notaport"]):
+        refused = api.patch(upstream, {"file_hosts": bad}, format="json", **maintainer)
+        assert refused.status_code == 400 and list(refused.json()["message"]) == ["file_hosts"], bad
+    too_many = api.patch(upstream, {"file_hosts": [f"h{n}.example" for n in range(21)]}, format="json", **maintainer)
+    assert too_many.status_code == 400
+    assert api.patch(upstream, {"file_hosts": {"a": 1}}, format="json", **maintainer).json() == {
+        "error": "file_hosts is invalid"
+    }
+    assert Upstream.objects.get().file_hosts == []
+    hosts = ["Files.Example", "files.example", "127.0.0.2:8080", "[::1]:81"]
+    changed = api.patch(upstream, {"file_hosts": hosts}, format="json", **maintainer)
+    assert changed.json()["file_hosts"] == ["files.example", "127.0.0.2:8080", "[::1]:81"]
+    form = api.patch(
+        upstream, "file_hosts=a.example%2Cb.example", content_type="application/x-www-form-urlencoded", **maintainer
+    )
+    assert form.json()["file_hosts"] == ["a.example", "b.example"]
+    assert api.patch(upstream, {"file_hosts": []}, format="json", **maintainer).json()["file_hosts"] == []
+
+
 @pytest.mark.parametrize(
     "refused",
     ["http://127.0.0.1:8081/", "http://169.254.169.254/latest", "http://[::ffff:10.0.0.1]/", "http://u:p@localhost/"],
@@ -296,6 +331,29 @@ def test_test_connection(api, acme, maintainer, upstream_server, settings):
     assert api.post(group_url(acme, "upstreams/test"), body, format="json", **developer).status_code == 403
 
 
+def test_health_reads_healthy_once_the_upstream_has_answered(api, acme, maintainer, upstream_server, tmp_path):
+    (tmp_path / "com/company/app/1.0").mkdir()
+    (tmp_path / "com/company/app/1.0/app-1.0.pom").write_bytes(b"<project/>")
+    registry = create_registry(api, acme, maintainer)
+    upstream = create_upstream(api, registry["id"], maintainer, url=upstream_server.url)
+    one = url(f"upstreams/{upstream['id']}")
+    assert api.get(one, **maintainer).json()["health"]["status"] == "unknown"  # never asked yet
+    pulled = api.get(
+        f"/api/v4/virtual_registries/packages/{FMT}/{registry['id']}/com/company/app/1.0/app-1.0.pom", **maintainer
+    )
+    assert pulled.status_code == 200
+    health = api.get(one, **maintainer).json()["health"]
+    assert health["status"] == "healthy" and health["checked_at"] and health["last_error"] is None
+
+    Upstream.objects.filter(pk=upstream["id"]).update(
+        consecutive_failures=3, last_error="upstream-timeout", health_checked_at=None
+    )
+    assert api.get(one, **maintainer).json()["health"]["status"] == "unhealthy"
+    assert api.get(url(f"upstreams/{upstream['id']}/test"), **maintainer).json() == {"success": True}
+    health = api.get(one, **maintainer).json()["health"]
+    assert health["status"] == "healthy" and health["last_error"] is None  # a successful test resets it
+
+
 def test_cache_entries_list_search_and_delete(api, acme, maintainer, upstream_server, tmp_path):
     (tmp_path / "com/company/app/1.0").mkdir()
     (tmp_path / "com/company/app/1.0/app-1.0.jar").write_bytes(b"jar bytes")
@@ -370,6 +428,61 @@ def test_local_upstreams_and_their_claims(api, acme, maintainer, settings):
     assert api.delete(f"{claims}/{listed[0]['id']}", **owner).status_code == 204
     assert api.get(claims, **owner).json() == []
     assert api.delete(f"{claims}/{listed[0]['id']}", **owner).status_code == 404
+
+
+def test_claimed_scopes(api, acme, maintainer):
+    """npm local upstreams claim `@<top-level group>` and the scopes in `claimed_scopes` (spec
+    §4.2); a PATCH sets the list, dropping a scope releases its claim (Owners, audited)."""
+    npm = "/api/v4/virtual_registries/packages/npm"
+    registry = api.post(
+        f"/api/v4/groups/{acme.pk}/-/virtual_registries/packages/npm/registries",
+        {"name": "n"},
+        format="json",
+        **maintainer,
+    ).json()
+    project = ProjectFactory(group=acme, path="web")
+    local = f"{npm}/registries/{registry['id']}/local/upstreams"
+    bad = api.post(
+        local,
+        {"name": "o", "local_project_id": project.pk, "claimed_scopes": ["@Bad Scope"]},
+        format="json",
+        **maintainer,
+    )
+    assert bad.status_code == 400 and list(bad.json()["message"]) == ["claimed_scopes"]
+    assert not Upstream.objects.exists()
+    body = {"name": "o", "local_project_id": project.pk, "claimed_scopes": ["partner", "@vendor", "@partner"]}
+    created = api.post(local, body, format="json", **maintainer)
+    assert created.status_code == 201 and created.json()["claimed_scopes"] == ["@acme", "@partner", "@vendor"]
+    upstream = f"{npm}/local/upstreams/{created.json()['id']}"
+    added = api.patch(
+        upstream, {"claimed_scopes": ["@acme", "@partner", "@vendor", "@more"]}, format="json", **maintainer
+    )
+    assert added.json()["claimed_scopes"] == ["@acme", "@more", "@partner", "@vendor"]
+    dropping = {"claimed_scopes": "@acme,@partner"}
+    assert api.patch(upstream, dropping, format="json", **maintainer).status_code == 403  # a release: Owners
+    owner_user = member(acme, AccessLevel.OWNER)
+    owner = token(owner_user)
+    assert api.patch(upstream, dropping, format="json", **owner).json()["claimed_scopes"] == ["@acme", "@partner"]
+    released = AuditEvent.objects.filter(action="virtual_registry_claim_released").order_by("target_details")
+    assert [event.target_details for event in released] == ["@more", "@vendor"]
+    assert released[0].entity_id == acme.pk and released[0].details["upstream_id"] == created.json()["id"]
+    assert released[0].author_name == owner_user.username
+
+    claims = api.get(f"{upstream}/claims", **owner).json()
+    partner = next(claim for claim in claims if claim["name"] == "@partner")
+    assert api.delete(f"{upstream}/claims/{partner['id']}", **owner).status_code == 204
+    assert AuditEvent.objects.filter(action="virtual_registry_claim_released", target_details="@partner").exists()
+
+    maven_local = url(f"registries/{create_registry(api, acme, maintainer)['id']}/local/upstreams")
+    refused = api.post(
+        maven_local,
+        {"name": "m", "local_project_id": project.pk, "claimed_scopes": ["@x"]},
+        format="json",
+        **maintainer,
+    )
+    assert refused.status_code == 400 and refused.json() == {
+        "message": {"claimed_scopes": ["is not supported for this package format"]}
+    }
 
 
 # --- cleanup policy ----------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """A change of credentials or membership that cannot be announced to every worker is refused.
 
-Four gunicorn workers remember a credential and its access (registry.access_cache). Redis is then
-made to refuse writes (`maxmemory 1`, `noeviction`, as when it is full), so no epoch can change:
-the change must answer 503 and leave the database as it was, the credential keeps exactly the
-access it still has; once Redis takes writes again the same change succeeds and every worker
-refuses the credential on the very next request.
+Four gunicorn workers, on a Redis of the test's own, remember a credential and its access
+(registry.access_cache). That Redis is then made to refuse writes (`maxmemory 1`, `noeviction`, as
+when it is full), so no epoch can change: the change must answer 503 and leave the database as it
+was, the credential keeps exactly the access it still has; once Redis takes writes again the same
+change succeeds and every worker refuses the credential on the very next request.
 """
 
 import contextlib
@@ -13,7 +13,6 @@ import urllib.request
 
 import pytest
 import redis
-from django.conf import settings
 
 from accounts.models import AccessToken, CiJob, DeployToken, JobTokenScopeLink, Membership
 from accounts.roles import AccessLevel
@@ -30,6 +29,7 @@ from tests.factories import (
     ProjectFactory,
     UserFactory,
 )
+from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 
@@ -38,21 +38,26 @@ REQUESTS = 16  # four workers, each serving several
 
 @pytest.fixture(scope="module")
 def workers(django_db_setup, blob_dir, spool_dir, tmp_path_factory):
-    # Last use recorded hourly, as in production, so that credentials are really remembered.
+    """Four workers on a Redis of their own (it is made to refuse writes below).
+    Last use recorded hourly, as in production, so that credentials are really remembered."""
+    own_redis = RedisServer(tmp_path_factory.mktemp("lost-invalidation-redis")).start()
     live = start_live_server(
         blob_dir,
         spool_dir,
         tmp_path_factory.mktemp("lost-invalidation"),
         workers=4,
         PACKHOUSE_TOKEN_LAST_USED_INTERVAL="3600",
+        PACKHOUSE_REDIS_URL=own_redis.url,
     )
+    live.redis_url = own_redis.url
     yield live
     stop_live_server(live)
+    own_redis.stop()
 
 
 @contextlib.contextmanager
-def redis_refusing_writes():
-    client = redis.Redis.from_url(settings.REDIS_URL)
+def redis_refusing_writes(url):
+    client = redis.Redis.from_url(url)
     before = client.config_get("maxmemory")["maxmemory"], client.config_get("maxmemory-policy")["maxmemory-policy"]
     client.config_set("maxmemory-policy", "noeviction")
     client.config_set("maxmemory", 1)
@@ -169,7 +174,7 @@ def test_a_change_that_cannot_reach_every_worker_is_refused_and_later_takes_effe
     subject_headers, (method, path), done = change(project)
     assert statuses(workers, project, subject_headers) == {200}  # remembered by every worker now
 
-    with redis_refusing_writes():
+    with redis_refusing_writes(workers.redis_url):
         status, body = call(method, workers.api(path), admin_headers)
         assert status == 503, body
         assert b"nothing was changed" in body
@@ -192,7 +197,7 @@ def test_a_publish_while_redis_refuses_writes_goes_on_and_every_worker_sees_it(w
     url = workers.api(f"projects/{project.pk}/packages/generic/tool/2.0.0/tool.bin")
     assert {call("GET", url, admin_headers)[0] for _ in range(REQUESTS)} == {404}  # remembered by every worker
 
-    with redis_refusing_writes():
+    with redis_refusing_writes(workers.redis_url):
         request = urllib.request.Request(url, data=b"tool 2", method="PUT", headers=admin_headers)  # noqa: S310
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             assert response.status == 201

@@ -7,55 +7,24 @@ and started again on the same port from that file.
 """
 
 import json
-import subprocess
-import time
 import urllib.error
 import urllib.request
 
 import pytest
-import redis
 
 from accounts.roles import AccessLevel
 from registry.models import PendingEpochChange
-from tests.conftest import _free_port, start_live_server, stop_live_server
+from tests.conftest import start_live_server, stop_live_server
 from tests.factories import AccessTokenFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.formats.npm.npmdocs import publish_document
+from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 
 
-class PersistentRedis:
-    def __init__(self, directory):
-        self.directory = directory
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = None
-
-    def start(self):
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        command += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except (redis.ConnectionError, redis.BusyLoadingError):
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.1)
-
-    def stop(self):
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
 @pytest.fixture
 def own_redis(tmp_path):
-    server = PersistentRedis(tmp_path)
-    server.start()
+    server = RedisServer(tmp_path, persistent=True).start()
     yield server
     server.stop()
 

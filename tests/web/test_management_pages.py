@@ -233,6 +233,23 @@ def test_nobody_grants_a_role_above_their_own(project):
     assert Membership.objects.filter(project=project).count() == 2
 
 
+def test_the_last_owner_is_neither_removed_nor_demoted(acme):
+    owner = member(acme, AccessLevel.OWNER)
+    url = f"/groups/acme/-/group_members/{owner.pk}"
+    for user in (owner, AdminFactory()):
+        client = signed_in(user)
+        for form in ({"action": "remove"}, {"action": "update", "access_level": int(AccessLevel.MAINTAINER)}):
+            response = client.post(url, form, follow=True)
+            assert response.redirect_chain == [("/groups/acme/-/group_members", 302)]
+            assert "A group must have at least one owner" in response.content.decode()
+    assert list(Membership.objects.filter(group=acme).values_list("user_id", "access_level")) == [
+        (owner.pk, AccessLevel.OWNER)
+    ]
+    second = member(acme, AccessLevel.OWNER)
+    assert signed_in(owner).post(url, {"action": "remove"}).status_code == 302  # (leaving the private group)
+    assert list(Membership.objects.filter(group=acme).values_list("user_id", flat=True)) == [second.pk]
+
+
 def test_inherited_members_show_where_they_come_from(acme):
     sub = GroupFactory(parent=acme, path="sub")
     project = ProjectFactory(group=sub, path="lib")

@@ -187,7 +187,7 @@ def test_yank_then_a_fresh_lockfile_refuses_the_version(cargo, project, develope
     code, output = cargo.run(locked_app, dev, "yank", "--registry", "packhouse", "shout@1.0.1", check=False)
     assert code != 0 and "403" in output, output  # a Developer may not yank
     cargo.run(locked_app, boss, "yank", "--registry", "packhouse", "shout@1.0.1")
-    assert PackageVersion.objects.get(version="1.0.1").metadata["yanked"] is True
+    assert PackageVersion.objects.get(version="1.0.1").metadata["withdrawn"]["by"] == "boss"  # set_withdrawn's
 
     # The existing lockfile still builds (a yanked crate stays downloadable) ...
     _, output = cargo.run(locked_app, dev, "run", "--quiet")
@@ -200,6 +200,8 @@ def test_yank_then_a_fresh_lockfile_refuses_the_version(cargo, project, develope
 
     cargo.run(locked_app, boss, "yank", "--undo", "--registry", "packhouse", "shout@1.0.1")
     assert cargo.build_and_run(cargo.application("packhouse", "1"), dev) == ("HI?", "1.0.1")
+    withdrawals = PackageVersion.objects.get(version="1.0.1").metadata["withdrawals"]
+    assert [(entry["action"], entry["by"]) for entry in withdrawals] == [("yank", "boss"), ("unyank", "boss")]
 
 
 def test_refusals(cargo, project, developer):

@@ -6,12 +6,15 @@ Verdaccio as the remote upstream and the group's own project as the local upstre
   never asked for that name;
 - Verdaccio stopped, npm's cache wiped: a fresh install works from Packhouse's cache; a package
   never cached is a 503;
-- a tarball whose bytes differ from its packument's integrity: npm fails, nothing is cached.
+- a tarball whose bytes differ from its packument's integrity: npm fails, nothing is cached;
+- a scope in the local upstream's `claimed_scopes` hides every remote name in it (spec §4.2);
+- version rules filter the packument npm reads: versions, `time` and dist-tags (spec §1.9).
 """
 
 import hashlib
 import json
 import tarfile
+import urllib.error
 import urllib.request
 
 import pytest
@@ -162,3 +165,65 @@ def test_a_tarball_that_does_not_match_its_integrity_is_refused(setup, verdaccio
     assert code != 0 and "502" in output, output
     assert not (app / "node_modules" / "pad-lite").exists()
     assert not CacheEntry.objects.filter(relative_path__endswith=".tgz").exists()
+
+
+def call(server, token, method, path, body):
+    request = urllib.request.Request(
+        server.api(path),
+        data=json.dumps(body).encode(),
+        headers={"Private-Token": token, "Content-Type": "application/json"},
+        method=method,
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_a_claimed_scope_hides_every_remote_name_in_it(setup, virtual_server, verdaccio, tmp_path):
+    npm, registry_url, token, remote = setup
+    lib = package_dir(tmp_path, "@partner/lib", "1.0.0", "module.exports = 'partner';\n", verdaccio.npmrc_lines())
+    npm.run(lib, "publish")
+    app = consumer(tmp_path, "open", registry_url, token, {"@partner/lib": "^1.0.0"})
+    npm.run(app, "install")  # nobody claims @partner yet: the upstream's
+    assert module(app, "@partner/lib")[0] == "1.0.0"
+
+    local = Upstream.objects.get(kind="local")
+    path = f"virtual_registries/packages/npm/local/upstreams/{local.pk}"
+    claimed = call(virtual_server, token, "PATCH", path, {"claimed_scopes": ["@acme", "partner"]})
+    assert claimed["claimed_scopes"] == ["@acme", "@partner"]
+
+    before = len(verdaccio.requests())
+    closed = consumer(tmp_path, "closed", registry_url, token, {"@partner/lib": "^1.0.0"})
+    code, output = npm.run(closed, "install", check=False)
+    assert code != 0 and "404" in output, output  # the project holds no @partner/lib: still hidden
+    assert not (closed / "node_modules").exists()
+    assert not any("partner" in line for line in verdaccio.requests()[before:])  # nor fetched, nor cached copy
+
+
+def test_version_rules_filter_the_packument_npm_reads(setup, virtual_server, verdaccio, tmp_path):
+    npm, registry_url, token, remote = setup
+    for version, tag in (("2.0.0", None), ("2.1.0", None), ("3.0.0-rc.1", "next")):
+        body = f"module.exports = '{version}';\n"
+        directory = package_dir(tmp_path, "pad-lite", version, body, verdaccio.npmrc_lines())
+        npm.run(directory, "publish", *(("--tag", tag) if tag else ()))
+    rules = f"virtual_registries/packages/npm/upstreams/{remote.pk}/rules"
+    api(virtual_server, token, rules, rule_type="deny", pattern_type="wildcard", target="version", pattern="2.1.*")
+    api(virtual_server, token, rules, rule_type="deny", pattern_type="wildcard", target="version", pattern="3.*")
+
+    app = consumer(tmp_path, "rules", registry_url, token, {"pad-lite": "*"})
+    npm.run(app, "install")
+    assert module(app, "pad-lite") == ("2.0.0", "module.exports = '2.0.0';\n")  # latest 2.1.0 denied
+    request = urllib.request.Request(f"{registry_url}/pad-lite", headers={"Private-Token": token})
+    full = json.loads(urllib.request.urlopen(request, timeout=30).read())
+    assert sorted(full["versions"]) == ["1.0.0", "2.0.0"]
+    assert full["dist-tags"] == {"latest": "2.0.0"}  # `next` pointed at a denied version: dropped
+    assert set(full["time"]) - {"created", "modified"} == {"1.0.0", "2.0.0"}
+    request = urllib.request.Request(f"{registry_url}/-/package/pad-lite/dist-tags", headers={"Private-Token": token})
+    assert json.loads(urllib.request.urlopen(request, timeout=30).read()) == {"latest": "2.0.0"}
+    pinned = consumer(tmp_path, "pinned", registry_url, token, {"pad-lite": "2.1.0"})
+    code, output = npm.run(pinned, "install", check=False)
+    assert code != 0 and "ETARGET" in output, output
+    tarball = urllib.request.Request(f"{registry_url}/pad-lite/-/pad-lite-2.1.0.tgz", headers={"Private-Token": token})
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(tarball, timeout=30)
+    assert denied.value.code == 404
+    assert not CacheEntry.objects.filter(relative_path="/pad-lite/-/pad-lite-2.1.0.tgz").exists()

@@ -87,7 +87,9 @@ class Client:
             assert result.returncode == 0, f"{' '.join(command[:3])}... failed:\n{output}"
         return result.returncode, output
 
-    def add_source(self, name, url, username, password, legacy=False):
+    def add_source(self, name, url, username, password, legacy=False, user_config=False):
+        """Into the client's NuGet.Config, or with `user_config` into the user's own
+        (~/.config/NuGet/NuGet.Config: the only one `nuget search` reads, it has no -ConfigFile)."""
         return self.run(
             "sources",
             "add",
@@ -100,9 +102,8 @@ class Client:
             "-Password",
             password,
             *([] if legacy else ["-StorePasswordInClearText"]),
-            "-ConfigFile",
             # nuget 2.8.7 on mono mangles absolute paths: relative to its working directory
-            self.config.name if legacy else str(self.config),
+            *([] if user_config else ["-ConfigFile", self.config.name if legacy else str(self.config)]),
             legacy=legacy,
         )
 
@@ -148,6 +149,16 @@ class Client:
         )
         installed = out / f"{package_id}.{version}" / "content" / "readme.txt"
         return code, output, installed
+
+    def install_latest(self, package_id, source, out, legacy=False):
+        """`install <id>` without -Version: the versions the client picked, as installed in `out`."""
+        config = self.config.name if legacy else str(self.config)
+        self.run(
+            *("install", package_id, "-Source", source, "-OutputDirectory", str(out)),
+            *("-ConfigFile", config, "-NoCache", "-NonInteractive"),
+            legacy=legacy,
+        )
+        return sorted(path.name for path in out.iterdir())
 
 
 @pytest.fixture
@@ -302,12 +313,25 @@ def test_install_from_s3_storage(nuget_exe, live_registry_s3, world, tmp_path):
     assert answered(log, "GET", r"/api/v4/projects/\d+/packages/nuget/v2/download/[^ ]+")[-1] == 302
 
 
-def test_nuget_exe_installs_an_unlisted_version_by_exact_version(nuget_exe, live_registry, world, tmp_path):
+def test_an_unlisted_version(nuget_exe, live_registry, world, tmp_path):
+    """nuget.org's unlisting as far as each real client lets a server take it: out of search
+    (NuGet.exe's v3 `search`), out of "the latest" for Debian's nuget 2.8.7 (v2: `Listed` false,
+    `Published` 1900-01-01, not IsLatestVersion), still installed by exact version by both.
+
+    NuGet.exe 5.8's `install <id>` without -Version takes the highest version whatever the
+    server says: its InstallCommand builds the ResolutionContext with `includeUnlisted: true`,
+    so NuGetPackageManager.GetLatestVersionCoreAsync keeps `package.Listed ||
+    resolutionContext.IncludeUnlisted`, true for every version of the registration it read
+    (`listed: false` is parsed, then ignored). NuGet.Client fixed it in 5.9.0 (e9722d69, "Do not
+    install unlisted package in NuGet.exe", NuGet/Home#7466). No other answer helps 5.8: the
+    exact-version install reads the same registration index (DependencyInfoResourceV3.
+    ResolvePackage), so a version left out of it could not be installed by exact version either.
+    The assertion below pins 5.8's behaviour; with a NuGet.exe of 5.9 or later it is 1.0.0."""
     group, project, user = world
     boss = UserFactory(username="boss")
     MembershipFactory(user=boss, project=project, access_level=AccessLevel.MAINTAINER)
     pat = AccessTokenFactory(user=user).plaintext
-    client = Client(nuget_exe, tmp_path)
+    client = Client(nuget_exe, tmp_path / "publisher")  # (its NuGet.Config is not above `fresh`'s)
     client.add_source("packhouse", project_source(live_registry, project), user.username, pat)
     for version in ("1.0.0", "1.1.0"):
         client.push(client.pack("Acme.Widgets", version), "packhouse")
@@ -322,3 +346,24 @@ def test_nuget_exe_installs_an_unlisted_version_by_exact_version(nuget_exe, live
 
     _, _, installed = client.install("Acme.Widgets", "1.1.0", "packhouse")  # exact version: still installable
     assert installed.read_text() == "hello from packhouse\n"
+
+    # A client that has never read the registration (so no HTTP cache: 5.8 applies -NoCache only
+    # after it has picked the latest version, and keeps a registration index for 30 minutes).
+    fresh = Client(nuget_exe, tmp_path / "fresh")
+    fresh.add_source("packhouse", project_source(live_registry, project), user.username, pat, user_config=True)
+    fresh.add_source("packhouse", project_source(live_registry, project), user.username, pat)
+    _, output = fresh.run("search", "Acme", "-Source", "packhouse", "-NonInteractive")
+    assert "> Acme.Widgets | 1.0.0 |" in output and "1.1.0" not in output, output
+    assert fresh.install_latest("Acme.Widgets", "packhouse", tmp_path / "latest") == ["Acme.Widgets.1.1.0"]
+
+    v2 = live_registry.api(f"projects/{project.pk}/packages/nuget/v2")
+    legacy = Client(nuget_exe, tmp_path / "legacy")
+    legacy.add_source("legacy", v2, user.username, pat, legacy=True)
+    assert legacy.install_latest("Acme.Widgets", v2, tmp_path / "legacy-latest", legacy=True) == ["Acme.Widgets.1.0.0"]
+    out = tmp_path / "legacy-exact"
+    legacy.run(
+        *("install", "Acme.Widgets", "-Version", "1.1.0", "-Source", v2, "-OutputDirectory", str(out)),
+        *("-ConfigFile", legacy.config.name, "-NoCache", "-NonInteractive"),
+        legacy=True,
+    )
+    assert (out / "Acme.Widgets.1.1.0" / "content" / "readme.txt").is_file()

@@ -181,6 +181,8 @@ def test_search_versions_prereleases_and_yank(gems, project, developer):
     assert "403" in output or "Forbidden" in output, output  # a Developer may not yank
     _, output = gems.run(gems.env(GEM_HOST_API_KEY=boss_token), "gem", "yank", "hola", "-v", "0.2.0", "--host", host)
     assert "Successfully yanked gem: hola (0.2.0)" in output
+    withdrawals = PackageVersion.objects.get(version="0.2.0").metadata["withdrawals"]  # set_withdrawn's record
+    assert [(entry["action"], entry["by"]) for entry in withdrawals] == [("yank", "boss")]
     env, _, _ = gems.install(source, "hola")
     assert gems.ruby_says(env, "hola") == "one"  # the yanked version is gone from every index
     _, code, output = gems.install(source, "hola:0.2.0", check=False)

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from accounts.models import AuditEvent
 from accounts.roles import AccessLevel
 from registry import tasks
 from registry.models import CleanupPolicy, Package, PackageVersion
@@ -218,6 +219,45 @@ def test_yank_and_unyank(client, project, developer, maintainer):
     assert [line["yanked"] for line in index_lines(client, project, developer)] == [False, False]
     for missing in ("shout/9.9.9", "nope/1.0.0", "shout/x"):
         assert client.delete(f"{base(project)}/api/v1/crates/{missing}/yank", **maintainer).status_code == 404
+
+
+def test_yanks_go_through_the_withdrawal_contract(client, project, developer, maintainer):
+    """`cargo yank`, the REST API's withdrawal endpoint and the version's page are one
+    withdrawal: recorded on the version and in the audit trail, shown on the page, read by the
+    index whichever way it was made."""
+    publish(client, project, developer)
+    publish(client, project, developer, version="1.1.0")
+    version = PackageVersion.objects.get(version="1.1.0")
+    crate_api = f"{base(project)}/api/v1/crates/shout/1.1.0"
+    withdrawal = f"/api/v4/projects/{project.pk}/packages/{version.pk}/withdrawal"
+
+    assert client.delete(f"{crate_api}/yank", **maintainer).status_code == 200
+    version.refresh_from_db()
+    assert version.metadata["withdrawn"]["reason"] == "" and "yanked" not in version.metadata
+    listed = client.get(f"/api/v4/projects/{project.pk}/packages/{version.pk}", **maintainer).json()
+    assert listed["withdrawn"]["by"] == version.metadata["withdrawn"]["by"]
+    events = AuditEvent.objects.filter(target_id=str(version.pk), action__startswith="package_withdraw").order_by("pk")
+    assert [(e.action, e.details["action"]) for e in events.all()] == [("package_withdrawn", "yank")]
+
+    # the REST API gives it a reason; yanking again through cargo keeps it
+    response = client.post(withdrawal, {"reason": "CVE-2026-7"}, **maintainer)
+    assert (response.status_code, response.json()["withdrawn"]["reason"]) == (201, "CVE-2026-7")
+    assert client.delete(f"{crate_api}/yank", **maintainer).status_code == 200
+    version.refresh_from_db()
+    assert version.metadata["withdrawn"]["reason"] == "CVE-2026-7"
+    client.force_login(UserFactory(is_superuser=True))
+    page = client.get(f"/{project.full_path}/-/packages/{version.pk}").content.decode()
+    assert "<strong>Yanked</strong>: CVE-2026-7" in page and "Unyank 1.1.0" in page
+
+    # undone through the REST API: cargo sees it again; the page yanks it again
+    assert client.delete(withdrawal, **maintainer).status_code == 200
+    assert [line["yanked"] for line in index_lines(client, project, developer)] == [False, False]
+    assert client.post(f"/{project.full_path}/-/packages/{version.pk}/withdrawal", {"reason": "x"}).status_code == 302
+    assert [line["yanked"] for line in index_lines(client, project, developer)] == [False, True]
+    assert client.put(f"{crate_api}/unyank", **maintainer).status_code == 200
+    version.refresh_from_db()
+    assert [e["action"] for e in version.metadata["withdrawals"]] == ["yank", "yank", "unyank", "yank", "unyank"]
+    assert events.count() == 5
 
 
 def test_group_index_aggregates_what_the_caller_may_pull(client, group, project, developer):

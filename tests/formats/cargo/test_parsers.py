@@ -184,7 +184,8 @@ def test_metadata_becomes_the_index_entry():
         "links": "z",
         "rust_version": "1.70",
     }
-    assert json.loads(renderers.index_entry("shout", "1.0.0", {**draft.metadata, "yanked": True}, "0"))["yanked"]
+    yanked = {**draft.metadata, "withdrawn": {"reason": "", "by": "x", "at": "2026-01-01"}}  # set_withdrawn's mark
+    assert json.loads(renderers.index_entry("shout", "1.0.0", yanked, "0"))["yanked"]
 
 
 @pytest.mark.parametrize(
@@ -221,7 +222,7 @@ def test_index_file_lists_each_version_once_in_publish_order_and_only_its_spelli
         ("foo-bar", "1.0.0", {}, "a" * 64),
         ("foo_bar", "9.0.0", {}, "b" * 64),  # the other index file
         ("foo-bar", "1.1.0", {}, "c" * 64),
-        ("foo-bar", "1.0.0", {"yanked": True}, "d" * 64),  # the same version in another project
+        ("foo-bar", "1.0.0", {"withdrawn": {"reason": ""}}, "d" * 64),  # the same version in another project
     ]
     lines = [json.loads(line) for line in renderers.index_file(rows, "foo-bar").splitlines()]
     assert [(line["vers"], line["cksum"][0], line["yanked"]) for line in lines] == [

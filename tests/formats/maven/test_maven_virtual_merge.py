@@ -261,6 +261,13 @@ def test_claimed_group_ids_hide_a_whole_group(client, acme, reader, maintainer, 
     url = f"/api/v4/virtual_registries/packages/maven/local/upstreams/{created.json()['id']}"
     refused = client.patch(url, {"claimed_group_ids": ["com.acme"]}, content_type="application/json", **maintainer)
     assert refused.status_code == 400 and "claimed_group_ids" in refused.json()["message"]
-    released = client.patch(url, {"claimed_group_ids": []}, content_type="application/json", **maintainer)
+    dropping = {"claimed_group_ids": []}
+    assert client.patch(url, dropping, content_type="application/json", **maintainer).status_code == 403
+    owner = auth_headers(AccessTokenFactory(user=member(acme, AccessLevel.OWNER)).plaintext)
+    released = client.patch(url, dropping, content_type="application/json", **owner)
     assert released.status_code == 200 and released.json()["claimed_group_ids"] == []
+    assert NameClaim.objects.filter(name="com.acme.*").count() == 0
     assert body(get(client, registry, "com/acme/lib/1.0/lib-1.0.jar", reader)) == b"remote"
+    # Another format's field is refused.
+    npm_field = client.patch(url, {"claimed_scopes": ["@acme"]}, content_type="application/json", **owner)
+    assert npm_field.status_code == 400 and list(npm_field.json()["message"]) == ["claimed_scopes"]

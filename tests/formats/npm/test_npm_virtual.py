@@ -2,8 +2,10 @@
 the abbreviated and full packuments cached apart, tarball URLs rewritten, dist-tags, refusals."""
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from accounts.roles import AccessLevel
 from registry.models import CacheEntry, RegistryUpstream, Upstream, VirtualRegistry
@@ -114,3 +116,101 @@ def test_the_groups_own_scope_is_never_taken_from_upstream(client, verdaccio):
     )
     hidden = client.get(url(registry, "@up%2fpad"), **reader)
     assert hidden.status_code == 404 and "claimed by local upstream ours" in hidden.json()["message"]
+
+
+def rules_url(upstream):
+    return f"/api/v4/virtual_registries/packages/npm/upstreams/{upstream.pk}/rules"
+
+
+def test_regex_rules_run_on_re2(client, registry):
+    """Regex rules (spec §1.9) are RE2's: what RE2 refuses is a 400 when saved, nothing kept; a
+    denial is a 404 and an audit event (at most one a minute per path and caller)."""
+    from accounts.models import AuditEvent
+
+    upstream = Upstream.objects.get()
+    maintainer = auth_headers(AccessTokenFactory(user=member(registry.group, AccessLevel.MAINTAINER)).plaintext)
+    for refused in (r"(a)\1", "(?=@up).*", "x{2000}", "[a-"):
+        body = {"rule_type": "deny", "pattern_type": "regex", "target": "name", "pattern": refused}
+        response = client.post(rules_url(upstream), body, content_type="application/json", **maintainer)
+        assert response.status_code == 400 and list(response.json()["message"]) == ["pattern"], refused
+    assert not upstream.rules.exists()
+
+    allow_scope = {"rule_type": "allow", "pattern_type": "regex", "target": "scope", "pattern": "UP|other"}
+    assert (
+        client.post(rules_url(upstream), allow_scope, content_type="application/json", **maintainer).status_code == 201
+    )
+    pad = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT=CORGI, **registry.reader)
+    assert pad.status_code == 200  # scopes compare case-insensitively
+    # A pattern that backtracking engines take exponential time on: RE2 answers at once.
+    deny = {"rule_type": "deny", "pattern_type": "regex", "target": "name", "pattern": "(@?[a-z]+/?)+[0-9]"}
+    assert client.post(rules_url(upstream), deny, content_type="application/json", **maintainer).status_code == 201
+    long_name = "@up/" + "a" * 200
+    assert client.get(url(registry, long_name.replace("/", "%2f")), **registry.reader).status_code == 404  # no such
+    version_rule = {"rule_type": "deny", "pattern_type": "regex", "target": "version", "pattern": r"2\.1\.\d+"}
+    assert (
+        client.post(rules_url(upstream), version_rule, content_type="application/json", **maintainer).status_code == 201
+    )
+    for _ in range(2):
+        denied = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT=CORGI, **registry.reader)
+        assert denied.status_code == 404 and "rules" in denied.json()["message"]  # its only version is denied
+    tarball = client.get(url(registry, "@up/pad/-/pad-2.1.0.tgz"), **registry.reader)
+    assert tarball.status_code == 404
+    events = AuditEvent.objects.filter(action="virtual_registry_upstream_artifact_denied").order_by("id")
+    assert [event.target_details for event in events] == ["/@up/pad", "/@up/pad/-/pad-2.1.0.tgz"]
+    assert events[0].entity_id == registry.group_id and events[0].details["upstream_ids"] == [upstream.pk]
+    assert not CacheEntry.objects.filter(relative_path__endswith=".tgz").exists()
+
+
+def test_an_integrity_failure_is_an_audit_event(client, registry, verdaccio):
+    from accounts.models import AuditEvent
+
+    tarball = next((verdaccio.storage / "@up" / "pad").glob("*.tgz"))
+    tarball.write_bytes(tarball.read_bytes() + b"tampered")
+    response = client.get(url(registry, "@up/pad/-/pad-2.1.0.tgz"), **registry.reader)
+    assert response.status_code == 502 and response.json()["message"] == "502 Upstream integrity check failed"
+    event = AuditEvent.objects.get(action="virtual_registry_integrity_failure")
+    upstream = Upstream.objects.get()
+    assert event.entity_id == registry.group_id and event.target_details == "/@up/pad/-/pad-2.1.0.tgz"
+    assert event.details["upstream_id"] == upstream.pk and event.details["algorithm"] == "sha512"
+    assert event.details["expected"] != event.details["actual"] and len(event.details["actual"]) == 128
+    assert not CacheEntry.objects.filter(relative_path__endswith=".tgz").exists()
+
+
+def test_removed_versions_are_not_served_unless_the_registry_retains_them(client, registry, verdaccio, tmp_path):
+    """A version unpublished upstream (spec §3.2.3): once the packument no longer lists it, its
+    cached tarball is 404 (a lockfile install fails as it would upstream), unless the registry's
+    `retain_removed_versions` is on."""
+    package = tmp_path / "pkg"
+    (package / "package.json").write_text(json.dumps({"name": "@up/pad", "version": "2.2.0"}))
+    (tmp_path / "second").mkdir()
+    Npm(tmp_path / "second", None).run(package, "publish")
+    cached = client.get(url(registry, "@up/pad/-/pad-2.2.0.tgz"), **registry.reader)
+    assert cached.status_code == 200 and cached["X-Packhouse-Cache"] == "MISS"
+    assert client.get(url(registry, "@up/pad/-/pad-2.2.0.tgz"), **registry.reader)["X-Packhouse-Cache"] == "HIT"
+
+    (tmp_path / "third").mkdir()
+    Npm(tmp_path / "third", None).run(package, "unpublish", "@up/pad@2.2.0")
+    # The cached packument is still fresh: the tarball is still listed as far as anyone knows.
+    assert client.get(url(registry, "@up/pad/-/pad-2.2.0.tgz"), **registry.reader).status_code == 200
+    # Past the metadata validity the packument is revalidated: 2.2.0 is gone.
+    upstream = Upstream.objects.get()
+    stale = timezone.now() - timedelta(hours=upstream.metadata_cache_validity_hours + 1)
+    CacheEntry.objects.filter(kind="metadata").update(upstream_checked_at=stale)
+    gone = client.get(url(registry, "@up/pad/-/pad-2.2.0.tgz"), **registry.reader)
+    assert gone.status_code == 404
+    packument = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT=CORGI, **registry.reader).json()
+    assert list(packument["versions"]) == ["2.1.0"] and packument["dist-tags"]["latest"] == "2.1.0"
+    assert client.get(url(registry, "@up/pad/-/pad-2.1.0.tgz"), **registry.reader).status_code == 200
+
+    maintainer = auth_headers(AccessTokenFactory(user=member(registry.group, AccessLevel.MAINTAINER)).plaintext)
+    settings_url = f"/api/v4/virtual_registries/packages/npm/registries/{registry.pk}"
+    bad = client.patch(
+        settings_url, {"retain_removed_versions": "maybe"}, content_type="application/json", **maintainer
+    )
+    assert bad.status_code == 400 and bad.json() == {"error": "retain_removed_versions is invalid"}
+    changed = client.patch(
+        settings_url, {"retain_removed_versions": True}, content_type="application/json", **maintainer
+    )
+    assert changed.json()["retain_removed_versions"] is True
+    kept = client.get(url(registry, "@up/pad/-/pad-2.2.0.tgz"), **registry.reader)
+    assert kept.status_code == 200 and kept["X-Packhouse-Cache"] == "HIT"

@@ -3,6 +3,7 @@
 stays downloadable by exact version; Maintainer+ through the withdrawal endpoint or the page."""
 
 import json
+from xml.etree import ElementTree
 
 import pytest
 from django.test import Client
@@ -15,6 +16,8 @@ from tests.formats.nuget.nupkg import nupkg
 from tests.formats.nuget.test_nuget_api import content, member, prefix, push
 
 pytestmark = pytest.mark.django_db
+
+M = "http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"
 
 
 @pytest.fixture
@@ -32,6 +35,17 @@ def published(project):
 
 def withdrawal(project, version):
     return f"/api/v4/projects/{project.pk}/packages/{version.pk}/withdrawal"
+
+
+def v2_flags(feed):
+    """{version: (Listed, IsLatestVersion, IsAbsoluteLatestVersion, published on 1900-01-01)} of a v2 feed."""
+    root = ElementTree.fromstring(feed)
+    flags = {}
+    for properties in root.iter(f"{{{M}}}properties"):
+        value = {child.tag.split("}")[1]: child.text for child in properties}
+        latest = (value["IsLatestVersion"], value["IsAbsoluteLatestVersion"])
+        flags[value["Version"]] = (value["Listed"], *latest, value["Published"].startswith("1900-01-01"))
+    return flags
 
 
 def test_unlist_then_relist(project, published):
@@ -53,7 +67,12 @@ def test_unlist_then_relist(project, published):
     download = Client().get(f"{prefix(project)}/download/acme.tools/1.1.0/acme.tools.1.1.0.nupkg", **published)
     assert download.status_code == 200
     v2 = content(Client().get(f"{prefix(project)}/v2/FindPackagesById()", {"id": "'Acme.Tools'"}, **published))
-    assert b'<d:Listed m:type="Edm.Boolean">false</d:Listed>' in v2
+    assert v2_flags(v2) == {
+        "1.0.0": ("true", "true", "true", False),  # Listed, IsLatestVersion, IsAbsoluteLatestVersion,
+        "1.1.0": ("false", "false", "false", True),  # Published on 1900-01-01
+    }
+    v2_search = content(Client().get(f"{prefix(project)}/v2/Search()", {"searchTerm": "'acme'"}, **published))
+    assert list(v2_flags(v2_search)) == ["1.0.0"]
 
     assert Client().delete(withdrawal(project, newer), **maintainer).status_code == 200
     newer.refresh_from_db()

@@ -291,20 +291,14 @@ def test_search_merges_local_and_remote_results(client, dotnet, reader, upstream
     # The prefix claim also hides the remote id from resolution.
     hidden = get(client, registry, "metadata/acme.extra/index.json", reader)
     assert hidden.status_code == 404 and "claimed by local upstream ours" in hidden.json()["message"]
-    # Owners change the prefixes.
-    changed = client.patch(
-        f"/api/v4/virtual_registries/packages/nuget/local/upstreams/{created.json()['id']}",
-        {"claimed_prefixes": []},
-        content_type="application/json",
-        **maintainer,
-    )
+    # Dropping a prefix releases its claim: Owners only.
+    url = f"/api/v4/virtual_registries/packages/nuget/local/upstreams/{created.json()['id']}"
+    dropping = {"claimed_prefixes": []}
+    assert client.patch(url, dropping, content_type="application/json", **maintainer).status_code == 403
+    owner = auth_headers(AccessTokenFactory(user=member(dotnet, AccessLevel.OWNER)).plaintext)
+    changed = client.patch(url, dropping, content_type="application/json", **owner)
     assert changed.status_code == 200 and changed.json()["claimed_prefixes"] == []
-    bad = client.patch(
-        f"/api/v4/virtual_registries/packages/nuget/local/upstreams/{created.json()['id']}",
-        {"claimed_prefixes": ["Acme"]},
-        content_type="application/json",
-        **maintainer,
-    )
+    bad = client.patch(url, {"claimed_prefixes": ["Acme"]}, content_type="application/json", **owner)
     assert bad.status_code == 400 and "claimed_prefixes" in bad.json()["message"]
 
     # The remote down: local results, and a header saying the rest is missing.

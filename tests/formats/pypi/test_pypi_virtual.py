@@ -84,3 +84,56 @@ def test_json_page_and_files(client, registry, upstream):
     names = client.get(url(registry, "simple/"), HTTP_ACCEPT=JSON, **registry.reader).json()
     assert names["projects"] == [{"name": "demo"}]
     assert client.get(url(registry, "files/demo/nothex/demo-1.0.tar.gz"), **registry.reader).status_code == 400
+
+
+def test_files_of_denied_versions_are_left_out_of_the_page(client, registry):
+    """Version rules (spec §1.9) filter the page: its files and the JSON `versions`."""
+    from registry.models import UpstreamRule
+
+    remote = Upstream.objects.get()
+    UpstreamRule.objects.create(
+        upstream=remote, rule_type="deny", pattern_type="wildcard", target="version", pattern="0.*"
+    )
+    document = client.get(url(registry, "simple/demo/"), HTTP_ACCEPT=JSON, **registry.reader).json()
+    assert [entry["filename"] for entry in document["files"]] == ["demo-1.0.tar.gz"]
+    html = client.get(url(registry, "simple/demo/"), **registry.reader).content.decode()
+    assert "demo-1.0.tar.gz" in html and "demo-0.1" not in html
+    denied = client.get(url(registry, f"files/demo/h-{'0' * 64}/demo-0.1.tar.gz"), **registry.reader)
+    assert denied.status_code == 404
+
+
+def test_a_compressed_page_that_inflates_past_the_ratio_is_refused(client, tmp_path):
+    """Spec §5.3: a gzip body may inflate at most 100:1 (past 1 MiB). nginx sends each page's
+    `.gz` with `Content-Encoding: gzip`: an ordinary page is read; 20 MiB of blanks in 20 KiB
+    (under the page cap, 1000:1) is a 502 and nothing is cached."""
+    import gzip
+
+    from registry.models import CacheEntry
+    from tests.upstreams import Nginx
+
+    digest = hashlib.sha256(b"sdist").hexdigest()
+    for name, body in (
+        ("fine", f'<a href="../../files/fine-1.0.tar.gz#sha256={digest}">fine-1.0.tar.gz</a>'.encode()),
+        ("bomb", b"<html>" + b" " * (20 * 1024 * 1024) + b"</html>"),
+    ):
+        page = tmp_path / "root" / "simple" / name
+        page.mkdir(parents=True)
+        (page / "index.html").write_bytes(b"<html>uncompressed copy, never sent</html>")
+        (page / "index.html.gz").write_bytes(gzip.compress(body, 9))
+    server = Nginx(tmp_path / "nginx", {"index": ("127.0.0.1", tmp_path / "root")}).start()
+    try:
+        group = GroupFactory(path="acme")
+        registry = VirtualRegistry.objects.create(group=group, format="pypi", name="py")
+        remote = Upstream.objects.create(
+            group=group, format="pypi", kind="remote", name="u", url=f"{server.url('index')}/simple"
+        )
+        RegistryUpstream.objects.create(registry=registry, upstream=remote, position=1)
+        reader = auth_headers(AccessTokenFactory(user=member(group, AccessLevel.GUEST)).plaintext)
+        fine = client.get(url(registry, "simple/fine/"), HTTP_ACCEPT=JSON, **reader)
+        assert fine.status_code == 200 and fine.json()["files"][0]["filename"] == "fine-1.0.tar.gz"
+        bomb = client.get(url(registry, "simple/bomb/"), **reader)
+        assert bomb.status_code == 502 and "inflates more than 100:1" in bomb.content.decode()
+        assert list(CacheEntry.objects.values_list("relative_path", flat=True)) == ["/fine/"]
+        assert Upstream.objects.get(pk=remote.pk).consecutive_failures == 0  # the upstream is fine
+    finally:
+        server.stop()

@@ -8,6 +8,7 @@ import zlib
 import pytest
 from rubymarshal.reader import loads
 
+from accounts.models import AuditEvent
 from accounts.roles import AccessLevel
 from registry import tasks
 from registry.models import CleanupPolicy, Package, PackageVersion
@@ -137,6 +138,48 @@ def test_yank(client, project, developer, maintainer):
     assert get(client, project, "gems/hola-0.2.0.gem", developer)[0].status_code == 200  # lockfiles still work
     specs = loads(gzip.decompress(get(client, project, "specs.4.8.gz", developer)[1]))
     assert [v.marshal_dump() for _, v, _ in specs] == [["0.1.0"]]
+
+
+def test_yanks_go_through_the_withdrawal_contract(client, project, developer, maintainer):
+    """`gem yank`, the REST API's withdrawal endpoint and the version's page are one withdrawal:
+    recorded on the version and in the audit trail, shown on the page; the indexes follow it
+    whichever way it was made, and only the REST API and the page undo it (`gem` has no unyank)."""
+    push(client, project, developer, gem())
+    push(client, project, developer, gem(version="0.2.0"))
+    version = PackageVersion.objects.get(version="0.2.0")
+    withdrawal = f"/api/v4/projects/{project.pk}/packages/{version.pk}/withdrawal"
+
+    def yank():
+        form, content_type = "gem_name=hola&version=0.2.0", "application/x-www-form-urlencoded"
+        return client.delete(f"{base(project)}/api/v1/gems/yank", data=form, content_type=content_type, **maintainer)
+
+    def indexed():
+        info = get(client, project, "info/hola", developer)[1].decode()
+        return [line.split()[0] for line in info.splitlines()[1:]]
+
+    assert yank().status_code == 200
+    version.refresh_from_db()
+    assert version.metadata["withdrawn"]["reason"] == "" and "yanked" not in version.metadata
+    events = AuditEvent.objects.filter(target_id=str(version.pk), action__startswith="package_withdraw").order_by("pk")
+    assert [(e.action, e.details["action"]) for e in events.all()] == [("package_withdrawn", "yank")]
+    client.force_login(UserFactory(is_superuser=True))
+    page = client.get(f"/{project.full_path}/-/packages/{version.pk}").content.decode()
+    assert "<strong>Yanked</strong>" in page and "Unyank 0.2.0" in page
+
+    assert client.delete(withdrawal, **maintainer).status_code == 200  # undone
+    assert indexed() == ["0.1.0", "0.2.0"]
+    assert get(client, project, "quick/Marshal.4.8/hola-0.2.0.gemspec.rz", developer)[0].status_code == 200
+    response = client.post(withdrawal, {"reason": "leaks a key"}, **maintainer)
+    assert (response.status_code, response.json()["withdrawn"]["reason"]) == (201, "leaks a key")
+    assert indexed() == ["0.1.0"]
+    refused = yank()  # as before: a yanked version is not yanked again, its reason stays
+    assert (refused.status_code, refused.content) == (400, b"The version 0.2.0 (ruby) of hola has already been yanked.")
+    page_withdrawal = f"/{project.full_path}/-/packages/{version.pk}/withdrawal"
+    assert client.post(page_withdrawal, {"action": "undo"}).status_code == 302
+    assert indexed() == ["0.1.0", "0.2.0"]
+    version.refresh_from_db()
+    assert [e["action"] for e in version.metadata["withdrawals"]] == ["yank", "unyank", "yank", "unyank"]
+    assert events.count() == 4
 
 
 def test_cleanup_packages_api_and_the_version_page(client, project, developer, settings):

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0008_virtual_upstream_rules'),
+        ('registry', '0010_virtual_registry_retain_removed_versions'),
     ]
 
     operations = [

@@ -1,0 +1,437 @@
+"""The "Virtual registries" pages of a top-level group: who may open and change what (a matrix per
+page and action: Guest, Reporter, Developer, Maintainer, Owner, non-member, anonymous, as the REST
+API's policy answers), and what the pages do, through the API's services and in its words: create
+and edit registries and upstreams (secrets written, never shown back), reorder, test a connection
+against a real server, list, search and delete cache entries a real pull filled, the client
+configuration of each format."""
+
+import base64
+
+import pytest
+from django.test import Client
+
+from accounts.roles import AccessLevel
+from registry import secrets
+from registry.models import CacheEntry, RegistryUpstream, Upstream, VirtualCleanupPolicy, VirtualRegistry
+from registry.virtual import services
+from tests.factories import AccessTokenFactory, GroupFactory, ProjectFactory, UserFactory, member
+from tests.helpers import auth_headers
+from tests.upstreams import StaticUpstream
+from tests.web.test_management_pages import ROLES, caller, expected, outcome, signed_in
+
+pytestmark = pytest.mark.django_db
+BASE = "/groups/acme/-/virtual_registries"
+
+
+@pytest.fixture(autouse=True)
+def _local_upstreams_allowed(settings):
+    """Test upstreams run on 127.0.0.1 over http: the instance allows that explicitly."""
+    settings.VR_ALLOW_HTTP = True
+    settings.VR_ALLOW_LOCAL_NETWORK = True
+
+
+@pytest.fixture
+def acme():
+    return GroupFactory(path="acme", visibility="public")
+
+
+@pytest.fixture
+def registry(acme):
+    return VirtualRegistry.objects.create(group=acme, format="maven", name="java", description="all of Java")
+
+
+def remote(registry, url="http://127.0.0.1:9/repo", **data):
+    from registry import formats
+
+    upstream, _ = services.create_remote_upstream(
+        registry.group, formats.get(registry.format), {"url": url, **data}, registry=registry
+    )
+    return upstream
+
+
+def registry_url(registry):
+    return f"{BASE}/{registry.format}/registries/{registry.pk}"
+
+
+def upstream_url(upstream):
+    return f"{BASE}/{upstream.format}/upstreams/{upstream.pk}"
+
+
+def maven_repository(root):
+    (root / "com/acme/app/1.0").mkdir(parents=True)
+    (root / "com/acme/app/1.0/app-1.0.jar").write_bytes(b"jar bytes")
+    (root / "com/acme/app/1.0/app-1.0.pom").write_bytes(b"<project/>")
+    return root
+
+
+@pytest.fixture(scope="module")
+def repo_server(tmp_path_factory):
+    """A real Maven repository server (python's http.server) for the whole module."""
+    root = maven_repository(tmp_path_factory.mktemp("repo") / "repo")
+    server = StaticUpstream(root, log_path=root.parent / "repo.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream_server(tmp_path):
+    """One of its own: a test that stops it."""
+    root = maven_repository(tmp_path / "repo")
+    server = StaticUpstream(root, log_path=tmp_path / "repo.log").start()
+    yield server
+    server.stop()
+
+
+# --- who may do what ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("who", "answer"), expected("guest", 200).items())
+@pytest.mark.parametrize("which", ["overview", "registry", "upstream"])
+def test_pages_are_read_by_members_of_the_group(acme, registry, which, who, answer):
+    upstream = remote(registry, password="upstream-secret", username="reader")
+    path = {"overview": BASE, "registry": registry_url(registry), "upstream": upstream_url(upstream)}[which]
+    response = caller(who, acme).get(path)
+    assert outcome(response) == answer
+    if answer == 200:
+        body = response.content.decode()
+        assert "java" in body and "upstream-secret" not in body
+        # Only Maintainers see the forms that change things.
+        writes = ("Add remote upstream", "Create registry", "Save upstream")
+        assert any(button in body for button in writes) == (ROLES[who] >= AccessLevel.MAINTAINER)
+
+
+def test_members_of_a_project_inside_read_but_do_not_write(acme, registry):
+    project = ProjectFactory(group=acme, path="tools")
+    client = signed_in(member(project, AccessLevel.OWNER))
+    assert client.get(registry_url(registry)).status_code == 200
+    assert client.post(BASE, {"format": "npm", "name": "web"}).status_code == 403
+    assert not VirtualRegistry.objects.filter(name="web").exists()
+
+
+def write_actions(registry, upstream, link, entry_id):
+    """(path, form, check) of each change the pages make, `check()` true once it happened."""
+    here = registry_url(registry)
+    return {
+        "create registry": (
+            BASE,
+            {"format": "npm", "name": "web"},
+            lambda: VirtualRegistry.objects.filter(name="web", format="npm").exists(),
+        ),
+        "edit registry": (here, {"name": "jvm", "description": ""}, lambda: registry_named("jvm")),
+        "add remote upstream": (
+            f"{here}/upstreams",
+            {"url": "http://127.0.0.1:10/other", "name": "other"},
+            lambda: Upstream.objects.filter(name="other").exists(),
+        ),
+        "move down": (f"{here}/registry_upstreams/{link.pk}/down", {}, lambda: position_of(upstream) == 2),
+        "test connection": (f"{upstream_url(upstream)}/test", {}, lambda: True),
+        "edit upstream": (upstream_url(upstream), {"url": upstream.url, "name": "renamed"}, lambda: renamed(upstream)),
+        "delete cache entry": (
+            f"{upstream_url(upstream)}/cache_entries/delete",
+            {"entry": entry_id},
+            lambda: not CacheEntry.objects.filter(status="default").exists(),
+        ),
+        "empty registry cache": (
+            f"{here}/cache/delete",
+            {},
+            lambda: not CacheEntry.objects.filter(status="default").exists(),
+        ),
+        "delete registry": (f"{here}/delete", {}, lambda: not VirtualRegistry.objects.filter(pk=registry.pk).exists()),
+    }
+
+
+def registry_named(name):
+    return VirtualRegistry.objects.filter(name=name).exists()
+
+
+def position_of(upstream):
+    return RegistryUpstream.objects.get(upstream=upstream).position
+
+
+def renamed(upstream):
+    return Upstream.objects.get(pk=upstream.pk).name == "renamed"
+
+
+ACTIONS = [
+    "create registry",
+    "edit registry",
+    "add remote upstream",
+    "move down",
+    "test connection",
+    "edit upstream",
+    "delete cache entry",
+    "empty registry cache",
+    "delete registry",
+]
+
+
+@pytest.mark.parametrize(("who", "answer"), expected("maintainer", 302).items())
+@pytest.mark.parametrize("action", ACTIONS)
+def test_changes_are_for_maintainers(acme, registry, repo_server, action, who, answer):
+    upstream = remote(registry, url=repo_server.url)
+    second = remote(registry, url="http://127.0.0.1:11/second")
+    link = RegistryUpstream.objects.get(upstream=upstream)
+    assert RegistryUpstream.objects.get(upstream=second).position == 2
+    token = auth_headers(AccessTokenFactory(user=member(acme, AccessLevel.GUEST)).plaintext)
+    pulled = Client().get(
+        f"/api/v4/virtual_registries/packages/maven/{registry.pk}/com/acme/app/1.0/app-1.0.jar", **token
+    )
+    assert pulled.status_code == 200
+    entry_id = base64.urlsafe_b64encode(f"{upstream.pk} /com/acme/app/1.0/app-1.0.jar".encode()).decode()
+    path, form, done = write_actions(registry, upstream, link, entry_id)[action]
+    response = caller(who, acme).post(path, form)
+    assert outcome(response) == answer
+    if action != "test connection":
+        assert done() == (answer == 302)
+
+
+@pytest.mark.parametrize(("who", "answer"), expected("owner", 302).items())
+def test_the_cleanup_policy_is_for_owners(acme, who, answer):
+    client = caller(who, acme)
+    form = {"enabled": "on", "keep_n_days_after_download": "14", "cadence": "30"}
+    assert outcome(client.post(f"{BASE}/cleanup", form)) == answer
+    policy = VirtualCleanupPolicy.objects.filter(group=acme).first()
+    assert (policy is not None) == (answer == 302)
+    if policy is not None:
+        assert (policy.enabled, policy.keep_n_days_after_download, policy.cadence) == (True, 14, 30)
+        assert policy.next_run_at is not None
+        page = client.get(BASE).content.decode()
+        assert "Save cleanup policy" in page and "Next run" in page
+    elif who in ("maintainer", "developer"):
+        assert "Save cleanup policy" not in client.get(BASE).content.decode()
+
+
+def test_the_cleanup_policy_refuses_what_the_api_refuses(acme):
+    owner = signed_in(member(acme, AccessLevel.OWNER))
+    response = owner.post(f"{BASE}/cleanup", {"keep_n_days_after_download": "400", "cadence": "7"})
+    assert response.status_code == 400
+    assert "Keep_n_days_after_download does not have a valid value" in response.content.decode()
+    assert not VirtualCleanupPolicy.objects.exists()
+
+
+def test_what_is_not_there(acme, registry):
+    maintainer = signed_in(member(acme, AccessLevel.MAINTAINER))
+    sub = GroupFactory(path="sub", parent=acme)
+    sub.refresh_from_db()
+    assert maintainer.get(f"/groups/{sub.full_path}/-/virtual_registries").status_code == 404  # subgroups have none
+    assert maintainer.get("/groups/nope/-/virtual_registries").status_code == 404
+    assert maintainer.get(f"{BASE}/generic/registries/{registry.pk}").status_code == 404  # no virtual support
+    assert maintainer.get(f"{BASE}/npm/registries/{registry.pk}").status_code == 404  # another format's id
+    other = VirtualRegistry.objects.create(group=GroupFactory(path="other"), format="maven", name="theirs")
+    assert maintainer.get(f"{BASE}/maven/registries/{other.pk}").status_code == 404
+    assert maintainer.post(f"{BASE}/maven/registries/{other.pk}/delete").status_code == 404
+    assert VirtualRegistry.objects.filter(pk=other.pk).exists()
+    assert Client().get(f"/groups/{sub.full_path}/-/virtual_registries").status_code == 302  # sign in first
+
+
+def test_forms_need_the_csrf_token(acme, registry):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(member(acme, AccessLevel.OWNER))
+    assert strict.post(f"{registry_url(registry)}/delete").status_code == 403
+    assert strict.post(BASE, {"format": "npm", "name": "web"}).status_code == 403
+    assert VirtualRegistry.objects.count() == 1
+
+
+def test_the_tab_shows_on_top_level_groups_for_members(acme):
+    sub = GroupFactory(path="sub", parent=acme)
+    sub.refresh_from_db()
+    guest = signed_in(member(acme, AccessLevel.GUEST))
+    assert f'href="{BASE}"' in guest.get("/groups/acme/-/packages").content.decode()
+    assert "virtual_registries" not in guest.get(f"/groups/{sub.full_path}/-/packages").content.decode()
+    stranger = signed_in(UserFactory())
+    assert "virtual_registries" not in stranger.get("/groups/acme/-/packages").content.decode()
+
+
+# --- what the pages do ----------------------------------------------------------------------------
+
+
+def test_create_a_registry_and_its_upstreams(acme):
+    client = signed_in(member(acme, AccessLevel.MAINTAINER))
+    response = client.post(BASE, {"format": "npm", "name": "web", "description": "front end"})
+    registry = VirtualRegistry.objects.get(name="web")
+    assert response["Location"] == registry_url(registry)
+    duplicate = client.post(BASE, {"format": "npm", "name": "web"})
+    assert duplicate.status_code == 400 and "Name has already been taken" in duplicate.content.decode()
+
+    here = registry_url(registry)
+    refused = client.post(f"{here}/upstreams", {"url": "ftp://example.com/npm"})
+    assert refused.status_code == 400
+    assert "URL is blocked: only https URLs are allowed" in refused.content.decode()
+    half = client.post(f"{here}/upstreams", {"url": "http://127.0.0.1:9/npm", "username": "me"})
+    assert half.status_code == 400 and "Password can&#x27;t be blank" in half.content.decode()
+    both = {"url": "http://127.0.0.1:9/npm", "auth_token": "npm-secret", "username": "me", "password": "pw"}
+    assert (
+        "Auth token can&#x27;t be used with username and password"
+        in client.post(f"{here}/upstreams", both).content.decode()
+    )
+    assert not Upstream.objects.exists()
+
+    form = {"url": "http://127.0.0.1:9/npm/", "auth_token": "npm-secret", "metadata_cache_validity_hours": "2"}
+    assert client.post(f"{here}/upstreams", form).status_code == 302
+    npm = Upstream.objects.get()
+    assert (npm.url, npm.name, npm.metadata_cache_validity_hours) == ("http://127.0.0.1:9/npm", "127.0.0.1", 2)
+    assert npm.negative_cache_minutes == 2  # the format's default, as through the API
+    assert secrets.decrypt(npm.auth_token_encrypted) == "npm-secret"
+
+    project = ProjectFactory(group=acme, path="web-lib")
+    local = {"target": f"project:{project.pk}", "name": "ours"}
+    assert client.post(f"{here}/local_upstreams", local).status_code == 302
+    again = client.post(f"{here}/local_upstreams", {**local, "name": "twice"})
+    assert "The group already has a local upstream for this target" in again.content.decode()
+    assert client.post(f"{here}/local_upstreams", {"target": f"group:{acme.pk}", "name": "all"}).status_code == 302
+    assert [link.upstream.name for link in RegistryUpstream.objects.filter(registry=registry)] == [
+        "127.0.0.1",
+        "ours",
+        "all",
+    ]
+    page = client.get(here).content.decode()
+    assert "npm-secret" not in page and "(credentials set)" in page
+    assert f"project {project.full_path}" in page and "group acme" in page
+
+
+def test_reorder_remove_and_link_again(acme, registry):
+    first, second = remote(registry, name="first"), remote(registry, url="http://127.0.0.1:10/b", name="second")
+    third = remote(registry, url="http://127.0.0.1:11/c", name="third")
+    client = signed_in(member(acme, AccessLevel.MAINTAINER))
+    here = registry_url(registry)
+
+    def order():
+        return [link.upstream.name for link in RegistryUpstream.objects.filter(registry=registry).order_by("position")]
+
+    link = RegistryUpstream.objects.get(upstream=third)
+    assert client.post(f"{here}/registry_upstreams/{link.pk}/up").status_code == 302
+    assert order() == ["first", "third", "second"]
+    assert client.post(f"{here}/registry_upstreams/{link.pk}/up").status_code == 302
+    assert order() == ["third", "first", "second"]
+    top = client.post(f"{here}/registry_upstreams/{link.pk}/up", follow=True)
+    assert "Position must be between 1 and 3" in top.content.decode() and order() == ["third", "first", "second"]
+    page = client.get(here).content.decode()
+    assert "Move third down" in page and "Move third up" not in page and "Move second down" not in page
+
+    unlink = RegistryUpstream.objects.get(upstream=first)
+    assert client.post(f"{here}/registry_upstreams/{unlink.pk}/delete").status_code == 302
+    assert order() == ["third", "second"] and Upstream.objects.filter(pk=first.pk).exists()
+    assert client.post(f"{here}/registry_upstreams", {"upstream": first.pk}).status_code == 302
+    assert order() == ["third", "second", "first"]
+    assert client.post(f"{here}/registry_upstreams", {"upstream": second.pk}).status_code == 400  # already in it
+
+
+def test_edit_an_upstream_without_ever_seeing_its_secret(acme, registry):
+    upstream = remote(registry, url="http://127.0.0.1:9/repo", username="deployer", password="first-secret")
+    client = signed_in(member(acme, AccessLevel.MAINTAINER))
+    path = upstream_url(upstream)
+    page = client.get(path).content.decode()
+    assert "first-secret" not in page and 'value="deployer"' in page and "set (username deployer)" in page
+
+    # Saved without a password: the stored one stays.
+    kept = {"url": upstream.url, "username": "deployer", "name": "central", "cache_validity_hours": "12"}
+    assert client.post(path, kept).status_code == 302
+    upstream.refresh_from_db()
+    assert (upstream.name, upstream.cache_validity_hours) == ("central", 12)
+    assert secrets.decrypt(upstream.password_encrypted) == "first-secret"
+    # A new password is stored, never shown.
+    assert client.post(path, {**kept, "password": "second-secret"}).status_code == 302
+    upstream.refresh_from_db()
+    assert secrets.decrypt(upstream.password_encrypted) == "second-secret"
+    assert "second-secret" not in client.get(path).content.decode()
+    # A new URL without credentials clears them (GitLab's rule, the API's service).
+    assert client.post(path, {**kept, "url": "http://127.0.0.1:10/moved"}).status_code == 302
+    upstream.refresh_from_db()
+    assert (upstream.url, upstream.username, upstream.has_credentials) == ("http://127.0.0.1:10/moved", "", False)
+    # Credentials again, then removed with the checkbox.
+    again = {**kept, "url": upstream.url, "username": "deployer", "password": "third-secret"}
+    assert client.post(path, again).status_code == 302
+    upstream.refresh_from_db()
+    assert upstream.has_credentials
+    assert client.post(path, {**again, "password": "", "clear_credentials": "on"}).status_code == 302
+    upstream.refresh_from_db()
+    assert (upstream.username, upstream.has_credentials) == ("", False)
+    refused = client.post(path, {**kept, "url": "http://127.0.0.1:10/moved", "metadata_cache_validity_hours": "0"})
+    assert refused.status_code == 400
+    assert "Metadata cache validity (hours) must be greater than 0" in refused.content.decode()
+
+
+def test_test_connection_against_a_real_server(acme, registry, upstream_server):
+    upstream = remote(registry, url=upstream_server.url, name="repo")
+    client = signed_in(member(acme, AccessLevel.MAINTAINER))
+    here = registry_url(registry)
+    ok = client.post(f"{upstream_url(upstream)}/test", {"next": here}, follow=True)
+    assert ok.redirect_chain[-1][0] == here
+    assert "Connection to repo succeeded." in ok.content.decode()
+    assert any(line.startswith("HEAD ") for line in upstream_server.requests())
+    upstream_server.stop()
+    down = client.post(f"{upstream_url(upstream)}/test", {"next": "https://elsewhere.example/"}, follow=True)
+    assert down.redirect_chain[-1][0] == upstream_url(upstream)  # never sent off the group's pages
+    assert "Connection to repo failed: Error: " in down.content.decode()
+
+
+def test_health_is_shown(acme, registry):
+    upstream = remote(registry, name="flaky")
+    Upstream.objects.filter(pk=upstream.pk).update(
+        consecutive_failures=3,
+        last_error="connection refused",
+        health_checked_at="2026-11-30T10:00:00Z",
+        retry_at="2099-01-01T00:00:00Z",
+    )
+    page = signed_in(member(acme, AccessLevel.GUEST)).get(registry_url(registry)).content.decode()
+    assert "backing off</span> until 2099-01-01 00:00:00 UTC" in page
+    assert "Last error: connection refused (2026-11-30 10:00:00 UTC)" in page
+    Upstream.objects.filter(pk=upstream.pk).update(consecutive_failures=0, last_error="", retry_at=None)
+    page = signed_in(member(acme, AccessLevel.GUEST)).get(registry_url(registry)).content.decode()
+    assert '<span class="badge healthy">healthy</span>' in page
+
+
+def test_cache_entries_after_a_real_pull_searched_and_deleted(acme, registry, repo_server):
+    upstream = remote(registry, url=repo_server.url, name="repo")
+    token = auth_headers(AccessTokenFactory(user=member(acme, AccessLevel.GUEST)).plaintext)
+    for name in ("app-1.0.jar", "app-1.0.pom"):
+        pulled = Client().get(
+            f"/api/v4/virtual_registries/packages/maven/{registry.pk}/com/acme/app/1.0/{name}", **token
+        )
+        assert pulled.status_code == 200
+    reader = signed_in(member(acme, AccessLevel.REPORTER))
+    page = reader.get(upstream_url(upstream)).content.decode()
+    assert "/com/acme/app/1.0/app-1.0.jar" in page and "/com/acme/app/1.0/app-1.0.pom" in page
+    assert "2 entries" in page and "Delete cache entry" not in page
+    assert "2 entries" in reader.get(registry_url(registry)).content.decode()
+    searched = reader.get(upstream_url(upstream), {"search": ".pom"}).content.decode()
+    assert "app-1.0.pom" in searched and "app-1.0.jar" not in searched
+
+    maintainer = signed_in(member(acme, AccessLevel.MAINTAINER))
+    jar = base64.urlsafe_b64encode(f"{upstream.pk} /com/acme/app/1.0/app-1.0.jar".encode()).decode()
+    next_page = f"{upstream_url(upstream)}?search=app"
+    deleted = maintainer.post(f"{upstream_url(upstream)}/cache_entries/delete", {"entry": jar, "next": next_page})
+    assert deleted["Location"] == next_page
+    assert list(CacheEntry.objects.filter(status="default").values_list("relative_path", flat=True)) == [
+        "/com/acme/app/1.0/app-1.0.pom"
+    ]
+    # The API sees what the page did.
+    listed = Client().get(f"/api/v4/virtual_registries/packages/maven/upstreams/{upstream.pk}/cache_entries", **token)
+    assert [e["relative_path"] for e in listed.json()] == ["/com/acme/app/1.0/app-1.0.pom"]
+    assert maintainer.post(f"{upstream_url(upstream)}/cache_entries/delete", {"entry": jar}).status_code == 404
+    someone_elses = base64.urlsafe_b64encode(f"{upstream.pk + 1} /x".encode()).decode()
+    assert (
+        maintainer.post(f"{upstream_url(upstream)}/cache_entries/delete", {"entry": someone_elses}).status_code == 404
+    )
+    assert maintainer.post(f"{upstream_url(upstream)}/cache/delete").status_code == 302
+    assert not CacheEntry.objects.filter(status="default").exists()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "title", "expected_line"),
+    [
+        ("npm", ".npmrc", "registry={endpoint}/"),
+        ("pypi", "pip.conf", "index-url = http://__token__:${{TOKEN}}@testserver/{path}/simple/"),
+        ("maven", "settings.xml", "<url>{endpoint}</url>"),
+        ("nuget", "nuget.config", '<add key="packhouse-virtual" value="{endpoint}/index.json" />'),
+    ],
+)
+def test_client_configuration_of_each_format(acme, fmt, title, expected_line):
+    registry = VirtualRegistry.objects.create(group=acme, format=fmt, name="r")
+    page = signed_in(member(acme, AccessLevel.GUEST)).get(registry_url(registry)).content.decode()
+    path = f"api/v4/virtual_registries/packages/{fmt}/{registry.pk}"
+    line = expected_line.format(endpoint=f"http://testserver/{path}", path=path)
+    from html import escape
+
+    assert f'aria-label="Copy {title}"' in page
+    assert escape(line) in page
