@@ -23,7 +23,7 @@ from accounts.authentication import principal_of
 from api.base import ManagementView
 from registry import formats, policy
 from registry.errors import Forbidden, NotFound, RegistryError, Unauthenticated
-from registry.virtual import claims, cleanup, health, http, rules, services
+from registry.virtual import claims, cleanup, health, http, resolver, rules, services
 from registry.virtual.models import (
     CacheEntry,
     NameClaim,
@@ -51,6 +51,8 @@ def render_registry(registry):
         "name": registry.name,
         "description": registry.description,
         "retain_removed_versions": registry.retain_removed_versions,
+        # The format's own settings (VirtualSupport.registry_options).
+        **resolver.registry_options(registry, formats.get(registry.format)),
         "created_at": timestamp(registry.created_at),
         "updated_at": timestamp(registry.updated_at),
     }
@@ -85,7 +87,7 @@ def render_upstream(upstream):
             body["local_group_id"] = upstream.local_group_id
         support = formats.get(upstream.format).virtual
         if support.scope_claims:
-            body["claimed_scopes"] = claims.scope_claims(upstream, support)
+            body[support.scope_claims] = claims.scope_claims(upstream, support)
     else:
         body.update({"url": upstream.url, "username": upstream.username or None})
         body["has_credentials"] = upstream.has_credentials

@@ -122,7 +122,7 @@ class NpmVirtualSupport(VirtualSupport):
         """GitLab's npm naming rule: the top-level group's scope belongs to the group."""
         return [f"@{group.path.lower()}"]
 
-    scope_claims = True
+    scope_claims = "claimed_scopes"
 
     def scope_claim(self, value):
         """`@partner` (or `partner`) -> `@partner`; a scope npm can address, else ValueError."""

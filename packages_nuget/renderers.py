@@ -118,6 +118,9 @@ def catalog_entry(entry, base_url, leaf_url):
         value = getattr(meta, attr, "") if meta else ""
         if value:
             document[key] = value
+    if entry.sha512:  # as nuget.org's catalog leaves: what a proxy checks the .nupkg against
+        document["packageHash"] = base64.b64encode(bytes.fromhex(entry.sha512)).decode()
+        document["packageHashAlgorithm"] = "SHA512"
     return document
 
 

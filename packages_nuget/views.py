@@ -14,7 +14,7 @@ from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
 from accounts import roles
-from packages_nuget import parsers, queries, renderers, symbols
+from packages_nuget import parsers, queries, renderers, symbols, virtual_search
 from packages_nuget import virtual as nuget_virtual
 from packages_nuget.format import NugetFormat
 from registry import services
@@ -191,7 +191,7 @@ class MetadataIndexView(NugetView):
         root, prefix = base_url(request), self.prefix()
 
         def render():
-            entries = queries.entries(queries.versions(packages))
+            entries = queries.entries(queries.versions(packages), with_files=True)
             if not entries:
                 raise NotFound("404 Package Not Found")
             return renderers.registration_index(package_name, entries, root, f"{prefix}/metadata")
@@ -207,7 +207,8 @@ class MetadataLeafView(NugetView):
         root, prefix = base_url(request), self.prefix()
 
         def render():
-            entries = renderers.sort_entries(queries.entries(queries.versions(packages, package_version)))
+            versions = queries.versions(packages, package_version)
+            entries = renderers.sort_entries(queries.entries(versions, with_files=True))
             if not entries:
                 raise NotFound("404 Package Not Found")
             return renderers.registration_leaf(entries[-1], root, f"{prefix}/metadata")
@@ -405,9 +406,8 @@ class NugetVirtualView(VirtualRegistryView):
         base, lower = self.base(request, registry_id), path.name
         index_url = f"{base}/metadata/{lower}/index.json"
         document["@id"] = index_url
+        self.inline_pages(served, lower, pages)
         for number, page in enumerate(pages):
-            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
-                raise BadGateway("502 Bad Gateway - the upstream registration has pages not inlined")
             page["@id"] = f"{index_url}#page/{number}"
             for leaf in page["items"]:
                 entry = leaf.get("catalogEntry") if isinstance(leaf, dict) else None
@@ -419,6 +419,35 @@ class NugetVirtualView(VirtualRegistryView):
                 leaf["packageContent"] = entry["packageContent"] = content
                 leaf["registration"] = index_url
         return served, document
+
+    def inline_pages(self, served, lower, pages):
+        """Put the items of the pages the upstream did not inline into `pages`, fetched from the
+        upstream that answered the index (packages_nuget.virtual): at most MAX_PAGES pages and
+        metadata_cap bytes in all, else 502."""
+        support = FORMAT.virtual
+        total = len(pages)
+        if total > nuget_virtual.MAX_PAGES:
+            raise BadGateway("502 Bad Gateway - the upstream registration has too many pages")
+        size = 0
+        for page in pages:
+            if not isinstance(page, dict):
+                raise BadGateway("502 Bad Gateway - the upstream registration is malformed")
+            if isinstance(page.get("items"), list):
+                continue
+            url = page.get("@id")
+            if not isinstance(url, str) or served.source is None or served.source.is_local:
+                raise BadGateway("502 Bad Gateway - the upstream registration has a page without items or @id")
+            found = resolver.fetch_from(served.source, FORMAT, support.registration_page_path(lower, url))
+            if found is None:
+                raise BadGateway("502 Bad Gateway - a page of the upstream registration is missing")
+            data = found.read(support.metadata_cap)
+            size += len(data)
+            if size > support.metadata_cap:
+                raise BadGateway("502 Bad Gateway - the upstream registration is too large")
+            items = (nuget_virtual.load(data) or {}).get("items")
+            if not isinstance(items, list):
+                raise BadGateway("502 Bad Gateway - a page of the upstream registration is malformed")
+            page["items"] = items
 
 
 class VirtualServiceIndexView(NugetVirtualView):
@@ -438,7 +467,7 @@ class VirtualServiceIndexView(NugetVirtualView):
         items += resources(
             f"{base}/query",
             ["SearchQueryService", "SearchQueryService/3.0.0-beta", "SearchQueryService/3.0.0-rc"],
-            "Search (answers no results through virtual registries yet).",
+            "Search: local upstreams first, then the first remote upstream that offers search.",
         )
         return self.json({"version": "3.0.0", "resources": items})
 
@@ -480,4 +509,10 @@ class VirtualDownloadView(NugetVirtualView):
 
 class VirtualQueryView(NugetVirtualView):
     def get(self, request, registry_id):
-        return self.json({"totalHits": 0, "data": []})
+        base = self.base(request, registry_id)
+        document, incomplete = virtual_search.search(self.registry, self.principal, FORMAT, request.query_params, base)
+        response = self.json(document)
+        response["Cache-Control"] = "private, max-age=0, must-revalidate"
+        if incomplete:
+            response["X-Packhouse-Search-Incomplete"] = incomplete
+        return response

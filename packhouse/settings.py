@@ -257,6 +257,10 @@ VR_CROSS_GROUP_LOCAL = env_bool("VR_CROSS_GROUP_LOCAL", False)
 # An HTTP proxy every upstream request goes through (`http://[user:password@]host:port`); unset:
 # direct connections. Environment proxies (HTTPS_PROXY...) are never used.
 VR_OUTBOUND_PROXY = env("VR_OUTBOUND_PROXY", "")
+# Connections this process opens at once to one upstream host (spec §5.5); more wait for one.
+VR_MAX_OUTBOUND_PER_UPSTREAM = env_int("VR_MAX_OUTBOUND_PER_UPSTREAM", 16)
+# Seconds a request waits for another one's fetch of the same path before 503 (spec §3.4).
+VR_FETCH_WAIT_SECONDS = env_int("VR_FETCH_WAIT_SECONDS", 30)
 # Failed authentications per client address and window before 429 (0: no limit).
 AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 60)
 AUTH_FAILURE_WINDOW = env_int("AUTH_FAILURE_WINDOW", 60)

@@ -128,12 +128,14 @@ class VirtualSupport:
         """Claims every local upstream of the top-level `group` holds from its creation on."""
         return []
 
-    # Whether local upstreams take `claimed_scopes` (spec §4.2): claims that hide every remote
-    # name under them (npm scopes), whether or not the target holds such a name.
-    scope_claims = False
+    # The field of local upstreams (REST API) listing their namespace claims (spec §4.2): claims
+    # that hide every remote name under them, whether or not the target holds such a name (a
+    # scope, an id prefix, a group: `claimed_scopes`, `claimed_prefixes`, `claimed_group_ids`);
+    # None: the format has none.
+    scope_claims = None
 
     def scope_claim(self, value):
-        """The claim for a `claimed_scopes` entry (`@acme`), or ValueError."""
+        """The claim for an entry of that field (`@acme`, `Acme.*`), or ValueError."""
         raise ValueError(value)
 
     def is_scope_claim(self, claim):
@@ -149,6 +151,12 @@ class VirtualSupport:
         upstream's `document` (bytes) lists it, or None when the document does not list it."""
         return None
 
+    def promised_digests(self, path, read):
+        """{algorithm: hex digest} the upstream's metadata promises for a file with `metadata`,
+        beyond what `file_origin` found: `read(virtual_path)` answers the bytes of another
+        document of the same upstream (fetched and cached like any), or None when it has none."""
+        return {}
+
     def content_type(self, path):
         return "application/octet-stream"
 
@@ -160,8 +168,28 @@ class VirtualSupport:
         """The metadata document (bytes) `path` names, built from `projects`' packages, or None."""
         return None
 
+    # Settings of the format's own on its virtual registries: {name: default} (booleans), stored
+    # in VirtualRegistry.options and set through the registries' REST API under these names.
+    registry_options = {}
+
+    def pin_unit(self, path):
+        """The unit of files `path` belongs to (a version of a package), whose files must all come
+        from the upstream that served the first of them (spec §4.3); None: not pinned."""
+        return None
+
+    def merges(self, path, options):
+        """Whether `path` is a document merged from every upstream that has it (spec §4.3),
+        under the registry's `options`, instead of the first upstream's."""
+        return False
+
+    def merge(self, documents):
+        """One document (bytes) from several, in upstream order: `documents` is a list of
+        (bytes, keeps_version), `keeps_version(version)` telling whether that upstream's rules let
+        a version through."""
+        raise NotImplementedError
+
     def local_content(self, projects, path):
-        """For a file derived from a local package rather than stored as one (PyPI's PEP 658
+        """For a file derived from a local package rather than stored as one (a PEP 658
         `.metadata`): its bytes, or None when `path` names no such file."""
         return None
 

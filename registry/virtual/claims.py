@@ -4,7 +4,8 @@ dependency-confusion rule: a deleted private name must not resolve from a public
 
 Claims are written by the write service on every publish into a project a local upstream covers
 (`record_publish`), and backfilled from the target's packages when the local upstream is created.
-Scope claims (npm `claimed_scopes`) are set on the local upstream. A claim leaves only through
+Namespace claims (a scope, an id prefix, a group: the format's VirtualSupport.scope_claims
+field) are set on the local upstream. A claim leaves only through
 `release`, which records the audit event `virtual_registry_claim_released`.
 """
 
@@ -86,7 +87,8 @@ def set_scope_claims(upstream, support, scopes):
     ones released."""
     with transaction.atomic():
         held = [claim for claim in NameClaim.objects.filter(upstream=upstream) if support.is_scope_claim(claim.name)]
-        release(upstream, [claim for claim in held if claim.name not in scopes], "removed from claimed_scopes")
+        dropped = [claim for claim in held if claim.name not in scopes]
+        release(upstream, dropped, f"removed from {support.scope_claims}")
         NameClaim.objects.bulk_create(
             [NameClaim(upstream=upstream, format=upstream.format, name=scope) for scope in scopes],
             ignore_conflicts=True,

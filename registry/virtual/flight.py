@@ -1,21 +1,24 @@
 """Single flight (spec §3.4): concurrent misses for one (upstream, path) fetch it once. The first
 requester takes a PostgreSQL session advisory lock while it fetches; the others wait (at most
-WAIT_SECONDS) and then find the stored entry. A waiter past the limit gets 503. SQLite (the
-embedded default) serialises writes already; there the lock is a no-op."""
+PACKHOUSE_VR_FETCH_WAIT_SECONDS, 30 by default) and then find the stored entry. A waiter past the
+limit gets 503 with `Retry-After: 5`. SQLite (the embedded default) serialises writes already;
+there the lock is a no-op."""
 
 import hashlib
 import time
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import connection
 
 from registry.errors import UpstreamUnavailable
 
-WAIT_SECONDS = 30
+RETRY_AFTER_SECONDS = 5
 
 
 class Busy(UpstreamUnavailable):
     default_message = "503 Service Unavailable - the file is being fetched from the upstream; try again shortly"
+    retry_after = RETRY_AFTER_SECONDS
 
 
 def _key(upstream_id, cache_key):
@@ -24,12 +27,12 @@ def _key(upstream_id, cache_key):
 
 
 @contextmanager
-def single_flight(upstream_id, cache_key, wait=WAIT_SECONDS):
+def single_flight(upstream_id, cache_key, wait=None):
     if connection.vendor != "postgresql":
         yield
         return
     lock = _key(upstream_id, cache_key)
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + (settings.VR_FETCH_WAIT_SECONDS if wait is None else wait)
     with connection.cursor() as cursor:
         while True:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [lock])

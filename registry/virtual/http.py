@@ -11,6 +11,11 @@ vetted by registry.virtual.addresses.
 - Redirects: at most 3, GET/HEAD only, each hop re-checked; https -> http refused; credentials
   dropped when scheme, host or port change.
 - Time-outs: connect 5 s (one retry on connect failure), read 30 s idle.
+- Concurrency (spec §5.5): at most PACKHOUSE_VR_MAX_OUTBOUND_PER_UPSTREAM (16) connections of this
+  process to one upstream host (scheme, host, port) at a time: each host has one urllib3 pool of
+  that size that blocks when all are in use (through the proxy: to one https upstream, and to the
+  proxy for all http ones); a request that waits READ_TIMEOUT seconds for one is UpstreamBusy. A
+  connection is in use until its response is read or released.
 - Bodies: `read_to_spool` streams into a registry.spool Spool under a cap (decompressed bytes
   counted), refusing a larger Content-Length before reading; `read_small` reads a bounded
   document into memory. A compressed body (`Content-Encoding: gzip` or `deflate`) may inflate
@@ -23,12 +28,13 @@ credential.
 """
 
 import base64
+import threading
 from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
 from django.conf import settings
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import EmptyPoolError, HTTPError
 
 from registry import secrets
 from registry.errors import TooLarge
@@ -43,11 +49,17 @@ MAX_RATIO = 100
 RATIO_FLOOR = 1024 * 1024
 USER_AGENT = "Packhouse-virtual-registry"
 _pools = {}
+_pools_lock = threading.Lock()
 _proxies = {}
 
 
 class UpstreamUnavailable(Exception):
     """The upstream could not be reached (network, TLS, time-out, address policy)."""
+
+
+class UpstreamBusy(UpstreamUnavailable):
+    """Every connection this process may open to the upstream host stayed in use: Packhouse's own
+    limit, not a fault of the upstream."""
 
 
 class UpstreamTooLarge(Exception):
@@ -65,7 +77,14 @@ class UpstreamResponse:
         return self.headers.get(name.lower(), default)
 
     def release(self):
+        """Read what is left of a (small) body and give the connection back."""
         self.raw.drain_conn()
+        self.raw.release_conn()
+
+    def discard(self):
+        """Close the connection without reading the body (a body that is not wanted, of any
+        size) and give its place in the pool back."""
+        self.raw.close()
         self.raw.release_conn()
 
 
@@ -84,11 +103,18 @@ def credentials_header(upstream):
 
 
 def _pool(target, address):
-    key = (target.scheme, target.host, target.port, address)
-    pool = _pools.get(key)
-    if pool is None:
+    """The pool of connections to one upstream host, bound to the address vetted now and the
+    limit in force (a new address or limit replaces the pool: connections already out finish on
+    the old one)."""
+    key = (target.scheme, target.host, target.port)
+    limit = max(1, settings.VR_MAX_OUTBOUND_PER_UPSTREAM)
+    with _pools_lock:
+        pool, bound = _pools.get(key, (None, None))
+        if pool is not None and bound == (address, limit):
+            return pool
         timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
         retries = urllib3.Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0, raise_on_redirect=False)
+        limits = {"maxsize": limit, "block": True}
         if target.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(
                 address,
@@ -98,36 +124,36 @@ def _pool(target, address):
                 cert_reqs="CERT_REQUIRED",
                 timeout=timeout,
                 retries=retries,
-                maxsize=16,
-                block=False,
+                **limits,
             )
         else:
-            pool = urllib3.HTTPConnectionPool(
-                address, target.port, timeout=timeout, retries=retries, maxsize=16, block=False
-            )
-        _pools[key] = pool
-    return pool
+            pool = urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=retries, **limits)
+        _pools[key] = (pool, (address, limit))
+        return pool
 
 
 def _proxy_manager(proxy_url):
-    manager = _proxies.get(proxy_url)
-    if manager is None:
-        parts = urlsplit(proxy_url)
-        headers = {}
-        if parts.username is not None:
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-            headers = urllib3.make_headers(proxy_basic_auth=pair)
-        netloc = parts.netloc.rsplit("@", 1)[-1]
-        manager = urllib3.ProxyManager(
-            f"{parts.scheme}://{netloc}",
-            proxy_headers=headers,
-            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
-            retries=urllib3.Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0, raise_on_redirect=False),
-            cert_reqs="CERT_REQUIRED",
-            maxsize=16,
-            block=False,
-        )
-        _proxies[proxy_url] = manager
+    with _pools_lock:
+        return _proxies.get(proxy_url) or _new_proxy_manager(proxy_url)
+
+
+def _new_proxy_manager(proxy_url):
+    parts = urlsplit(proxy_url)
+    headers = {}
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers = urllib3.make_headers(proxy_basic_auth=pair)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    manager = urllib3.ProxyManager(
+        f"{parts.scheme}://{netloc}",
+        proxy_headers=headers,
+        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+        retries=urllib3.Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0, raise_on_redirect=False),
+        cert_reqs="CERT_REQUIRED",
+        maxsize=max(1, settings.VR_MAX_OUTBOUND_PER_UPSTREAM),
+        block=True,
+    )
+    _proxies[proxy_url] = manager
     return manager
 
 
@@ -135,6 +161,7 @@ def _open(method, target, path, headers):
     """Send one request to the vetted address of `target`, directly or through the proxy."""
     address = target.addresses[0]
     options = {"headers": headers, "redirect": False, "preload_content": False, "assert_same_host": False}
+    options["pool_timeout"] = READ_TIMEOUT
     proxy = settings.VR_OUTBOUND_PROXY
     if not proxy:
         return _pool(target, address).urlopen(method, path, **options)
@@ -177,6 +204,8 @@ def request(method, url, *, auth=None, headers=None, auth_origin=None):
             send.update(auth)
         try:
             raw = _open(method, target, path, send)
+        except EmptyPoolError as exc:
+            raise UpstreamBusy(f"all connections to {target.host} stayed in use") from exc
         except HTTPError as exc:
             raise UpstreamUnavailable(f"cannot reach {target.host}: {exc.__class__.__name__}") from exc
         response = UpstreamResponse(raw.status, {k.lower(): v for k, v in raw.headers.items()}, url, raw)
@@ -207,7 +236,7 @@ def read_small(response, cap):
     """The whole body (decompressed), at most `cap` bytes; UpstreamTooLarge beyond."""
     length = response.header("content-length")
     if length.isdigit() and response.header("content-encoding") in ("", "identity") and int(length) > cap:
-        response.release()
+        response.discard()
         raise UpstreamTooLarge(f"the upstream document is over {cap} bytes")
     chunks, size = [], 0
     check = _inflation_check(response)
@@ -219,9 +248,12 @@ def read_small(response, cap):
             check(size)
             chunks.append(chunk)
     except HTTPError as exc:
+        response.discard()
         raise UpstreamUnavailable(f"the upstream connection failed: {exc.__class__.__name__}") from exc
-    finally:
-        response.raw.release_conn()
+    except BaseException:
+        response.discard()
+        raise
+    response.raw.release_conn()
     return b"".join(chunks)
 
 
@@ -229,7 +261,7 @@ def read_to_spool(response, cap):
     """The whole body (decompressed) in a Spool (hashed), at most `cap` bytes (0: none)."""
     length = response.header("content-length")
     if cap and length.isdigit() and response.header("content-encoding") in ("", "identity") and int(length) > cap:
-        response.release()
+        response.discard()
         raise UpstreamTooLarge(f"the upstream file is over {cap} bytes")
     writer = spool_writer(cap, prefix="upstream-")
     check = _inflation_check(response)
@@ -241,13 +273,15 @@ def read_to_spool(response, cap):
             raise UpstreamUnavailable("the upstream body ended before Content-Length bytes")
     except TooLarge as exc:
         writer.abort()
+        response.discard()
         raise UpstreamTooLarge(f"the upstream file is over {cap} bytes") from exc
     except HTTPError as exc:
         writer.abort()
+        response.discard()
         raise UpstreamUnavailable(f"the upstream connection failed: {exc.__class__.__name__}") from exc
     except BaseException:
         writer.abort()
+        response.discard()
         raise
-    finally:
-        response.raw.release_conn()
+    response.raw.release_conn()
     return writer.finish()

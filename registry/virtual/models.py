@@ -8,6 +8,8 @@ group's own packages (local upstreams) and cached copies of other registries (re
 - CacheEntry: one upstream document or file stored as a Blob, keyed (upstream, relative path).
 - NegativeEntry: "the upstream said 404 for this path", until `expires_at`.
 - NameClaim: a name a local upstream holds (or held): remote versions of it are never served.
+- OriginPin: the upstream a registry served one unit of files from (one version of a package,
+  VirtualSupport.pin_unit): later files of the unit come from that upstream only (spec §4.3).
 
 Spec: ../shared/spec/virtual-registries.md §0. Nothing here names a format: `format` is a
 registered format's name (registry.formats) whose `virtual` support is set.
@@ -38,6 +40,8 @@ class VirtualRegistry(models.Model):
     # Serve cached files of versions their upstream's metadata no longer lists (spec §3.2.3):
     # off, such a file is 404 (a version pulled upstream, say for malware, is not served).
     retain_removed_versions = models.BooleanField(default=False)
+    # The format's own registry settings (VirtualSupport.registry_options), by name.
+    options = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -66,7 +70,7 @@ class Upstream(models.Model):
     password_encrypted = models.TextField(blank=True)
     auth_token_encrypted = models.TextField(blank=True)
     # Other hosts (`host` or `host:port`) the upstream's metadata may place files on (spec §5.1,
-    # files.pythonhosted.org for pypi.org); never sent the upstream's credentials.
+    # a public index's separate file host, say); never sent the upstream's credentials.
     file_hosts = models.JSONField(default=list, blank=True)
     # Local: exactly one of them.
     local_project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
@@ -181,6 +185,20 @@ class NameClaim(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["upstream", "name"], name="name_claim_once")]
+
+
+class OriginPin(models.Model):
+    """The upstream a registry served a unit of files from first (VirtualSupport.pin_unit): the
+    unit's other files come only from it, so one version never mixes files of two origins."""
+
+    registry = models.ForeignKey(VirtualRegistry, on_delete=models.CASCADE, related_name="pins")
+    unit_digest = models.CharField(max_length=64)
+    unit = models.TextField()
+    upstream = models.ForeignKey(Upstream, on_delete=models.CASCADE, related_name="pins")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["registry", "unit_digest"], name="origin_pin_once")]
 
 
 class VirtualCleanupPolicy(models.Model):

@@ -14,6 +14,16 @@
 
 Checksum paths (`x.jar.sha1`) are answered from the bytes of their base file, resolved the same
 way, so a checksum always matches the file this registry serves.
+
+Pins (spec §4.3): the first file served of a unit (VirtualSupport.pin_unit: one version of a
+package, say) records its upstream in the registry; the unit's other files are asked of that
+upstream only (its 404 is the answer), while it is still a candidate for the name (a new claim
+or rule that excludes it drops the pin).
+
+Merged documents (VirtualSupport.merges: a version list that the format merges when the
+registry's option says so): every candidate is asked and the format merges the documents that
+exist, each upstream's versions filtered by its rules. A candidate that fails without a cached
+copy makes the merge 502 (an incomplete merge could hide the private side's versions).
 """
 
 import hashlib
@@ -36,7 +46,14 @@ from registry.formats import FileKind
 from registry.lru import BoundedLRU
 from registry.storage import BlobStore
 from registry.virtual import addresses, claims, events, flight, health, http, rules
-from registry.virtual.models import CacheEntry, NegativeEntry, RegistryUpstream, UpstreamRule, path_digest
+from registry.virtual.models import (
+    CacheEntry,
+    NegativeEntry,
+    OriginPin,
+    RegistryUpstream,
+    UpstreamRule,
+    path_digest,
+)
 
 logger = logging.getLogger(__name__)
 SIDECAR_CAP = 4096
@@ -82,6 +99,8 @@ class Served:
         values = {**fmt.virtual.rule_values(path), "version": version}
         return rules.allowed(self.rules, values, fmt.virtual)
 
+    source: object = None  # the Upstream that answered (None for a merged document)
+
     def read(self, cap):
         """The bytes (metadata documents), refusing more than `cap`."""
         if self.content is not None:
@@ -107,18 +126,100 @@ def resolve(registry, principal, fmt, path):
     claiming = claims.claiming([u for u in upstreams if u.is_local], fmt.virtual.claim_keys(path.name))
     by_upstream = {} if claiming else _rules_of(upstreams)
     walk = claiming or _by_rules(registry, upstreams, fmt, path, by_upstream)
+    if fmt.virtual.merges(path, registry_options(registry, fmt)):
+        return _merged(registry, walk, principal, fmt, path, claiming, by_upstream)
+    unit = fmt.virtual.pin_unit(path)
+    pin = None
+    if unit is not None:
+        pin = OriginPin.objects.filter(registry=registry, unit_digest=path_digest(unit)).first()
+        if pin is not None and any(upstream.pk == pin.upstream_id for upstream in walk):
+            walk = [upstream for upstream in walk if upstream.pk == pin.upstream_id]
+        elif pin is not None:  # its upstream left the registry, or a claim or rule now excludes it
+            pin.delete()
+            pin = None
+    found = _walk(registry, walk, principal, fmt, path, by_upstream)
+    if found is None:
+        if claiming:
+            names = ", ".join(upstream.name for upstream in claiming)
+            raise NotFound(f"404 Not Found - {path.name} is claimed by local upstream {names}")
+        if pin is not None:
+            raise NotFound(f"404 Not Found - {unit} comes from upstream {walk[0].name}, which does not have it")
+        raise NotFound()
+    if unit is not None and pin is None:
+        pin, _ = OriginPin.objects.get_or_create(
+            registry=registry, unit_digest=path_digest(unit), defaults={"unit": unit, "upstream": found.source}
+        )
+        if pin.upstream_id != found.source.pk:  # a concurrent request pinned another upstream first
+            return resolve(registry, principal, fmt, path)
+    return found
+
+
+def _answer(registry, upstream, principal, fmt, path, by_upstream):
+    """One upstream's answer for `path` (Served, with its source and rules), or None."""
+    if upstream.is_local:
+        found = _from_local(upstream, principal, fmt, path)
+    else:
+        found = _from_remote(upstream, fmt, path, retain=registry.retain_removed_versions)
+    if found is not None:
+        found.source = upstream
+        found.rules = by_upstream.get(upstream.pk, [])
+    return found
+
+
+def _walk(registry, walk, principal, fmt, path, by_upstream):
+    """The first answer of `walk`'s upstreams, in order, or None."""
     for upstream in walk:
-        if upstream.is_local:
-            found = _from_local(upstream, principal, fmt, path)
-        else:
-            found = _from_remote(upstream, fmt, path, retain=registry.retain_removed_versions)
+        found = _answer(registry, upstream, principal, fmt, path, by_upstream)
         if found is not None:
-            found.rules = by_upstream.get(upstream.pk, [])
             return found
-    if claiming:
-        names = ", ".join(upstream.name for upstream in claiming)
-        raise NotFound(f"404 Not Found - {path.name} is claimed by local upstream {names}")
-    raise NotFound()
+    return None
+
+
+def registry_options(registry, fmt):
+    """The format's registry options (VirtualSupport.registry_options) as `registry` sets them."""
+    stored = registry.options if isinstance(registry.options, dict) else {}
+    return {name: stored.get(name, default) for name, default in fmt.virtual.registry_options.items()}
+
+
+def _merged(registry, walk, principal, fmt, path, claiming, by_upstream):
+    """One document merged from every candidate that has `path` (see the module's docstring)."""
+    answers = []
+    for upstream in walk:
+        try:
+            found = _answer(registry, upstream, principal, fmt, path, by_upstream)
+        except (UpstreamUnavailable, BadGateway) as exc:
+            raise BadGateway(
+                f"502 Bad Gateway - upstream {upstream.name} failed, the merged document would be incomplete"
+            ) from exc
+        if found is not None:
+            answers.append(found)
+    if not answers:
+        if claiming:
+            names = ", ".join(upstream.name for upstream in claiming)
+            raise NotFound(f"404 Not Found - {path.name} is claimed by local upstream {names}")
+        raise NotFound()
+    if len(answers) == 1 and not answers[0].rules:
+        return answers[0]
+
+    def keeps(found):
+        return (lambda version: found.allows(fmt, path, version)) if found.rules else None
+
+    documents = [(found.read(fmt.virtual.metadata_cap), keeps(found)) for found in answers]
+    content = fmt.virtual.merge(documents)
+    stale = [found for found in answers if found.cache == "STALE"]
+    states = {found.cache for found in answers}
+    cache = next((state for state in ("STALE", "MISS", "REVALIDATED") if state in states), "HIT")
+    return Served(
+        blob=None,
+        file_name=path.file_name,
+        content_type=fmt.virtual.content_type(path),
+        cache=cache,
+        upstream=",".join(found.upstream for found in answers),
+        kind=path.kind,
+        stale_reason=stale[0].stale_reason if stale else None,
+        age=max((found.age or 0) for found in stale) if stale else None,
+        content=content,
+    )
 
 
 def _rules_of(upstreams):
@@ -326,6 +427,20 @@ def _origin(upstream, fmt, path):
     return url, expected
 
 
+def fetch_from(upstream, fmt, path):
+    """`path` (a document) of one remote upstream, as Served (cached, revalidated, verified like
+    any), or None when the upstream does not have it."""
+    return _from_remote(upstream, fmt, path)
+
+
+def _reader(upstream, fmt):
+    def read(path):
+        served = _from_remote(upstream, fmt, path)
+        return None if served is None else served.read(fmt.virtual.metadata_cap)
+
+    return read
+
+
 def _may_refresh(upstream, path):
     return caches["default"].add(f"virtual-refresh:{upstream.pk}:{path_digest(path.cache_key)}", 1, REFRESH_SECONDS)
 
@@ -387,11 +502,12 @@ def _fetch(upstream, fmt, path, entry, now):
     if path.metadata is not None:
         try:
             origin = _origin(upstream, fmt, path)
+            if origin is None:
+                return None
+            url, expected = origin
+            expected = {**expected, **fmt.virtual.promised_digests(path, _reader(upstream, fmt))}
         except UpstreamUnavailable:
             return _stale_or(entry, fmt, path, now, "upstream-error", UpstreamUnavailable())
-        if origin is None:
-            return None
-        url, expected = origin
     else:
         url = upstream_url(upstream, path.relative_path, path.url_path)
     conditional = {"Accept": path.accept} if path.accept else {}
@@ -403,7 +519,8 @@ def _fetch(upstream, fmt, path, entry, now):
     try:
         response = http.request("GET", url, auth=auth, headers=conditional, auth_origin=upstream.url)
     except http.UpstreamUnavailable as exc:
-        health.failed(upstream, str(exc))
+        if not isinstance(exc, http.UpstreamBusy):  # Packhouse's own limit, not the upstream's fault
+            health.failed(upstream, str(exc))
         reason = "upstream-timeout" if "Timeout" in str(exc) else "upstream-error"
         return _stale_or(entry, fmt, path, now, reason, UpstreamUnavailable())
     status = response.status

@@ -90,9 +90,26 @@ def boolean_param(data, name):
 # --- registries --------------------------------------------------------------------------------
 
 
+def formats_support(format_name):
+    from registry import formats
+
+    return formats.get(format_name).virtual
+
+
+def _options(data, format_name, current):
+    """The registry's options after `data` sets some of the format's (VirtualSupport.registry_options)."""
+    options = dict(current or {})
+    for name in formats_support(format_name).registry_options:
+        value = boolean_param(data, name)
+        if value is not None:
+            options[name] = value
+    return options
+
+
 def create_registry(group, format_name, data):
     name = text_param(data, "name", 255, required=True)
     description = text_param(data, "description", 1024) or ""
+    options = _options(data, format_name, {})
     retain = boolean_param(data, "retain_removed_versions") or False
     with transaction.atomic():
         existing = VirtualRegistry.objects.select_for_update().filter(group=group, format=format_name)
@@ -101,7 +118,12 @@ def create_registry(group, format_name, data):
         if any(registry.name == name for registry in existing):
             raise ValidationFailed({"name": ["has already been taken"]})
         return VirtualRegistry.objects.create(
-            group=group, format=format_name, name=name, description=description, retain_removed_versions=retain
+            group=group,
+            format=format_name,
+            name=name,
+            description=description,
+            retain_removed_versions=retain,
+            options=options,
         )
 
 
@@ -109,10 +131,13 @@ def update_registry(registry, data):
     name = text_param(data, "name", 255)
     description = text_param(data, "description", 1024)
     retain = boolean_param(data, "retain_removed_versions")
-    if name is None and description is None and retain is None:
+    options = _options(data, registry.format, registry.options)
+    own = [option for option in formats_support(registry.format).registry_options if data.get(option) is not None]
+    if name is None and description is None and retain is None and not own:
         raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
     if retain is not None:
         registry.retain_removed_versions = retain
+    registry.options = options
     if name is not None:
         if not name.strip():
             raise ValidationFailed({"name": ["can't be blank"]})
@@ -384,29 +409,38 @@ def delete_upstream(upstream):
 MAX_CLAIMED_SCOPES = 20
 
 
+def _scope_fields():
+    from registry import formats
+
+    return {f.virtual.scope_claims for f in formats.all_formats() if f.virtual and f.virtual.scope_claims}
+
+
 def claimed_scopes_param(data, support):
-    """`claimed_scopes` (a list, or one comma- or space-separated string), normalized by the
-    format; None when absent. Formats without scope claims refuse it."""
-    value = data.get("claimed_scopes")
+    """The format's namespace claims (its field VirtualSupport.scope_claims, `claimed_scopes` say;
+    a list, or one comma- or space-separated string), normalized by the format; None when
+    absent. Another format's field is refused."""
+    for other in sorted(_scope_fields() - {support.scope_claims}):
+        if data.get(other) is not None:
+            raise ValidationFailed({other: ["is not supported for this package format"]})
+    field = support.scope_claims
+    value = data.get(field) if field else None
     if value is None:
         return None
-    if not support.scope_claims:
-        raise ValidationFailed({"claimed_scopes": ["is not supported for this package format"]})
     if hasattr(data, "getlist"):
-        value = data.getlist("claimed_scopes")
+        value = data.getlist(field)
         value = value[0] if len(value) == 1 else value
     if isinstance(value, str):
         value = [part for part in value.replace(" ", ",").split(",") if part]
     if not isinstance(value, list):
-        raise ParameterInvalid("claimed_scopes is invalid")
+        raise ParameterInvalid(f"{field} is invalid")
     if len(value) > MAX_CLAIMED_SCOPES:
-        raise ValidationFailed({"claimed_scopes": [f"must be at most {MAX_CLAIMED_SCOPES} scopes"]})
+        raise ValidationFailed({field: [f"must be at most {MAX_CLAIMED_SCOPES} entries"]})
     scopes = []
     for entry in value:
         try:
             scope = support.scope_claim(entry)
         except ValueError as exc:
-            raise ValidationFailed({"claimed_scopes": [f"{str(entry)[:255]!r} is not a valid scope"]}) from exc
+            raise ValidationFailed({field: [f"{str(entry)[:255]!r} is not valid"]}) from exc
         if scope not in scopes:
             scopes.append(scope)
     return scopes

@@ -76,19 +76,12 @@ def memoized_answer(request, registry, served, render, content_type, variant="")
 
 
 def respond(request, served, path):
-    """The response for a resolved path: a checksum text, a document built here, or the file
-    streamed."""
+    """The response for a resolved path: a checksum text, or the file streamed (a document built
+    here, local or merged, from memory: its checksums are those of exactly these bytes)."""
     blob = served.blob
     headers = provenance_headers(served)
     if blob is None:
-        body = served.content
-        headers["X-Checksum-SHA256"] = hashlib.sha256(body).hexdigest()
-        headers["ETag"] = f'"{headers["X-Checksum-SHA256"]}"'
-        response = HttpResponse(body if request.method != "HEAD" else b"", content_type=served.content_type)
-        for name, value in headers.items():
-            response[name] = value
-        response["Content-Length"] = str(len(body))
-        return response
+        return _document_response(request, served, path, headers)
     if path.checksum:
         response = HttpResponse(getattr(blob, path.checksum), content_type="text/plain", headers=headers)
         if request.method == "HEAD":
@@ -98,6 +91,24 @@ def respond(request, served, path):
     return BlobStore().serve(
         blob, path.file_name, request, content_type=served.content_type, allow_redirect=False, headers=headers
     )
+
+
+def _document_response(request, served, path, headers):
+    data = served.content
+    if path.checksum:
+        digest = hashlib.new(path.checksum, data).hexdigest()
+        response = HttpResponse(digest, content_type="text/plain", headers=headers)
+    else:
+        for algorithm in ("sha1", "md5", "sha256"):
+            headers[f"X-Checksum-{algorithm.upper()}"] = hashlib.new(algorithm, data).hexdigest()
+        headers["ETag"] = f'"{headers["X-Checksum-SHA256"]}"'
+        if request.headers.get("If-None-Match") == headers["ETag"]:
+            return HttpResponse(status=304, headers=headers)
+        response = HttpResponse(data, content_type=served.content_type, headers=headers)
+    if request.method == "HEAD":
+        response["Content-Length"] = str(len(response.content))
+        response.content = b""
+    return response
 
 
 class VirtualRegistryView(APIView):
@@ -146,5 +157,7 @@ class VirtualRegistryView(APIView):
                 response["WWW-Authenticate"] = CHALLENGE
             if exc.status == 405:
                 response["Allow"] = ", ".join(method.upper() for method in self.http_method_names)
+            if getattr(exc, "retry_after", None):
+                response["Retry-After"] = str(exc.retry_after)
             return response
         return super().handle_exception(exc)

@@ -81,6 +81,7 @@ def test_registry_lifecycle(api, acme, maintainer):
         "name",
         "description",
         "retain_removed_versions",
+        "merge_maven_metadata",  # the format's own option (VirtualSupport.registry_options)
         "created_at",
         "updated_at",
     }
