@@ -57,6 +57,13 @@ def workers(django_db_setup, blob_dir, spool_dir, tmp_path_factory):
         own_redis.stop()
 
 
+@pytest.fixture(autouse=True)
+def _empty_redis(workers):
+    """Every test starts on an empty Redis, as every other test does (`cache.clear()`): no
+    throttling counts or epochs of the one before."""
+    redis.Redis.from_url(workers.redis_url).flushdb()
+
+
 @contextlib.contextmanager
 def redis_refusing_writes(url):
     client = redis.Redis.from_url(url)

@@ -74,7 +74,7 @@ class Worker:
                 raise RuntimeError(f"worker did not start:\n{self.log()}")
             time.sleep(0.1)
 
-    def wait_for(self, pattern, count=1, timeout=30):
+    def wait_for(self, pattern, count=1, timeout=120):  # a loaded machine (parallel workers) is slow
         deadline = time.monotonic() + timeout
         while len(re.findall(pattern, self.log())) < count:
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -263,7 +263,7 @@ def test_a_worker_killed_mid_run_leaves_nothing_half_deleted(start_worker, admin
     doomed.wait_ready()
 
     doomed.send(project)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while True:  # kill it once it has visibly started, at whatever point that is
         pending = PackageVersion.objects.filter(status=Status.PENDING_DESTRUCTION).count()
         if pending >= 5 or PackageVersion.objects.count() < total:
