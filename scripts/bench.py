@@ -366,6 +366,8 @@ def bench_peers_rows(server, api, token, peers, versions, seconds, install_count
             name, [(version, manifest, (static / local).read_bytes()) for version, manifest, local in entries]
         )
     rows["seed_seconds"]["verdaccio"] = round(time.perf_counter() - start, 1)
+    for peer in peers:
+        peer.pin()
 
     # Cached metadata, c=32 (Packhouse's own rows are the metadata section's, same pinning).
     rows["npm_packument_verdaccio"] = wrk(f"{verdaccio.url}/@bench%2fbig", None, seconds, pids=verdaccio.pids())

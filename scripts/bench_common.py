@@ -131,7 +131,7 @@ def wrk_run(url, token, seconds, accept, connections, headers=()):
         *LOAD_PREFIX,
         "wrk",
         "-t",
-        "2",
+        str(min(2, connections)),
         "-c",
         str(connections),
         "-d",

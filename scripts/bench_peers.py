@@ -7,7 +7,8 @@ their own under var/bench-tools/ on first use; Verdaccio from the npm registry u
 var/test-tools/ (tests/upstreams.py, as the virtual registry tests use it). Each runs as its
 documentation suggests for a small team: pypiserver with waitress and its cached directory backend
 (`pypiserver[cache]`), devpi-server with its defaults (waitress, 50 threads, no core metadata:
-`--enable-core-metadata` is experimental), Verdaccio with its htpasswd auth and its request log."""
+`--enable-core-metadata` is experimental), Verdaccio with its htpasswd auth and its request log.
+They are seeded on both cores and pinned (`Peer.pin`) before anything is measured."""
 
 import base64
 import json
@@ -69,7 +70,16 @@ class Peer:
             start_new_session=True,
             env={**os.environ, **(env or {})},
         )
-        wait_for(self.url + ready_path, seconds=120)
+        try:
+            wait_for(self.url + ready_path, seconds=120)
+        except OSError:
+            self.stop()
+            log = (self.workdir / "server.log").read_text()[-3000:]
+            raise RuntimeError(f"{self.label} did not start:\n{log}") from None
+
+    def pin(self):
+        """Onto the servers' core (when pinning), once seeded: devpi takes its uploads one at a
+        time, a second core halves its seeding, and nothing is measured before this."""
         if pinned():
             pin_processes(self.pids())
 
@@ -106,7 +116,7 @@ class PypiServer(Peer):
                 ".",
                 "--disable-fallback",
                 "--server",
-                "waitress",
+                "auto",  # waitress when installed (its 'Server: waitress' header says so)
                 "--backend",
                 "cached-dir",
                 str(self.packages),
@@ -192,8 +202,6 @@ class VerdaccioPeer(Peer):
         self.url = self.server.url
         self.server.start()
         self.process = self.server.process
-        if pinned():
-            pin_processes(self.pids())
         return self
 
     def stop(self):
