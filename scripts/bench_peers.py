@@ -17,7 +17,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import time
+import urllib.error
 from pathlib import Path
 from urllib.parse import quote
 
@@ -175,19 +176,26 @@ class Devpi(Peer):
     def index_url(self):
         return f"{self.url}/{self.USER}/dev/+simple"
 
-    def seed(self, uploads, threads=4):
-        """`uploads`: (name, version, file name, bytes); twine's legacy upload with basic auth."""
+    def seed(self, uploads):
+        """`uploads`: (name, version, file name, bytes); twine's legacy upload with basic auth, one
+        at a time (devpi writes one at a time anyway; concurrent uploads were answered 500 under
+        load), each tried up to three times."""
         from tests.payloads import upload_form
 
         credential = base64.b64encode(f"{self.USER}:{self.PASSWORD}".encode()).decode()
-
-        def upload(item):
+        for item in uploads:
             body, content_type = upload_form(*item)
             headers = {"Content-Type": content_type, "Authorization": f"Basic {credential}"}
-            http("POST", f"{self.url}/{self.USER}/dev/", body=body, headers=headers)
-
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(upload, uploads))
+            for attempt in range(3):
+                try:
+                    http("POST", f"{self.url}/{self.USER}/dev/", body=body, headers=headers)
+                    break
+                except urllib.error.HTTPError as exc:
+                    if exc.code == 409 and attempt > 0:  # the failed try stored it after all
+                        break
+                    if exc.code < 500 or attempt == 2:
+                        raise
+                    time.sleep(1)
 
 
 class VerdaccioPeer(Peer):
