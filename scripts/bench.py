@@ -194,6 +194,8 @@ http {{ access_log off; sendfile on; tcp_nopush on;
     try:
         url = f"http://127.0.0.1:{port}/{file_path.name}"
         wait_for(url)
+        if pinned():  # on the servers' core, as Packhouse is
+            pin_processes(process_tree(process.pid))
         yield url
     finally:
         process.terminate()
@@ -237,6 +239,8 @@ http {{ access_log off; sendfile on; tcp_nopush on;
     proxy = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], stderr=subprocess.DEVNULL)
     try:
         wait_for(f"http://127.0.0.1:{proxy_port}/-/health")
+        if pinned():
+            pin_processes([*process_tree(proxy.pid), *process_tree(app.pid)])
         yield f"http://127.0.0.1:{proxy_port}{path}"
     finally:
         for process in (proxy, app):
