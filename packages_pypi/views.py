@@ -185,7 +185,9 @@ class FileView(PypiView):
     actions = READ
     reads = ReadsPackage("file_name", name_of=_file_package)
 
-    def _find(self, sha256, file_name, core_metadata=False):
+    def _find(self, sha256, file_name):
+        """The newest installable file of that name and digest, its core metadata joined: pip asks
+        the `.metadata` and then the wheel, and the second finds the first's lookup remembered."""
         name = _file_package(file_name)
         if name is None:
             return None
@@ -193,19 +195,17 @@ class FileView(PypiView):
         def lookup():  # group scope: the projects the caller may pull are read only here
             projects = self.project if self.project is not None else self.pullable_projects()
             files = services.installable_files(projects, FORMAT, name=name, file_name=file_name, blob__sha256=sha256)
-            if core_metadata:
-                files = files.select_related("pypi_distribution")
-            return files.order_by("-id").first()
+            return files.select_related("pypi_distribution").order_by("-id").first()
 
         scope = ("project", self.project.pk) if self.project is not None else ("group", self.group.pk)
-        return self.remember_lookup(("file", *scope, sha256, file_name, core_metadata), lookup)
+        return self.remember_lookup(("file", *scope, sha256, file_name), lookup)
 
     def get(self, request, sha256, file_name, **kwargs):
         if not SHA256.match(sha256):
             raise NotFound("404 Package Not Found")
         sha256 = sha256.lower()
         if file_name.endswith(".metadata"):  # no stored distribution's name ends so (parse_file_name)
-            package_file = self._find(sha256, file_name.removesuffix(".metadata"), core_metadata=True)
+            package_file = self._find(sha256, file_name.removesuffix(".metadata"))
             distribution = getattr(package_file, "pypi_distribution", None) if package_file else None
             if distribution is None:
                 raise NotFound("404 Package Not Found")

@@ -4,8 +4,8 @@ pip asks three things per package: the simple page, the wheel's core metadata (`
 PEP 658) and the wheel. All three go through the WSGI application gunicorn runs. The core metadata
 is one query the first time a worker is asked (it was three: a lookup of a file named
 `….whl.metadata` that cannot exist, the wheel, then its metadata row) and none after that, replayed
-as the simple pages are; the wheel's lookup is remembered under its project's epochs, so a worker
-that served it once serves it again without a query. Neither outlives a change: a deleted version
+as the simple pages are; the wheel's lookup is that same lookup, remembered under its project's
+epochs, so the wheel after its metadata, and any repeat, costs no query. Neither outlives a change: a deleted version
 is 404 at once, a revoked token 401."""
 
 import hashlib
@@ -105,6 +105,19 @@ def test_a_repeated_wheel_download_looks_nothing_up_and_is_counted(world):
     assert second[3] == 0
     download_counts.flush()
     assert PackageVersion.objects.get(package__name="bench-lib").download_count == 2
+
+
+def test_the_wheel_after_its_metadata_looks_nothing_up(world):
+    """pip's order: the `.metadata`, then the wheel; one lookup serves both."""
+    _, project, _, headers = world
+    url = file_url(project, headers)
+
+    assert wsgi_get(url + ".metadata", **headers)[3] == 1
+    status, _, body, queries = wsgi_get(url, **headers)
+
+    assert status == 200
+    assert queries == 0
+    assert hashlib.sha256(body).hexdigest() == url.rsplit("/", 2)[1]
 
 
 def test_group_routes_remember_too(world):
