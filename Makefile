@@ -68,10 +68,12 @@ cluster: $(STAMP) system-deps
 	$(PY) scripts/cluster.py $(CLUSTER_ARGS)
 
 # Benchmarks against the production shape (needs PostgreSQL and Redis; installs wrk and nginx).
+# PEERS=1: also Verdaccio, pypiserver and devpi-server in the same run, everything pinned
+# (servers on CPU 0, load on CPU 1; see BENCHMARKS.md).
 bench: $(STAMP)
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq wrk nginx-light)
-	$(PY) scripts/bench.py $(BENCH_ARGS)
+	$(PY) scripts/bench.py $(if $(PEERS),--peers) $(BENCH_ARGS)
 
 # Mixed publish/install load for SOAK_SECONDS (default 600) from several processes; not run in CI.
 soak: $(STAMP)

@@ -16,7 +16,7 @@ from registry.errors import Invalid, NotFound, TooLarge
 from registry.formats import FileDraft
 from registry.models import INSTALLABLE, Package, PackageFile
 from registry.spool import SpoolUploadHandler
-from registry.views import READ, READS_PACKAGE, READS_WHOLE_FORMAT, PackageAPIView, base_url
+from registry.views import READ, READS_PACKAGE, READS_WHOLE_FORMAT, PackageAPIView, ReadsPackage, base_url
 from registry.virtual import resolver
 from registry.virtual.views import VirtualRegistryView, memoized_answer, provenance_headers
 
@@ -163,34 +163,61 @@ class SimpleProjectView(SimpleMixin, PypiView):
         )
 
 
+def _file_package(file_name):
+    """The canonical project name a distribution's file name (or its `.metadata`, PEP 658) gives;
+    None when it names none. Every stored file's name names its own project (checked at upload:
+    parsers.check_file_name), so a file's lookup can be keyed on that project's epochs."""
+    try:
+        return parsers.parse_file_name(file_name.removesuffix(".metadata"))[1]
+    except Invalid:
+        return None
+
+
 class FileView(PypiView):
     """`files/<sha256>/<file name>`: the distribution, or `<file name>.metadata` (PEP 658); at
-    group level, from any project below the group whose packages the caller may pull."""
+    group level, from any project below the group whose packages the caller may pull.
+
+    The file is looked up among the files of the project its name names (`_file_package`), so the
+    lookup is remembered under that project's epochs (one query per worker until it changes), and
+    the core metadata, a small document, is answered again from memory (registry.response_cache)
+    as the simple pages are."""
 
     actions = READ
+    reads = ReadsPackage("file_name", name_of=_file_package)
 
     def _find(self, sha256, file_name):
-        projects = self.project if self.project is not None else self.pullable_projects()
-        files = services.installable_files(projects, FORMAT, file_name=file_name, blob__sha256=sha256)
-        return files.order_by("-id").first()
+        """The newest installable file of that name and digest, its core metadata joined: pip asks
+        the `.metadata` and then the wheel, and the second finds the first's lookup remembered."""
+        name = _file_package(file_name)
+        if name is None:
+            return None
+
+        def lookup():  # group scope: the projects the caller may pull are read only here
+            projects = self.project if self.project is not None else self.pullable_projects()
+            files = services.installable_files(projects, FORMAT, name=name, file_name=file_name, blob__sha256=sha256)
+            return files.select_related("pypi_distribution").order_by("-id").first()
+
+        scope = ("project", self.project.pk) if self.project is not None else ("group", self.group.pk)
+        return self.remember_lookup(("file", *scope, sha256, file_name), lookup)
 
     def get(self, request, sha256, file_name, **kwargs):
         if not SHA256.match(sha256):
             raise NotFound("404 Package Not Found")
         sha256 = sha256.lower()
-        package_file = self._find(sha256, file_name)
-        if package_file is not None:
-            return services.serve(package_file, request)
-        if file_name.endswith(".metadata"):
+        if file_name.endswith(".metadata"):  # no stored distribution's name ends so (parse_file_name)
             package_file = self._find(sha256, file_name.removesuffix(".metadata"))
             distribution = getattr(package_file, "pypi_distribution", None) if package_file else None
-            if distribution is not None:
-                body = distribution.core_metadata.encode("utf-8")
-                response = HttpResponse(body if request.method == "GET" else b"", content_type="text/plain")
-                response["Content-Length"] = str(len(body))
-                response["ETag"] = f'"{distribution.core_metadata_sha256}"'
-                return response
-        raise NotFound("404 Package Not Found")
+            if distribution is None:
+                raise NotFound("404 Package Not Found")
+            body = distribution.core_metadata.encode("utf-8")
+            response = HttpResponse(body if request.method == "GET" else b"", content_type="text/plain")
+            response["Content-Length"] = str(len(body))
+            response["ETag"] = f'"{distribution.core_metadata_sha256}"'
+            return self.reusable(response)  # a document: replayed while current
+        package_file = self._find(sha256, file_name)
+        if package_file is None:
+            raise NotFound("404 Package Not Found")
+        return services.serve(package_file, request)
 
 
 # --- virtual registries (registry.virtual; packages_pypi.virtual) ---------------------------------

@@ -151,6 +151,22 @@ class PackageAPIView(APIView):
         key = ("file", self.project.pk, self.package_format.name, name, version, file_name)
         return memory.remember_under_packages(key, lookup)
 
+    def remember_lookup(self, key, compute):
+        """`compute()`, a lookup among the packages this view declares it reads (`reads`),
+        remembered under those packages' epochs and the caller's identity (RequestMemory): done
+        again after any change to either. Done every time when the view declares nothing."""
+        memory = request_freshness.of(self.request.META).memory
+        if memory is None:
+            return compute()
+        return memory.remember_under_packages((self.package_format.name, *key), compute)
+
+    def reusable(self, response):
+        """`response`, a small document built only from the packages this view reads, marked as
+        one registry.response_cache may answer again while they and the caller's identity are
+        unchanged (registry.documents marks the documents it builds so)."""
+        request_freshness.of(self.request.META).reusable = True
+        return response
+
     def pullable_projects(self):
         """Projects whose packages this caller may pull: under `self.group` (group scope),
         on the whole instance (instance scope), or just `self.project` (project scope)."""

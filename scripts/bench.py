@@ -1,19 +1,14 @@
 """`make bench`: start the production shape (gunicorn + Celery on PostgreSQL and Redis), seed it,
 run each workload with a bounded load tool, print a table and write it as JSON.
 
-    .venv/bin/python scripts/bench.py [--quick] [--scale-only | --virtual-only] [--out var/bench/results.json]
+    .venv/bin/python scripts/bench.py [--quick] [--out var/bench/results.json]
 
 Workloads: cached and cold npm packument, PyPI simple page and Cargo sparse index file, Conan's
 `latest` revision, RubyGems' compact index `info` and Go's `@v/list` (wrk, concurrency 32), a
 100 MiB download against nginx serving the same file, a large generic upload with the worker's
 peak RSS growth, sequential npm publishes, PyPI uploads, Cargo publishes, Conan uploads, gem
-pushes and Go module uploads, `npm install` / `pip install` of 50 packages from a fresh
-cache, the same cached documents and `npm install` through virtual registries
-(scripts/bench_virtual.py) and the scale row (scripts/bench_scale.py). Timings are reported, never
-asserted.
-
-The server runs on the database PACKHOUSE_BENCH_DATABASE (default `packhouse_bench`, dropped and
-created again) and the Redis db PACKHOUSE_BENCH_REDIS_URL (default `redis://127.0.0.1:6379/5`).
+pushes and Go module uploads, and `npm install` / `pip install` of 50 packages from a fresh
+cache. Timings are reported, never asserted.
 """
 
 import argparse
@@ -22,10 +17,8 @@ import hashlib
 import json
 import os
 import platform
-import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,20 +32,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import bench_installs  # noqa: E402
+import bench_peers  # noqa: E402
+from bench_common import (  # noqa: E402
+    LOAD_CPU,
+    LOAD_PREFIX,
+    SERVER_CPU,
+    cpu_seconds,
+    free_port,
+    http,
+    nginx_static,
+    pin_load,
+    pin_processes,
+    pinned,
+    process_tree,
+    wait_for,
+    write_static,
+    wrk,
+)
+
 from tests.formats.golang.modules import module_zip  # noqa: E402
 from tests.formats.rubygems.gems import gem  # noqa: E402
 from tests.payloads import cargo_publish_body, npm_document, twine_form  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
-# A database and a Redis db of the bench's own (another checkout's bench may run beside this one).
-BENCH_DB = os.environ.get("PACKHOUSE_BENCH_DATABASE", "packhouse_bench")
+# A database and a Redis db of its own (made anew each run); override on a shared machine.
+BENCH_DB = os.environ.get("PACKHOUSE_BENCH_DB") or os.environ.get("PACKHOUSE_BENCH_DATABASE", "packhouse_bench")
 BENCH_REDIS_URL = os.environ.get("PACKHOUSE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -72,9 +78,6 @@ class Server:
             "PACKHOUSE_WORKERS": os.environ.get("PACKHOUSE_WORKERS", "4"),
             "PACKHOUSE_GENERIC_MAX_FILE_SIZE": str(4 * 1024**3),
             "PACKHOUSE_CACHE_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
-            # The virtual registry rows use this server's own project endpoint as a remote upstream.
-            "PACKHOUSE_VR_ALLOW_HTTP": "true",
-            "PACKHOUSE_VR_ALLOWED_HOSTS": "127.0.0.1",
         }
         self.process = None
 
@@ -92,6 +95,8 @@ class Server:
         while time.monotonic() < deadline:
             try:
                 urllib.request.urlopen(f"{self.url}/-/health", timeout=1).read()  # noqa: S310 - our own http URL
+                if pinned():  # make, the Celery worker, gunicorn's master and workers
+                    pin_processes(process_tree(self.process.pid))
                 return
             except OSError:
                 if self.process.poll() is not None:
@@ -151,86 +156,10 @@ def seed_identities():
     return project, token
 
 
-def http(method, url, token, body=None, headers=None):
-    request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - our own http URL
-    request.add_header("Authorization", f"Bearer {token}")
-    for key, value in (headers or {}).items():
-        request.add_header(key, value)
-    with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310
-        return response.status, response.read()
-
-
 # --- payload builders ---------------------------------------------------------------------
 
 
 # --- measurements -------------------------------------------------------------------------
-
-
-def wrk(url, token, seconds, accept=None, connections=32, pids=(), timeout=None):
-    """Requests/s and latency at `connections`, after a 2 s warm-up run at the same load (every
-    worker process fills its memory of the document once; that is what the cold figure measures).
-
-    With the workers' `pids`, also the CPU time they spent per request (user + system, from
-    /proc): a count that depends far less on what else the machine is doing than requests/s."""
-    warm = wrk_run(url, token, 2, accept, connections, timeout)
-    before = cpu_seconds(pids)
-    measured = wrk_run(url, token, seconds, accept, connections, timeout)
-    if pids:
-        spent = cpu_seconds(pids) - before
-        measured["server_cpu_us_per_request"] = round(spent * 1e6 / max(measured.pop("requests"), 1))
-    else:
-        measured.pop("requests")
-    return {**measured, "warm_up_requests_per_s": warm["requests_per_s"]}
-
-
-def cpu_seconds(pids):
-    """User + system CPU seconds the processes have used so far."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / ticks
-
-
-def wrk_run(url, token, seconds, accept, connections, timeout=None):
-    """One wrk run; `timeout` (e.g. "30s") replaces wrk's 2 s, after which it gives up on an answer
-    and counts a time-out (the workers still spend the CPU)."""
-    args = [
-        "wrk",
-        "-t",
-        "2",
-        "-c",
-        str(connections),
-        "-d",
-        f"{seconds}s",
-        "--latency",
-        "-H",
-        f"Authorization: Bearer {token}",
-        "-H",
-        "Accept-Encoding: gzip",  # as npm and pip send it
-    ]
-    if accept:
-        args += ["-H", f"Accept: {accept}"]
-    if timeout:
-        args += ["--timeout", timeout]
-    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    p99 = _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
-    p50 = _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    non_2xx = int(errors.group(1)) if errors else 0
-    result = {"requests_per_s": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": non_2xx, "requests": requests}
-    timeouts = re.search(r"Socket errors:.*timeout (\d+)", out)
-    if timeouts and int(timeouts.group(1)):
-        result["timeouts"] = int(timeouts.group(1))
-    return result
-
-
-def _ms(text):
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
-    return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit], 2)
 
 
 def cold_ms(url, token, bump, runs=5, accept=None):
@@ -245,7 +174,7 @@ def cold_ms(url, token, bump, runs=5, accept=None):
 
 
 def curl_speed(url, headers=()):
-    args = ["curl", "-s", "-o", "/dev/null", "-w", "%{speed_download}"]
+    args = [*LOAD_PREFIX, "curl", "-s", "-o", "/dev/null", "-w", "%{speed_download}"]
     for header in headers:
         args += ["-H", header]
     return float(subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout)
@@ -266,6 +195,8 @@ http {{ access_log off; sendfile on; tcp_nopush on;
     try:
         url = f"http://127.0.0.1:{port}/{file_path.name}"
         wait_for(url)
+        if pinned():  # on the servers' core, as Packhouse is
+            pin_processes(process_tree(process.pid))
         yield url
     finally:
         process.terminate()
@@ -309,23 +240,13 @@ http {{ access_log off; sendfile on; tcp_nopush on;
     proxy = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], stderr=subprocess.DEVNULL)
     try:
         wait_for(f"http://127.0.0.1:{proxy_port}/-/health")
+        if pinned():
+            pin_processes([*process_tree(proxy.pid), *process_tree(app.pid)])
         yield f"http://127.0.0.1:{proxy_port}{path}"
     finally:
         for process in (proxy, app):
             process.terminate()
             process.wait(timeout=10)
-
-
-def wait_for(url, seconds=30):
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1).read()  # noqa: S310 - our own http URL
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
 
 
 def download_speeds(sources, runs):
@@ -357,6 +278,188 @@ def _status_kib(pid, field):
     return 0
 
 
+# --- seeding ----------------------------------------------------------------------------------
+
+
+def seed_npm_big(api, token, versions):
+    """npm: one package with many versions."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: publish_npm(api, token, "big", f"1.0.{i}"), range(versions)))
+    return {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def seed_pypi_big(api, token, versions):
+    """PyPI: one project with many files."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: upload_named(api, token, "bench-big", f"1.0.{i}"), range(versions)))
+    return {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def seed_install_packages(api, token, count):
+    """What the install rows install: `@bench/lib<i>` and `bench-lib<i>`, one version each."""
+    names = [f"lib{i}" for i in range(count)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda n: publish_npm(api, token, n, "1.0.0"), names))
+        list(pool.map(lambda n: upload_named(api, token, f"bench-{n}"), names))
+
+
+# --- against nginx serving the same bytes, and the peers ---------------------------------------
+
+
+def metadata_against_nginx(api, token, seconds, workdir):
+    """The cached metadata rows against nginx serving Packhouse's own answers as static files,
+    precompressed (gzip_static), as wrk asks them (gzip)."""
+    root = workdir / "static-metadata"
+    _, packument = http("GET", f"{api}/npm/@bench%2fbig", token)
+    _, simple = http("GET", f"{api}/pypi/simple/bench-big/", token, headers={"Accept": "text/html"})
+    write_static(root / "npm" / "@bench" / "big", packument)
+    write_static(root / "simple" / "bench-big" / "index.html", simple)
+    with nginx_static(root, workdir, name="metadata") as (url, pid):
+        return {
+            "npm_packument": wrk(f"{url}/npm/@bench%2fbig", None, seconds, pids=process_tree(pid)),
+            "pypi_simple": wrk(f"{url}/simple/bench-big/", None, seconds, accept="text/html", pids=process_tree(pid)),
+        }
+
+
+def start_peers(workdir):
+    """Verdaccio, pypiserver and devpi-server, started (and pinned, as Packhouse is)."""
+    started = []
+    try:
+        for peer in (bench_peers.VerdaccioPeer, bench_peers.PypiServer, bench_peers.Devpi):
+            started.append(peer(workdir / "peers").start())
+    except BaseException:
+        for peer in started:
+            peer.stop()
+        raise
+    return started
+
+
+def bench_peers_rows(server, api, token, peers, versions, seconds, install_count, workdir):
+    """Seed every peer with Packhouse's own files (its answers copied: same bytes), then the
+    cached metadata and 1 MiB download rows for Packhouse, nginx and each peer."""
+    verdaccio, pypiserver, devpi = peers
+    rows = {"seed_seconds": {}}
+    # The 1 MiB files: a wheel, an npm tarball (random bytes: gzip cannot shrink them) and a
+    # generic file, on Packhouse.
+    payload = os.urandom(1024 * 1024)
+    upload_named(api, token, "bench-download", payload=payload)
+    publish_npm(api, token, "download", "1.0.0", payload=payload)
+    http("PUT", f"{api}/generic/peer-download/1/download.bin", token, payload)
+    # Copies of Packhouse's answers: files, pages, packuments.
+    static = workdir / "static-peers"
+    pypi_names = ["bench-big", "bench-download", *[f"bench-lib{i}" for i in range(install_count)]]
+    npm_names = ["@bench/big", "@bench/download", *[f"@bench/lib{i}" for i in range(install_count)]]
+    pypi_files = bench_installs.static_pypi(f"{api}/pypi/simple", token, pypi_names, static)
+    npm_versions = bench_installs.static_npm(f"{api}/npm", token, npm_names, static, "http://unused")
+
+    start = time.perf_counter()
+    pypiserver.seed([static / local for files in pypi_files.values() for _, _, local in files])
+    rows["seed_seconds"]["pypiserver"] = round(time.perf_counter() - start, 1)
+    start = time.perf_counter()
+    uploads = []
+    for name, files in pypi_files.items():
+        for file_name, _, local in files:
+            version = file_name.split("-")[1]
+            uploads.append((name, version, file_name, (static / local).read_bytes()))
+    devpi.seed(uploads)
+    rows["seed_seconds"]["devpi"] = round(time.perf_counter() - start, 1)
+    start = time.perf_counter()
+    for name, entries in npm_versions.items():
+        verdaccio.seed(
+            name, [(version, manifest, (static / local).read_bytes()) for version, manifest, local in entries]
+        )
+    rows["seed_seconds"]["verdaccio"] = round(time.perf_counter() - start, 1)
+    for peer in peers:
+        peer.pin()
+
+    # Cached metadata, c=32 (Packhouse's own rows are the metadata section's, same pinning).
+    rows["npm_packument_verdaccio"] = wrk(f"{verdaccio.url}/@bench%2fbig", None, seconds, pids=verdaccio.pids())
+    for peer in (pypiserver, devpi):
+        rows[f"pypi_simple_{peer.label}"] = wrk(
+            f"{peer.index_url}/bench-big/", None, seconds, accept="text/html", pids=peer.pids()
+        )
+
+    # 1 MiB downloads, c=8: Packhouse through each format's route, nginx, each peer.
+    wheel_name = pypi_files["bench-download"][0][0]
+    tarball_name = "download-1.0.0.tgz"
+    _, document = http("GET", f"{verdaccio.url}/@bench%2fdownload")
+    sources = {
+        "packhouse_pypi": (
+            bench_installs.link_of(f"{api}/pypi/simple/bench-download/", wheel_name, token),
+            server.worker_pids(),
+        ),
+        "packhouse_npm": (f"{api}/npm/@bench/download/-/@bench/{tarball_name}", server.worker_pids()),
+        "packhouse_generic": (f"{api}/generic/peer-download/1/download.bin", server.worker_pids()),
+        "pypiserver": (
+            bench_installs.link_of(f"{pypiserver.index_url}/bench-download/", wheel_name, None),
+            pypiserver.pids(),
+        ),
+        "devpi": (bench_installs.link_of(f"{devpi.index_url}/bench-download/", wheel_name, None), devpi.pids()),
+        "verdaccio": (json.loads(document)["versions"]["1.0.0"]["dist"]["tarball"], verdaccio.pids()),
+    }
+    downloads = {}
+    for label, (url, pids) in sources.items():
+        downloads[label] = wrk(url, token if label.startswith("packhouse") else None, seconds, connections=8, pids=pids)
+    wheel_local = pypi_files["bench-download"][0][2]
+    with nginx_static(static, workdir, name="downloads") as (url, pid):
+        downloads["nginx"] = wrk(f"{url}/{wheel_local}", None, seconds, connections=8, pids=process_tree(pid))
+    rows["download_1mib_c8"] = downloads
+    return rows
+
+
+def install_rows(server, api, token, peers, count, rounds, workdir):
+    """pip and npm installs of `count` packages against Packhouse, nginx serving the same files
+    and the peers, interleaved (scripts/bench_installs.py)."""
+    static = workdir / "static-installs"
+    pip_names = [f"bench-lib{i}" for i in range(count)]
+    npm_names = [f"@bench/lib{i}" for i in range(count)]
+    host = server.url.split("://", 1)[1]
+    project_path = api.split(host, 1)[1].removesuffix("/packages")
+    port = free_port()
+    nginx_url = f"http://127.0.0.1:{port}"
+    bench_installs.static_pypi(f"{api}/pypi/simple", token, pip_names, static)
+    bench_installs.static_npm(f"{api}/npm", token, npm_names, static, nginx_url)
+    dependencies = {name: "1.0.0" for name in npm_names}
+
+    def pip(index_url):
+        return lambda directory: bench_installs.pip_install(index_url, pip_names, directory)
+
+    def npm(lines):
+        return lambda directory: bench_installs.npm_install(lines, dependencies, directory)
+
+    with nginx_static(static, workdir, port=port, name="installs") as (_, nginx_pid):
+        nginx_pids = process_tree(nginx_pid)
+        pip_targets = {
+            "packhouse": (
+                pip(f"http://__token__:{token}@{host}{project_path}/packages/pypi/simple"),
+                server.worker_pids,
+            ),
+            "nginx": (pip(f"{nginx_url}/pypi/simple"), lambda: nginx_pids),
+        }
+        npm_targets = {
+            "packhouse": (
+                npm([f"@bench:registry={api}/npm/", f"//{host}{project_path}/packages/npm/:_authToken={token}"]),
+                server.worker_pids,
+            ),
+            "nginx": (npm([f"@bench:registry={nginx_url}/npm/"]), lambda: nginx_pids),
+        }
+        for peer in peers:
+            if isinstance(peer, bench_peers.VerdaccioPeer):
+                npm_targets[peer.label] = (npm(peer.npmrc_lines()), peer.pids)
+            else:
+                pip_targets[peer.label] = (pip(peer.index_url), peer.pids)
+        return {
+            "packages": count,
+            "pip_install": bench_installs.measure(pip_targets, rounds, workdir / "pip"),
+            "npm_install": bench_installs.measure(npm_targets, rounds, workdir / "npm"),
+        }
+
+
+SECTIONS = ("metadata", "formats", "downloads", "upload", "publishes", "installs", "peers", "virtual", "scale")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller data and shorter runs (< 3 minutes)")
@@ -365,9 +468,21 @@ def main():
         "--scale-only", action="store_true", help="only the scale row (1,000 projects, 100,000 versions)"
     )
     parser.add_argument(
-        "--virtual-only",
+        "--virtual-only", action="store_true", help="only the virtual registry rows (the same as --only virtual)"
+    )
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated sections to run, of {','.join(SECTIONS)} (peers only with --peers)",
+    )
+    parser.add_argument(
+        "--peers",
         action="store_true",
-        help="only the virtual registry rows (cached documents and npm install through a virtual registry)",
+        help="also Verdaccio, pypiserver and devpi-server, seeded with the same files (implies --pin)",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help=f"servers on CPU {SERVER_CPU}, the load (wrk, curl, pip, npm) on CPU {LOAD_CPU}",
     )
     options = parser.parse_args()
     quick = options.quick
@@ -376,12 +491,30 @@ def main():
     upload_mib = 256 if quick else 1024
     sequential = 50 if quick else 200
     install_count = 10 if quick else 50
+    if options.scale_only:
+        sections = {"scale"}
+    elif options.virtual_only:
+        sections = {"virtual"}
+    elif options.only:
+        sections = set(options.only.split(","))
+        unknown = sections - set(SECTIONS)
+        if unknown:
+            parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    else:
+        sections = set(SECTIONS)
+    if not options.peers:
+        sections.discard("peers")
+    if options.peers or options.pin:
+        pin_load()
 
     workdir = Path(tempfile.mkdtemp(prefix="packhouse-bench-"))
     reset_database()
     server = Server(workdir)
     results = {
         "quick": quick,
+        "sections": sorted(sections),
+        "pinned": {"servers_cpu": SERVER_CPU, "load_cpu": LOAD_CPU} if pinned() else None,
+        "load_average_at_start": os.getloadavg(),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -391,6 +524,7 @@ def main():
         },
     }
     server.start()
+    peers = []
     try:
         setup_django(server.env)
         project, token = seed_identities()
@@ -403,26 +537,22 @@ def main():
             rows = Package.objects.filter(name=name).order_by("pk")  # one row changes the name's epochs
             package_changed((rows.filter(format=package_format) if package_format else rows).first())
 
-        names = [f"lib{i}" for i in range(install_count)]
-        if options.virtual_only:
+        if "metadata" in sections or "peers" in sections:
             results["seed_npm_versions"] = seed_npm_big(api, token, versions)
             results["seed_pypi_files"] = seed_pypi_big(api, token, versions)
-            seed_install_set(api, token, names)
-        if not options.scale_only and not options.virtual_only:
-            # npm: one package with many versions.
-            results["seed_npm_versions"] = seed_npm_big(api, token, versions)
+        if "metadata" in sections:
             packument = f"{api}/npm/@bench%2fbig"
             results["npm_packument_cached"] = wrk(packument, token, seconds, pids=server.worker_pids())
             results["npm_packument_cold_ms"] = cold_ms(packument, token, lambda: changed("@bench/big"))
-
-            # PyPI: one project with many files.
-            results["seed_pypi_files"] = seed_pypi_big(api, token, versions)
             simple = f"{api}/pypi/simple/bench-big/"
             results["pypi_simple_cached"] = wrk(simple, token, seconds, accept="text/html", pids=server.worker_pids())
             results["pypi_simple_cold_ms"] = cold_ms(
                 simple, token, lambda: changed("bench-big", "pypi"), accept="text/html"
             )
+            # nginx serving the same bytes: Packhouse's answers as static files (gzip_static).
+            results["metadata_nginx"] = metadata_against_nginx(api, token, seconds, workdir)
 
+        if "formats" in sections:
             # Cargo: one crate with many versions, its sparse index file (one JSON line per version).
             start = time.perf_counter()
             with ThreadPoolExecutor(4) as pool:
@@ -464,6 +594,7 @@ def main():
             results["seed_go_versions"] = {"count": versions // 10, "seconds": round(time.perf_counter() - start, 1)}
             results["go_list"] = wrk(f"{api}/go/example.com/bench/big/@v/list", token, seconds)
 
+        if "downloads" in sections:
             # 100 MiB download: Packhouse (FileResponse + sendfile) against nginx on the same file.
             big = workdir / "download.bin"
             with big.open("wb") as handle:
@@ -511,6 +642,7 @@ def main():
                 "ratio": round(ours["requests_per_s"] / theirs["requests_per_s"], 2),
             }
 
+        if "upload" in sections:
             # Large generic upload: the workers' peak RSS growth.
             upload_file = workdir / "upload.bin"
             with upload_file.open("wb") as handle:
@@ -545,6 +677,7 @@ def main():
             }
             upload_file.unlink()
 
+        if "publishes" in sections:
             # Sequential publishes.
             start = time.perf_counter()
             for i in range(sequential):
@@ -600,62 +733,27 @@ def main():
                 "ms_per_upload": round((time.perf_counter() - start) * 1000 / sequential, 1),
             }
 
-            # npm install / pip install of N packages from a fresh cache.
-            seed_install_set(api, token, names)
-            consumer = workdir / "consumer"
-            consumer.mkdir()
-            host = server.url.split("://", 1)[1]
-            (consumer / ".npmrc").write_text(
-                f"@bench:registry={api}/npm/\n//{host}/api/v4/projects/{project.pk}/packages/npm/:_authToken={token}\n"
-            )
-            (consumer / "package.json").write_text(
-                json.dumps(
-                    {"name": "consumer", "version": "1.0.0", "dependencies": {f"@bench/{n}": "1.0.0" for n in names}}
-                )
-            )
-            start = time.perf_counter()
-            subprocess.run(
-                [
-                    "npm",
-                    "install",
-                    "--cache",
-                    str(workdir / "npm-cache"),
-                    "--no-audit",
-                    "--no-fund",
-                    "--loglevel",
-                    "error",
-                ],
-                cwd=consumer,
-                check=True,
-                env={**os.environ, "HOME": str(workdir), "npm_config_userconfig": str(consumer / ".npmrc")},
-            )
-            results["npm_install"] = {"packages": install_count, "seconds": round(time.perf_counter() - start, 2)}
-            start = time.perf_counter()
-            index = f"http://__token__:{token}@{host}/api/v4/projects/{project.pk}/packages/pypi/simple"
-            subprocess.run(
-                [
-                    str(VENV_BIN / "pip"),
-                    "install",
-                    "--quiet",
-                    "--no-cache-dir",
-                    "--no-deps",
-                    "--target",
-                    str(workdir / "site"),
-                    "--index-url",
-                    index,
-                    *[f"bench-{n}" for n in names],
-                ],
-                check=True,
-            )
-            results["pip_install"] = {"packages": install_count, "seconds": round(time.perf_counter() - start, 2)}
-        if not options.scale_only:
+        if "installs" in sections or "peers" in sections:
+            seed_install_packages(api, token, install_count)
+        if "peers" in sections:
+            peers = start_peers(workdir)
+            results["peers"] = bench_peers_rows(server, api, token, peers, versions, seconds, install_count, workdir)
+        if "installs" in sections or "peers" in sections:
+            results["installs"] = install_rows(server, api, token, peers, install_count, 1 if quick else 5, workdir)
+        if "virtual" in sections:
             # Virtual registries: the same documents and installs through them (scripts/bench_virtual.py).
             import bench_virtual
 
+            if not sections & {"metadata", "peers"}:
+                results["seed_npm_versions"] = seed_npm_big(api, token, versions)
+                results["seed_pypi_files"] = seed_pypi_big(api, token, versions)
+            if not sections & {"installs", "peers"}:
+                seed_install_packages(api, token, install_count)
+            names = [f"lib{i}" for i in range(install_count)]
             results["virtual"] = bench_virtual.measure(
                 server, token, project.group_id, project.pk, http, wrk, cpu_seconds, seconds, names, workdir
             )
-        if not options.virtual_only:
+        if "scale" in sections:
             # Scale: 1,000 projects in 50 groups, 100,000 versions (scripts/bench_scale.py).
             import bench_scale
 
@@ -664,8 +762,11 @@ def main():
             results["scale_seed"] = {"versions": count, "seconds": round(time.perf_counter() - start, 1)}
             results["scale"] = bench_scale.measure(server.url, token, top, http, changed)
     finally:
+        for peer in peers:
+            peer.stop()
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    results["load_average_at_end"] = os.getloadavg()
 
     out = Path(options.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -674,58 +775,8 @@ def main():
     print(f"\nwritten to {out}")
 
 
-def seed_npm_big(api, token, versions):
-    """One npm package with `versions` versions (`@bench/big`)."""
-    start = time.perf_counter()
-    with ThreadPoolExecutor(4) as pool:
-        list(
-            pool.map(
-                lambda i: http(
-                    "PUT",
-                    f"{api}/npm/@bench%2fbig",
-                    token,
-                    npm_document("@bench/big", f"1.0.{i}"),
-                    {"Content-Type": "application/json"},
-                ),
-                range(versions),
-            )
-        )
-    return {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
-
-
-def seed_pypi_big(api, token, versions):
-    """One PyPI project with `versions` files (`bench-big`)."""
-    start = time.perf_counter()
-
-    def upload(i):
-        body, content_type = twine_form("bench-big", f"1.0.{i}")
-        return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
-
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(upload, range(versions)))
-    return {"count": versions, "seconds": round(time.perf_counter() - start, 1)}
-
-
-def seed_install_set(api, token, names):
-    """`@bench/<name>` (npm) and `bench-<name>` (PyPI), 1.0.0 each: what the install rows install."""
-    with ThreadPoolExecutor(4) as pool:
-        list(
-            pool.map(
-                lambda n: http(
-                    "PUT",
-                    f"{api}/npm/@bench%2f{n}",
-                    token,
-                    npm_document(f"@bench/{n}", "1.0.0"),
-                    {"Content-Type": "application/json"},
-                ),
-                names,
-            )
-        )
-        list(pool.map(lambda n: upload_named(api, token, f"bench-{n}"), names))
-
-
-def publish_npm(api, token, name, version):
-    document = npm_document(f"@bench/{name}", version)
+def publish_npm(api, token, name, version, payload=b""):
+    document = npm_document(f"@bench/{name}", version, payload=payload)
     return http("PUT", f"{api}/npm/@bench%2f{name}", token, document, {"Content-Type": "application/json"})
 
 
@@ -757,46 +808,54 @@ def upload_module(api, token, module, version):
     return http("PUT", f"{api}/go/upload", token, data, {"Content-Type": "application/zip"})
 
 
-def upload_named(api, token, name):
-    body, content_type = twine_form(name, "1.0.0")
+def upload_named(api, token, name, version="1.0.0", payload=b""):
+    body, content_type = twine_form(name, version, payload=payload)
     return http("POST", f"{api}/pypi", token, body, {"Content-Type": content_type})
 
 
+LABELS = {
+    "npm_packument_cached": "npm packument, cached (req/s, p50, p99)",
+    "npm_packument_cold_ms": "npm packument, cold build (ms)",
+    "pypi_simple_cached": "PyPI simple page, cached (req/s, p50, p99)",
+    "pypi_simple_cold_ms": "PyPI simple page, cold build (ms)",
+    "metadata_nginx": "nginx serving the same metadata (gzip_static)",
+    "cargo_index_cached": "Cargo index file, cached (req/s, p50, p99)",
+    "cargo_index_cold_ms": "Cargo index file, cold build (ms)",
+    "conan_latest": "Conan recipe `latest` (req/s, p50, p99)",
+    "rubygems_info": "RubyGems compact index `info` (req/s, p50, p99)",
+    "go_list": "Go `@v/list` (req/s, p50, p99)",
+    "download_100mib": "100 MiB download vs nginx",
+    "download_1mib_c8": "1 MiB downloads, c=8, vs nginx",
+    "upload_large": "large generic upload",
+    "npm_publish_sequential": "sequential npm publishes",
+    "pypi_upload_sequential": "sequential PyPI uploads",
+    "cargo_publish_sequential": "sequential Cargo publishes",
+    "conan_upload_sequential": "sequential Conan uploads (5 files each)",
+    "gem_push_sequential": "sequential gem pushes",
+    "go_upload_sequential": "sequential Go module uploads",
+    "installs": "pip / npm installs, fresh client cache",
+    "peers": "peers: metadata and 1 MiB downloads",
+    "scale": "scale: 1,000 projects, 100,000 versions",
+}
+
+
 def print_table(results):
-    if "npm_packument_cached" not in results:  # --scale-only or --virtual-only
-        only = {k: results[k] for k in ("scale_seed", "scale", "virtual") if k in results}
-        print(json.dumps(only, indent=2))
-        return
-    rows = [
-        ("npm packument, cached (req/s, p50, p99)", results["npm_packument_cached"]),
-        ("npm packument, cold build (ms)", results["npm_packument_cold_ms"]),
-        ("PyPI simple page, cached (req/s, p50, p99)", results["pypi_simple_cached"]),
-        ("PyPI simple page, cold build (ms)", results["pypi_simple_cold_ms"]),
-        ("Cargo index file, cached (req/s, p50, p99)", results["cargo_index_cached"]),
-        ("Cargo index file, cold build (ms)", results["cargo_index_cold_ms"]),
-        ("Conan recipe `latest` (req/s, p50, p99)", results["conan_latest"]),
-        ("RubyGems compact index `info` (req/s, p50, p99)", results["rubygems_info"]),
-        ("Go `@v/list` (req/s, p50, p99)", results["go_list"]),
-        ("100 MiB download vs nginx", results["download_100mib"]),
-        ("1 MiB downloads, c=8, vs nginx", results["download_1mib_c8"]),
-        ("large generic upload", results["upload_large"]),
-        ("sequential npm publishes", results["npm_publish_sequential"]),
-        ("sequential PyPI uploads", results["pypi_upload_sequential"]),
-        ("sequential Cargo publishes", results["cargo_publish_sequential"]),
-        ("sequential Conan uploads (5 files each)", results["conan_upload_sequential"]),
-        ("sequential gem pushes", results["gem_push_sequential"]),
-        ("sequential Go module uploads", results["go_upload_sequential"]),
-        ("npm install from a fresh cache", results["npm_install"]),
-        ("pip install from a fresh cache", results["pip_install"]),
-        ("virtual: packument, project / remote / local", results["virtual"]["npm_packument"]),
-        ("virtual: simple page, project / remote / local", results["virtual"]["pypi_simple_page"]),
-        ("virtual: npm install, project / remote / local", results["virtual"]["npm_install"]),
-        ("scale: 1,000 projects, 100,000 versions", results["scale"]),
-    ]
     print(f"\n{'workload':<46} result")
     print("-" * 100)
-    for label, value in rows:
-        print(f"{label:<46} {json.dumps(value)}")
+    for key, label in LABELS.items():
+        if key in results:
+            print(f"{label:<46} {json.dumps(results[key])}")
+    if "installs" in results:
+        print(
+            f"\n{'install (fresh client cache)':<40} {'first s':>8} {'median s':>9} {'vs nginx':>9}"
+            f" {'server CPU ms':>14}"
+        )
+        for client in ("pip_install", "npm_install"):
+            for label, row in results["installs"][client].items():
+                print(
+                    f"{client.split('_')[0] + ' install, ' + label:<40} {row['first_s']:>8} {row['median_s']:>9} "
+                    f"{row.get('vs_nginx', ''):>9} {row['server_cpu_ms']:>14}"
+                )
 
 
 if __name__ == "__main__":

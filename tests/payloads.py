@@ -11,7 +11,8 @@ import uuid
 import zipfile
 
 
-def npm_document(name, version, dependencies=None, description="bench"):
+def npm_document(name, version, dependencies=None, description="bench", payload=b""):
+    """`npm publish`'s body; `payload`: the bytes of an extra `package/data.bin` (a large tarball)."""
     manifest = {"name": name, "version": version, "description": description, "dependencies": dependencies or {}}
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w:gz") as tar:
@@ -23,6 +24,10 @@ def npm_document(name, version, dependencies=None, description="bench"):
         info = tarfile.TarInfo("package/index.js")
         info.size = len(index)
         tar.addfile(info, io.BytesIO(index))
+        if payload:
+            info = tarfile.TarInfo("package/data.bin")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
     tarball = raw.getvalue()
     integrity = "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
     file_name = f"{name}-{version}.tgz"
@@ -52,7 +57,8 @@ def npm_document(name, version, dependencies=None, description="bench"):
     ).encode()
 
 
-def wheel(name, version, note=""):
+def wheel(name, version, note="", payload=b""):
+    """A pure wheel; `payload`: the bytes of an extra member, stored as they are (a large wheel)."""
     dist = name.replace("-", "_")
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: bench\n\n".encode()
     raw = io.BytesIO()
@@ -64,11 +70,18 @@ def wheel(name, version, note=""):
             "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
         )
         archive.writestr(f"{dist}-{version}.dist-info/RECORD", "")
+        if payload:
+            archive.writestr(f"{dist}/data.bin", payload, zipfile.ZIP_STORED)
     return f"{dist}-{version}-py3-none-any.whl", raw.getvalue()
 
 
-def twine_form(name, version, note=""):
-    file_name, content = wheel(name, version, note)
+def twine_form(name, version, note="", payload=b""):
+    file_name, content = wheel(name, version, note, payload)
+    return upload_form(name, version, file_name, content)
+
+
+def upload_form(name, version, file_name, content):
+    """twine's multipart upload of one wheel's bytes: (body, content type)."""
     boundary = uuid.uuid4().hex
     fields = {
         ":action": "file_upload",

@@ -399,3 +399,28 @@ def test_an_audit_event_is_never_left_for_a_change_that_failed(project):
     project.refresh_from_db()
     assert project.visibility == "private"
     assert new_events(start) == []
+
+
+def test_a_token_noted_from_an_address_today_costs_no_round_trip_after_that(client, project):
+    """Issue 23: the once-a-day note was a cache round trip on every request through Django; a
+    worker that has noted it asks the cache no more (the cache key, deleted behind its back, stays
+    absent), and still records one event per address."""
+    from django.core.cache import caches
+
+    from tests.factories import member
+
+    token = AccessTokenFactory(user=member(project))
+    url = f"/api/v4/projects/{project.pk}/packages/generic/tool/1.0/tool.bin"
+    start = last_id()
+    key = f"audit-seen:{token.digest[:16]}:10.0.0.7:{timezone.now().date().isoformat()}"
+    assert client.get(url, REMOTE_ADDR="10.0.0.7", **auth_headers(token.plaintext)).status_code == 404
+    assert caches["counters"].has_key(key)
+
+    caches["counters"].delete(key)
+    for _ in range(2):
+        assert client.get(url, REMOTE_ADDR="10.0.0.7", **auth_headers(token.plaintext)).status_code == 404
+    assert not caches["counters"].has_key(key)
+
+    assert client.get(url, REMOTE_ADDR="10.0.0.8", **auth_headers(token.plaintext)).status_code == 404
+    rows = new_events(start, action="token_used_from_new_ip")
+    assert [e.ip_address for e in rows] == ["10.0.0.7", "10.0.0.8"]

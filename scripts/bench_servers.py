@@ -1,0 +1,259 @@
+"""The same Django application under gunicorn (gthread, `make serve`'s worker shape) and under
+Granian (a Rust HTTP server, its WSGI interface), each one worker pinned to one core with the load
+on the other: the replay path (cached packument and simple page, c=32), 1 MiB downloads (c=8),
+each with the server's CPU per request, then what `make serve` would have to keep: a streamed
+upload (the worker's peak RSS growth for a 256 MiB body), downloads through sendfile (the
+server's CPU per 1 MiB download says whether the bytes went through Python) and a graceful
+restart under load (SIGHUP during a wrk run: failed requests counted).
+
+    PACKHOUSE_BENCH_DB=packhouse_servers .venv/bin/python scripts/bench_servers.py [--quick]
+
+Granian (pinned, from PyPI) is installed into var/bench-tools/granian-2.8.7 and runs the
+project's own environment's packages (PYTHONPATH), so both servers run the same code. The
+runs alternate gunicorn, Granian, gunicorn, Granian (`--pairs`) so that drift hits both."""
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("PACKHOUSE_BENCH_DB", "packhouse_servers")
+
+import bench  # noqa: E402
+import bench_peers  # noqa: E402
+from bench_common import (  # noqa: E402
+    LOAD_PREFIX,
+    free_port,
+    http,
+    pin_load,
+    pin_processes,
+    process_tree,
+    wait_for,
+    wrk,
+    wrk_run,
+)
+
+GRANIAN = ["granian==2.8.7"]
+THREADS = 8  # make serve's threads per worker; Granian's blocking threads
+
+
+class Gunicorn:
+    label = "gunicorn"
+
+    def __init__(self, env, workdir):
+        self.env, self.workdir, self.port = env, workdir, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                str(bench.VENV_BIN / "gunicorn"),
+                "packhouse.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(THREADS),
+                "--timeout",
+                "600",
+                "--access-logfile",
+                str(self.workdir / f"{self.label}-access.log"),
+                "--logger-class",
+                "packhouse.gunicorn_logging.AccessLogger",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / f"{self.label}.log", "ab"),  # noqa: SIM115 - the child holds it
+            start_new_session=True,
+        )
+        wait_for(f"{self.url}/-/health", 120)
+        pin_processes(process_tree(self.process.pid))
+        return self
+
+    def pids(self):
+        return process_tree(self.process.pid)
+
+    def worker(self):
+        return self.pids()[-1]
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+class Granian(Gunicorn):
+    label = "granian"
+
+    def start(self):
+        bin_dir = bench_peers.tool_venv("granian-2.8.7", GRANIAN)
+        site = sysconfig.get_paths()["purelib"]  # the project environment's packages
+        self.process = subprocess.Popen(
+            [
+                str(bin_dir / "granian"),
+                "--interface",
+                "wsgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--blocking-threads",
+                str(THREADS),
+                "--access-log",
+                "packhouse.wsgi:application",
+            ],
+            cwd=ROOT,
+            env={**self.env, "PYTHONPATH": os.pathsep.join([str(ROOT), site])},
+            stdout=open(self.workdir / f"{self.label}-access.log", "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(f"{self.url}/-/health", 120)
+        pin_processes(process_tree(self.process.pid))
+        return self
+
+
+def rows(server, api_path, token, seconds):
+    base = server.url + api_path
+    return {
+        "npm_packument": wrk(f"{base}/npm/@bench%2fbig", token, seconds, pids=server.pids()),
+        "pypi_simple": wrk(f"{base}/pypi/simple/bench-big/", token, seconds, accept="text/html", pids=server.pids()),
+        "download_1mib_c8": wrk(f"{base}/generic/small/1/small.bin", token, seconds, connections=8, pids=server.pids()),
+    }
+
+
+def upload_growth(server, api_path, token, path, mib):
+    def put():
+        subprocess.run(
+            [
+                *LOAD_PREFIX,
+                "curl",
+                "-s",
+                "-f",
+                "-o",
+                "/dev/null",
+                "-H",
+                f"PRIVATE-TOKEN: {token}",
+                "--upload-file",
+                str(path),
+                f"{server.url}{api_path}/generic/upload-{server.label}/1/upload.bin",
+            ],
+            check=True,
+        )
+
+    start = time.perf_counter()
+    growth = bench.peak_rss_growth_mib(server.pids(), put)
+    return {"mib": mib, "seconds": round(time.perf_counter() - start, 1), "peak_rss_growth_mib": growth}
+
+
+def restart_under_load(server, api_path, token):
+    """SIGHUP to the server's main process 2 s into a 6 s wrk run on the packument; what failed."""
+    url = f"{server.url}{api_path}/npm/@bench%2fbig"
+    timer = threading.Timer(2, lambda: os.kill(server.process.pid, signal.SIGHUP))
+    old_workers = set(server.pids())
+    timer.start()
+    args = [*LOAD_PREFIX, "wrk", "-t", "2", "-c", "32", "-d", "6s", "-H", f"Authorization: Bearer {token}", url]
+    out = subprocess.run(args, capture_output=True, text=True, check=False).stdout
+    timer.join()
+    time.sleep(3)
+    try:
+        wait_for(f"{server.url}/-/health", 30)
+        alive = True
+    except OSError:
+        alive = False
+    pin_processes(server.pids())
+    errors = [line.strip() for line in out.splitlines() if "errors" in line or "Non-2xx" in line]
+    return {
+        "answers_after": alive,
+        "workers_replaced": bool(old_workers - set(server.pids())),
+        "wrk_errors": errors,
+        "requests": out.split(" requests in")[0].split()[-1] if " requests in" in out else None,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "servers.json"))
+    options = parser.parse_args()
+    pin_load()
+    versions, seconds, upload_mib = (200, 4, 64) if options.quick else (1000, 15, 256)
+    workdir = Path(tempfile.mkdtemp(prefix="packhouse-servers-"))
+    bench.reset_database()
+    seeder = bench.Server(workdir)  # make serve's shape for the seeding, unpinned
+    seeder.start()
+    servers = []
+    results = {"load_average_at_start": os.getloadavg(), "threads": THREADS, "versions": versions}
+    try:
+        bench.setup_django(seeder.env)
+        project, token = bench.seed_identities()
+        api_path = f"/api/v4/projects/{project.pk}/packages"
+        api = seeder.url + api_path
+        results["seed_npm_versions"] = bench.seed_npm_big(api, token, versions)
+        results["seed_pypi_files"] = bench.seed_pypi_big(api, token, versions)
+        http("PUT", f"{api}/generic/small/1/small.bin", token, os.urandom(1024 * 1024))
+        seeder.stop()
+        env = {k: v for k, v in seeder.env.items() if k != "PACKHOUSE_BIND"}
+        runs = {"gunicorn": [], "granian": []}
+        for _ in range(options.pairs):
+            for kind in (Gunicorn, Granian):
+                server = kind(env, workdir).start()
+                servers.append(server)
+                runs[server.label].append(rows(server, api_path, token, seconds))
+                server.stop()
+        results["runs"] = runs
+        results["medians"] = {
+            label: {
+                row: {
+                    key: statistics.median(run[row][key] for run in label_runs)
+                    for key in ("requests_per_s", "server_cpu_us_per_request", "p50_ms", "p99_ms", "non_2xx")
+                }
+                for row in label_runs[0]
+            }
+            for label, label_runs in runs.items()
+        }
+        upload_file = workdir / "upload.bin"
+        with upload_file.open("wb") as handle:
+            for _ in range(upload_mib):
+                handle.write(os.urandom(1024 * 1024))
+        results["upload"], results["graceful_restart"] = {}, {}
+        for kind in (Gunicorn, Granian):
+            server = kind(env, workdir).start()
+            servers.append(server)
+            results["upload"][server.label] = upload_growth(server, api_path, token, upload_file, upload_mib)
+            wrk_run(f"{server.url}{api_path}/npm/@bench%2fbig", token, 1, None, 8)  # warm
+            results["graceful_restart"][server.label] = restart_under_load(server, api_path, token)
+            server.stop()
+    finally:
+        for server in servers:
+            try:
+                server.stop()
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        seeder.stop()
+    results["load_average_at_end"] = os.getloadavg()
+    out = Path(options.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(json.dumps({k: results[k] for k in ("medians", "upload", "graceful_restart")}, indent=2))
+    print(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
