@@ -463,6 +463,12 @@ SECTIONS = ("metadata", "formats", "downloads", "upload", "publishes", "installs
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller data and shorter runs (< 3 minutes)")
+    parser.add_argument(
+        "--versions",
+        type=int,
+        help="versions of the one large package of each format (default 1,000; 200 with --quick); devpi "
+        "takes its uploads in time that grows with the project's size",
+    )
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "results.json"))
     parser.add_argument(
         "--scale-only", action="store_true", help="only the scale row (1,000 projects, 100,000 versions)"
@@ -486,7 +492,7 @@ def main():
     )
     options = parser.parse_args()
     quick = options.quick
-    versions = 200 if quick else 1000
+    versions = options.versions or (200 if quick else 1000)
     seconds = 4 if quick else 15
     upload_mib = 256 if quick else 1024
     sequential = 50 if quick else 200
