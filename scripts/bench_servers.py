@@ -15,6 +15,7 @@ runs alternate gunicorn, Granian, gunicorn, Granian (`--pairs`) so that drift hi
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -247,6 +248,7 @@ def main():
             except (OSError, subprocess.TimeoutExpired):
                 pass
         seeder.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     results["load_average_at_end"] = os.getloadavg()
     out = Path(options.out)
     out.parent.mkdir(parents=True, exist_ok=True)
