@@ -209,6 +209,21 @@ def live_registry_s3(django_db_setup, django_db_blocker, seaweedfs, spool_dir, t
     stop_live_server(server)
 
 
+def start_virtual_server(blob_dir, spool_dir, log_dir, allowed_hosts="127.0.0.1"):
+    """A live Packhouse allowed to reach upstreams on `allowed_hosts` over http (instance
+    settings): what the virtual registry tests pull through."""
+    return start_live_server(
+        blob_dir, spool_dir, log_dir, PACKHOUSE_VR_ALLOW_HTTP="true", PACKHOUSE_VR_ALLOWED_HOSTS=allowed_hosts
+    )
+
+
+@pytest.fixture(scope="module")
+def virtual_server(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_path_factory):
+    server = start_virtual_server(blob_dir, spool_dir, tmp_path_factory.mktemp("virtual-live"))
+    yield server
+    stop_live_server(server)
+
+
 @pytest.fixture
 def api():
     return APIClient()

@@ -15,26 +15,12 @@ from accounts.roles import AccessLevel
 from registry.models import CacheEntry, RegistryUpstream, VirtualRegistry
 from tests.clients.pypi.test_pip_twine import client_env, run
 from tests.clients.pypi.test_pip_virtual import simple_tree
-from tests.conftest import start_live_server, stop_live_server
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.payloads import wheel
 from tests.upstreams import StaticUpstream
 from tests.web.test_browser import shot, sign_in
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def virtual_server(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_path_factory):
-    server = start_live_server(
-        blob_dir,
-        spool_dir,
-        tmp_path_factory.mktemp("vr-browser-live"),
-        PACKHOUSE_VR_ALLOW_HTTP="true",
-        PACKHOUSE_VR_ALLOWED_HOSTS="127.0.0.1",
-    )
-    yield server
-    stop_live_server(server)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from accounts.roles import AccessLevel
 from registry.models import CacheEntry, RegistryUpstream, Upstream, VirtualRegistry
 from tests.clients.maven import test_mvn
 from tests.clients.maven.test_mvn import DEBIAN_REPO, PLUGINS, deploy, mvn
-from tests.conftest import start_live_server, stop_live_server
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.upstreams import StaticUpstream
 
@@ -25,20 +24,6 @@ pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 MIRROR_ID = "packhouse-virtual"
 maven = test_mvn.maven  # the fixture installing Maven when missing
 COMMONS_IO = ("commons-io", "commons-io", "2.11.0")
-
-
-@pytest.fixture(scope="module")
-def virtual_server(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_path_factory):
-    """A live Packhouse allowed to reach upstreams on 127.0.0.1 over http (instance settings)."""
-    server = start_live_server(
-        blob_dir,
-        spool_dir,
-        tmp_path_factory.mktemp("virtual-live"),
-        PACKHOUSE_VR_ALLOW_HTTP="true",
-        PACKHOUSE_VR_ALLOWED_HOSTS="127.0.0.1",
-    )
-    yield server
-    stop_live_server(server)
 
 
 @pytest.fixture

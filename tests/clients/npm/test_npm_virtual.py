@@ -22,24 +22,10 @@ import pytest
 from accounts.roles import AccessLevel
 from registry.models import CacheEntry, Upstream
 from tests.clients.npm.test_npm_cli import Npm
-from tests.conftest import start_live_server, stop_live_server
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.upstreams import Verdaccio
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def virtual_server(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_path_factory):
-    server = start_live_server(
-        blob_dir,
-        spool_dir,
-        tmp_path_factory.mktemp("npm-virtual-live"),
-        PACKHOUSE_VR_ALLOW_HTTP="true",
-        PACKHOUSE_VR_ALLOWED_HOSTS="127.0.0.1",
-    )
-    yield server
-    stop_live_server(server)
 
 
 @pytest.fixture

@@ -29,19 +29,6 @@ pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 nuget_exe = test_nuget_exe.nuget_exe  # the fixture installing NuGet.exe and mono when missing
 
 
-@pytest.fixture(scope="module")
-def virtual_server(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_path_factory):
-    server = start_live_server(
-        blob_dir,
-        spool_dir,
-        tmp_path_factory.mktemp("nuget-virtual-live"),
-        PACKHOUSE_VR_ALLOW_HTTP="true",
-        PACKHOUSE_VR_ALLOWED_HOSTS="127.0.0.1",
-    )
-    yield server
-    stop_live_server(server)
-
-
 @pytest.fixture
 def upstream_server(blob_dir, spool_dir, tmp_path):
     """Another Packhouse process: the "public" feed."""

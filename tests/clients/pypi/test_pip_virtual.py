@@ -21,7 +21,7 @@ import pytest
 from accounts.roles import AccessLevel
 from registry.models import CacheEntry, RegistryUpstream, Upstream, VirtualRegistry
 from tests.clients.pypi.test_pip_twine import VENV_BIN, client_env, run, twine
-from tests.conftest import start_live_server, stop_live_server
+from tests.conftest import start_virtual_server, stop_live_server
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.payloads import wheel
 from tests.upstreams import Nginx, StaticUpstream
@@ -31,12 +31,8 @@ pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(scope="module")
 def virtual_server(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_path_factory):
-    server = start_live_server(
-        blob_dir,
-        spool_dir,
-        tmp_path_factory.mktemp("pypi-virtual-live"),
-        PACKHOUSE_VR_ALLOW_HTTP="true",
-        PACKHOUSE_VR_ALLOWED_HOSTS="127.0.0.1,127.0.0.2",
+    server = start_virtual_server(
+        blob_dir, spool_dir, tmp_path_factory.mktemp("pypi-virtual-live"), allowed_hosts="127.0.0.1,127.0.0.2"
     )
     yield server
     stop_live_server(server)
