@@ -26,8 +26,7 @@ from tests.upstreams import StaticUpstream
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 maven = test_mvn.maven  # the fixture installing Maven when missing
-# A live Packhouse that may reach 127.0.0.1 over http, and Debian's repository as "Central".
-virtual_server, central = test_mvn_virtual.virtual_server, test_mvn_virtual.central
+central = test_mvn_virtual.central  # Debian's repository served as "Central"
 WIDGET = "com/acme/widget"
 
 

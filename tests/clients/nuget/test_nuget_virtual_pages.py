@@ -12,7 +12,7 @@ import pytest
 
 from accounts.roles import AccessLevel
 from registry.models import CacheEntry, RegistryUpstream, Upstream, VirtualRegistry
-from tests.clients.nuget import test_nuget_exe, test_nuget_virtual
+from tests.clients.nuget import test_nuget_exe
 from tests.clients.nuget.test_nuget_exe import Client
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, UserFactory
 from tests.formats.nuget.test_nuget_virtual import static_feed
@@ -20,7 +20,6 @@ from tests.upstreams import StaticUpstream
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 nuget_exe = test_nuget_exe.nuget_exe  # the fixture installing NuGet.exe and mono when missing
-virtual_server = test_nuget_virtual.virtual_server  # a live Packhouse that may reach 127.0.0.1
 
 
 def test_nuget_exe_installs_from_an_upstream_with_pages_not_inlined(nuget_exe, virtual_server, tmp_path):
