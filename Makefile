@@ -8,11 +8,13 @@ STAMP := $(VENV)/.installed
 # Tests run on PostgreSQL and Redis; override with the environment.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/packhouse
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
-# The suite runs on one pytest-xdist worker per core, each test file on one worker (its module's
-# servers start once); each worker has its own test database, Redis database and var directory
-# (tests/worker_env.py). PYTEST_ARGS= runs it in one process.
-TEST_WORKERS ?= $(shell nproc)
-PYTEST_ARGS ?= -n $(TEST_WORKERS) --dist loadfile
+# The suite runs on pytest-xdist, two workers per core (many tests wait on a client, a server
+# or a store as much as they compute), each test file whole on one worker (its module's servers
+# start once), the longest files first (tests/file_durations.json); each worker has its own test
+# database, Redis database and var directory (tests/worker_env.py). PYTEST_ARGS= runs it in one
+# process.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
+PYTEST_ARGS ?= -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: run test serve cluster bench soak lint format migrate system-deps clean
 

@@ -9,6 +9,7 @@
   asked for; `s3_storage`: a fresh bucket on it, made the blob store of the test.
 """
 
+import json
 import os
 import shutil
 import socket
@@ -28,15 +29,17 @@ from tests.seaweed import Bucket, SeaweedFS
 ROOT = Path(__file__).resolve().parent.parent
 
 
-SLOW_MARKERS = {"client", "worker"}
+# Seconds each test file took in a recorded run (scripts/test_durations.py writes it).
+FILE_DURATIONS = json.loads((Path(__file__).parent / "file_durations.json").read_text())
 
 
-def pytest_collection_modifyitems(items):
-    """Files that drive real clients or workers run first, each file's tests kept together: with
-    pytest-xdist (`make test`) each file goes whole to one worker as it frees up, so starting with
-    the long files leaves only short ones to balance the end."""
-    slow_files = {item.path for item in items if SLOW_MARKERS & {mark.name for mark in item.iter_markers()}}
-    items.sort(key=lambda item: item.path not in slow_files)
+def pytest_collection_modifyitems(config, items):
+    """The longest files run first, each file's tests kept together: with pytest-xdist
+    (`make test`: `--dist loadfile --no-loadscope-reorder`) each file goes whole to the next free
+    worker in this order, so the short files are left to fill the end and no worker finishes
+    long after the others. Files not in tests/file_durations.json count as short."""
+    root = config.rootpath
+    items.sort(key=lambda item: -FILE_DURATIONS.get(item.path.relative_to(root).as_posix(), 0.0))
 
 
 @pytest.fixture(scope="session")
