@@ -15,11 +15,12 @@ from django.db.models import F
 
 from accounts.models import Group, Project
 from registry import secrets
-from registry.virtual import addresses, claims, health, http
+from registry.virtual import addresses, claims, events, health, http
 from registry.virtual.models import (
     MAX_REGISTRIES,
     MAX_UPSTREAMS,
     CacheEntry,
+    NameClaim,
     NegativeEntry,
     RegistryUpstream,
     Upstream,
@@ -398,8 +399,10 @@ def delete_upstream(upstream):
     """Positions after it move down in every registry; its cache goes with it (the blobs are
     collected by the orphan sweep)."""
     with transaction.atomic():
-        for link in list(RegistryUpstream.objects.filter(upstream=upstream)):
-            unlink(link)
+        for link in list(RegistryUpstream.objects.filter(upstream=upstream).select_related("registry__group")):
+            unlink(link, reason="upstream deleted")
+        if upstream.is_local:
+            events.local_upstream_deleted(upstream, NameClaim.objects.filter(upstream=upstream).count())
         upstream.delete()
 
 
@@ -567,7 +570,9 @@ def _renumber(order):
         RegistryUpstream.objects.filter(pk=link.pk).update(position=index)
 
 
-def unlink(link):
+def unlink(link, reason="removed from the registry"):
+    """Take `link` out of its registry; the positions after it move down. A local upstream's
+    leaving is an audit event (its names stop hiding remote ones in that registry)."""
     with transaction.atomic():
         rest = list(
             RegistryUpstream.objects.select_for_update()
@@ -577,6 +582,8 @@ def unlink(link):
         )
         link.delete()
         _renumber(rest)
+        if link.upstream.is_local:
+            events.local_upstream_unlinked(link.registry, link.upstream, reason)
 
 
 # --- test connection ---------------------------------------------------------------------------

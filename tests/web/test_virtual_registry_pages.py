@@ -316,6 +316,24 @@ def test_reorder_remove_and_link_again(acme, registry):
     assert client.post(f"{here}/registry_upstreams", {"upstream": second.pk}).status_code == 400  # already in it
 
 
+def test_removing_a_local_upstream_is_on_the_groups_audit_page(acme, registry):
+    project = ProjectFactory(group=acme, path="libs")
+    maintainer = signed_in(member(acme, AccessLevel.MAINTAINER))
+    here = registry_url(registry)
+    assert (
+        maintainer.post(f"{here}/local_upstreams", {"target": f"project:{project.pk}", "name": "ours"}).status_code
+        == 302
+    )
+    link = RegistryUpstream.objects.get(registry=registry)
+    assert maintainer.post(f"{here}/registry_upstreams/{link.pk}/delete").status_code == 302
+    audit = signed_in(member(acme, AccessLevel.OWNER)).get("/groups/acme/-/audit_events").content.decode()
+    assert "virtual_registry_local_upstream_unlinked" in audit
+    upstream = Upstream.objects.get(name="ours")
+    assert maintainer.post(f"{upstream_url(upstream)}/delete").status_code == 302
+    audit = signed_in(member(acme, AccessLevel.OWNER)).get("/groups/acme/-/audit_events").content.decode()
+    assert "virtual_registry_local_upstream_deleted" in audit
+
+
 def test_edit_an_upstream_without_ever_seeing_its_secret(acme, registry):
     upstream = remote(registry, url="http://127.0.0.1:9/repo", username="deployer", password="first-secret")
     client = signed_in(member(acme, AccessLevel.MAINTAINER))
