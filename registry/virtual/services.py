@@ -15,7 +15,7 @@ from django.db.models import F
 
 from accounts.models import Group, Project
 from registry import secrets
-from registry.virtual import addresses, claims, events, health, http
+from registry.virtual import addresses, claims, events, health, http, rules
 from registry.virtual.models import (
     MAX_REGISTRIES,
     MAX_UPSTREAMS,
@@ -24,6 +24,7 @@ from registry.virtual.models import (
     NegativeEntry,
     RegistryUpstream,
     Upstream,
+    UpstreamRule,
     VirtualRegistry,
 )
 
@@ -522,6 +523,26 @@ def registry_format_support(registry):
     from registry import formats
 
     return formats.get(registry.format).virtual
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+
+def add_rule(upstream, support, data):
+    """A new allow or deny rule of a remote upstream (spec §1.9), as registry.virtual.rules
+    checks it (at most UpstreamRule.MAX_PER_UPSTREAM, regular expressions RE2 accepts)."""
+    with transaction.atomic():
+        Upstream.objects.select_for_update().filter(pk=upstream.pk).exists()  # one count at a time
+        try:
+            fields = rules.check(data, support, upstream.rules.count())
+        except rules.RuleInvalid as exc:
+            raise ValidationFailed(exc.errors) from exc
+        return UpstreamRule.objects.create(upstream=upstream, **fields)
+
+
+def delete_rule(upstream, rule_id):
+    """Whether `upstream` had the rule `rule_id` (now deleted)."""
+    return bool(UpstreamRule.objects.filter(upstream=upstream, pk=rule_id).delete()[0])
 
 
 # --- order -------------------------------------------------------------------------------------
