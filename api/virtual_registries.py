@@ -23,13 +23,12 @@ from accounts.authentication import principal_of
 from api.base import ManagementView
 from registry import formats, policy
 from registry.errors import Forbidden, NotFound, RegistryError, Unauthenticated
-from registry.virtual import claims, cleanup, health, http, resolver, rules, services
+from registry.virtual import claims, cleanup, health, http, resolver, services
 from registry.virtual.models import (
     CacheEntry,
     NameClaim,
     RegistryUpstream,
     Upstream,
-    UpstreamRule,
     VirtualCleanupPolicy,
     VirtualRegistry,
 )
@@ -417,11 +416,7 @@ class RulesView(VirtualRegistryAPIView):
 
     def post(self, request, format_name, upstream_id):
         upstream = self.upstream(upstream_id)
-        try:
-            fields = rules.check(self.data(), self.fmt.virtual, upstream.rules.count())
-        except rules.RuleInvalid as exc:
-            raise services.ValidationFailed(exc.errors) from exc
-        rule = UpstreamRule.objects.create(upstream=upstream, **fields)
+        rule = services.add_rule(upstream, self.fmt.virtual, self.data())
         logger.info("virtual registry rule %s added to upstream %s by %s", rule.pk, upstream.pk, self.principal)
         return Response(render_rule(rule), status=201)
 
@@ -429,7 +424,7 @@ class RulesView(VirtualRegistryAPIView):
 class RuleView(VirtualRegistryAPIView):
     def delete(self, request, format_name, upstream_id, rule_id):
         upstream = self.load(Upstream.objects.filter(kind=Upstream.Kind.REMOTE), upstream_id, WRITE)
-        if not UpstreamRule.objects.filter(upstream=upstream, pk=rule_id).delete()[0]:
+        if not services.delete_rule(upstream, rule_id):
             raise NotFound("404 Not Found")
         return Response(status=204)
 

@@ -80,6 +80,8 @@ class MavenVirtualSupport(VirtualSupport):
         return VirtualPath(relative_path="/" + raw_path, kind=FileKind.MUTABLE, name=directory, file_name=segments[-1])
 
     scope_claims = "claimed_group_ids"
+    scope_claims_label = "Claimed group ids"
+    scope_claims_help = "Groups whose every artifact comes only from local upstreams, e.g. com.acme.* (with subgroups)"
 
     def claim_keys(self, name):
         groups = name.rpartition("/")[0].split("/") if "/" in name else []
@@ -159,6 +161,9 @@ class MavenVirtualSupport(VirtualSupport):
         return services.read_small_file(package_file, parsers.MAX_XML_SIZE)
 
     registry_options = {"merge_maven_metadata": False}
+    registry_option_labels = {
+        "merge_maven_metadata": "Merge maven-metadata.xml from every upstream that has it (else the first one's)"
+    }
 
     def pin_unit(self, path):
         maven_path = _maven_path(path)

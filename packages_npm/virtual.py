@@ -123,6 +123,8 @@ class NpmVirtualSupport(VirtualSupport):
         return [f"@{group.path.lower()}"]
 
     scope_claims = "claimed_scopes"
+    scope_claims_label = "Claimed scopes"
+    scope_claims_help = "Scopes whose every package comes only from local upstreams, e.g. @partner"
 
     def scope_claim(self, value):
         """`@partner` (or `partner`) -> `@partner`; a scope npm can address, else ValueError."""

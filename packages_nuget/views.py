@@ -9,6 +9,7 @@ content URLs in those documents point at project-level downloads.
 
 import os
 import zipfile
+from urllib.parse import urlsplit
 
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
@@ -417,6 +418,10 @@ class NugetVirtualView(VirtualRegistryView):
                 content = f"{base}/download/{lower}/{version}/{lower}.{version}.nupkg"
                 leaf["@id"] = f"{base}/metadata/{lower}/{version}.json"
                 leaf["packageContent"] = entry["packageContent"] = content
+                if not urlsplit(str(entry.get("@id", ""))).scheme:
+                    # A local upstream's entry (rendered without a base) names its leaf, as the
+                    # project endpoint's does; a remote one's catalog leaf URL is kept.
+                    entry["@id"] = leaf["@id"]
                 leaf["registration"] = index_url
         return served, document
 

@@ -165,6 +165,8 @@ class NugetVirtualSupport(VirtualSupport):
     # Id prefixes a local upstream reserves, as nuget.org's prefix reservation: `Acme.*` claims
     # `Acme` and every id starting `Acme.` (spec §4.2).
     scope_claims = "claimed_prefixes"
+    scope_claims_label = "Claimed id prefixes"
+    scope_claims_help = "Id prefixes whose every package comes only from local upstreams, e.g. Acme.*"
 
     def claim_keys(self, name):
         parts = name.lower().split(".")

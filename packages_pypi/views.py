@@ -128,7 +128,7 @@ class SimpleIndexView(SimpleMixin, PypiView):
 
     def get(self, request, **kwargs):
         packages = self.packages().filter(versions__status__in=INSTALLABLE).distinct()
-        base = request.build_absolute_uri(request.path).rstrip("/")
+        base = f"{base_url(request)}{request.path_info}".rstrip("/")  # PACKHOUSE_EXTERNAL_URL when set
         return self.respond(
             request,
             Package.objects.filter(pk__in=packages.values("pk")),

@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseNotModified
 
@@ -57,8 +58,13 @@ def memoized_document(request, signature, render, content_type, variant=""):
     """Respond with `render()` (str or bytes), cached per (URL base, path, variant, signature):
     `signature` (JSON-serializable) must name everything the document is built from, so a
     change to any of it makes a new key. Gzipped when the client takes it, ETag / 304. Not
-    marked reusable: the caller decides (cached_document does)."""
-    material = json.dumps([request.build_absolute_uri("/"), request.path, variant, signature])
+    marked reusable: the caller decides (cached_document does).
+
+    The URL base is settings.EXTERNAL_URL when set (documents name the server by it, whatever
+    the request's Host), else the request's own: the shared cache outlives a restart, and a
+    document remembered under another external URL must not answer."""
+    base = settings.EXTERNAL_URL or request.build_absolute_uri("/")
+    material = json.dumps([base, request.path, variant, signature])
     key = "doc:" + hashlib.sha256(material.encode()).hexdigest()
     etag = f'"{key[4:36]}"'
     if _matches(request, etag):

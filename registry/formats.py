@@ -133,6 +133,9 @@ class VirtualSupport:
     # scope, an id prefix, a group: `claimed_scopes`, `claimed_prefixes`, `claimed_group_ids`);
     # None: the format has none.
     scope_claims = None
+    # How the pages name that field, and what they say an entry looks like.
+    scope_claims_label = ""
+    scope_claims_help = ""
 
     def scope_claim(self, value):
         """The claim for an entry of that field (`@acme`, `Acme.*`), or ValueError."""
@@ -171,6 +174,8 @@ class VirtualSupport:
     # Settings of the format's own on its virtual registries: {name: default} (booleans), stored
     # in VirtualRegistry.options and set through the registries' REST API under these names.
     registry_options = {}
+    # How the pages name each of them: {name: label}.
+    registry_option_labels = {}
 
     def pin_unit(self, path):
         """The unit of files `path` belongs to (a version of a package), whose files must all come

@@ -106,6 +106,9 @@ urlpatterns = [
     path(f"{VR}/upstreams/<int:upstream_id>/delete", vrp.upstream_delete),
     path(f"{VR}/upstreams/<int:upstream_id>/cache/delete", vrp.upstream_purge),
     path(f"{VR}/upstreams/<int:upstream_id>/cache_entries/delete", vrp.cache_entry_delete),
+    path(f"{VR}/upstreams/<int:upstream_id>/rules", vrp.rule_add),
+    path(f"{VR}/upstreams/<int:upstream_id>/rules/<int:rule_id>/delete", vrp.rule_delete),
+    path(f"{VR}/upstreams/<int:upstream_id>/claims/<int:claim_id>/delete", vrp.claim_release),
     path("groups/<ref:ref>", package_pages.group_home, name="group_home"),
     # Projects.
     path("<ref:ref>/-/project_members", member_pages.project_members, name="project_members"),

@@ -2,19 +2,25 @@
 
 - `/groups/<group>/-/virtual_registries`: the group's registries per format and its upstreams, a
   form to create a registry (Maintainer+) and the cleanup policy of the group's caches (Owner).
-- `…/virtual_registries/<format>/registries/<id>`: one registry: edit, delete, purge its cache; its
-  upstreams in order with up/down buttons, each one's health and a "Test connection" button;
-  forms to add a remote upstream, a local upstream (a project or group of the group) or one the
-  group already has; the format's client configuration with a copy button.
+- `…/virtual_registries/<format>/registries/<id>`: one registry: edit (name, description,
+  `retain_removed_versions` and the format's own options, VirtualSupport.registry_options), delete,
+  purge its cache; its upstreams in order with up/down buttons, each one's health and a "Test
+  connection" button; forms to add a remote upstream, a local upstream (a project or group of the
+  group, with the format's namespace claims, VirtualSupport.scope_claims) or one the group already
+  has; the format's client configuration with a copy button.
 - `…/virtual_registries/<format>/upstreams/<id>`: one upstream: edit (secrets are written, never
   shown back: `has_credentials` only), test, delete; a remote upstream's cache entries with search
-  and delete.
+  and delete, and its allow/deny rules (Maintainers, as the API's rules); a local upstream's
+  namespace claims (edited with it) and the names it claims, released one by one (Owners).
 
 Who: registry.policy.authorize_virtual_registry, as for the REST API: members of the top-level group
 (or of anything inside it) read, Maintainers write, Owners the cleanup policy; signed-out callers
-go to the sign-in page, non-members and subgroups get 404, members without the role 403. Every
-change goes through registry.virtual.services, registry.virtual.cleanup and the API's own helpers
-(api.virtual_registries), so a page accepts and refuses exactly what the API does, in its words.
+go to the sign-in page, non-members and subgroups get 404, members without the role 403. Rules
+are listed and changed by Maintainers only (the API answers others 403); claims listed and released
+by Owners, and dropping a namespace claim while editing a local upstream is also for Owners.
+Every change goes through registry.virtual.services, registry.virtual.claims,
+registry.virtual.cleanup and the API's own helpers (api.virtual_registries), so a page accepts and
+refuses exactly what the API does, in its words.
 """
 
 from django import forms
@@ -32,11 +38,13 @@ from api import virtual_registries as api
 from api.serializers import base_url
 from registry import formats, policy
 from registry.errors import Forbidden, NotFound, Unauthenticated
-from registry.virtual import cleanup, health, services
+from registry.virtual import claims, cleanup, health, resolver, services
 from registry.virtual.models import (
     CacheEntry,
+    NameClaim,
     RegistryUpstream,
     Upstream,
+    UpstreamRule,
     VirtualCleanupPolicy,
     VirtualRegistry,
 )
@@ -45,6 +53,7 @@ from web.pages import group_nav, page, principal_of
 READ = roles.READ_VIRTUAL_REGISTRY
 WRITE = roles.ADMIN_VIRTUAL_REGISTRY
 CLEANUP = roles.ADMIN_VIRTUAL_REGISTRY_CLEANUP
+CLAIMS = roles.ADMIN_VIRTUAL_REGISTRY_CLAIMS
 ENTRIES_PER_PAGE = 50
 VALIDITY_FIELDS = ("cache_validity_hours", "metadata_cache_validity_hours", "negative_cache_minutes")
 # How the services' error keys read at the start of a sentence.
@@ -169,17 +178,69 @@ def filled(cleaned, names):
     return {name: cleaned[name] for name in names if cleaned.get(name, "") != ""}
 
 
+RETAIN_LABEL = "Keep serving cached files of versions their upstream removed"
+RETAIN_HELP = "Off: such a file is 404 (a version pulled upstream, say for malware, is not served)"
+
+
+def flag(label, help_text=""):
+    return forms.BooleanField(label=label, required=False, help_text=help_text)
+
+
 class RegistryForm(forms.Form):
     format = forms.ChoiceField(label="Format", choices=())
     name = text("Name", widget=forms.TextInput(attrs={"required": True}))
     description = text("Description", widget=forms.Textarea(attrs={"rows": 2}))
+    retain_removed_versions = flag(RETAIN_LABEL, RETAIN_HELP)
 
-    def __init__(self, *args, editing=False, **kwargs):
-        super().__init__(*args, auto_id="registry-%s" if editing else "new-registry-%s", **kwargs)
-        if editing:
-            del self.fields["format"]
-        else:
+    def __init__(self, *args, fmt=None, **kwargs):
+        """`fmt`: the format of the registry being edited (its own options too); None: a new one."""
+        super().__init__(*args, auto_id="new-registry-%s" if fmt is None else "registry-%s", **kwargs)
+        self.flags = ["retain_removed_versions"]
+        if fmt is None:
             self.fields["format"].choices = [(f.name, f.label) for f in formats.with_virtual_support()]
+            return
+        del self.fields["format"]
+        for option in fmt.virtual.registry_options:
+            self.fields[option] = flag(fmt.virtual.registry_option_labels.get(option, option))
+            self.flags.append(option)
+
+    def values(self):
+        """The services' body: text as typed, each flag as "true"/"false"."""
+        data = filled(self.cleaned_data, ("name", "description"))
+        data.update({name: "true" if self.cleaned_data[name] else "false" for name in self.flags})
+        return data
+
+
+def registry_initial(fmt, registry):
+    return {
+        "name": registry.name,
+        "description": registry.description,
+        "retain_removed_versions": registry.retain_removed_versions,
+        **resolver.registry_options(registry, fmt),
+    }
+
+
+def registry_settings(fmt, registry):
+    """(label, on) of each of the registry's settings, as the API renders them."""
+    options = resolver.registry_options(registry, fmt)
+    labels = fmt.virtual.registry_option_labels
+    return [(RETAIN_LABEL, registry.retain_removed_versions)] + [
+        (labels.get(name, name), value) for name, value in options.items()
+    ]
+
+
+def scope_claims_field(form, fmt, initial=None):
+    """The format's namespace claims field (VirtualSupport.scope_claims), when it has one."""
+    support = fmt.virtual
+    if not support.scope_claims:
+        return None
+    help_text = f"{support.scope_claims_help}. Several: separated by commas."
+    if initial is not None:
+        help_text += " Removing one releases its claim (Owners only)."
+    form.fields[support.scope_claims] = text(support.scope_claims_label or support.scope_claims, help_text=help_text)
+    if initial is not None:
+        form.initial[support.scope_claims] = ", ".join(initial)
+    return support.scope_claims
 
 
 def validity_fields(form, upstream=None):
@@ -256,8 +317,9 @@ class LocalUpstreamForm(forms.Form):
     name = text("Name", widget=forms.TextInput(attrs={"required": True}))
     description = text("Description")
 
-    def __init__(self, *args, group, **kwargs):
+    def __init__(self, *args, group, fmt, **kwargs):
         super().__init__(*args, auto_id="local-%s", **kwargs)
+        self.claims_field = scope_claims_field(self, fmt)
         below = Q(full_path__startswith=f"{group.full_path}/")
         groups = Group.objects.filter(Q(pk=group.pk) | below).order_by("full_path")
         projects = Project.objects.filter(below).order_by("full_path")
@@ -268,7 +330,8 @@ class LocalUpstreamForm(forms.Form):
         validity_fields(self)
 
     def create_data(self):
-        data = filled(self.cleaned_data, ("name", "description", *VALIDITY_FIELDS))
+        names = ("name", "description", *VALIDITY_FIELDS, *([self.claims_field] if self.claims_field else []))
+        data = filled(self.cleaned_data, names)
         kind, _, pk = self.cleaned_data["target"].partition(":")
         data[f"local_{kind}_id"] = pk
         return data
@@ -278,8 +341,10 @@ class LocalUpstreamEditForm(forms.Form):
     name = text("Name", widget=forms.TextInput(attrs={"required": True}))
     description = text("Description")
 
-    def __init__(self, *args, upstream, **kwargs):
+    def __init__(self, *args, upstream, fmt, **kwargs):
         super().__init__(*args, auto_id="upstream-%s", **kwargs)
+        self.held = claims.scope_claims(upstream, fmt.virtual) if fmt.virtual.scope_claims else []
+        self.claims_field = scope_claims_field(self, fmt, self.held)
         validity_fields(self, upstream)
 
     def changes(self, upstream):
@@ -288,7 +353,29 @@ class LocalUpstreamEditForm(forms.Form):
         for name in VALIDITY_FIELDS:
             if cleaned[name] != "" and cleaned[name] != str(getattr(upstream, name)):
                 data[name] = cleaned[name]
+        if self.claims_field and cleaned[self.claims_field] != ", ".join(self.held):
+            data[self.claims_field] = cleaned[self.claims_field]  # the services read and check it
         return data
+
+
+class RuleForm(forms.Form):
+    """A new allow/deny rule; the choices are the API's, registry.virtual.rules checks them."""
+
+    rule_type = forms.ChoiceField(label="Rule", choices=[("deny", "Deny"), ("allow", "Allow")])
+    target = forms.ChoiceField(label="Matched against", choices=())
+    pattern_type = forms.ChoiceField(
+        label="Pattern type", choices=[("wildcard", "Wildcard"), ("regex", "Regular expression (RE2)")]
+    )
+    pattern = text(
+        "Pattern",
+        widget=forms.TextInput(attrs={"required": True}),
+        help_text="Wildcard: * is any run of characters, no * is an exact match. "
+        "Regular expression: the whole value must match.",
+    )
+
+    def __init__(self, *args, fmt, **kwargs):
+        super().__init__(*args, auto_id="rule-%s", **kwargs)
+        self.fields["target"].choices = [(t, t.replace("_", " ")) for t in fmt.virtual.rule_targets]
 
 
 class LinkForm(forms.Form):
@@ -376,7 +463,7 @@ def group_virtual_registries(request, ref):
     if form.is_valid():
         try:
             fmt = virtual_format(form.cleaned_data["format"])
-            registry = services.create_registry(group, fmt.name, filled(form.cleaned_data, ("name", "description")))
+            registry = services.create_registry(group, fmt.name, form.values())
         except SERVICE_ERRORS as exc:
             errors_into(form, exc)
         else:
@@ -428,16 +515,16 @@ def _registry_page(request, group, fmt, registry, status=200, **forms_):
         "rows": rows,
         "endpoint": endpoint,
         "snippets": fmt.virtual_registry_snippets(endpoint),
+        "settings": registry_settings(fmt, registry),
         "can_write": can_write,
         "here": registry_path(group, registry),
         "cache_fields": VALIDITY_FIELDS,
     }
     if can_write:
         context.update(
-            edit_form=forms_.get("edit_form")
-            or RegistryForm(editing=True, initial={"name": registry.name, "description": registry.description}),
+            edit_form=forms_.get("edit_form") or RegistryForm(fmt=fmt, initial=registry_initial(fmt, registry)),
             remote_form=forms_.get("remote_form") or RemoteUpstreamForm(fmt=fmt),
-            local_form=forms_.get("local_form") or LocalUpstreamForm(group=group),
+            local_form=forms_.get("local_form") or LocalUpstreamForm(group=group, fmt=fmt),
             link_form=forms_.get("link_form") or LinkForm(registry=registry),
         )
     return render(request, "web/virtual_registry.html", context, status=status)
@@ -461,10 +548,11 @@ def _registry_view(action):
 
 
 def _edit_registry(request, group, fmt, registry):
-    form = RegistryForm(request.POST, editing=True)
+    form = RegistryForm(request.POST, fmt=fmt)
     if form.is_valid():
         try:
-            services.update_registry(registry, {name: form.cleaned_data[name] for name in ("name", "description")})
+            values = {**form.values(), "name": form.cleaned_data["name"]}
+            services.update_registry(registry, {**values, "description": form.cleaned_data["description"]})
         except SERVICE_ERRORS as exc:
             errors_into(form, exc)
         else:
@@ -500,7 +588,7 @@ def _add_remote(request, group, fmt, registry):
 
 
 def _add_local(request, group, fmt, registry):
-    form = LocalUpstreamForm(request.POST, group=group)
+    form = LocalUpstreamForm(request.POST, group=group, fmt=fmt)
     if form.is_valid():
         try:
             check = api.local_target_check(principal_of(request))
@@ -581,18 +669,36 @@ link_remove = _link_action("unlink")
 def _edit_form(fmt, upstream, data=None):
     if upstream.is_local:
         initial = {name: getattr(upstream, name) for name in ("name", "description", *VALIDITY_FIELDS)}
-        return LocalUpstreamEditForm(data, upstream=upstream, initial=initial)
+        return LocalUpstreamEditForm(data, upstream=upstream, fmt=fmt, initial=initial)
     fields = ("url", "name", "description", "username", *VALIDITY_FIELDS)
     return RemoteUpstreamForm(data, fmt=fmt, upstream=upstream, initial={f: getattr(upstream, f) for f in fields})
 
 
-def _upstream_page(request, group, fmt, upstream, form=None, status=200):
+def _upstream_page(request, group, fmt, upstream, form=None, status=200, rule_form=None):
     search = request.GET.get("search", "").strip()
     entries = None
     if not upstream.is_local:
         listed = Paginator(api.cache_entries(upstream, search), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
         entries = {"page": listed, "rows": [(api.cache_entry_id(entry), entry) for entry in listed]}
     can_write = may(request, group, WRITE)
+    support = fmt.virtual
+    held = None
+    if upstream.is_local and support.scope_claims:
+        held = {
+            "label": support.scope_claims_label or support.scope_claims,
+            "names": claims.scope_claims(upstream, support),
+        }
+    name_claims = None
+    if upstream.is_local and may(request, group, CLAIMS):  # the API's claims list: Owners
+        listed = NameClaim.objects.filter(upstream=upstream).order_by("name", "id")
+        name_claims = Paginator(listed, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    rules = None
+    if not upstream.is_local and can_write:  # the API's rules: Maintainers
+        rules = {
+            "rows": list(UpstreamRule.objects.filter(upstream=upstream).order_by("id")),
+            "form": rule_form or RuleForm(fmt=fmt),
+            "max": UpstreamRule.MAX_PER_UPSTREAM,
+        }
     context = {
         **group_nav(request, group),
         "base": base_path(group),
@@ -604,6 +710,9 @@ def _upstream_page(request, group, fmt, upstream, form=None, status=200):
         "search": search,
         "can_write": can_write,
         "form": (form or _edit_form(fmt, upstream)) if can_write else None,
+        "held": held,
+        "name_claims": name_claims,
+        "rules": rules,
         "here": upstream_path(group, upstream),
         "cache_fields": VALIDITY_FIELDS,
     }
@@ -626,18 +735,26 @@ def upstream_page(request, ref, format_name, upstream_id):
         if not changes:
             messages.success(request, "Nothing to change.")
             return redirect(upstream_path(group, upstream))
+        status = 400
         try:
             if upstream.is_local:
-                services.update_local_upstream(upstream, fmt, changes)
+                # Dropping a namespace claim releases it: Owners only, as through the API.
+                may_release = lambda: policy.authorize_virtual_registry(principal_of(request), group, CLAIMS)  # noqa: E731
+                services.update_local_upstream(upstream, fmt, changes, may_release)
             else:
                 services.update_remote_upstream(upstream, fmt, changes)
         except SERVICE_ERRORS as exc:
             errors_into(form, exc)
+        except Forbidden:
+            form.add_error(form.claims_field, "Only Owners may remove a claimed namespace (it releases the claim).")
+            status = 403
         else:
             messages.success(request, "Upstream saved.")
             return redirect(upstream_path(group, upstream))
+    else:
+        status = 400
     upstream.refresh_from_db()
-    return _upstream_page(request, group, fmt, upstream, form=form, status=400)
+    return _upstream_page(request, group, fmt, upstream, form=form, status=status)
 
 
 def _upstream_action(action):
@@ -680,3 +797,57 @@ upstream_test = _upstream_action("test")
 upstream_delete = _upstream_action("delete")
 upstream_purge = _upstream_action("purge")
 cache_entry_delete = _upstream_action("delete_entry")
+
+
+# --- rules and claims --------------------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+@page
+def rule_add(request, ref, format_name, upstream_id):
+    """A new allow/deny rule of a remote upstream (Maintainer+), checked by the API's service."""
+    group = load_group(request, ref, WRITE)
+    fmt = virtual_format(format_name)
+    upstream = load_upstream(group, fmt, upstream_id)
+    if upstream.is_local:
+        raise NotFound()  # local upstreams take no rules
+    form = RuleForm(request.POST, fmt=fmt)
+    if form.is_valid():
+        try:
+            rule = services.add_rule(upstream, fmt.virtual, form.cleaned_data)
+        except SERVICE_ERRORS as exc:
+            errors_into(form, exc)
+        else:
+            messages.success(request, f"Rule added: {rule.rule_type} {rule.target} {rule.pattern}.")
+            return redirect(upstream_path(group, upstream) + "#rules")
+    return _upstream_page(request, group, fmt, upstream, status=400, rule_form=form)
+
+
+@require_POST
+@login_required
+@page
+def rule_delete(request, ref, format_name, upstream_id, rule_id):
+    group = load_group(request, ref, WRITE)
+    fmt = virtual_format(format_name)
+    upstream = load_upstream(group, fmt, upstream_id)
+    if upstream.is_local or not services.delete_rule(upstream, rule_id):
+        raise NotFound()
+    messages.success(request, "Rule deleted.")
+    return redirect(upstream_path(group, upstream) + "#rules")
+
+
+@require_POST
+@login_required
+@page
+def claim_release(request, ref, format_name, upstream_id, claim_id):
+    """Release one name a local upstream claims (Owners, as the API's claims), audited."""
+    group = load_group(request, ref, CLAIMS)
+    fmt = virtual_format(format_name)
+    upstream = load_upstream(group, fmt, upstream_id)
+    claim = NameClaim.objects.filter(upstream=upstream, pk=claim_id).first() if upstream.is_local else None
+    if claim is None:
+        raise NotFound()
+    claims.release(upstream, [claim], "released on the upstream's page")
+    messages.success(request, f"Claim {claim.name} released.")
+    return back(request, group, upstream_path(group, upstream) + "#claims")

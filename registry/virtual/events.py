@@ -8,7 +8,17 @@ top-level group, with the caller as actor (accounts.acting):
   or no version of the document it asked for. At most one per registry, path and caller a
   minute, so a client retrying in a loop does not flood the trail.
 
-Claim releases are recorded where claims are released (registry.virtual.claims).
+and of management changes that weaken the dependency-confusion rule (spec §4.2), written by
+registry.virtual.services with the caller of the page or API as actor:
+
+- `virtual_registry_local_upstream_unlinked`: a local upstream left a registry (its names no
+  longer hide remote ones there);
+- `virtual_registry_local_upstream_deleted`: a local upstream was deleted, with the number of
+  claims that went with it.
+
+The details name the registry, the upstream and its target (a project or group path); a local
+upstream holds no secret. Claim releases are recorded where claims are released
+(registry.virtual.claims).
 """
 
 import hashlib
@@ -51,4 +61,44 @@ def rule_denied(registry, path, upstream_ids):
         target_id=registry.pk,
         target_details=path.relative_path,
         details={"registry_id": registry.pk, "path": path.relative_path[:1024], "upstream_ids": list(upstream_ids)},
+    )
+
+
+def _local_target(upstream):
+    if upstream.local_project_id:
+        return {"local_project_id": upstream.local_project_id, "local_project": upstream.local_project.full_path}
+    return {"local_group_id": upstream.local_group_id, "local_group": upstream.local_group.full_path}
+
+
+def local_upstream_unlinked(registry, upstream, reason):
+    audit.record(
+        "virtual_registry_local_upstream_unlinked",
+        registry.group,
+        target_type="Upstream",
+        target_id=upstream.pk,
+        target_details=upstream.name,
+        details={
+            "registry_id": registry.pk,
+            "registry_name": registry.name,
+            "upstream_id": upstream.pk,
+            "upstream_name": upstream.name,
+            **_local_target(upstream),
+            "reason": reason,
+        },
+    )
+
+
+def local_upstream_deleted(upstream, claims_count):
+    audit.record(
+        "virtual_registry_local_upstream_deleted",
+        upstream.group,
+        target_type="Upstream",
+        target_id=upstream.pk,
+        target_details=upstream.name,
+        details={
+            "upstream_id": upstream.pk,
+            "upstream_name": upstream.name,
+            **_local_target(upstream),
+            "claims_count": claims_count,
+        },
     )

@@ -15,14 +15,16 @@ from django.db.models import F
 
 from accounts.models import Group, Project
 from registry import secrets
-from registry.virtual import addresses, claims, health, http
+from registry.virtual import addresses, claims, events, health, http, rules
 from registry.virtual.models import (
     MAX_REGISTRIES,
     MAX_UPSTREAMS,
     CacheEntry,
+    NameClaim,
     NegativeEntry,
     RegistryUpstream,
     Upstream,
+    UpstreamRule,
     VirtualRegistry,
 )
 
@@ -398,8 +400,10 @@ def delete_upstream(upstream):
     """Positions after it move down in every registry; its cache goes with it (the blobs are
     collected by the orphan sweep)."""
     with transaction.atomic():
-        for link in list(RegistryUpstream.objects.filter(upstream=upstream)):
-            unlink(link)
+        for link in list(RegistryUpstream.objects.filter(upstream=upstream).select_related("registry__group")):
+            unlink(link, reason="upstream deleted")
+        if upstream.is_local:
+            events.local_upstream_deleted(upstream, NameClaim.objects.filter(upstream=upstream).count())
         upstream.delete()
 
 
@@ -521,6 +525,26 @@ def registry_format_support(registry):
     return formats.get(registry.format).virtual
 
 
+# --- rules -------------------------------------------------------------------------------------
+
+
+def add_rule(upstream, support, data):
+    """A new allow or deny rule of a remote upstream (spec §1.9), as registry.virtual.rules
+    checks it (at most UpstreamRule.MAX_PER_UPSTREAM, regular expressions RE2 accepts)."""
+    with transaction.atomic():
+        Upstream.objects.select_for_update().filter(pk=upstream.pk).exists()  # one count at a time
+        try:
+            fields = rules.check(data, support, upstream.rules.count())
+        except rules.RuleInvalid as exc:
+            raise ValidationFailed(exc.errors) from exc
+        return UpstreamRule.objects.create(upstream=upstream, **fields)
+
+
+def delete_rule(upstream, rule_id):
+    """Whether `upstream` had the rule `rule_id` (now deleted)."""
+    return bool(UpstreamRule.objects.filter(upstream=upstream, pk=rule_id).delete()[0])
+
+
 # --- order -------------------------------------------------------------------------------------
 
 
@@ -567,7 +591,9 @@ def _renumber(order):
         RegistryUpstream.objects.filter(pk=link.pk).update(position=index)
 
 
-def unlink(link):
+def unlink(link, reason="removed from the registry"):
+    """Take `link` out of its registry; the positions after it move down. A local upstream's
+    leaving is an audit event (its names stop hiding remote ones in that registry)."""
     with transaction.atomic():
         rest = list(
             RegistryUpstream.objects.select_for_update()
@@ -577,6 +603,8 @@ def unlink(link):
         )
         link.delete()
         _renumber(rest)
+        if link.upstream.is_local:
+            events.local_upstream_unlinked(link.registry, link.upstream, reason)
 
 
 # --- test connection ---------------------------------------------------------------------------

@@ -430,6 +430,65 @@ def test_local_upstreams_and_their_claims(api, acme, maintainer, settings):
     assert api.delete(f"{claims}/{listed[0]['id']}", **owner).status_code == 404
 
 
+def test_unlinking_and_deleting_a_local_upstream_are_audit_events(api, acme, settings):
+    """A local upstream leaving a registry (or deleted) stops hiding its names there (spec §4.2):
+    the group's audit events (Owners) say who did it, to which registry and upstream; no secret."""
+    maintainer_user = member(acme, AccessLevel.MAINTAINER)
+    maintainer_token = AccessTokenFactory(user=maintainer_user, scopes=["api"]).plaintext
+    maintainer = auth_headers(maintainer_token)
+    owner = token(member(acme, AccessLevel.OWNER))
+    first, second = create_registry(api, acme, maintainer), create_registry(api, acme, maintainer, name="other")
+    project = ProjectFactory(group=acme, path="libs")
+    created = api.post(
+        url(f"registries/{first['id']}/local/upstreams"),
+        {"name": "ours", "local_project_id": project.pk, "claimed_group_ids": ["com.acme.*"]},
+        format="json",
+        **maintainer,
+    )
+    assert created.status_code == 201, created.content
+    upstream_id = created.json()["id"]
+    linked = api.post(
+        url("registry_upstreams"),
+        {"registry_id": second["id"], "local_upstream_id": upstream_id},
+        format="json",
+        **maintainer,
+    )
+    assert linked.status_code == 201, linked.content
+
+    def events():
+        response = api.get(f"/api/v4/groups/{acme.pk}/audit_events", **owner)
+        assert response.status_code == 200
+        assert maintainer_token not in response.content.decode()
+        return [event for event in response.json() if event["event_name"].startswith("virtual_registry_local")]
+
+    assert events() == []
+    assert api.delete(url(f"registry_upstreams/{linked.json()['id']}"), **maintainer).status_code == 204
+    [unlinked] = events()
+    assert unlinked["event_name"] == "virtual_registry_local_upstream_unlinked"
+    assert unlinked["entity_id"] == acme.pk and unlinked["author_id"] == maintainer_user.pk
+    details = unlinked["details"]
+    assert (details["registry_id"], details["registry_name"]) == (second["id"], "other")
+    assert (details["upstream_id"], details["upstream_name"]) == (upstream_id, "ours")
+    assert details["local_project"] == "acme/libs" and details["reason"] == "removed from the registry"
+    # A remote upstream's unlinking is no such event.
+    remote_link = create_upstream(api, first["id"], maintainer, username="u", password="remote-secret")
+    assert (
+        api.delete(url(f"registry_upstreams/{remote_link['registry_upstream']['id']}"), **maintainer).status_code == 204
+    )
+    assert len(events()) == 1
+
+    assert api.delete(url(f"local/upstreams/{upstream_id}"), **maintainer).status_code == 204
+    newest = events()
+    assert [event["event_name"] for event in newest] == [
+        "virtual_registry_local_upstream_deleted",
+        "virtual_registry_local_upstream_unlinked",
+        "virtual_registry_local_upstream_unlinked",
+    ]
+    assert newest[0]["details"]["claims_count"] == 1  # com.acme.*
+    assert newest[1]["details"]["registry_id"] == first["id"] and newest[1]["details"]["reason"] == "upstream deleted"
+    assert "remote-secret" not in json.dumps(newest)
+
+
 def test_claimed_scopes(api, acme, maintainer):
     """npm local upstreams claim `@<top-level group>` and the scopes in `claimed_scopes` (spec
     §4.2); a PATCH sets the list, dropping a scope releases its claim (Owners, audited)."""

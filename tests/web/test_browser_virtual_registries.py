@@ -3,8 +3,10 @@ that may reach upstreams on 127.0.0.1): a Maintainer creates a PyPI registry, ad
 pointing at a real index server (python's http.server with a PEP 503 tree) and a local upstream
 (the group's project), moves the local one first, tests the remote's connection, copies the
 pip.conf snippet; the real pip installs through the registry; the cache entry it left is found
-with the search box and deleted. Every page is checked with axe-core (no serious or critical
-violation); screenshots are saved where the other browser tests save them."""
+with the search box and deleted; a deny rule added on the upstream's page (a regex RE2 refuses
+first) keeps pip from getting the name; the registry's retain_removed_versions is switched on.
+Every page is checked with axe-core (no serious or critical violation); screenshots are saved
+where the other browser tests save them."""
 
 import hashlib
 import sys
@@ -142,6 +144,33 @@ def test_maintainer_sets_up_a_pypi_virtual_registry(
     entry.refresh_from_db()
     assert entry.status == "pending_destruction"
     assert CacheEntry.objects.filter(status="default").count() == 1  # the project page stays
+    accessible(page, accessibility)
+
+    # A deny rule on the remote upstream (Maintainers; the API's check): a refused regex says why,
+    # then a wildcard rule is listed, and pip no longer gets the name from that upstream.
+    page.select_option("#rule-target", "name")
+    page.select_option("#rule-pattern_type", "regex")
+    page.fill("#rule-pattern", "(public)\\1")
+    page.click("button:has-text('Add rule')")
+    page.wait_for_selector("text=Pattern is not a regular expression RE2 accepts")
+    page.select_option("#rule-pattern_type", "wildcard")
+    page.fill("#rule-pattern", "public-*")
+    page.click("button:has-text('Add rule')")
+    page.wait_for_selector("text=Rule added: deny name public-*.")
+    assert "public-*" in page.inner_text("table[aria-labelledby=rules] tbody")
+    accessible(page, accessibility)
+    shot(page, screenshots, "virtual-upstream-rules")
+    denied = run([sys.executable, *args, "--upgrade", "public-pkg"], client_env())
+    assert denied[0] != 0 and "No matching distribution found for public-pkg" in denied[1], denied[1]
+
+    # The registry's own settings: removed versions kept, shown on its page.
+    page.goto(f"{url}/groups/acme/-/virtual_registries/pypi/registries/{registry.pk}")
+    page.check("#registry-retain_removed_versions")
+    page.click("button:has-text('Save registry')")
+    page.wait_for_selector("text=Registry saved.")
+    assert "on" in page.inner_text("table[aria-label='Registry settings'] td")
+    registry.refresh_from_db()
+    assert registry.retain_removed_versions
     accessible(page, accessibility)
 
     page.click(".crumbs >> text=Virtual registries")

@@ -10,10 +10,11 @@ import base64
 import pytest
 from django.test import Client
 
+from accounts.models import AuditEvent
 from accounts.roles import AccessLevel
-from registry import secrets
+from registry import formats, secrets
 from registry.models import CacheEntry, RegistryUpstream, Upstream, VirtualCleanupPolicy, VirtualRegistry
-from registry.virtual import services
+from registry.virtual import claims, services
 from tests.factories import AccessTokenFactory, GroupFactory, ProjectFactory, UserFactory, member
 from tests.helpers import auth_headers
 from tests.upstreams import StaticUpstream
@@ -316,6 +317,24 @@ def test_reorder_remove_and_link_again(acme, registry):
     assert client.post(f"{here}/registry_upstreams", {"upstream": second.pk}).status_code == 400  # already in it
 
 
+def test_removing_a_local_upstream_is_on_the_groups_audit_page(acme, registry):
+    project = ProjectFactory(group=acme, path="libs")
+    maintainer = signed_in(member(acme, AccessLevel.MAINTAINER))
+    here = registry_url(registry)
+    assert (
+        maintainer.post(f"{here}/local_upstreams", {"target": f"project:{project.pk}", "name": "ours"}).status_code
+        == 302
+    )
+    link = RegistryUpstream.objects.get(registry=registry)
+    assert maintainer.post(f"{here}/registry_upstreams/{link.pk}/delete").status_code == 302
+    audit = signed_in(member(acme, AccessLevel.OWNER)).get("/groups/acme/-/audit_events").content.decode()
+    assert "virtual_registry_local_upstream_unlinked" in audit
+    upstream = Upstream.objects.get(name="ours")
+    assert maintainer.post(f"{upstream_url(upstream)}/delete").status_code == 302
+    audit = signed_in(member(acme, AccessLevel.OWNER)).get("/groups/acme/-/audit_events").content.decode()
+    assert "virtual_registry_local_upstream_deleted" in audit
+
+
 def test_edit_an_upstream_without_ever_seeing_its_secret(acme, registry):
     upstream = remote(registry, url="http://127.0.0.1:9/repo", username="deployer", password="first-secret")
     client = signed_in(member(acme, AccessLevel.MAINTAINER))
@@ -435,3 +454,149 @@ def test_client_configuration_of_each_format(acme, fmt, title, expected_line):
 
     assert f'aria-label="Copy {title}"' in page
     assert escape(line) in page
+
+
+# --- the API's other fields: registry options, namespace claims, rules ------------------------------
+
+
+def test_registry_settings_and_the_formats_own_options(acme, registry, api):
+    """retain_removed_versions on every registry, and only the format's own options (Maven's
+    merge_maven_metadata, declared by the format): shown to members, changed by Maintainers, the
+    API sees what the page did."""
+    maintainer_user = member(acme, AccessLevel.MAINTAINER)
+    client = signed_in(maintainer_user)
+    here = registry_url(registry)
+    page = client.get(here).content.decode()
+    assert 'name="merge_maven_metadata"' in page and 'name="retain_removed_versions"' in page
+    saved = {"name": "java", "description": "", "merge_maven_metadata": "on", "retain_removed_versions": "on"}
+    assert client.post(here, saved).status_code == 302
+    headers = auth_headers(AccessTokenFactory(user=maintainer_user).plaintext)
+    body = api.get(f"/api/v4/virtual_registries/packages/maven/registries/{registry.pk}", **headers).json()
+    assert (body["merge_maven_metadata"], body["retain_removed_versions"]) == (True, True)
+    guest = signed_in(member(acme, AccessLevel.GUEST)).get(here).content.decode()
+    assert "Merge maven-metadata.xml from every upstream" in guest and 'name="merge_maven_metadata"' not in guest
+    settings_table = guest.split('aria-label="Registry settings"', 1)[1].split("</table>", 1)[0]
+    assert settings_table.count("<td>on</td>") == 2
+    # Unchecked boxes turn them off again.
+    assert client.post(here, {"name": "java", "description": ""}).status_code == 302
+    registry.refresh_from_db()
+    assert (registry.options, registry.retain_removed_versions) == ({"merge_maven_metadata": False}, False)
+
+    npm = VirtualRegistry.objects.create(group=acme, format="npm", name="web")
+    npm_page = client.get(registry_url(npm)).content.decode()
+    assert "merge_maven_metadata" not in npm_page and "maven-metadata" not in npm_page
+    assert 'name="retain_removed_versions"' in npm_page
+    assert client.post(registry_url(npm), {"name": "web", "merge_maven_metadata": "on"}).status_code == 302
+    npm.refresh_from_db()
+    assert npm.options == {}  # not an npm option: not stored
+    created = client.post(BASE, {"format": "pypi", "name": "py", "retain_removed_versions": "on"})
+    assert created.status_code == 302 and VirtualRegistry.objects.get(name="py").retain_removed_versions
+
+
+@pytest.fixture
+def npm_local(acme):
+    """An npm registry with a local upstream claiming @partner (and the group's own @acme)."""
+    registry = VirtualRegistry.objects.create(group=acme, format="npm", name="web")
+    project = ProjectFactory(group=acme, path="web-lib")
+    client = signed_in(member(acme, AccessLevel.MAINTAINER))
+    form = {"target": f"project:{project.pk}", "name": "ours", "claimed_scopes": "@Bad!"}
+    refused = client.post(f"{registry_url(registry)}/local_upstreams", form)
+    assert refused.status_code == 400 and "Claimed scopes &#x27;@Bad!&#x27; is not valid" in refused.content.decode()
+    form["claimed_scopes"] = "partner"
+    assert client.post(f"{registry_url(registry)}/local_upstreams", form).status_code == 302
+    return Upstream.objects.get(name="ours")
+
+
+def test_claimed_namespaces_are_edited_with_the_local_upstream(acme, npm_local, api):
+    path = upstream_url(npm_local)
+    assert claims.scope_claims(npm_local, formats.get("npm").virtual) == ["@acme", "@partner"]
+    guest = signed_in(member(acme, AccessLevel.GUEST)).get(path).content.decode()
+    assert "Claimed scopes" in guest and "<code>@acme</code>, <code>@partner</code>" in guest
+    assert 'name="claimed_scopes"' not in guest
+
+    maintainer = signed_in(member(acme, AccessLevel.MAINTAINER))
+    page = maintainer.get(path).content.decode()
+    assert 'name="claimed_scopes" value="@acme, @partner"' in page
+    assert "Claimed group ids" not in page and "Claimed id prefixes" not in page  # other formats' fields
+    # Adding one is a Maintainer's edit; dropping one releases its claim: Owners only (the API's rule).
+    assert maintainer.post(path, {"name": "ours", "claimed_scopes": "@acme, @partner, @vendor"}).status_code == 302
+    dropping = {"name": "ours", "claimed_scopes": "@acme"}
+    refused = maintainer.post(path, dropping)
+    assert refused.status_code == 403 and "Only Owners may remove a claimed namespace" in refused.content.decode()
+    owner_user = member(acme, AccessLevel.OWNER)
+    headers = auth_headers(AccessTokenFactory(user=owner_user).plaintext)
+    api_path = f"/api/v4/virtual_registries/packages/npm/local/upstreams/{npm_local.pk}"
+    assert api.get(api_path, **headers).json()["claimed_scopes"] == ["@acme", "@partner", "@vendor"]
+    assert signed_in(owner_user).post(path, dropping).status_code == 302
+    assert api.get(api_path, **headers).json()["claimed_scopes"] == ["@acme"]
+    released = AuditEvent.objects.filter(action="virtual_registry_claim_released").order_by("target_details")
+    assert [event.target_details for event in released] == ["@partner", "@vendor"]
+
+
+@pytest.mark.parametrize(("who", "answer"), expected("owner", 302).items())
+def test_claims_are_listed_and_released_by_owners(acme, npm_local, who, answer):
+    client = caller(who, acme)
+    claim = npm_local.claims.get(name="@partner")
+    page = client.get(upstream_url(npm_local))
+    if outcome(page) == 200:
+        assert ("Release claim @partner" in page.content.decode()) == (answer == 302)
+    response = client.post(f"{upstream_url(npm_local)}/claims/{claim.pk}/delete")
+    assert outcome(response) == answer
+    assert npm_local.claims.filter(pk=claim.pk).exists() == (answer != 302)
+    if answer == 302:
+        assert client.post(f"{upstream_url(npm_local)}/claims/{claim.pk}/delete").status_code == 404
+
+
+def rules_form(**values):
+    return {"rule_type": "deny", "target": "group_id", "pattern_type": "wildcard", "pattern": "com.evil.*", **values}
+
+
+@pytest.mark.parametrize(("who", "answer"), expected("maintainer", 302).items())
+def test_rules_are_for_maintainers(acme, registry, who, answer):
+    upstream = remote(registry)
+    existing = services.add_rule(upstream, formats.get("maven").virtual, rules_form())
+    client = caller(who, acme)
+    page = client.get(upstream_url(upstream))
+    if outcome(page) == 200:
+        assert ("com.evil.*" in page.content.decode()) == (answer == 302)  # the API lists them to Maintainers
+    added = client.post(f"{upstream_url(upstream)}/rules", rules_form(pattern="org.bad.*"))
+    assert outcome(added) == answer
+    deleted = client.post(f"{upstream_url(upstream)}/rules/{existing.pk}/delete")
+    assert outcome(deleted) == answer
+    patterns = sorted(upstream.rules.values_list("pattern", flat=True))
+    assert patterns == (["org.bad.*"] if answer == 302 else ["com.evil.*"])
+
+
+def test_rules_are_checked_as_the_api_checks_them(acme, registry, api):
+    upstream = remote(registry)
+    maintainer_user = member(acme, AccessLevel.MAINTAINER)
+    client = signed_in(maintainer_user)
+    path = f"{upstream_url(upstream)}/rules"
+    page = client.get(upstream_url(upstream)).content.decode()
+    assert '<option value="artifact_id">' in page and '<option value="scope">' not in page  # Maven's targets
+    backreference = client.post(path, rules_form(pattern_type="regex", pattern=r"(a)\1"))
+    assert backreference.status_code == 400
+    assert "Pattern is not a regular expression RE2 accepts" in backreference.content.decode()
+    wrong_target = client.post(path, rules_form(target="scope"))
+    assert (
+        wrong_target.status_code == 400 and "scope is not one of the available choices" in wrong_target.content.decode()
+    )
+    regex = client.post(
+        path, rules_form(rule_type="allow", target="artifact_id", pattern_type="regex", pattern="app|lib")
+    )
+    assert regex.status_code == 302
+    headers = auth_headers(AccessTokenFactory(user=maintainer_user).plaintext)
+    listed = api.get(f"/api/v4/virtual_registries/packages/maven/upstreams/{upstream.pk}/rules", **headers).json()
+    assert [(r["rule_type"], r["target"], r["pattern_type"], r["pattern"]) for r in listed] == [
+        ("allow", "artifact_id", "regex", "app|lib")
+    ]
+    for number in range(19):
+        assert client.post(path, rules_form(pattern=f"com.x{number}.*")).status_code == 302
+    full = client.post(path, rules_form(pattern="one.too.many"))
+    assert full.status_code == 400 and "Rules must be at most 20 per upstream" in full.content.decode()
+    assert upstream.rules.count() == 20
+    rule = upstream.rules.get(pattern="app|lib")
+    assert client.post(f"{upstream_url(upstream)}/rules/{rule.pk}/delete").status_code == 302
+    assert client.post(f"{upstream_url(upstream)}/rules/{rule.pk}/delete").status_code == 404
+    local = Upstream.objects.create(group=acme, format="maven", kind="local", name="l", local_group=acme)
+    assert client.post(f"{upstream_url(local)}/rules", rules_form()).status_code == 404  # no rules on local ones

@@ -344,3 +344,20 @@ def test_a_local_publish_makes_a_new_packument_at_once(client):
     deleted = client.delete(f"/api/v4/projects/{project.pk}/packages/{gone['id']}", **maintainer)
     assert deleted.status_code == 204, deleted.content
     assert versions_of(packument(client, registry, "@acme%2fpad")) == ["1.1.0"]
+
+
+def test_tarball_urls_use_the_external_url_not_the_host(client, registry, settings):
+    """`dist.tarball` names Packhouse by PACKHOUSE_EXTERNAL_URL when it is set, whatever Host the
+    request names, as the project endpoints do; a document remembered before the setting changed
+    is not answered after it."""
+    settings.ALLOWED_HOSTS = ["*"]
+    tarball = url(registry, "@up/pad/-/pad-2.1.0.tgz")
+    assert packument(client, registry).json()["versions"]["2.1.0"]["dist"]["tarball"] == f"http://testserver{tarball}"
+    settings.EXTERNAL_URL = "https://packages.example.com"
+    for accept in (CORGI, "application/json"):
+        answer = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT=accept, HTTP_HOST="evil.example", **registry.reader)
+        assert answer.status_code == 200, answer.content
+        assert answer.json()["versions"]["2.1.0"]["dist"]["tarball"] == f"https://packages.example.com{tarball}"
+    assert packument(client, registry).json()["versions"]["2.1.0"]["dist"]["tarball"] == (
+        f"https://packages.example.com{tarball}"
+    )

@@ -424,6 +424,17 @@ def test_index_page_lists_normalized_names_once(client, project, developer, publ
     assert document == {"meta": {"api-version": "1.1"}, "projects": [{"name": "My.Pkg"}, {"name": "zeta"}]}
 
 
+def test_index_page_links_use_the_external_url_not_the_host(client, project, developer, published, settings):
+    """As every other document: PACKHOUSE_EXTERNAL_URL when set, never the request's Host (a
+    page built for one Host must not be answered to another either)."""
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.EXTERNAL_URL = "https://packages.example.com"
+    for host in ("evil.example", "testserver"):
+        page = client.get(simple_url(project), HTTP_HOST=host, **developer).content.decode()
+        base = f"https://packages.example.com/api/v4/projects/{project.pk}/packages/pypi/simple"
+        assert re.findall(r'<a href="([^"]*)">', page) == [f"{base}/my-pkg/"], host
+
+
 def test_unknown_package_is_404(client, project, developer, published):
     response = client.get(simple_url(project, "nothing-here"), **developer)
     assert response.status_code == 404

@@ -200,3 +200,26 @@ def test_an_upstream_reorder_makes_a_new_page_at_once(client, registry, upstream
     moved = client.patch(f"{links}/{link.pk}", {"position": 2}, content_type="application/json", **maintainer)
     assert moved.status_code == 200, moved.content
     assert filenames() == (["demo-1.0.tar.gz", "demo-0.1.tar.gz"], str(first.pk))
+
+
+def test_file_urls_use_the_external_url_not_the_host(client, registry, upstream, settings):
+    """File URLs of project pages (HTML and JSON) and the root index's links name Packhouse by
+    PACKHOUSE_EXTERNAL_URL when it is set, whatever Host the request names, as the project
+    endpoints do; a page remembered before the setting changed is not answered after it."""
+    settings.ALLOWED_HOSTS = ["*"]
+    files = url(registry, "files/demo")
+    assert (
+        f'href="http://testserver{files}/'
+        in client.get(url(registry, "simple/demo/"), **registry.reader).content.decode()
+    )
+    settings.EXTERNAL_URL = "https://packages.example.com"
+    html = client.get(url(registry, "simple/demo/"), HTTP_HOST="evil.example", **registry.reader).content.decode()
+    assert html.count(f'href="https://packages.example.com{files}/') == 2 and "evil.example" not in html
+    document = client.get(url(registry, "simple/demo/"), HTTP_ACCEPT=JSON, HTTP_HOST="evil.example", **registry.reader)
+    assert [f["url"].startswith(f"https://packages.example.com{files}/") for f in document.json()["files"]] == [
+        True
+    ] * 2
+    same_host = client.get(url(registry, "simple/demo/"), **registry.reader).content.decode()
+    assert same_host.count(f'href="https://packages.example.com{files}/') == 2
+    index = client.get(url(registry, "simple/"), HTTP_HOST="evil.example", **registry.reader).content.decode()
+    assert f'href="https://packages.example.com{url(registry, "simple/demo/")}"' in index, index
