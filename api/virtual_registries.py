@@ -171,11 +171,9 @@ def parse_cache_entry_id(entry_id):
 
 
 def delete_cache_entry(upstream, relative_path):
-    """Mark the entry for destruction (the orphan sweep releases its blob); NotFound if there is none."""
-    entries = CacheEntry.objects.filter(
-        upstream=upstream, relative_path=relative_path, status=CacheEntry.Status.DEFAULT
-    )
-    if not entries.update(status=CacheEntry.Status.PENDING_DESTRUCTION):
+    """Mark the entry for destruction (services.delete_cache_entry, audited; the orphan sweep
+    releases its blob); NotFound if there is none."""
+    if not services.delete_cache_entry(upstream, relative_path):
         raise NotFound("404 Not Found")
 
 

@@ -5,8 +5,9 @@ dependency-confusion rule: a deleted private name must not resolve from a public
 Claims are written by the write service on every publish into a project a local upstream covers
 (`record_publish`), and backfilled from the target's packages when the local upstream is created.
 Namespace claims (a scope, an id prefix, a group: the format's VirtualSupport.scope_claims
-field) are set on the local upstream. A claim leaves only through
-`release`, which records the audit event `virtual_registry_claim_released`.
+field) are set on the local upstream: each one added records the audit event
+`virtual_registry_claim_added` (`add_scope_claims`). A claim leaves only through `release`,
+which records the audit event `virtual_registry_claim_released`.
 """
 
 from django.db import transaction
@@ -76,6 +77,33 @@ def release(upstream, claims, reason):
             )
 
 
+def add_scope_claims(upstream, scopes, reason):
+    """Claim the namespaces `scopes` for `upstream`; one audit event for each it did not hold."""
+    if not scopes:
+        return
+    with transaction.atomic():
+        held = set(NameClaim.objects.filter(upstream=upstream, name__in=scopes).values_list("name", flat=True))
+        new = [scope for scope in scopes if scope not in held]
+        NameClaim.objects.bulk_create(
+            [NameClaim(upstream=upstream, format=upstream.format, name=scope) for scope in new],
+            ignore_conflicts=True,
+        )
+        for claim in NameClaim.objects.filter(upstream=upstream, name__in=new).order_by("name"):
+            audit.record(
+                "virtual_registry_claim_added",
+                upstream.group,
+                target_type="NameClaim",
+                target_id=claim.pk,
+                target_details=claim.name,
+                details={
+                    "upstream_id": upstream.pk,
+                    "upstream_name": upstream.name,
+                    "claim": claim.name,
+                    "reason": reason,
+                },
+            )
+
+
 def scope_claims(upstream, support):
     """The scope claims `upstream` holds, sorted."""
     names = NameClaim.objects.filter(upstream=upstream).values_list("name", flat=True)
@@ -89,7 +117,4 @@ def set_scope_claims(upstream, support, scopes):
         held = [claim for claim in NameClaim.objects.filter(upstream=upstream) if support.is_scope_claim(claim.name)]
         dropped = [claim for claim in held if claim.name not in scopes]
         release(upstream, dropped, f"removed from {support.scope_claims}")
-        NameClaim.objects.bulk_create(
-            [NameClaim(upstream=upstream, format=upstream.format, name=scope) for scope in scopes],
-            ignore_conflicts=True,
-        )
+        add_scope_claims(upstream, scopes, f"added to {support.scope_claims}")

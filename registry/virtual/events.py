@@ -17,8 +17,25 @@ registry.virtual.services with the caller of the page or API as actor:
   claims that went with it.
 
 The details name the registry, the upstream and its target (a project or group path); a local
-upstream holds no secret. Claim releases are recorded where claims are released
-(registry.virtual.claims).
+upstream holds no secret. Claim releases and additions are recorded where claims change
+(registry.virtual.claims: `virtual_registry_claim_released`, `virtual_registry_claim_added`).
+
+Every other management change (spec §5.5), also written by registry.virtual.services in the
+change's transaction, so the page and the API record alike and a refused change records nothing:
+
+- `virtual_registry_created`, `virtual_registry_updated` (each changed field: `change`, `from`,
+  `to`), `virtual_registry_deleted`;
+- `virtual_registry_upstream_created`, `_updated`, `_deleted` for remote upstreams and
+  `virtual_registry_local_upstream_created`, `_updated` (and `_deleted` above) for local ones;
+  an update lists its changed fields with their values (none of them is secret);
+- `virtual_registry_upstream_credentials_changed`: a remote upstream's `username`, `password`
+  or `auth_token` was set, changed or cleared. The event names the fields and what happened to
+  each, never a value (not a prefix, not a digest), the username included. A new upstream's
+  credentials are named (never shown) in its created event;
+- `virtual_registry_upstream_rule_created`, `virtual_registry_upstream_rule_deleted`;
+- `virtual_registry_upstream_position_changed`: an upstream moved in a registry's order;
+- `virtual_registry_cache_purged`: a registry's or an upstream's cache emptied, with the number
+  of entries; `virtual_registry_cache_entry_deleted`: one entry.
 """
 
 import hashlib
@@ -101,4 +118,136 @@ def local_upstream_deleted(upstream, claims_count):
             **_local_target(upstream),
             "claims_count": claims_count,
         },
+    )
+
+
+# --- management changes (spec §5.5) ---------------------------------------------------------------
+
+CREDENTIAL_FIELDS = ("username", "password", "auth_token")
+
+
+def _registry(registry):
+    return {"registry_id": registry.pk, "registry_name": registry.name}
+
+
+def _upstream(upstream):
+    details = {"upstream_id": upstream.pk, "upstream_name": upstream.name, "upstream_type": upstream.kind}
+    if upstream.is_local:
+        details.update(_local_target(upstream))
+    else:
+        details["url"] = upstream.url  # never holds credentials (registry.virtual.addresses)
+    return details
+
+
+def _record_registry(action, registry, **details):
+    audit.record(
+        action,
+        registry.group,
+        target_type="VirtualRegistry",
+        target_id=registry.pk,
+        target_details=registry.name,
+        details={**_registry(registry), **details},
+    )
+
+
+def _record_upstream(action, upstream, **details):
+    audit.record(
+        action,
+        upstream.group,
+        target_type="Upstream",
+        target_id=upstream.pk,
+        target_details=upstream.name,
+        details={**_upstream(upstream), **details},
+    )
+
+
+def registry_created(registry, settings):
+    _record_registry("virtual_registry_created", registry, format=registry.format, settings=settings)
+
+
+def registry_updated(registry, changes):
+    """`changes`: [{"change", "from", "to"}] (accounts.audit.changes); nothing when empty."""
+    if changes:
+        _record_registry("virtual_registry_updated", registry, changes=changes)
+
+
+def registry_deleted(registry, upstream_ids):
+    """`upstream_ids`: the upstreams deleted with it (no other registry used them)."""
+    _record_registry("virtual_registry_deleted", registry, format=registry.format, deleted_upstream_ids=upstream_ids)
+
+
+def _upstream_action(upstream, verb):
+    return f"virtual_registry_{'local_' if upstream.is_local else ''}upstream_{verb}"
+
+
+def upstream_created(upstream, registry=None, credentials=()):
+    details = {"registry_id": registry.pk if registry is not None else None}
+    if not upstream.is_local:
+        details["credentials"] = [name for name in CREDENTIAL_FIELDS if name in credentials]
+        details["file_hosts"] = list(upstream.file_hosts)
+    _record_upstream(_upstream_action(upstream, "created"), upstream, **details)
+
+
+def upstream_updated(upstream, changes):
+    """`changes`: [{"change", "from", "to"}] of fields that hold no secret; nothing when empty."""
+    if changes:
+        _record_upstream(_upstream_action(upstream, "updated"), upstream, changes=changes)
+
+
+def remote_upstream_deleted(upstream):
+    _record_upstream("virtual_registry_upstream_deleted", upstream)
+
+
+def credentials_changed(upstream, what):
+    """`what`: {field: "set" | "changed" | "cleared"} for the fields of CREDENTIAL_FIELDS that
+    changed. Never a value."""
+    if what:
+        credentials = [{"change": name, "action": what[name]} for name in CREDENTIAL_FIELDS if name in what]
+        _record_upstream("virtual_registry_upstream_credentials_changed", upstream, credentials=credentials)
+
+
+def _rule(rule):
+    return {
+        "rule_id": rule.pk,
+        "rule_type": rule.rule_type,
+        "pattern_type": rule.pattern_type,
+        "target": rule.target,
+        "pattern": rule.pattern,
+    }
+
+
+def rule_created(upstream, rule):
+    _record_upstream("virtual_registry_upstream_rule_created", upstream, **_rule(rule))
+
+
+def rule_deleted(upstream, rule):
+    _record_upstream("virtual_registry_upstream_rule_deleted", upstream, **_rule(rule))
+
+
+def position_changed(link, before, after):
+    if before != after:
+        _record_upstream(
+            "virtual_registry_upstream_position_changed",
+            link.upstream,
+            **_registry(link.registry),
+            **{"from": before, "to": after},
+        )
+
+
+def registry_cache_purged(registry, upstream_ids, entries_count):
+    _record_registry("virtual_registry_cache_purged", registry, upstream_ids=upstream_ids, entries_count=entries_count)
+
+
+def upstream_cache_purged(upstream, entries_count):
+    _record_upstream("virtual_registry_cache_purged", upstream, entries_count=entries_count)
+
+
+def cache_entry_deleted(upstream, relative_path):
+    audit.record(
+        "virtual_registry_cache_entry_deleted",
+        upstream.group,
+        target_type="Upstream",
+        target_id=upstream.pk,
+        target_details=relative_path[:1024],
+        details={**_upstream(upstream), "path": relative_path[:1024]},
     )

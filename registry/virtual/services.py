@@ -4,6 +4,10 @@ messages (spec §1.2-§1.7). Callers (the REST API, the pages) have already been
 Errors: ValidationFailed (400 `{"message": {"<field>": ["<text>"]}}`) and ParameterInvalid
 (400 `{"error": "<text>"}`). Secrets are encrypted before they reach a row (registry.secrets) and never
 leave this module in clear except through the outbound client.
+
+Every change here is an audit event (registry.virtual.events, spec §5.5), written in the change's
+transaction after its validation: a refused change records nothing, and a credential change
+names the fields, never their values.
 """
 
 from http import HTTPStatus
@@ -13,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from accounts import audit
 from accounts.models import Group, Project
 from registry import secrets
 from registry.virtual import addresses, claims, events, health, http, rules
@@ -108,6 +113,18 @@ def _options(data, format_name, current):
     return options
 
 
+def _registry_settings(registry):
+    """The registry's settings an audit event shows: none is secret."""
+    stored = registry.options if isinstance(registry.options, dict) else {}
+    options = formats_support(registry.format).registry_options
+    return {
+        "name": registry.name,
+        "description": registry.description,
+        "retain_removed_versions": registry.retain_removed_versions,
+        **{name: stored.get(name, default) for name, default in options.items()},
+    }
+
+
 def create_registry(group, format_name, data):
     name = text_param(data, "name", 255, required=True)
     description = text_param(data, "description", 1024) or ""
@@ -119,7 +136,7 @@ def create_registry(group, format_name, data):
             raise ValidationFailed({"group": [f"already has the maximum number of registries ({MAX_REGISTRIES})"]})
         if any(registry.name == name for registry in existing):
             raise ValidationFailed({"name": ["has already been taken"]})
-        return VirtualRegistry.objects.create(
+        registry = VirtualRegistry.objects.create(
             group=group,
             format=format_name,
             name=name,
@@ -127,6 +144,9 @@ def create_registry(group, format_name, data):
             retain_removed_versions=retain,
             options=options,
         )
+        settings_ = _registry_settings(registry)
+        events.registry_created(registry, {k: v for k, v in settings_.items() if k != "name"})
+        return registry
 
 
 def update_registry(registry, data):
@@ -137,19 +157,23 @@ def update_registry(registry, data):
     own = [option for option in formats_support(registry.format).registry_options if data.get(option) is not None]
     if name is None and description is None and retain is None and not own:
         raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
-    if retain is not None:
-        registry.retain_removed_versions = retain
-    registry.options = options
     if name is not None:
         if not name.strip():
             raise ValidationFailed({"name": ["can't be blank"]})
         taken = VirtualRegistry.objects.filter(group=registry.group, format=registry.format, name=name)
         if taken.exclude(pk=registry.pk).exists():
             raise ValidationFailed({"name": ["has already been taken"]})
+    before = _registry_settings(registry)
+    if retain is not None:
+        registry.retain_removed_versions = retain
+    registry.options = options
+    if name is not None:
         registry.name = name
     if description is not None:
         registry.description = description
-    registry.save()
+    with transaction.atomic():
+        registry.save()
+        events.registry_updated(registry, audit.changes(before, _registry_settings(registry)))
     return registry
 
 
@@ -164,23 +188,48 @@ def delete_registry(registry):
     """Deletes the registry and the upstreams no other registry uses, with their cache."""
     with transaction.atomic():
         exclusive = list(_exclusive_upstreams(registry))
+        events.registry_deleted(registry, [upstream.pk for upstream in exclusive])
         registry.delete()
         for upstream in exclusive:
             delete_upstream(upstream)
 
 
 def purge_registry_cache(registry):
-    remote = _exclusive_upstreams(registry).filter(kind=Upstream.Kind.REMOTE)
-    for upstream in remote:
-        purge_upstream_cache(upstream)
+    """Empties the cache of the registry's own remote upstreams (those no other registry uses);
+    the number of entries it marked for destruction."""
+    with transaction.atomic():
+        remote = list(_exclusive_upstreams(registry).filter(kind=Upstream.Kind.REMOTE).order_by("pk"))
+        count = sum(_purge(upstream) for upstream in remote)
+        events.registry_cache_purged(registry, [upstream.pk for upstream in remote], count)
+    return count
+
+
+def _purge(upstream):
+    count = CacheEntry.objects.filter(upstream=upstream, status=CacheEntry.Status.DEFAULT).update(
+        status=CacheEntry.Status.PENDING_DESTRUCTION
+    )
+    NegativeEntry.objects.filter(upstream=upstream).delete()
+    return count
 
 
 def purge_upstream_cache(upstream):
+    """The number of entries marked for destruction (the orphan sweep releases their blobs)."""
     with transaction.atomic():
-        CacheEntry.objects.filter(upstream=upstream, status=CacheEntry.Status.DEFAULT).update(
-            status=CacheEntry.Status.PENDING_DESTRUCTION
+        count = _purge(upstream)
+        events.upstream_cache_purged(upstream, count)
+    return count
+
+
+def delete_cache_entry(upstream, relative_path):
+    """Mark one live entry for destruction; whether there was one."""
+    with transaction.atomic():
+        entries = CacheEntry.objects.filter(
+            upstream=upstream, relative_path=relative_path, status=CacheEntry.Status.DEFAULT
         )
-        NegativeEntry.objects.filter(upstream=upstream).delete()
+        if not entries.update(status=CacheEntry.Status.PENDING_DESTRUCTION):
+            return False
+        events.cache_entry_deleted(upstream, relative_path)
+    return True
 
 
 # --- remote upstreams --------------------------------------------------------------------------
@@ -334,7 +383,56 @@ def create_remote_upstream(group, fmt, data, registry=None):
             **values,
         )
         link = link_upstream(registry, upstream) if registry is not None else None
+        set_ = {"username": username, "password": password, "auth_token": token}
+        events.upstream_created(upstream, registry, credentials=[k for k, v in set_.items() if v])
     return upstream, link
+
+
+VALIDITY = ("cache_validity_hours", "metadata_cache_validity_hours", "negative_cache_minutes")
+UPSTREAM_SETTINGS = ("url", "name", "description", *VALIDITY, "file_hosts")
+
+
+def _upstream_settings(upstream):
+    """An upstream's settings an audit event shows (no credential: those are only named)."""
+    fields = UPSTREAM_SETTINGS if not upstream.is_local else UPSTREAM_SETTINGS[1:-1]
+    return {name: getattr(upstream, name) for name in fields}
+
+
+def _credentials_state(upstream):
+    """{field: stored form} of the upstream's credentials (compared here, never recorded)."""
+    return {
+        "username": upstream.username or "",
+        "password": upstream.password_encrypted or "",
+        "auth_token": upstream.auth_token_encrypted or "",
+    }
+
+
+def _credential_changes(before, after):
+    """{field: "set" | "changed" | "cleared"} between two _credentials_state: names and what
+    happened, never a value. A secret stored again with the same value is no change."""
+
+    def clear(name, stored):
+        if name == "username":
+            return stored
+        try:
+            return secrets.decrypt(stored)
+        except secrets.SecretUnreadable:
+            return None  # unknown: a new stored form counts as a change
+
+    what = {}
+    for name in events.CREDENTIAL_FIELDS:
+        old, new = before[name], after[name]
+        if old == new:
+            continue
+        if not new:
+            what[name] = "cleared"
+        elif not old:
+            what[name] = "set"
+        else:
+            old_clear, new_clear = clear(name, old), clear(name, new)
+            if old_clear is None or old_clear != new_clear:
+                what[name] = "changed"
+    return what
 
 
 def update_remote_upstream(upstream, fmt, data):
@@ -352,6 +450,8 @@ def update_remote_upstream(upstream, fmt, data):
     if file_hosts is not None:
         values["file_hosts"] = file_hosts
     reset = False
+    before = _upstream_settings(upstream)
+    credentials_before = _credentials_state(upstream)
     with transaction.atomic():
         if url is not None:
             url = check_url(url)
@@ -393,6 +493,8 @@ def update_remote_upstream(upstream, fmt, data):
             health.reset(upstream)
             NegativeEntry.objects.filter(upstream=upstream).delete()
         upstream.save()
+        events.upstream_updated(upstream, audit.changes(before, _upstream_settings(upstream)))
+        events.credentials_changed(upstream, _credential_changes(credentials_before, _credentials_state(upstream)))
     return upstream
 
 
@@ -404,6 +506,8 @@ def delete_upstream(upstream):
             unlink(link, reason="upstream deleted")
         if upstream.is_local:
             events.local_upstream_deleted(upstream, NameClaim.objects.filter(upstream=upstream).count())
+        else:
+            events.remote_upstream_deleted(upstream)
         upstream.delete()
 
 
@@ -489,8 +593,10 @@ def create_local_upstream(registry, data, can_read_target):
             **{key.removesuffix("_id"): target},
             **values,
         )
-        claims.backfill(upstream, [*support.implicit_claims(registry.group), *scopes])
+        claims.backfill(upstream, support.implicit_claims(registry.group))
         link = link_upstream(registry, upstream)
+        events.upstream_created(upstream, registry)
+        claims.add_scope_claims(upstream, scopes, f"{support.scope_claims} of the new local upstream")
     return upstream, link
 
 
@@ -503,19 +609,22 @@ def update_local_upstream(upstream, fmt, data, may_release=lambda: None):
     scopes = claimed_scopes_param(data, fmt.virtual)
     if name is None and description is None and not values and scopes is None:
         raise ParameterInvalid("name, description are missing, at least one parameter must be provided")
-    if scopes is not None:
-        if set(claims.scope_claims(upstream, fmt.virtual)) - set(scopes):
-            may_release()
-        claims.set_scope_claims(upstream, fmt.virtual, scopes)
-    if name is not None:
-        if not name.strip():
-            raise ValidationFailed({"name": ["can't be blank"]})
-        upstream.name = name
-    if description is not None:
-        upstream.description = description
-    for field, value in values.items():
-        setattr(upstream, field, value)
-    upstream.save()
+    if name is not None and not name.strip():
+        raise ValidationFailed({"name": ["can't be blank"]})
+    if scopes is not None and set(claims.scope_claims(upstream, fmt.virtual)) - set(scopes):
+        may_release()
+    before = _upstream_settings(upstream)
+    with transaction.atomic():
+        if scopes is not None:
+            claims.set_scope_claims(upstream, fmt.virtual, scopes)
+        if name is not None:
+            upstream.name = name
+        if description is not None:
+            upstream.description = description
+        for field, value in values.items():
+            setattr(upstream, field, value)
+        upstream.save()
+        events.upstream_updated(upstream, audit.changes(before, _upstream_settings(upstream)))
     return upstream
 
 
@@ -537,12 +646,20 @@ def add_rule(upstream, support, data):
             fields = rules.check(data, support, upstream.rules.count())
         except rules.RuleInvalid as exc:
             raise ValidationFailed(exc.errors) from exc
-        return UpstreamRule.objects.create(upstream=upstream, **fields)
+        rule = UpstreamRule.objects.create(upstream=upstream, **fields)
+        events.rule_created(upstream, rule)
+        return rule
 
 
 def delete_rule(upstream, rule_id):
     """Whether `upstream` had the rule `rule_id` (now deleted)."""
-    return bool(UpstreamRule.objects.filter(upstream=upstream, pk=rule_id).delete()[0])
+    with transaction.atomic():
+        rule = UpstreamRule.objects.select_for_update().filter(upstream=upstream, pk=rule_id).first()
+        if rule is None:
+            return False
+        events.rule_deleted(upstream, rule)
+        rule.delete()
+    return True
 
 
 # --- order -------------------------------------------------------------------------------------
@@ -573,9 +690,11 @@ def move(link, position):
         links = list(links.order_by("position"))
         if not 1 <= position <= min(len(links), MAX_UPSTREAMS):
             raise ValidationFailed({"position": [f"must be between 1 and {len(links)}"]})
+        before = next((other.position for other in links if other.pk == link.pk), link.position)
         order = [other for other in links if other.pk != link.pk]
         order.insert(position - 1, link)
         _renumber(order)
+        events.position_changed(link, before, position)
     link.position = position
     return link
 
