@@ -92,6 +92,7 @@ urlpatterns = [
     # Virtual registries of a top-level group.
     path("groups/<ref:ref>/-/virtual_registries", vrp.group_virtual_registries, name="virtual_registries"),
     path("groups/<ref:ref>/-/virtual_registries/cleanup", vrp.cleanup_policy, name="virtual_registries_cleanup"),
+    path(f"{VR}/registries/new", vrp.registry_new, name="virtual_registry_new"),
     path(f"{VR}/registries/<int:registry_id>", vrp.registry_page, name="virtual_registry"),
     path(f"{VR}/registries/<int:registry_id>/delete", vrp.registry_delete),
     path(f"{VR}/registries/<int:registry_id>/cache/delete", vrp.registry_purge),

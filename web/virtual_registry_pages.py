@@ -2,6 +2,8 @@
 
 - `/groups/<group>/-/virtual_registries`: the group's registries per format and its upstreams, a
   form to create a registry (Maintainer+) and the cleanup policy of the group's caches (Owner).
+- `…/virtual_registries/<format>/registries/new`: a new registry of that format with its own
+  options too (VirtualSupport.registry_options with registry_option_labels), Maintainer+.
 - `…/virtual_registries/<format>/registries/<id>`: one registry: edit (name, description,
   `retain_removed_versions` and the format's own options, VirtualSupport.registry_options), delete,
   purge its cache; its upstreams in order with up/down buttons, each one's health and a "Test
@@ -9,9 +11,10 @@
   group, with the format's namespace claims, VirtualSupport.scope_claims) or one the group already
   has; the format's client configuration with a copy button.
 - `…/virtual_registries/<format>/upstreams/<id>`: one upstream: edit (secrets are written, never
-  shown back: `has_credentials` only), test, delete; a remote upstream's cache entries with search
-  and delete, and its allow/deny rules (Maintainers, as the API's rules); a local upstream's
-  namespace claims (edited with it) and the names it claims, released one by one (Owners).
+  shown back: `has_credentials` only; a remote one's `file_hosts` as the API takes them), test,
+  delete; a remote upstream's cache entries with search and delete, and its allow/deny rules
+  (Maintainers, as the API's rules); a local upstream's namespace claims (edited with it) and the
+  names it claims, released one by one (Owners).
 
 Who: registry.policy.authorize_virtual_registry, as for the REST API: members of the top-level group
 (or of anything inside it) read, Maintainers write, Owners the cleanup policy; signed-out callers
@@ -192,17 +195,21 @@ class RegistryForm(forms.Form):
     description = text("Description", widget=forms.Textarea(attrs={"rows": 2}))
     retain_removed_versions = flag(RETAIN_LABEL, RETAIN_HELP)
 
-    def __init__(self, *args, fmt=None, **kwargs):
-        """`fmt`: the format of the registry being edited (its own options too); None: a new one."""
-        super().__init__(*args, auto_id="new-registry-%s" if fmt is None else "registry-%s", **kwargs)
+    def __init__(self, *args, fmt=None, creating=False, **kwargs):
+        """`fmt`: the format of the registry (its own options too), being edited or, `creating`,
+        a new one; None: a new one of the format chosen in the form (without the options)."""
+        auto_id = "new-registry-%s" if fmt is None or creating else "registry-%s"
+        super().__init__(*args, auto_id=auto_id, **kwargs)
         self.flags = ["retain_removed_versions"]
         if fmt is None:
             self.fields["format"].choices = [(f.name, f.label) for f in formats.with_virtual_support()]
             return
         del self.fields["format"]
-        for option in fmt.virtual.registry_options:
+        for option, default in fmt.virtual.registry_options.items():
             self.fields[option] = flag(fmt.virtual.registry_option_labels.get(option, option))
             self.flags.append(option)
+            if creating:
+                self.fields[option].initial = default
 
     def values(self):
         """The services' body: text as typed, each flag as "true"/"false"."""
@@ -276,6 +283,13 @@ class RemoteUpstreamForm(forms.Form):
                 widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
                 help_text="Sent as a Bearer token instead of a username and password; never shown again",
             )
+        # The API's `file_hosts`, as one comma-separated text (services.file_hosts_param checks it).
+        hosts_help = "Other hosts its metadata may place files on: host or host:port, separated by commas."
+        if upstream is None:
+            hosts_help += " Empty: the format's default for well-known registries."
+        else:
+            hosts_help += " Empty: none."
+        self.fields["file_hosts"] = text("File hosts", help_text=hosts_help)
         if upstream is not None:
             self.fields["password"].help_text = "Leave empty to keep the stored one"
             if "auth_token" in self.fields:
@@ -294,6 +308,8 @@ class RemoteUpstreamForm(forms.Form):
         for name in ("url", "name", "description"):
             if cleaned[name] != getattr(upstream, name):
                 data[name] = cleaned[name]
+        if cleaned["file_hosts"] != ", ".join(upstream.file_hosts):
+            data["file_hosts"] = cleaned["file_hosts"]
         for name in VALIDITY_FIELDS:
             if cleaned[name] != "" and cleaned[name] != str(getattr(upstream, name)):
                 data[name] = cleaned[name]
@@ -492,6 +508,29 @@ def cleanup_policy(request, ref):
     return _overview(request, group, cleanup_form=form, status=400)
 
 
+@require_http_methods(["GET", "POST"])
+@login_required
+@page
+def registry_new(request, ref, format_name):
+    """A new registry of the format the URL names, with the format's own options (Maintainer+)."""
+    group = load_group(request, ref, WRITE)
+    fmt = virtual_format(format_name)
+    form = RegistryForm(request.POST if request.method == "POST" else None, fmt=fmt, creating=True)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                registry = services.create_registry(group, fmt.name, form.values())
+            except SERVICE_ERRORS as exc:
+                errors_into(form, exc)
+            else:
+                messages.success(request, f"Registry {registry.name} created.")
+                return redirect(registry_path(group, registry))
+    context = {**group_nav(request, group), "base": base_path(group), "fmt": fmt, "form": form}
+    return render(request, "web/virtual_registry_new.html", context, status=status)
+
+
 # --- one registry ----------------------------------------------------------------------------------
 
 
@@ -671,7 +710,9 @@ def _edit_form(fmt, upstream, data=None):
         initial = {name: getattr(upstream, name) for name in ("name", "description", *VALIDITY_FIELDS)}
         return LocalUpstreamEditForm(data, upstream=upstream, fmt=fmt, initial=initial)
     fields = ("url", "name", "description", "username", *VALIDITY_FIELDS)
-    return RemoteUpstreamForm(data, fmt=fmt, upstream=upstream, initial={f: getattr(upstream, f) for f in fields})
+    initial = {f: getattr(upstream, f) for f in fields}
+    initial["file_hosts"] = ", ".join(upstream.file_hosts)
+    return RemoteUpstreamForm(data, fmt=fmt, upstream=upstream, initial=initial)
 
 
 def _upstream_page(request, group, fmt, upstream, form=None, status=200, rule_form=None):

@@ -183,7 +183,7 @@ def _upstream_action(upstream, verb):
 def upstream_created(upstream, registry=None, credentials=()):
     details = {"registry_id": registry.pk if registry is not None else None}
     if not upstream.is_local:
-        details["credentials"] = [name for name in CREDENTIAL_FIELDS if name in credentials]
+        details["credentials_set"] = [name for name in CREDENTIAL_FIELDS if name in credentials]
         details["file_hosts"] = list(upstream.file_hosts)
     _record_upstream(_upstream_action(upstream, "created"), upstream, **details)
 
@@ -230,7 +230,7 @@ def position_changed(link, before, after):
             "virtual_registry_upstream_position_changed",
             link.upstream,
             **_registry(link.registry),
-            **{"from": before, "to": after},
+            **{"change": "position", "from": before, "to": after},
         )
 
 

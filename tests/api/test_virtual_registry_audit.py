@@ -151,7 +151,7 @@ def test_remote_upstream_events_and_credentials_never_recorded(api, acme, mainta
     assert (details["target_type"], details["target_id"]) == ("Upstream", str(created["id"]))
     assert details["upstream_type"] == "remote" and details["registry_id"] == registry["id"]
     assert details["url"] == "http://127.0.0.1:9/maven2"
-    assert details["credentials"] == ["username", "password"]  # named, never shown
+    assert details["credentials_set"] == ["username", "password"]  # named, never shown
 
     one = url(f"upstreams/{created['id']}")
     ok(api.patch(one, {"name": "maven central", "cache_validity_hours": 48}, format="json", **maintainer))

@@ -6,6 +6,7 @@ against a real server, list, search and delete cache entries a real pull filled,
 configuration of each format."""
 
 import base64
+import json
 
 import pytest
 from django.test import Client
@@ -600,3 +601,96 @@ def test_rules_are_checked_as_the_api_checks_them(acme, registry, api):
     assert client.post(f"{upstream_url(upstream)}/rules/{rule.pk}/delete").status_code == 404
     local = Upstream.objects.create(group=acme, format="maven", kind="local", name="l", local_group=acme)
     assert client.post(f"{upstream_url(local)}/rules", rules_form()).status_code == 404  # no rules on local ones
+
+
+# --- issue 16: audit events, file hosts, a format's options on creation -----------------------------
+
+
+def test_a_credential_change_on_the_upstream_page_is_audited_without_the_secret(acme, registry):
+    """The page writes through the API's service, so it records the same events: the password
+    named as changed, never its value, on the group's audit page too."""
+    upstream = remote(registry, username="deployer", password="Pq5-first-secret")
+    maintainer_user = member(acme, AccessLevel.MAINTAINER)
+    client = signed_in(maintainer_user)
+    form = {"url": upstream.url, "username": "deployer", "name": upstream.name, "password": "Jx2-second-secret"}
+    assert client.post(upstream_url(upstream), form).status_code == 302
+    [event] = AuditEvent.objects.filter(action__startswith="virtual_registry_upstream_").exclude(
+        action="virtual_registry_upstream_created"
+    )
+    assert (event.action, event.author_id, event.entity_id) == (
+        "virtual_registry_upstream_credentials_changed",
+        maintainer_user.pk,
+        acme.pk,
+    )
+    assert event.details["credentials"] == [{"change": "password", "action": "changed"}]
+    audit = signed_in(member(acme, AccessLevel.OWNER)).get("/groups/acme/-/audit_events").content.decode()
+    assert "virtual_registry_upstream_credentials_changed" in audit and "password changed" in audit
+    stored = [json.dumps(e.details) + e.target_details for e in AuditEvent.objects.all()]
+    for secret in ("Pq5-first-secret", "Jx2-second-secret"):
+        assert secret not in audit and not any(secret[:4] in text for text in stored)
+    # Saved again without a password: nothing changed, nothing recorded.
+    assert client.post(upstream_url(upstream), {**form, "password": ""}).status_code == 302
+    assert AuditEvent.objects.filter(action="virtual_registry_upstream_credentials_changed").count() == 1
+
+
+def test_file_hosts_on_the_remote_upstream_form(acme, registry):
+    """The API's `file_hosts` (services.file_hosts_param checks them): set on creation, shown and
+    changed on edit, refused in the API's words."""
+    client = signed_in(member(acme, AccessLevel.MAINTAINER))
+    here = registry_url(registry)
+    assert 'name="file_hosts"' in client.get(here).content.decode()
+    bad = client.post(f"{here}/upstreams", {"url": "http://127.0.0.1:9/repo", "file_hosts": "http://files.example/x"})
+    assert bad.status_code == 400 and "File hosts &#x27;http://files.example/x&#x27;" in bad.content.decode()
+    assert not Upstream.objects.exists()
+    form = {"url": "http://127.0.0.1:9/repo", "file_hosts": "Files.Example, 127.0.0.2:8080"}
+    assert client.post(f"{here}/upstreams", form).status_code == 302
+    upstream = Upstream.objects.get()
+    assert upstream.file_hosts == ["files.example", "127.0.0.2:8080"]
+    page = client.get(upstream_url(upstream)).content.decode()
+    assert 'value="files.example, 127.0.0.2:8080"' in page
+    edit = {"url": upstream.url, "name": upstream.name, "file_hosts": "files.example, cdn.example"}
+    assert client.post(upstream_url(upstream), edit).status_code == 302
+    upstream.refresh_from_db()
+    assert upstream.file_hosts == ["files.example", "cdn.example"]
+    refused = client.post(upstream_url(upstream), {**edit, "file_hosts": "u:p@cdn.example"})
+    assert refused.status_code == 400 and "File hosts &#x27;u:p@cdn.example&#x27;" in refused.content.decode()
+    assert client.post(upstream_url(upstream), {**edit, "file_hosts": ""}).status_code == 302
+    upstream.refresh_from_db()
+    assert upstream.file_hosts == []
+
+
+def test_a_new_registry_with_the_formats_own_options(acme, api):
+    """`<format>/registries/new`: the format's own options on creation (Maven's
+    merge_maven_metadata), Maintainer+; the API sees what the page did."""
+    maintainer_user = member(acme, AccessLevel.MAINTAINER)
+    client = signed_in(maintainer_user)
+    overview = client.get(BASE).content.decode()
+    assert f'href="{BASE}/maven/registries/new"' in overview and f'href="{BASE}/npm/registries/new"' in overview
+    new = f"{BASE}/maven/registries/new"
+    page = client.get(new).content.decode()
+    assert 'name="merge_maven_metadata"' in page and 'name="retain_removed_versions"' in page
+    assert 'name="format"' not in page
+    assert 'name="merge_maven_metadata"' not in client.get(f"{BASE}/npm/registries/new").content.decode()
+    form = {"name": "jvm", "description": "all of it", "merge_maven_metadata": "on"}
+    response = client.post(new, form)
+    registry = VirtualRegistry.objects.get(name="jvm")
+    assert response.status_code == 302 and response["Location"] == registry_url(registry)
+    assert (registry.format, registry.options, registry.retain_removed_versions) == (
+        "maven",
+        {"merge_maven_metadata": True},
+        False,
+    )
+    headers = auth_headers(AccessTokenFactory(user=maintainer_user).plaintext)
+    body = api.get(f"/api/v4/virtual_registries/packages/maven/registries/{registry.pk}", **headers).json()
+    assert body["merge_maven_metadata"] is True
+    assert AuditEvent.objects.get(action="virtual_registry_created").details["settings"]["merge_maven_metadata"]
+    again = client.post(new, form)
+    assert again.status_code == 400 and "Name has already been taken" in again.content.decode()
+    assert client.post(f"{BASE}/npm/registries/new", {"name": "web", "merge_maven_metadata": "on"}).status_code == 302
+    assert VirtualRegistry.objects.get(name="web").options == {}  # not an npm option
+    # Who: Maintainers; members below get 403, others 404; an unknown format 404.
+    developer = signed_in(member(acme, AccessLevel.DEVELOPER))
+    assert developer.get(new).status_code == 403 and developer.post(new, {"name": "d"}).status_code == 403
+    assert signed_in(UserFactory()).get(new).status_code == 404
+    assert client.get(f"{BASE}/nope/registries/new").status_code == 404
+    assert not VirtualRegistry.objects.filter(name="d").exists()
