@@ -34,6 +34,8 @@ change's transaction, so the page and the API record alike and a refused change 
   credentials are named (never shown) in its created event;
 - `virtual_registry_upstream_rule_created`, `virtual_registry_upstream_rule_deleted`;
 - `virtual_registry_upstream_position_changed`: an upstream moved in a registry's order;
+  `virtual_registry_upstream_linked` (`virtual_registry_local_upstream_linked`): an existing
+  upstream added to a registry; `virtual_registry_upstream_unlinked`: a remote upstream left one;
 - `virtual_registry_cache_purged`: a registry's or an upstream's cache emptied, with the number
   of entries; `virtual_registry_cache_entry_deleted`: one entry.
 """
@@ -214,6 +216,14 @@ def _rule(rule):
         "target": rule.target,
         "pattern": rule.pattern,
     }
+
+
+def upstream_linked(registry, upstream, position):
+    _record_upstream(_upstream_action(upstream, "linked"), upstream, **_registry(registry), position=position)
+
+
+def remote_upstream_unlinked(registry, upstream, reason):
+    _record_upstream("virtual_registry_upstream_unlinked", upstream, **_registry(registry), reason=reason)
 
 
 def rule_created(upstream, rule):

@@ -382,7 +382,7 @@ def create_remote_upstream(group, fmt, data, registry=None):
             auth_token_encrypted=secrets.encrypt(token),
             **values,
         )
-        link = link_upstream(registry, upstream) if registry is not None else None
+        link = link_upstream(registry, upstream, audited=False) if registry is not None else None
         set_ = {"username": username, "password": password, "auth_token": token}
         events.upstream_created(upstream, registry, credentials=[k for k, v in set_.items() if v])
     return upstream, link
@@ -594,7 +594,7 @@ def create_local_upstream(registry, data, can_read_target):
             **values,
         )
         claims.backfill(upstream, support.implicit_claims(registry.group))
-        link = link_upstream(registry, upstream)
+        link = link_upstream(registry, upstream, audited=False)
         events.upstream_created(upstream, registry)
         claims.add_scope_claims(upstream, scopes, f"{support.scope_claims} of the new local upstream")
     return upstream, link
@@ -670,8 +670,9 @@ def _check_room(registry):
         raise ValidationFailed({"registry_upstreams.position": [f"must be less than or equal to {MAX_UPSTREAMS}"]})
 
 
-def link_upstream(registry, upstream):
-    """Append `upstream` to `registry` (last position)."""
+def link_upstream(registry, upstream, audited=True):
+    """Append `upstream` to `registry` (last position). `audited=False`: the caller records the
+    change (a new upstream's created event names its registry)."""
     with transaction.atomic():
         links = RegistryUpstream.objects.select_for_update().filter(registry=registry)
         positions = [link.position for link in links]
@@ -680,7 +681,10 @@ def link_upstream(registry, upstream):
         if len(positions) >= MAX_UPSTREAMS:
             raise ValidationFailed({"registry_upstreams.position": [f"must be less than or equal to {MAX_UPSTREAMS}"]})
         position = max(positions, default=0) + 1
-        return RegistryUpstream.objects.create(registry=registry, upstream=upstream, position=position)
+        link = RegistryUpstream.objects.create(registry=registry, upstream=upstream, position=position)
+        if audited:
+            events.upstream_linked(registry, upstream, position)
+        return link
 
 
 def move(link, position):
@@ -711,8 +715,9 @@ def _renumber(order):
 
 
 def unlink(link, reason="removed from the registry"):
-    """Take `link` out of its registry; the positions after it move down. A local upstream's
-    leaving is an audit event (its names stop hiding remote ones in that registry)."""
+    """Take `link` out of its registry; the positions after it move down. An audit event: for a
+    local upstream `virtual_registry_local_upstream_unlinked` (its names stop hiding remote ones
+    in that registry), for a remote one `virtual_registry_upstream_unlinked`."""
     with transaction.atomic():
         rest = list(
             RegistryUpstream.objects.select_for_update()
@@ -724,6 +729,8 @@ def unlink(link, reason="removed from the registry"):
         _renumber(rest)
         if link.upstream.is_local:
             events.local_upstream_unlinked(link.registry, link.upstream, reason)
+        else:
+            events.remote_upstream_unlinked(link.registry, link.upstream, reason)
 
 
 # --- test connection ---------------------------------------------------------------------------

@@ -186,7 +186,15 @@ def test_remote_upstream_events_and_credentials_never_recorded(api, acme, mainta
     assert [c["change"] for c in events[1]["details"]["credentials"]] == ["username", "password"]
 
     assert api.delete(one, **maintainer).status_code == 204
-    assert trail.one("virtual_registry_upstream_deleted")["details"]["upstream_name"] == "maven central"
+    events = trail.new()
+    assert [event["event_name"] for event in events] == [
+        "virtual_registry_upstream_unlinked",
+        "virtual_registry_upstream_deleted",
+    ]
+    assert (
+        events[0]["details"]["reason"] == "upstream deleted" and events[0]["details"]["registry_id"] == registry["id"]
+    )
+    assert events[1]["details"]["upstream_name"] == "maven central"
     no_secret_anywhere(trail.bodies, [PASSWORD, NEW_PASSWORD, USERNAME])
 
 
@@ -211,6 +219,23 @@ def test_auth_token_change_is_named_not_shown(api, acme, maintainer, trail):
     details = trail.one("virtual_registry_upstream_credentials_changed")["details"]
     assert details["credentials"] == [{"change": "auth_token", "action": "cleared"}]
     no_secret_anywhere(trail.bodies, [token, "npm_Rb8second-token"])
+
+
+def test_linking_and_unlinking_an_upstream(api, acme, maintainer, trail):
+    first = ok(api.post(group_url(acme, "registries"), {"name": "first"}, format="json", **maintainer), 201)
+    second = ok(api.post(group_url(acme, "registries"), {"name": "second"}, format="json", **maintainer), 201)
+    body = {"url": "http://127.0.0.1:9/a"}
+    upstream = ok(api.post(url(f"registries/{first['id']}/upstreams"), body, format="json", **maintainer), 201)
+    trail.new()
+    link = {"registry_id": second["id"], "upstream_id": upstream["id"]}
+    linked = ok(api.post(url("registry_upstreams"), link, format="json", **maintainer), 201)
+    details = trail.one("virtual_registry_upstream_linked")["details"]
+    assert (details["registry_id"], details["upstream_id"], details["position"]) == (second["id"], upstream["id"], 1)
+    assert api.post(url("registry_upstreams"), link, format="json", **maintainer).status_code == 400  # already in it
+    assert trail.new() == []
+    assert api.delete(url(f"registry_upstreams/{linked['id']}"), **maintainer).status_code == 204
+    details = trail.one("virtual_registry_upstream_unlinked")["details"]
+    assert (details["registry_id"], details["reason"]) == (second["id"], "removed from the registry")
 
 
 @pytest.fixture
