@@ -77,3 +77,23 @@ def zip_with_corrupt_deflate(files, corrupt):
     # 0xff 0xff...: a deflate block of reserved type 3, "invalid block type".
     data[start : start + info.compress_size] = b"\xff" * info.compress_size
     return bytes(data)
+
+
+class InflationMeter:
+    """The most bytes any one archive scan inflated (registry.archives.Budget's running count),
+    recorded while installed with `install(monkeypatch)`: what a test asserts instead of a time."""
+
+    def __init__(self):
+        self.most = 0
+
+    def install(self, monkeypatch):
+        from registry import archives
+
+        spend = archives.Budget.spend
+
+        def counted(budget, count):
+            self.most = max(self.most, budget.bytes + count)
+            return spend(budget, count)
+
+        monkeypatch.setattr(archives.Budget, "spend", counted)
+        return self

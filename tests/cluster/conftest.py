@@ -14,7 +14,9 @@ from tests.clients.pypi.test_pip_twine import dists  # noqa: F401
 from tests.seaweed import Bucket
 
 
-@pytest.fixture(scope="session")
+# Module scope: its Celery beat flushes download counts and runs every scheduled task on this
+# worker's database and Redis, which must not go on under the tests that run after this file.
+@pytest.fixture(scope="module")
 def cluster(django_db_setup, django_db_blocker, seaweedfs, tmp_path_factory):
     redis_url = os.environ.get("PACKHOUSE_REDIS_URL", "")
     if not redis_url:
