@@ -27,7 +27,7 @@ registry.services.serve for a FileResponse; links to the object store and X-Acce
 answers are never remembered). A replay opens the file, checks that it still has the blob's size
 (else Django answers, with the error it gives today) and hands it to the server's
 `wsgi.file_wrapper` (gunicorn: sendfile). Closing it, after the last byte or a broken connection,
-counts the download as Django's answer does (registry.download_counts.record: one Redis pipeline,
+counts the download as Django's answer does (registry.download_counts.record: one Redis call,
 so a web worker that dies loses no count). Django's FileResponse answers Range and conditional
 headers with the whole file (200): requests that carry any of them (`UNREPLAYED_DOWNLOAD_HEADERS`)
 are neither replayed nor remembered, so whatever a view does with them stays its own answer.
