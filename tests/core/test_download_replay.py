@@ -233,6 +233,19 @@ def test_x_accel_redirect_answers_are_not_remembered(world, settings):
     assert answers[-1].body == b""
 
 
+def test_object_store_links_are_not_remembered(client, s3_storage):
+    project = ProjectFactory(visibility="private")
+    headers = auth_headers(AccessTokenFactory(user=member(project, AccessLevel.MAINTAINER)).plaintext)
+    url = f"/api/v4/projects/{project.pk}/packages/generic/tool/1.0/tool.bin"
+    assert client.put(url, data=PAYLOAD, content_type="application/octet-stream", **headers).status_code == 201
+    wsgi(url.replace("tool.bin", "none.bin"), **headers)  # the token's first use
+
+    answers = [wsgi(url, **headers) for _ in range(3)]
+
+    assert all(answer.django_ran for answer in answers)
+    assert {answer.status for answer in answers} == {302}  # a presigned link each time
+
+
 def test_another_credential_is_authorized_afresh(world):
     project, _, _, headers, url = world
     wsgi(url, **headers)
