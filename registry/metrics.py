@@ -10,7 +10,8 @@ answers the scrape. Scrape each node.
   pattern, never the path.
 - Packages: bytes uploaded (published files) and downloaded (served files, through a redirect to
   the object store or not), publishes and deletes, by format.
-- Response reuse: `packhouse_response_reuse_total{result="replayed"|"built"}`; the reuse ratio is
+- Response reuse: `packhouse_response_reuse_total{result="replayed"|"built"}`, metadata documents
+  and downloads from the local disk (registry.response_cache); the reuse ratio is
   replayed / (replayed + built).
 - Authentication failures by reason and deploy tokens by scope: accounts.metrics.
 - Cluster-wide, read at each scrape: the Celery queue length (Redis), cleanup policy runs (the
@@ -47,7 +48,9 @@ DURATION = Histogram(
 BYTES = Counter("packhouse_package_bytes_total", "Bytes of package files published and served", ["direction", "format"])
 PUBLISHES = Counter("packhouse_publishes_total", "Package versions published (or files added to one)", ["format"])
 DELETES = Counter("packhouse_deletes_total", "Package versions and files deleted", ["format", "what"])
-REUSE = Counter("packhouse_response_reuse_total", "Metadata answers replayed from memory or built", ["result"])
+REUSE = Counter(
+    "packhouse_response_reuse_total", "Metadata and download answers replayed before Django or remembered", ["result"]
+)
 
 
 def _prune_dead_processes():

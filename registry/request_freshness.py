@@ -4,13 +4,25 @@ The WSGI layer (registry.response_cache.ReuseApplication) starts it with the req
 the response-cache middleware adds the epochs it read before the view ran; the package view
 (registry.views.PackageAPIView) adds the request's RequestMemory (registry.access_cache) and the
 epochs of the packages its GET reads, which registry.documents keys a document on; a document
-marks the answer reusable; the middleware then remembers it.
+marks the answer reusable, a download from the local disk names the file it sends
+(`DownloadFile`, registry.services.serve); the middleware then remembers it.
 It lives in the WSGI environ (request.META), so Django's and DRF's request objects share it.
 """
 
 from dataclasses import dataclass
 
 ENVIRON_KEY = "packhouse.freshness"
+
+
+@dataclass(frozen=True)
+class DownloadFile:
+    """A download answered with a file of the local blob store (a FileResponse): what replaying it
+    takes, instead of a body (registry.response_cache)."""
+
+    path: str  # the blob's file
+    size: int  # the blob's size: a file of any other size is never sent as it
+    version_id: int | None  # the version whose download count each replay adds to (None: not counted)
+    format: str  # for the bytes-downloaded metric
 
 
 @dataclass
@@ -20,6 +32,7 @@ class RequestFreshness:
     memory: object | None = None  # the request's registry.access_cache.RequestMemory, if any
     package_stamps: tuple | None = None  # epochs of the packages the view reads, read before it ran
     reusable: bool = False  # the answer is a document that may be replayed
+    download: DownloadFile | None = None  # the answer sends this file of the local blob store
 
 
 def of(meta):

@@ -20,20 +20,37 @@ memberships expire). When the credential's last-use time is due for an update, t
 through Django, which records it. Anything else falls through to Django. Only 200 answers to GET
 are remembered; errors and denials are always computed afresh. On when the shared cache is Redis
 (PACKHOUSE_REDIS_URL).
+
+Downloads from the local blob store are remembered the same way, without their bytes: the entry
+holds the blob's file, its size and the headers (registry.request_freshness.DownloadFile, named by
+registry.services.serve for a FileResponse; links to the object store and X-Accel-Redirect
+answers are never remembered). A replay opens the file, checks that it still has the blob's size
+(else Django answers, with the error it gives today) and hands it to the server's
+`wsgi.file_wrapper` (gunicorn: sendfile). Closing it, after the last byte or a broken connection,
+counts the download as Django's answer does (registry.download_counts.record: one Redis call,
+so a web worker that dies loses no count). Django's FileResponse answers Range and conditional
+headers with the whole file (200): requests that carry any of them (`UNREPLAYED_DOWNLOAD_HEADERS`)
+are neither replayed nor remembered, so whatever a view does with them stays its own answer.
 """
 
 import hashlib
+import io
+import logging
+import os
 import time
 from dataclasses import dataclass
+from wsgiref.util import FileWrapper
 
 from django.conf import settings
 from django.core.signals import setting_changed
 
 from accounts.authentication import CREDENTIAL_HEADERS
 from accounts.throttling import package_request_limits_on
-from registry import epochs, metrics, observe, request_freshness
+from registry import download_counts, epochs, metrics, observe, request_freshness
 from registry.access_cache import identity_keys
 from registry.lru import BoundedLRU
+
+logger = logging.getLogger(__name__)
 
 # Request headers that can change a document's bytes (besides the credential).
 KEY_HEADERS = (
@@ -51,6 +68,20 @@ KEY_HEADERS = (
 )
 
 
+# Request headers Django's FileResponse answers with the whole file but a view might not ignore: a
+# download asked with any of them is answered by Django, never replayed nor remembered.
+UNREPLAYED_DOWNLOAD_HEADERS = (
+    "HTTP_RANGE",
+    "HTTP_IF_RANGE",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
+# What a server without sendfile (no `wsgi.file_wrapper`, or TLS) reads per write.
+FILE_BLOCK_SIZE = 64 * 1024
+
+
 @dataclass
 class Entry:
     keys: list
@@ -61,6 +92,7 @@ class Entry:
     headers: list
     etag: str
     facts: dict = None  # registry.observe: route, format, who asked (for metrics and the log line)
+    download: request_freshness.DownloadFile | None = None  # a download: this file instead of `body`
 
     @property
     def size(self):
@@ -68,17 +100,59 @@ class Entry:
         objects around them (3.3 KB measured with tracemalloc for a 1.2 KB metadata document)."""
         return len(self.body) + 2048
 
+    def current(self):
+        """Whether nothing this answer depended on may have changed (and the credential's last
+        use is not due to be recorded)."""
+        now = time.time()
+        if now >= self.valid_until or (self.touch_due is not None and now >= self.touch_due):
+            return False
+        return epochs.unchanged(self.keys, self.values)
+
     def replay(self, environ):
         """(status, headers, body) to answer with, or None when anything this answer depended on
         may have changed (or the credential's last use is due to be recorded)."""
-        now = time.time()
-        if now >= self.valid_until or (self.touch_due is not None and now >= self.touch_due):
-            return None
-        if not epochs.unchanged(self.keys, self.values):
+        if not self.current():
             return None
         if self.etag and self.etag in [tag.strip() for tag in environ.get("HTTP_IF_NONE_MATCH", "").split(",")]:
             return "304 Not Modified", [("ETag", self.etag)], b""
         return "200 OK", self.headers, self.body
+
+
+class CountedFile(io.FileIO):
+    """A blob's file opened for one replayed download: closing it (the server does, once the last
+    byte is sent or the connection broke, as Django closes its FileResponse) counts the download
+    once, as registry.services.serve's answer does."""
+
+    version_id = None
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            version_id, self.version_id = self.version_id, None
+            if version_id is not None:
+                try:
+                    download_counts.record(version_id)
+                except Exception:
+                    logger.exception("could not count a replayed download")
+
+
+def open_download(download):
+    """The download's file, opened and checked to have the blob's size; None when it cannot be
+    sent as it (gone, unreadable, another size): Django then answers, with the error it gives."""
+    try:
+        handle = CountedFile(download.path)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(handle.fileno()).st_size
+    except OSError:
+        size = None
+    if size != download.size:
+        handle.close()
+        return None
+    handle.version_id = download.version_id
+    return handle
 
 
 def new_store():
@@ -143,7 +217,14 @@ class ReuseApplication:
             return self.application(environ, start_response)
         key = request_key(environ)
         entry = store.get(key)
-        if entry is not None:
+        if entry is not None and entry.download is not None:
+            if any(name in environ for name in UNREPLAYED_DOWNLOAD_HEADERS):
+                return self.application(environ, start_response)  # Django's answer, left as it is
+            answer = self._send_file(entry, environ, start_response)
+            if answer is not None:
+                return answer
+            store.discard(key)
+        elif entry is not None:
             answer = entry.replay(environ)
             if answer is not None:
                 status, headers, body = answer
@@ -154,6 +235,22 @@ class ReuseApplication:
             store.discard(key)
         environ[request_freshness.ENVIRON_KEY] = request_freshness.RequestFreshness(reuse_key=key)
         return self.application(environ, start_response)
+
+    @staticmethod
+    def _send_file(entry, environ, start_response):
+        """A remembered download answered from its file (None: Django must answer)."""
+        if not entry.current():
+            return None
+        download = entry.download
+        handle = open_download(download)
+        if handle is None:
+            return None
+        environ[observe.FACTS] = entry.facts or observe.NO_FACTS
+        metrics.REUSE.labels("replayed").inc()
+        metrics.BYTES.labels("downloaded", download.format).inc(download.size)
+        start_response("200 OK", [*entry.headers, ("Content-Length", str(download.size))])
+        wrapper = environ.get("wsgi.file_wrapper") or FileWrapper
+        return wrapper(handle, FILE_BLOCK_SIZE)
 
 
 class ResponseReuseMiddleware:
@@ -189,10 +286,17 @@ class ResponseReuseMiddleware:
     @staticmethod
     def _remember(request, state, response):
         remembered = state.epochs
-        if remembered is None or not state.reusable or response.status_code != 200:
+        if remembered is None or response.status_code != 200 or response.cookies:
             return
-        if response.streaming or response.cookies:
+        download = state.download
+        if download is not None:
+            if not _remembers_download(request, download, response):
+                return
+            body = b""
+        elif not state.reusable or response.streaming:
             return
+        else:
+            body = response.content
         principal = getattr(request, "auth", None)
         store.put(
             state.reuse_key,
@@ -201,10 +305,21 @@ class ResponseReuseMiddleware:
                 values=remembered[1],
                 valid_until=_valid_until(principal),
                 touch_due=_touch_due(principal),
-                body=response.content,
+                body=body,
                 headers=[(name, value) for name, value in response.items() if name.lower() != "content-length"],
                 etag=response.get("ETag", ""),
                 facts=observe.facts_of(request),
+                download=download,
             ),
         )
         metrics.REUSE.labels("built").inc()
+
+
+def _remembers_download(request, download, response):
+    """Whether a download answer may be sent again from its file: the whole file, as a
+    FileResponse sends it, to a request without Range or conditional headers."""
+    if any(name in request.META for name in UNREPLAYED_DOWNLOAD_HEADERS):
+        return False
+    if getattr(response, "file_to_stream", None) is None or response.has_header("X-Accel-Redirect"):
+        return False
+    return response.get("Content-Length") == str(download.size)

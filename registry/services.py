@@ -4,11 +4,12 @@ import logging
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
+from django.http import FileResponse
 from django.utils import timezone
 
 from accounts import acting, audit
 from accounts.principals import DEPLOY_TOKEN, JOB_TOKEN
-from registry import download_counts, epochs, formats, metrics, observe, policy, webhooks
+from registry import download_counts, epochs, formats, metrics, observe, policy, request_freshness, webhooks
 from registry.errors import Invalid
 from registry.formats import DuplicateRule
 from registry.models import (
@@ -391,7 +392,8 @@ def serve(
 ):
     """A download response for a file (checksum headers added), counting the download."""
     blob = package_file.blob
-    response = BlobStore().serve(
+    store = BlobStore()
+    response = store.serve(
         blob,
         package_file.file_name,
         request,
@@ -411,6 +413,15 @@ def serve(
         # so the UPDATE and its commit are not between the client and its first byte.
         version = package_file.version
         response._resource_closers.insert(0, lambda: record_download(version))
+    if request.method == "GET" and isinstance(response, FileResponse):
+        # The bytes come from a file of the local disk (not a link to the object store, not
+        # X-Accel-Redirect): registry.response_cache may send that file again, counted the same.
+        request_freshness.of(request.META).download = request_freshness.DownloadFile(
+            path=store.storage.path(blob.key),
+            size=blob.size,
+            version_id=package_file.version_id if count_download else None,
+            format=observe.format_of(request),
+        )
     return response
 
 

@@ -28,6 +28,7 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import unquote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -633,19 +634,36 @@ def main():
                 "x_accel_ratio": round(accel / theirs, 2),
             }
 
-            # 1 MiB downloads at c=8: Packhouse (authorized, counted) against nginx serving the same bytes.
+            # 1 MiB downloads at c=8: Packhouse (authorized, counted) through its generic, PyPI and npm
+            # routes against nginx serving the same bytes (the generic file; the other two are 1 MiB
+            # of random bytes in a wheel or a tarball).
             small = os.urandom(1024 * 1024)
             http("PUT", f"{api}/generic/small/1/small.bin", token, small)
             small_sha256 = hashlib.sha256(small).hexdigest()
             small_blob = workdir / "storage" / "blobs" / small_sha256[:2] / small_sha256[2:4] / small_sha256
             small_path = f"/api/v4/projects/{project.pk}/packages/generic/small/1/small.bin"
-            with nginx_serving(small_blob, workdir) as nginx_small:
-                ours = wrk(server.url + small_path, token, seconds, connections=8, pids=server.worker_pids())
-                theirs = wrk(nginx_small, token, seconds, connections=8)
+            upload_named(api, token, "bench-small", payload=small)
+            publish_npm(api, token, "small", "1.0.0", payload=small)
+            _, page = http("GET", f"{api}/pypi/simple/bench-small/", token, headers={"Accept": "text/html"})
+            wheel_name = unquote(bench_installs.ANCHOR.search(page.decode()).group(1).rsplit("/", 1)[1])
+            routes = {
+                "packhouse": server.url + small_path,
+                "packhouse_pypi": bench_installs.link_of(f"{api}/pypi/simple/bench-small/", wheel_name, token),
+                "packhouse_npm": f"{api}/npm/@bench/small/-/@bench/small-1.0.0.tgz",
+            }
+            rows = {
+                label: wrk(url, token, seconds, connections=8, pids=server.worker_pids())
+                for label, url in routes.items()
+            }
+            # nginx as in the peers' rows: one worker on the servers' core when pinned, its CPU counted.
+            with nginx_static(small_blob.parent, workdir, name="small") as (nginx_small, nginx_pid):
+                theirs = wrk(
+                    f"{nginx_small}/{small_blob.name}", None, seconds, connections=8, pids=process_tree(nginx_pid)
+                )
             results["download_1mib_c8"] = {
-                "packhouse": ours,
+                **rows,
                 "nginx": theirs,
-                "ratio": round(ours["requests_per_s"] / theirs["requests_per_s"], 2),
+                "ratio": round(rows["packhouse"]["requests_per_s"] / theirs["requests_per_s"], 2),
             }
 
         if "upload" in sections:

@@ -157,3 +157,23 @@ def eventually(read, expected=3, seconds=10):
         time.sleep(0.1)
         value = read()
     return value
+
+
+def test_a_download_is_counted_when_redis_does_not_know_the_script(client, monkeypatch):
+    """Redis restarted (its scripts forgotten): the count is sent with its script, not lost."""
+    project = ProjectFactory()
+    user = UserFactory()
+    MembershipFactory(user=user, project=project, access_level=AccessLevel.DEVELOPER)
+    headers = auth_headers(AccessTokenFactory(user=user).plaintext)
+    url = f"/api/v4/projects/{project.pk}/packages/generic/tool/1.0/tool.bin"
+    assert client.put(url, data=b"bytes", content_type="application/octet-stream", **headers).status_code == 201
+    version = PackageVersion.objects.get()
+    download_counts.flush()
+    monkeypatch.setattr(download_counts, "_COUNT_SHA1", "0" * 40)  # a script Redis has never seen
+
+    download_counts.record(version.pk)
+    download_counts.record(version.pk)
+
+    assert pending(version) == 2
+    assert download_counts.flush() == 1
+    assert PackageVersion.objects.get(pk=version.pk).download_count == 2
