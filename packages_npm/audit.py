@@ -31,7 +31,8 @@ QUICK = "quick"
 
 
 def read_body(request):
-    """The decoded body of `request` (a Django HttpRequest), or Invalid / TooLarge."""
+    """The decoded body of `request` (read as a stream: never `request.body`, which Django caps
+    at DATA_UPLOAD_MAX_MEMORY_SIZE), or Invalid / TooLarge."""
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
         raise Invalid(f"400 Bad request - Content-Encoding {encoding[:40]} is not supported")

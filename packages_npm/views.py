@@ -433,7 +433,7 @@ class VirtualAuditView(NpmVirtualView):
 
     def post(self, request, registry_id):
         kind = audit.BULK if request.path.endswith("/advisories/bulk") else audit.QUICK
-        document = audit.load(audit.read_body(request._request))
+        document = audit.load(audit.read_body(request))
         names = audit.names(kind, document)
         plan = forward.plan(
             self.registry, FORMAT, names, lambda name: FORMAT.virtual.packument_path(name, abbreviated=False)

@@ -15,7 +15,7 @@ from registry.models import CacheEntry, RegistryUpstream, Upstream, VirtualRegis
 from tests.clients.npm.test_npm_cli import Npm
 from tests.factories import AccessTokenFactory, GroupFactory, member
 from tests.helpers import auth_headers
-from tests.upstreams import AdvisoryUpstream, Verdaccio
+from tests.upstreams import AdvisoryUpstream, OutboundProxy, Verdaccio
 
 pytestmark = pytest.mark.django_db
 CORGI = "application/vnd.npm.install-v1+json"
@@ -638,3 +638,31 @@ def test_audit_follows_the_virtual_registry_access_rules(client, audited, adviso
     listed = client.get(url(audited, BULK), **audited.reader)
     assert listed.status_code == 405 and listed["Allow"] == "POST"
     assert advisories.audits() == []
+
+
+def test_audit_goes_through_the_outbound_proxy(client, audited, advisories, settings, tmp_path):
+    """PACKHOUSE_VR_OUTBOUND_PROXY: the forwarded audit goes through the proxy (to the vetted
+    address) like every upstream request; with the proxy down it is a 503, never sent another way."""
+    proxy = OutboundProxy(tmp_path / "proxy").start()
+    try:
+        settings.VR_OUTBOUND_PROXY = proxy.url
+        response = post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"], "acme-internal": ["1.0.0"]})
+        assert response.status_code == 200 and response.json() == {"pad-lite": [ADVISORY]}
+        assert f"127.0.0.1:{advisories.port}" in proxy.connected()
+        assert json.loads(advisories.audits()[0]["body"]) == {"pad-lite": ["1.0.0"]}
+    finally:
+        proxy.stop()
+    down = post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"]})
+    assert down.status_code == 503
+    assert len(advisories.audits()) == 1
+
+
+def test_a_large_audit_costs_a_few_queries(client, audited, advisories, django_assert_max_num_queries):
+    """12,000 names: the claims are looked up 5,000 keys a query (3 queries), not one per name:
+    token, registry, memberships (2), links, claims (3), rules."""
+    body = {f"pkg-{index}": ["1.0.0"] for index in range(12000)}
+    assert post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"]}).status_code == 200  # token use recorded
+    with django_assert_max_num_queries(9):
+        response = post_audit(client, audited, BULK, {**body, "acme-internal": ["1.0.0"]})
+    assert response.status_code == 200 and response.json() == {}
+    assert json.loads(advisories.audits()[-1]["body"]) == body
