@@ -7,15 +7,19 @@ the registry's first remote upstream, answered as it answers, never cached.
   the chosen upstream's rules refuse (spec §1.9: the resolver would never ask it for that name).
   The format removes the others from the body it forwards.
 - Only the first remote upstream in position order is asked. It being unhealthy (its breaker
-  open, spec §3.4) or unreachable is a 503, an error answer (any status but 200; a 401/403 is
-  Packhouse's credential failing) a 502: never a fall-through to the next remote, which may be a
-  public registry that must not receive the names meant for a private one (spec §4.1).
+  open, spec §3.4; `Retry-After` says when it is tried again) or unreachable is a 503, an error
+  answer (any status but 200; a 401/403 is Packhouse's credential failing) a 502: never a
+  fall-through to the next remote, which may be a public registry that must not receive the
+  names meant for a private one (spec §4.1).
 - `post`: the upstream's credentials (registry.virtual.http.credentials_header), never the
   client's; the answer read under a cap. Neither the body nor a credential is logged.
 """
 
 import logging
+import math
 from dataclasses import dataclass, field
+
+from django.utils import timezone
 
 from registry.errors import BadGateway, UpstreamUnavailable
 from registry.virtual import claims, health, http, resolver, rules
@@ -55,8 +59,11 @@ def plan(registry, fmt, names, path_of):
 def post(upstream, url_path, body, *, headers, cap):
     """The body of `upstream`'s 200 answer to a POST of `body` (bytes) at `url_path`, at most
     `cap` bytes, or UpstreamUnavailable (503) / BadGateway (502) as the module says."""
-    if health.is_unhealthy(upstream):
-        raise UpstreamUnavailable(f"503 Service Unavailable - upstream {upstream.name} is unhealthy")
+    now = timezone.now()
+    if health.is_unhealthy(upstream, now):
+        error = UpstreamUnavailable(f"503 Service Unavailable - upstream {upstream.name} is unhealthy")
+        error.retry_after = max(1, math.ceil((upstream.retry_at - now).total_seconds()))  # its next probe
+        raise error
     url = upstream.url.rstrip("/") + url_path
     try:
         response = http.request(
@@ -73,7 +80,7 @@ def post(upstream, url_path, body, *, headers, cap):
         logger.warning("forward to upstream %s failed: %s", upstream.pk, exc)
         raise UpstreamUnavailable(f"503 Service Unavailable - upstream {upstream.name} is unavailable") from exc
     if response.status != 200:
-        response.release()
+        response.discard()  # an error body of any size is not read
         if response.status >= 500:
             health.failed(upstream, f"HTTP {response.status}")
         logger.warning("forward to upstream %s answered %s", upstream.pk, response.status)

@@ -619,6 +619,7 @@ def test_a_failing_first_remote_is_an_error_and_the_next_is_not_asked(client, au
         before = len(advisories.audits())
         unhealthy = post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"]})
         assert unhealthy.status_code == 503 and "unhealthy" in unhealthy.json()["error"]
+        assert 0 < int(unhealthy["Retry-After"]) <= 30  # the breaker's first back-off step
         assert len(advisories.audits()) == before  # not asked while its breaker is open
         assert second.audits() == []
     finally:
