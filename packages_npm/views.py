@@ -12,7 +12,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 
 from accounts import roles
-from packages_npm import parsers, queries, renderers, search, writes
+from packages_npm import audit, parsers, queries, renderers, search, writes
 from packages_npm.format import NpmFormat
 from packages_npm.publish_body import read_publish_body
 from packages_npm.virtual import CORGI, filter_versions, load_document
@@ -22,7 +22,7 @@ from registry.errors import BadGateway, Forbidden, Invalid, NotFound
 from registry.models import INSTALLABLE, Package, PackageVersion, Status
 from registry.spool import spool_request
 from registry.views import GROUP, INSTANCE, PROJECT, READ, READS_PACKAGE, AnyAccept, PackageAPIView, base_url
-from registry.virtual import events, resolver
+from registry.virtual import events, forward, resolver
 from registry.virtual.views import VirtualRegistryView, memoized_answer, provenance_headers
 
 FORMAT = NpmFormat()
@@ -425,9 +425,39 @@ class VirtualPingView(NpmVirtualView):
 
 
 class VirtualAuditView(NpmVirtualView):
-    """npm audit: answered with no advisories (nothing is forwarded upstream yet)."""
+    """npm audit (`advisories/bulk`, `audits/quick`), forwarded to the registry's first remote
+    upstream without the names that must not leave the instance (packages_npm.audit,
+    registry.virtual.forward); its answer passed on, never cached. No remote upstream: `{}`."""
 
     http_method_names = ["post"]
 
     def post(self, request, registry_id):
-        return JsonResponse({})
+        kind = audit.BULK if request.path.endswith("/advisories/bulk") else audit.QUICK
+        document = audit.load(audit.read_body(request))
+        names = audit.names(kind, document)
+        plan = forward.plan(
+            self.registry, FORMAT, names, lambda name: FORMAT.virtual.packument_path(name, abbreviated=False)
+        )
+        if plan.upstream is None:
+            return self.no_store(JsonResponse({}))
+        audit.strip(kind, document, plan.allowed)
+        if kind == audit.BULK and not document:
+            return self.no_store(JsonResponse({}))  # nothing left to ask about
+        endpoint = "advisories/bulk" if kind == audit.BULK else "audits/quick"
+        answer = forward.post(
+            plan.upstream,
+            f"/-/npm/v1/security/{endpoint}",
+            audit.encode(document),
+            headers={"Content-Type": JSON, "Content-Encoding": "gzip", "Accept": JSON},
+            cap=audit.ANSWER_CAP,
+        )
+        if load_document(answer) is None:
+            raise BadGateway(f"502 Bad Gateway - upstream {plan.upstream.name} answered no JSON object")
+        response = self.no_store(HttpResponse(answer, content_type=JSON))
+        response["X-Packhouse-Upstream"] = str(plan.upstream.pk)
+        return response
+
+    @staticmethod
+    def no_store(response):
+        response["Cache-Control"] = "no-store"
+        return response

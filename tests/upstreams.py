@@ -3,6 +3,9 @@ ports, that a test can stop (an outage):
 
 - StaticUpstream: python's own `http.server` serving a directory (GET and HEAD, Last-Modified,
   If-Modified-Since answered 304), e.g. Debian's Maven repository as "Maven Central".
+- AdvisoryUpstream: an npm registry from files (packuments, tarballs) that also answers npm's
+  audit endpoints from an advisories file and logs every audit request body it receives
+  (tests/advisory_server.py): no offline advisory service exists to stand in for npmjs.
 - Verdaccio: the npm registry server, installed from the npm registry on first use.
 - Nginx: Debian's nginx serving directories, one `server` per (address, port), each with its
   own access log that records the Authorization header each request carried; `.gz` files
@@ -74,6 +77,94 @@ class StaticUpstream:
         try:
             with open(self.log_path, errors="replace") as log:
                 return [line.split('"')[1] for line in log if line.count('"') >= 2]
+        except FileNotFoundError:
+            return []
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+class AdvisoryUpstream:
+    """tests/advisory_server.py on a free 127.0.0.1 port: packuments and tarballs from `files`
+    (`publish`), advisories from `advisories` (`set_advisories`), audit requests in `audits()`."""
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.files = self.directory / "files"
+        self.advisories_path = self.directory / "advisories.json"
+        self.log_path = self.directory / "audits.log"
+        self.port = free_port()
+        self.process = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def set_advisories(self, advisories):
+        self.advisories_path.write_text(json.dumps(advisories))
+
+    def publish(self, name, version, files):
+        """A tarball of `files` ({path: text} under `package/`) as `name`@`version`, added to
+        the name's packument (the upstream's own absolute tarball URL, integrity and shasum)."""
+        import io
+        import tarfile
+
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            manifest = {"name": name, "version": version, "main": "index.js", "license": "MIT"}
+            for path, text in {"package.json": json.dumps(manifest), **files}.items():
+                data = text.encode()
+                info = tarfile.TarInfo(f"package/{path}")
+                info.size, info.mtime, info.mode = len(data), 0, 0o644
+                archive.addfile(info, io.BytesIO(data))
+        tarball = buffer.getvalue()
+        file_name = f"{name.rsplit('/', 1)[-1]}-{version}.tgz"
+        (self.files / "-" / "tarballs").mkdir(parents=True, exist_ok=True)
+        (self.files / "-" / "tarballs" / file_name).write_bytes(tarball)
+        packument_path = self.files / name  # `/@scope%2fname` is the file `@scope/name`
+        packument_path.parent.mkdir(parents=True, exist_ok=True)
+        packument = json.loads(packument_path.read_text()) if packument_path.exists() else {"name": name}
+        integrity = "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
+        packument.setdefault("versions", {})[version] = {
+            **manifest,
+            "dist": {
+                "tarball": f"{self.url}/-/tarballs/{file_name}",
+                "integrity": integrity,
+                "shasum": hashlib.sha1(tarball).hexdigest(),  # noqa: S324 - npm's own field
+            },
+        }
+        packument["dist-tags"] = {"latest": version}
+        packument_path.write_text(json.dumps(packument))
+        return packument
+
+    def start(self):
+        self.files.mkdir(parents=True, exist_ok=True)
+        if not self.advisories_path.exists():
+            self.set_advisories({})
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("advisory_server.py")), str(self.port), str(self.files),
+             str(self.advisories_path), str(self.log_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.directory / "server.log", "ab"),  # noqa: SIM115 - the child holds it
+        )  # fmt: skip
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the advisory server did not start") from None
+                time.sleep(0.1)
+
+    def audits(self):
+        """The audit requests received, oldest first: {path, content_encoding, authorization,
+        body} (the body decoded)."""
+        try:
+            return [json.loads(line) for line in self.log_path.read_text().splitlines()]
         except FileNotFoundError:
             return []
 

@@ -28,6 +28,25 @@ def claiming(local_upstreams, keys):
     return [upstream for upstream in local_upstreams if upstream.pk in ids]
 
 
+CLAIM_QUERY_CHUNK = 5000
+
+
+def claimed(local_upstreams, keys_by_name):
+    """The names of `keys_by_name` ({name: its claim keys, VirtualSupport.claim_keys}) that one of
+    `local_upstreams` claims: for each name, what `claiming` decides for it, for many names in a
+    few queries."""
+    if not local_upstreams or not keys_by_name:
+        return set()
+    keys = sorted({key for name_keys in keys_by_name.values() for key in name_keys})
+    held = set()
+    for start in range(0, len(keys), CLAIM_QUERY_CHUNK):
+        chunk = keys[start : start + CLAIM_QUERY_CHUNK]
+        held.update(
+            NameClaim.objects.filter(upstream__in=local_upstreams, name__in=chunk).values_list("name", flat=True)
+        )
+    return {name for name, name_keys in keys_by_name.items() if held.intersection(name_keys)}
+
+
 def _target_packages(upstream):
     packages = Package.objects.filter(format=upstream.format)
     if upstream.local_project_id:

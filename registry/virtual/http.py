@@ -9,7 +9,8 @@ vetted by registry.virtual.addresses.
   tunnel, http as an absolute-form request to the address with `Host` the name. Basic
   credentials in the proxy URL go as `Proxy-Authorization`, to the proxy only.
 - Redirects: at most 3, GET/HEAD only, each hop re-checked; https -> http refused; credentials
-  dropped when scheme, host or port change.
+  dropped when scheme, host or port change. A POST (a body forwarded, registry.virtual.forward) is sent
+  to its vetted address once and never redirected: a redirect answer is returned as it is.
 - Time-outs: connect 5 s (one retry on connect failure), read 30 s idle.
 - Concurrency (spec §5.5): at most PACKHOUSE_VR_MAX_OUTBOUND_PER_UPSTREAM (16) connections of this
   process to one upstream host (scheme, host, port) at a time: each host has one urllib3 pool of
@@ -157,10 +158,12 @@ def _new_proxy_manager(proxy_url):
     return manager
 
 
-def _open(method, target, path, headers):
+def _open(method, target, path, headers, body=None):
     """Send one request to the vetted address of `target`, directly or through the proxy."""
     address = target.addresses[0]
     options = {"headers": headers, "redirect": False, "preload_content": False, "assert_same_host": False}
+    if body is not None:
+        options["body"] = body
     options["pool_timeout"] = READ_TIMEOUT
     proxy = settings.VR_OUTBOUND_PROXY
     if not proxy:
@@ -183,13 +186,15 @@ def _origin(url):
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
-def request(method, url, *, auth=None, headers=None, auth_origin=None):
+def request(method, url, *, auth=None, headers=None, auth_origin=None, body=None):
     """One upstream request, following redirects under the rules above. `auth` goes only to
     `auth_origin`'s scheme, host and port (default: `url`'s), so a file on another host (a
-    `file_hosts` entry) never receives the upstream's credentials. The caller reads or
-    releases the returned UpstreamResponse."""
-    if method not in ("GET", "HEAD"):
-        raise ValueError("only GET and HEAD go upstream")
+    `file_hosts` entry) never receives the upstream's credentials. `body` (bytes): POST only,
+    which follows no redirect. The caller reads or releases the returned UpstreamResponse."""
+    if method not in ("GET", "HEAD", "POST"):
+        raise ValueError("only GET, HEAD and POST go upstream")
+    if (body is not None) != (method == "POST"):
+        raise ValueError("a POST, and only a POST, sends a body")
     auth = dict(auth or {})
     origin = _origin(auth_origin or url)
     for _hop in range(MAX_REDIRECTS + 1):
@@ -203,13 +208,13 @@ def request(method, url, *, auth=None, headers=None, auth_origin=None):
         if _origin(url) == origin:
             send.update(auth)
         try:
-            raw = _open(method, target, path, send)
+            raw = _open(method, target, path, send, body)
         except EmptyPoolError as exc:
             raise UpstreamBusy(f"all connections to {target.host} stayed in use") from exc
         except HTTPError as exc:
             raise UpstreamUnavailable(f"cannot reach {target.host}: {exc.__class__.__name__}") from exc
         response = UpstreamResponse(raw.status, {k.lower(): v for k, v in raw.headers.items()}, url, raw)
-        if raw.status not in REDIRECTS or not response.header("location"):
+        if raw.status not in REDIRECTS or not response.header("location") or method == "POST":
             return response
         response.release()
         next_url = urljoin(url, response.header("location"))

@@ -82,6 +82,18 @@ class _Recorder(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        """The same redirect; else the body it received, after the Authorization header."""
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.startswith("/redirect?to="):
+            self.do_GET()
+            return
+        answer = (self.headers.get("Authorization") or "none").encode() + b" " + body
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
     def log_message(self, *args):
         pass
 
@@ -113,6 +125,22 @@ def test_redirect_into_a_refused_range_is_refused(settings, recorders):
     settings.VR_ALLOWED_HOSTS = ["127.0.0.1"]
     with pytest.raises(http.UpstreamUnavailable, match="address policy"):
         http.request("GET", f"{recorders[0]}/redirect?to=http://169.254.169.254/latest")
+
+
+def test_a_post_sends_its_body_follows_no_redirect_and_obeys_the_address_policy(settings, recorders):
+    settings.VR_ALLOW_HTTP = True
+    settings.VR_ALLOWED_HOSTS = ["127.0.0.1"]
+    first, second = recorders
+    auth = http.basic_header("bob", "pw")
+    sent = http.request("POST", f"{first}/audit", auth=auth, body=b'{"a":["1"]}')
+    assert sent.status == 200 and http.read_small(sent, 1024) == auth["Authorization"].encode() + b' {"a":["1"]}'
+    redirected = http.request("POST", f"{first}/redirect?to={second}/audit", auth=auth, body=b"{}")
+    assert redirected.status == 302  # answered as it is: the body is not sent on
+    redirected.release()
+    with pytest.raises(http.UpstreamUnavailable, match="address policy"):
+        http.request("POST", "http://169.254.169.254/latest", body=b"{}")
+    with pytest.raises(ValueError):
+        http.request("PUT", f"{first}/audit", body=b"{}")
 
 
 def test_secrets_rotate_between_keys(settings):

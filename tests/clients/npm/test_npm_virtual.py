@@ -8,7 +8,9 @@ Verdaccio as the remote upstream and the group's own project as the local upstre
   never cached is a 503;
 - a tarball whose bytes differ from its packument's integrity: npm fails, nothing is cached;
 - a scope in the local upstream's `claimed_scopes` hides every remote name in it (spec §4.2);
-- version rules filter the packument npm reads: versions, `time` and dist-tags (spec §1.9).
+- version rules filter the packument npm reads: versions, `time` and dist-tags (spec §1.9);
+- `npm audit` reports the advisory of the first remote upstream (a real advisory server) for a
+  public package, and that upstream never receives the name of the private one (issue 16).
 """
 
 import hashlib
@@ -23,7 +25,7 @@ from accounts.roles import AccessLevel
 from registry.models import CacheEntry, Upstream
 from tests.clients.npm.test_npm_cli import Npm
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
-from tests.upstreams import Verdaccio
+from tests.upstreams import AdvisoryUpstream, Verdaccio
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 
@@ -213,3 +215,68 @@ def test_version_rules_filter_the_packument_npm_reads(setup, virtual_server, ver
         urllib.request.urlopen(tarball, timeout=30)
     assert denied.value.code == 404
     assert not CacheEntry.objects.filter(relative_path="/pad-lite/-/pad-lite-2.1.0.tgz").exists()
+
+
+UPSTREAM_SECRET = "upstream-secret-5d2a"
+
+
+def test_npm_audit_reports_advisories_without_sending_private_names(virtual_server, tmp_path):
+    advisories = AdvisoryUpstream(tmp_path / "advisories").start()
+    try:
+        advisories.publish("pad-lite", "1.0.0", {"index.js": "module.exports = 'public';\n"})
+        advisory = {
+            "id": 1001,
+            "url": "https://github.com/advisories/GHSA-test-0001",
+            "title": "Prototype pollution in pad-lite",
+            "severity": "high",
+            "vulnerable_versions": "<1.0.1",
+            "cwe": ["CWE-1321"],
+            "cvss": {"score": 7.5, "vectorString": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:H/A:N"},
+        }
+        advisories.set_advisories({"pad-lite": [advisory], "@acme/x": [{**advisory, "id": 666}]})
+        group = GroupFactory(path="acme")
+        project = ProjectFactory(group=group, path="web")
+        user = UserFactory(username="dev")
+        MembershipFactory(user=user, group=group, access_level=AccessLevel.MAINTAINER)
+        token = AccessTokenFactory(user=user).plaintext
+        npm = Npm(tmp_path, virtual_server)
+        project_url = virtual_server.api(f"projects/{project.pk}/packages/npm")
+        local_lines = [f"@acme:registry={project_url}/", f"//{project_url.split('://', 1)[1]}/:_authToken={token}"]
+        npm.run(package_dir(tmp_path, "@acme/x", "1.0.0", "module.exports = 'ours';\n", local_lines), "publish")
+        registry = api(
+            virtual_server, token, f"groups/{group.pk}/-/virtual_registries/packages/npm/registries", name="all"
+        )
+        base = f"virtual_registries/packages/npm/registries/{registry['id']}"
+        api(virtual_server, token, f"{base}/upstreams", url=advisories.url, name="public", auth_token=UPSTREAM_SECRET)
+        api(virtual_server, token, f"{base}/local/upstreams", name="ours", local_project_id=project.pk)
+        registry_url = virtual_server.api(f"virtual_registries/packages/npm/{registry['id']}")
+
+        app = consumer(tmp_path, "audited", registry_url, token, {"pad-lite": "1.0.0", "@acme/x": "^1.0.0"})
+        npm.run(app, "install")  # audit off (Npm's environment): the lockfile only
+        lock = json.loads((app / "package-lock.json").read_text())["packages"]
+        assert (
+            lock["node_modules/@acme/x"]["version"] == "1.0.0" and lock["node_modules/pad-lite"]["version"] == "1.0.0"
+        )
+        result = npm._npm(app, ["audit", "--json"])
+        report = json.loads(result.stdout)
+        assert result.returncode == 1, result.stdout + result.stderr  # vulnerabilities found
+        assert set(report["vulnerabilities"]) == {"pad-lite"}, report
+        found = report["vulnerabilities"]["pad-lite"]
+        assert found["severity"] == "high" and found["via"][0]["url"] == advisory["url"]
+
+        received = advisories.audits()
+        assert [request["path"] for request in received] == ["/-/npm/v1/security/advisories/bulk"]
+        assert json.loads(received[0]["body"]) == {"pad-lite": ["1.0.0"]}
+        assert "acme" not in received[0]["body"]
+        assert received[0]["authorization"] == f"Bearer {UPSTREAM_SECRET}"  # never the caller's token
+        log = virtual_server.log()
+        assert token not in log and UPSTREAM_SECRET not in log
+
+        advisories.stop()  # the upstream down: npm reports an audit error, not "0 vulnerabilities"
+        failed = npm._npm(app, ["audit", "--json"])
+        assert failed.returncode != 0, failed.stdout + failed.stderr
+        error = json.loads(failed.stdout)
+        assert error["statusCode"] == 503 and "upstream public is unavailable" in error["message"]
+        assert "vulnerabilities" not in error
+    finally:
+        advisories.stop()

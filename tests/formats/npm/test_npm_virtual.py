@@ -1,5 +1,7 @@
 """npm documents through a virtual registry (spec §2.2, §3.1), against a real Verdaccio upstream:
-the abbreviated and full packuments cached apart, tarball URLs rewritten, dist-tags, refusals."""
+the abbreviated and full packuments cached apart, tarball URLs rewritten, dist-tags, refusals.
+npm audit forwarded to the first remote upstream (a real advisory server, tests/upstreams.py)
+without the names local upstreams claim."""
 
 import gzip
 import json
@@ -13,7 +15,7 @@ from registry.models import CacheEntry, RegistryUpstream, Upstream, VirtualRegis
 from tests.clients.npm.test_npm_cli import Npm
 from tests.factories import AccessTokenFactory, GroupFactory, member
 from tests.helpers import auth_headers
-from tests.upstreams import Verdaccio
+from tests.upstreams import AdvisoryUpstream, OutboundProxy, Verdaccio
 
 pytestmark = pytest.mark.django_db
 CORGI = "application/vnd.npm.install-v1+json"
@@ -361,3 +363,307 @@ def test_tarball_urls_use_the_external_url_not_the_host(client, registry, settin
     assert packument(client, registry).json()["versions"]["2.1.0"]["dist"]["tarball"] == (
         f"https://packages.example.com{tarball}"
     )
+
+
+# --- npm audit, forwarded to the first remote upstream (issue 16) ------------------------------
+
+BULK = "-/npm/v1/security/advisories/bulk"
+QUICK = "-/npm/v1/security/audits/quick"
+UPSTREAM_SECRET = "upstream-secret-e7c1"
+ADVISORY = {
+    "id": 1001,
+    "url": "https://github.com/advisories/GHSA-test-0001",
+    "title": "Prototype pollution in pad-lite",
+    "severity": "high",
+    "vulnerable_versions": "<1.0.1",
+    "cwe": ["CWE-1321"],
+    "cvss": {"score": 7.5, "vectorString": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:H/A:N"},
+}
+
+
+@pytest.fixture
+def advisories(tmp_path):
+    server = AdvisoryUpstream(tmp_path / "advisories").start()
+    server.set_advisories({"pad-lite": [ADVISORY], "quick": {"advisories": {"1001": ADVISORY}, "actions": []}})
+    yield server
+    server.stop()
+
+
+def publish_locally(client, project, name, headers):
+    from tests.formats.npm.npmdocs import publish_document
+
+    response = client.put(
+        f"/api/v4/projects/{project.pk}/packages/npm/{name.replace('/', '%2f')}",
+        data=json.dumps(publish_document(name, "1.0.0")),
+        content_type="application/json",
+        **headers,
+    )
+    assert response.status_code == 200, response.content
+
+
+@pytest.fixture
+def audited(client, advisories):
+    """A registry of group `acme`: the advisory server as its remote upstream (position 1, with an
+    auth token), the group's project `web` as its local upstream (position 2: claims hide names
+    whatever the position), `acme-internal` published there. `reader` a Guest's token."""
+    from registry import secrets
+    from registry.virtual import services
+    from tests.factories import ProjectFactory
+
+    group = GroupFactory(path="acme")
+    project = ProjectFactory(group=group, path="web")
+    registry = VirtualRegistry.objects.create(group=group, format="npm", name="npm")
+    remote = Upstream.objects.create(
+        group=group,
+        format="npm",
+        kind="remote",
+        name="advisories",
+        url=advisories.url,
+        auth_token_encrypted=secrets.encrypt(UPSTREAM_SECRET),
+    )
+    RegistryUpstream.objects.create(registry=registry, upstream=remote, position=1)
+    services.create_local_upstream(
+        registry, {"name": "ours", "local_project_id": project.pk}, can_read_target=lambda target: None
+    )
+    developer = auth_headers(AccessTokenFactory(user=member(project, AccessLevel.DEVELOPER)).plaintext, "bearer")
+    publish_locally(client, project, "acme-internal", developer)
+    registry.token = AccessTokenFactory(user=member(group, AccessLevel.GUEST)).plaintext
+    registry.reader = auth_headers(registry.token, "bearer")
+    registry.remote = remote
+    return registry
+
+
+def post_audit(client, registry, path, document, *, headers=None, encoding="gzip"):
+    body = json.dumps(document).encode() if not isinstance(document, bytes) else document
+    extra = {}
+    if encoding == "gzip":
+        body = gzip.compress(body)
+        extra["HTTP_CONTENT_ENCODING"] = "gzip"
+    return client.post(
+        url(registry, path),
+        data=body,
+        content_type="application/json",
+        **extra,
+        **(registry.reader if headers is None else headers),
+    )
+
+
+def test_bulk_audit_is_forwarded_without_private_names(client, audited, advisories, caplog):
+    """npm's gzipped bulk body: the names the local upstream claims (its published
+    `acme-internal`, the group's scope `@acme`) and the names the remote's rules refuse never
+    reach the upstream; the upstream gets Packhouse's credential for it, never the caller's, and
+    its answer is passed on, not cached."""
+    from registry.virtual.models import UpstreamRule
+
+    caplog.set_level("DEBUG")
+    UpstreamRule.objects.create(
+        upstream=audited.remote, rule_type="deny", pattern_type="wildcard", target="scope", pattern="corp"
+    )
+    body = {
+        "pad-lite": ["1.0.0", "0.9.0"],
+        "@up/pad": ["2.1.0"],
+        "acme-internal": ["1.0.0"],
+        "@acme/secret": ["3.0.0"],
+        "@corp/tool": ["1.0.0"],
+        "Not A Name": ["1.0.0"],
+    }
+    response = post_audit(client, audited, BULK, body)
+    assert response.status_code == 200, response.content
+    assert response.json() == {"pad-lite": [ADVISORY]}
+    assert response["Cache-Control"] == "no-store"
+    assert response["X-Packhouse-Upstream"] == str(audited.remote.pk)
+    [forwarded] = advisories.audits()
+    assert forwarded["path"] == "/" + BULK and forwarded["content_encoding"] == "gzip"
+    assert json.loads(forwarded["body"]) == {"pad-lite": ["1.0.0", "0.9.0"], "@up/pad": ["2.1.0"]}
+    assert forwarded["authorization"] == f"Bearer {UPSTREAM_SECRET}"
+    assert not CacheEntry.objects.exists()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert UPSTREAM_SECRET not in logged and audited.token not in logged
+
+    # Plain JSON (no Content-Encoding) is read too; a body of private names only is not forwarded.
+    alone = post_audit(client, audited, BULK, {"@acme/secret": ["1.0.0"]}, encoding=None)
+    assert alone.status_code == 200 and alone.json() == {}
+    assert len(advisories.audits()) == 1
+
+
+def test_quick_audit_is_stripped_at_every_depth(client, audited, advisories):
+    """npm 6's legacy body: private names leave `requires`, the `dependencies` tree at any depth
+    (with their subtrees), aliases of private names, the install list and the root's name."""
+    body = {
+        "name": "@acme/app",
+        "version": "1.0.0",
+        "install": ["pad-lite@1.0.0", "@acme/secret@^3"],
+        "remove": [],
+        "metadata": {"npm_version": "6.14.18", "node_version": "v20.0.0", "platform": "linux"},
+        "requires": {"pad-lite": "^1.0.0", "acme-internal": "^1.0.0", "lp": "npm:@acme/pad@^1.0.0"},
+        "dependencies": {
+            "pad-lite": {
+                "version": "1.0.0",
+                "integrity": "sha512-AAAA",
+                "resolved": "http://packhouse.internal/api/v4/virtual_registries/packages/npm/1/pad-lite/-/x.tgz",
+                "requires": {"left": "^2.0.0", "@acme/deep": "^1.0.0"},
+                "dependencies": {
+                    "left": {
+                        "version": "2.0.0",
+                        "requires": {"acme-internal": "1.0.0"},
+                        "dependencies": {
+                            "acme-internal": {"version": "1.0.0", "dependencies": {"right": {"version": "1.0.0"}}},
+                            "right": {"version": "3.0.0"},
+                        },
+                    },
+                    "@acme/deep": {"version": "1.0.0"},
+                },
+            },
+            "acme-internal": {"version": "1.0.0", "dependencies": {"public-under-private": {"version": "1.0.0"}}},
+            "lp": {"version": "npm:@acme/pad@1.0.0"},
+            "pub-alias": {"version": "npm:pad-lite@1.0.0"},
+        },
+    }
+    response = post_audit(client, audited, QUICK, body)
+    assert response.status_code == 200, response.content
+    assert response.json() == {"advisories": {"1001": ADVISORY}, "actions": []}
+    [forwarded] = advisories.audits()
+    assert forwarded["path"] == "/" + QUICK
+    assert json.loads(forwarded["body"]) == {
+        "version": "1.0.0",
+        "install": ["pad-lite@1.0.0"],
+        "remove": [],
+        "metadata": {"npm_version": "6.14.18", "node_version": "v20.0.0", "platform": "linux"},
+        "requires": {"pad-lite": "^1.0.0"},
+        "dependencies": {
+            "pad-lite": {
+                "version": "1.0.0",
+                "integrity": "sha512-AAAA",
+                "requires": {"left": "^2.0.0"},
+                "dependencies": {
+                    "left": {"version": "2.0.0", "requires": {}, "dependencies": {"right": {"version": "3.0.0"}}}
+                },
+            },
+            "pub-alias": {"version": "npm:pad-lite@1.0.0"},
+        },
+    }
+    assert "acme" not in forwarded["body"]
+
+
+def test_audit_bodies_over_the_cap_or_unreadable_are_refused(client, audited, advisories):
+    from packages_npm.audit import MAX_BODY
+
+    # A gzip body that inflates past 10 MiB: 413 before any of it is parsed.
+    padding = b'{"pad-lite":["1.0.0"],"x":"' + b"a" * MAX_BODY + b'"}'
+    bomb = post_audit(client, audited, BULK, padding)
+    assert bomb.status_code == 413 and set(bomb.json()) == {"error", "message"}, bomb.content
+    plain = post_audit(client, audited, BULK, padding, encoding=None)
+    assert plain.status_code == 413 and "over" in plain.json()["error"]
+    for refused in (b"[1, 2]", b"not json", b""):
+        answer = post_audit(client, audited, QUICK, refused)
+        assert answer.status_code == 400 and set(answer.json()) == {"error", "message"}, refused
+    broken = client.post(
+        url(audited, BULK),
+        data=b"\x1f\x8bnot gzip at all",
+        content_type="application/json",
+        HTTP_CONTENT_ENCODING="gzip",
+        **audited.reader,
+    )
+    assert broken.status_code == 400 and "gzip" in broken.json()["error"]
+    truncated = client.post(
+        url(audited, BULK),
+        data=gzip.compress(b'{"pad-lite":["1.0.0"]}')[:-12],
+        content_type="application/json",
+        HTTP_CONTENT_ENCODING="gzip",
+        **audited.reader,
+    )
+    assert truncated.status_code == 400
+    exotic = post_audit(
+        client,
+        audited,
+        BULK,
+        {"pad-lite": ["1.0.0"]},
+        headers={**audited.reader, "HTTP_CONTENT_ENCODING": "br"},
+        encoding=None,
+    )
+    assert exotic.status_code == 400
+    assert advisories.audits() == []  # nothing reached the upstream
+
+
+def test_without_a_remote_upstream_audit_answers_no_advisories(client, audited, advisories):
+    RegistryUpstream.objects.filter(upstream=audited.remote).delete()
+    response = post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"]})
+    assert response.status_code == 200 and response.json() == {}
+    assert advisories.audits() == []
+
+
+def test_a_failing_first_remote_is_an_error_and_the_next_is_not_asked(client, audited, advisories, tmp_path):
+    """Never `{}` (which npm reports as "found 0 vulnerabilities") and never a fall-through to
+    the next remote upstream: unreachable or unhealthy 503, an error answer 502."""
+    second = AdvisoryUpstream(tmp_path / "second").start()
+    try:
+        other = Upstream.objects.create(group=audited.group, format="npm", kind="remote", name="second", url=second.url)
+        RegistryUpstream.objects.create(registry=audited, upstream=other, position=3)
+
+        advisories.set_advisories({"status": 500})
+        failed = post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"]})
+        assert failed.status_code == 502, failed.content
+        assert failed.json()["error"] == "Bad Gateway - upstream advisories answered 500"
+        advisories.set_advisories({"status": 401})  # Packhouse's credential refused: not the caller's 401
+        assert post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"]}).status_code == 502
+
+        advisories.stop()
+        down = post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"]})
+        assert down.status_code == 503 and set(down.json()) == {"error", "message"}
+        assert "upstream advisories is unavailable" in down.json()["error"]
+        post_audit(client, audited, QUICK, {"requires": {"pad-lite": "1.0.0"}})
+        audited.remote.refresh_from_db()
+        assert audited.remote.retry_at is not None  # 500, down, down: its breaker is open
+        advisories.start()
+        advisories.set_advisories({})
+        before = len(advisories.audits())
+        unhealthy = post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"]})
+        assert unhealthy.status_code == 503 and "unhealthy" in unhealthy.json()["error"]
+        assert 0 < int(unhealthy["Retry-After"]) <= 30  # the breaker's first back-off step
+        assert len(advisories.audits()) == before  # not asked while its breaker is open
+        assert second.audits() == []
+    finally:
+        second.stop()
+
+
+def test_audit_follows_the_virtual_registry_access_rules(client, audited, advisories):
+    anonymous = post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"]}, headers={})
+    assert anonymous.status_code == 401
+    assert anonymous["WWW-Authenticate"] == 'Basic realm="GitLab Virtual Registry"'
+    unknown = post_audit(
+        client, audited, BULK, {"pad-lite": ["1.0.0"]}, headers=auth_headers("glpat-unknown", "bearer")
+    )
+    assert unknown.status_code == 401
+    stranger = auth_headers(AccessTokenFactory(user=member(GroupFactory(path="other"))).plaintext, "bearer")
+    assert post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"]}, headers=stranger).status_code == 404
+    listed = client.get(url(audited, BULK), **audited.reader)
+    assert listed.status_code == 405 and listed["Allow"] == "POST"
+    assert advisories.audits() == []
+
+
+def test_audit_goes_through_the_outbound_proxy(client, audited, advisories, settings, tmp_path):
+    """PACKHOUSE_VR_OUTBOUND_PROXY: the forwarded audit goes through the proxy (to the vetted
+    address) like every upstream request; with the proxy down it is a 503, never sent another way."""
+    proxy = OutboundProxy(tmp_path / "proxy").start()
+    try:
+        settings.VR_OUTBOUND_PROXY = proxy.url
+        response = post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"], "acme-internal": ["1.0.0"]})
+        assert response.status_code == 200 and response.json() == {"pad-lite": [ADVISORY]}
+        assert f"127.0.0.1:{advisories.port}" in proxy.connected()
+        assert json.loads(advisories.audits()[0]["body"]) == {"pad-lite": ["1.0.0"]}
+    finally:
+        proxy.stop()
+    down = post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"]})
+    assert down.status_code == 503
+    assert len(advisories.audits()) == 1
+
+
+def test_a_large_audit_costs_a_few_queries(client, audited, advisories, django_assert_max_num_queries):
+    """12,000 names: the claims are looked up 5,000 keys a query (3 queries), not one per name:
+    token, registry, memberships (2), links, claims (3), rules."""
+    body = {f"pkg-{index}": ["1.0.0"] for index in range(12000)}
+    assert post_audit(client, audited, BULK, {"pad-lite": ["1.0.0"]}).status_code == 200  # token use recorded
+    with django_assert_max_num_queries(9):
+        response = post_audit(client, audited, BULK, {**body, "acme-internal": ["1.0.0"]})
+    assert response.status_code == 200 and response.json() == {}
+    assert json.loads(advisories.audits()[-1]["body"]) == body
