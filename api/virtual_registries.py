@@ -23,7 +23,7 @@ from accounts.authentication import principal_of
 from api.base import ManagementView
 from registry import formats, policy
 from registry.errors import Forbidden, NotFound, RegistryError, Unauthenticated
-from registry.virtual import claims, cleanup, health, http, resolver, rules, services
+from registry.virtual import changes, claims, cleanup, health, http, resolver, rules, services
 from registry.virtual.models import (
     CacheEntry,
     NameClaim,
@@ -178,6 +178,7 @@ def delete_cache_entry(upstream, relative_path):
     )
     if not entries.update(status=CacheEntry.Status.PENDING_DESTRUCTION):
         raise NotFound("404 Not Found")
+    changes.upstream_changed(upstream)
 
 
 def probe_saved_upstream(fmt, upstream):
@@ -422,6 +423,7 @@ class RulesView(VirtualRegistryAPIView):
         except rules.RuleInvalid as exc:
             raise services.ValidationFailed(exc.errors) from exc
         rule = UpstreamRule.objects.create(upstream=upstream, **fields)
+        changes.upstream_changed(upstream)
         logger.info("virtual registry rule %s added to upstream %s by %s", rule.pk, upstream.pk, self.principal)
         return Response(render_rule(rule), status=201)
 
@@ -431,6 +433,7 @@ class RuleView(VirtualRegistryAPIView):
         upstream = self.load(Upstream.objects.filter(kind=Upstream.Kind.REMOTE), upstream_id, WRITE)
         if not UpstreamRule.objects.filter(upstream=upstream, pk=rule_id).delete()[0]:
             raise NotFound("404 Not Found")
+        changes.upstream_changed(upstream)
         return Response(status=204)
 
 

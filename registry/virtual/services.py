@@ -15,7 +15,7 @@ from django.db.models import F
 
 from accounts.models import Group, Project
 from registry import secrets
-from registry.virtual import addresses, claims, health, http
+from registry.virtual import addresses, changes, claims, health, http
 from registry.virtual.models import (
     MAX_REGISTRIES,
     MAX_UPSTREAMS,
@@ -148,6 +148,7 @@ def update_registry(registry, data):
     if description is not None:
         registry.description = description
     registry.save()
+    changes.registry_changed(registry)
     return registry
 
 
@@ -162,6 +163,7 @@ def delete_registry(registry):
     """Deletes the registry and the upstreams no other registry uses, with their cache."""
     with transaction.atomic():
         exclusive = list(_exclusive_upstreams(registry))
+        changes.registry_changed(registry)
         registry.delete()
         for upstream in exclusive:
             delete_upstream(upstream)
@@ -179,6 +181,7 @@ def purge_upstream_cache(upstream):
             status=CacheEntry.Status.PENDING_DESTRUCTION
         )
         NegativeEntry.objects.filter(upstream=upstream).delete()
+        changes.upstream_changed(upstream)
 
 
 # --- remote upstreams --------------------------------------------------------------------------
@@ -391,6 +394,7 @@ def update_remote_upstream(upstream, fmt, data):
             health.reset(upstream)
             NegativeEntry.objects.filter(upstream=upstream).delete()
         upstream.save()
+        changes.upstream_changed(upstream)
     return upstream
 
 
@@ -512,6 +516,7 @@ def update_local_upstream(upstream, fmt, data, may_release=lambda: None):
     for field, value in values.items():
         setattr(upstream, field, value)
     upstream.save()
+    changes.upstream_changed(upstream)
     return upstream
 
 
@@ -539,7 +544,9 @@ def link_upstream(registry, upstream):
         if len(positions) >= MAX_UPSTREAMS:
             raise ValidationFailed({"registry_upstreams.position": [f"must be less than or equal to {MAX_UPSTREAMS}"]})
         position = max(positions, default=0) + 1
-        return RegistryUpstream.objects.create(registry=registry, upstream=upstream, position=position)
+        link = RegistryUpstream.objects.create(registry=registry, upstream=upstream, position=position)
+        changes.registry_changed(registry)
+        return link
 
 
 def move(link, position):
@@ -552,6 +559,7 @@ def move(link, position):
         order = [other for other in links if other.pk != link.pk]
         order.insert(position - 1, link)
         _renumber(order)
+        changes.registries_changed([link.registry_id])
     link.position = position
     return link
 
@@ -577,6 +585,7 @@ def unlink(link):
         )
         link.delete()
         _renumber(rest)
+        changes.registries_changed([link.registry_id])
 
 
 # --- test connection ---------------------------------------------------------------------------
