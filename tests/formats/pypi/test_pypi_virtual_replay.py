@@ -64,6 +64,8 @@ def registry(server):
         RegistryUpstream.objects.create(registry=registry, upstream=upstream, position=position)
     registry.reader = AccessTokenFactory(user=member(group, AccessLevel.GUEST))
     registry.headers = auth_headers(registry.reader.plaintext)
+    # Made before anything is remembered: a new membership changes the identity epoch.
+    registry.maintainer = auth_headers(AccessTokenFactory(user=member(group, AccessLevel.MAINTAINER)).plaintext)
     return registry
 
 
@@ -108,7 +110,7 @@ def test_a_cached_simple_page_is_replayed_without_a_query(registry, server):
 def test_a_rule_change_is_seen_by_the_next_request(client, registry):
     warm(registry)
     upstream = Upstream.objects.get(name="a")
-    maintainer = auth_headers(AccessTokenFactory(user=member(registry.group, AccessLevel.MAINTAINER)).plaintext)
+    maintainer = registry.maintainer
     rule = {"rule_type": "deny", "pattern_type": "wildcard", "target": "version", "pattern": "2.0"}
     created = client.post(
         f"/api/v4/virtual_registries/packages/pypi/upstreams/{upstream.pk}/rules",
@@ -142,7 +144,7 @@ def test_a_deleted_cache_entry_is_fetched_again(client, registry, server, tmp_pa
     warm(registry)
     write_page(tmp_path / "a", ["1.0", "2.0", "3.0"])
     entry = CacheEntry.objects.get(upstream__name="a", relative_path="/demo/")
-    maintainer = auth_headers(AccessTokenFactory(user=member(registry.group, AccessLevel.MAINTAINER)).plaintext)
+    maintainer = registry.maintainer
 
     deleted = client.delete(
         f"/api/v4/virtual_registries/packages/pypi/cache_entries/{cache_entry_id(entry)}", **maintainer
