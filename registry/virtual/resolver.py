@@ -557,7 +557,7 @@ def _fetch(upstream, fmt, path, entry, now):
         response.release()
         health.succeeded(upstream)
         CacheEntry.objects.filter(pk=entry.pk).update(upstream_checked_at=now)
-        changes.upstream_changed(upstream)
+        _entry_changed(upstream, entry.kind)
         entry.upstream_checked_at = now
         return _served_entry(entry, fmt, path, "REVALIDATED", now)
     if status in (404, 410):
@@ -565,7 +565,7 @@ def _fetch(upstream, fmt, path, entry, now):
         health.succeeded(upstream)
         if entry is not None:
             CacheEntry.objects.filter(pk=entry.pk).update(status=CacheEntry.Status.PENDING_DESTRUCTION)
-            changes.upstream_changed(upstream)
+            _entry_changed(upstream, entry.kind)
         _remember_missing(upstream, key, now)
         return None
     if status != 200:
@@ -578,6 +578,14 @@ def _fetch(upstream, fmt, path, entry, now):
     health.succeeded(upstream)
     stored = _store(upstream, fmt, path, response, url, entry, now, expected)
     return _served_entry(stored, fmt, path, "MISS" if entry is None else "REVALIDATED", now)
+
+
+def _entry_changed(upstream, kind):
+    """A cache entry of `upstream` was stored, replaced, revalidated or dropped: the registries
+    using it answer afresh (registry.virtual.changes). Released files (IMMUTABLE) are in no
+    document a registry replays, so storing one (every first download) changes nothing."""
+    if kind != FileKind.IMMUTABLE:
+        changes.upstream_changed(upstream)
 
 
 def _fetch_sidecar(upstream, auth):
@@ -660,7 +668,7 @@ def _store(upstream, fmt, path, response, url, entry, now, expected=None):
                     except IntegrityError:  # a concurrent miss stored it first
                         stored = live_entry(upstream, path.cache_key)
                 NegativeEntry.objects.filter(upstream=upstream, path_digest=path_digest(path.cache_key)).delete()
-                changes.upstream_changed(upstream)
+                _entry_changed(upstream, path.kind)
         except BaseException:
             store.discard_unreferenced(written)
             raise
