@@ -77,14 +77,22 @@ def memoized_answer(request, registry, served, render, content_type, variant="")
     response = documents.memoized_document(request, signature, render, content_type, variant)
     for name, value in provenance_headers(served).items():
         response[name] = value
-    if served.cache == "HIT" and served.replayable:
-        # Replayable while the view's epochs (VirtualRegistryView.package_epochs) are unchanged,
-        # and never once a cached upstream document it was built from is due for revalidation.
-        state = request_freshness.of(request.META)
-        state.reusable = True
-        if served.fresh_until is not None:
-            state.replay_until(served.fresh_until.timestamp())
+    allow_replay(request, served)
     return response
+
+
+def allow_replay(request, *served):
+    """Mark the answer built from `served` (every Served the view read) as one
+    registry.response_cache may replay while the view's epochs (VirtualRegistryView.package_epochs)
+    are unchanged, and never once a cached upstream document it was built from is due for
+    revalidation: when every one of them was a HIT that no negative cache entry decided."""
+    if not served or not all(found.cache == "HIT" and found.replayable for found in served):
+        return
+    state = request_freshness.of(request.META)
+    state.reusable = True
+    for found in served:
+        if found.fresh_until is not None:
+            state.replay_until(found.fresh_until.timestamp())
 
 
 def respond(request, served, path):
