@@ -1,7 +1,7 @@
 """NuGet registration and version-list documents of a virtual registry's local upstream answered
 again before Django (registry.response_cache, through packhouse.wsgi as gunicorn runs it): no
 query while nothing changed; a publish in the local upstream's project is seen by the next
-request."""
+request, a deletion too."""
 
 import pytest
 
@@ -26,7 +26,7 @@ def setup():
         registry, {"name": "ours", "local_project_id": project.pk}, can_read_target=lambda target: None
     )
     # Both made before anything is remembered: a new membership changes the identity epoch.
-    publisher = auth_headers(AccessTokenFactory(user=member(project, AccessLevel.DEVELOPER)).plaintext)
+    publisher = auth_headers(AccessTokenFactory(user=member(project, AccessLevel.MAINTAINER)).plaintext)
     reader = auth_headers(AccessTokenFactory(user=member(group, AccessLevel.REPORTER)).plaintext)
     return registry, project, publisher, reader
 
@@ -67,15 +67,15 @@ def test_local_documents_are_replayed_and_follow_publishes(client, setup, path, 
     assert read(wsgi_get(url(registry, path), **reader)) == ["1.0.0", "2.0.0"]
 
 
-def test_a_registration_leaf_is_replayed_and_follows_publishes(client, setup):
+def test_a_registration_leaf_is_replayed_and_follows_deletions(client, setup):
     registry, project, publisher, reader = setup
     publish(client, project, publisher, "1.0.0")
-    leaf = url(registry, "metadata/acme.widget/2.0.0.json")
-    assert wsgi_get(leaf, **reader).status_code == 404  # never remembered
-    assert wsgi_get(url(registry, "metadata/acme.widget/1.0.0.json"), **reader).status_code == 200
-    assert queries_for(url(registry, "metadata/acme.widget/1.0.0.json"), **reader)[1] == 0
-
     publish(client, project, publisher, "2.0.0")
+    leaf = url(registry, "metadata/acme.widget/1.0.0.json")
+    assert wsgi_get(leaf, **reader).json()["catalogEntry"]["version"] == "1.0.0"
+    assert queries_for(leaf, **reader)[1] == 0
 
-    answer = wsgi_get(leaf, **reader)
-    assert answer.status_code == 200 and answer.json()["catalogEntry"]["version"] == "2.0.0"
+    deleted = client.delete(f"/api/v4/projects/{project.pk}/packages/nuget/{PACKAGE}/1.0.0", **publisher)
+    assert deleted.status_code == 204, deleted.content
+
+    assert wsgi_get(leaf, **reader).status_code == 404
