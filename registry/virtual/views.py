@@ -180,7 +180,13 @@ class VirtualRegistryView(APIView):
         support = self.package_format.virtual
         path = support.parse(check_path(raw_path))
         served = resolver.resolve(self.registry, self.principal, self.package_format, path.base or path)
-        return respond(request, served, path)
+        response = respond(request, served, path)
+        if (path.base or path).kind == FileKind.METADATA and (served.blob is None or path.checksum):
+            # A document built here (local, merged) or a checksum text: bytes of this response. A
+            # stored upstream document is served by the blob store (streamed, or handed to the
+            # front server), never replayed.
+            allow_replay(request, served)
+        return response
 
     def handle_exception(self, exc):
         if isinstance(exc, exceptions.Throttled):
