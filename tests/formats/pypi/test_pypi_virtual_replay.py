@@ -4,6 +4,8 @@ anything the page was built from changed: a rule, the upstreams' order, the cach
 purged), the caller's token or membership, or the cached page's metadata validity."""
 
 import hashlib
+import os
+import time
 from datetime import timedelta
 
 import pytest
@@ -165,6 +167,24 @@ def test_a_purged_cache_is_fetched_again(registry, server, tmp_path):
 
     assert versions(get(registry)) == ["1.0", "4.0"]
     assert len(fetches(server, "a")) == 2
+
+
+def test_a_page_refreshed_for_a_newer_file_is_seen_by_the_next_request(registry, server, tmp_path):
+    """A lockfile asks for a file the cached page does not list yet: the page is fetched again
+    (the miss-driven refresh) and stored, and the replayed page must not outlive it."""
+    warm(registry)
+    write_page(tmp_path / "a", ["1.0", "2.0", "3.0"])
+    # Modified after the cached copy's Last-Modified (whole seconds), so the refresh gets a 200.
+    later = time.time() + 10
+    os.utime(tmp_path / "a" / "simple" / "demo" / "index.html", (later, later))
+    (tmp_path / "a" / "files").mkdir()
+    (tmp_path / "a" / "files" / "demo-3.0.tar.gz").write_bytes(b"3.0")
+    key = hashlib.sha256(b"3.0").hexdigest()
+    file_url = f"/api/v4/virtual_registries/packages/pypi/{registry.pk}/files/demo/{key}/demo-3.0.tar.gz"
+
+    assert wsgi_get(file_url, **registry.headers).body == b"3.0"
+
+    assert versions(get(registry)) == ["1.0", "2.0", "3.0"]
 
 
 def test_a_revoked_token_is_refused_at_once(registry):
