@@ -187,6 +187,49 @@ def test_a_page_refreshed_for_a_newer_file_is_seen_by_the_next_request(registry,
     assert versions(get(registry)) == ["1.0", "2.0", "3.0"]
 
 
+def test_a_shorter_metadata_validity_is_honoured_at_once(client, registry, server):
+    assert get(registry).headers["X-Packhouse-Cache"] == "MISS"
+    CacheEntry.objects.filter(upstream__name="a").update(upstream_checked_at=timezone.now() - timedelta(hours=2))
+    warm_again = [get(registry), queries_for(page_url(registry), HTTP_ACCEPT=JSON, **registry.headers)[1]]
+    assert warm_again[0].headers["X-Packhouse-Cache"] == "HIT" and warm_again[1] == 0
+    upstream = Upstream.objects.get(name="a")
+
+    changed = client.patch(
+        f"/api/v4/virtual_registries/packages/pypi/upstreams/{upstream.pk}",
+        {"metadata_cache_validity_hours": 1},
+        content_type="application/json",
+        **registry.maintainer,
+    )
+    assert changed.status_code == 200, changed.content
+
+    assert get(registry).headers["X-Packhouse-Cache"] == "REVALIDATED"
+    assert len(fetches(server, "a")) == 2
+
+
+def test_a_deleted_registry_is_gone_at_once(client, registry):
+    warm(registry)
+
+    deleted = client.delete(f"/api/v4/virtual_registries/packages/pypi/registries/{registry.pk}", **registry.maintainer)
+    assert deleted.status_code == 204, deleted.content
+
+    assert get(registry).status_code == 404
+
+
+def test_a_cleanup_policy_run_is_seen_by_the_next_request(registry, server):
+    from registry.virtual import cleanup
+    from registry.virtual.models import VirtualCleanupPolicy
+
+    warm(registry)
+    long_ago = timezone.now() - timedelta(days=3)
+    CacheEntry.objects.update(created_at=long_ago, downloaded_at=long_ago)
+    policy = VirtualCleanupPolicy.objects.create(group=registry.group, enabled=True, keep_n_days_after_download=1)
+
+    assert cleanup.run(policy.pk) == 1
+
+    assert get(registry).headers["X-Packhouse-Cache"] == "MISS"
+    assert len(fetches(server, "a")) == 2
+
+
 def test_a_revoked_token_is_refused_at_once(registry):
     warm(registry)
 
