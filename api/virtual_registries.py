@@ -423,7 +423,6 @@ class RulesView(VirtualRegistryAPIView):
         except rules.RuleInvalid as exc:
             raise services.ValidationFailed(exc.errors) from exc
         rule = UpstreamRule.objects.create(upstream=upstream, **fields)
-        changes.upstream_changed(upstream)
         logger.info("virtual registry rule %s added to upstream %s by %s", rule.pk, upstream.pk, self.principal)
         return Response(render_rule(rule), status=201)
 
@@ -433,7 +432,6 @@ class RuleView(VirtualRegistryAPIView):
         upstream = self.load(Upstream.objects.filter(kind=Upstream.Kind.REMOTE), upstream_id, WRITE)
         if not UpstreamRule.objects.filter(upstream=upstream, pk=rule_id).delete()[0]:
             raise NotFound("404 Not Found")
-        changes.upstream_changed(upstream)
         return Response(status=204)
 
 

@@ -148,7 +148,6 @@ def update_registry(registry, data):
     if description is not None:
         registry.description = description
     registry.save()
-    changes.registry_changed(registry)
     return registry
 
 
@@ -163,7 +162,6 @@ def delete_registry(registry):
     """Deletes the registry and the upstreams no other registry uses, with their cache."""
     with transaction.atomic():
         exclusive = list(_exclusive_upstreams(registry))
-        changes.registry_changed(registry)
         registry.delete()
         for upstream in exclusive:
             delete_upstream(upstream)
@@ -394,7 +392,6 @@ def update_remote_upstream(upstream, fmt, data):
             health.reset(upstream)
             NegativeEntry.objects.filter(upstream=upstream).delete()
         upstream.save()
-        changes.upstream_changed(upstream)
     return upstream
 
 
@@ -516,7 +513,6 @@ def update_local_upstream(upstream, fmt, data, may_release=lambda: None):
     for field, value in values.items():
         setattr(upstream, field, value)
     upstream.save()
-    changes.upstream_changed(upstream)
     return upstream
 
 
@@ -544,9 +540,7 @@ def link_upstream(registry, upstream):
         if len(positions) >= MAX_UPSTREAMS:
             raise ValidationFailed({"registry_upstreams.position": [f"must be less than or equal to {MAX_UPSTREAMS}"]})
         position = max(positions, default=0) + 1
-        link = RegistryUpstream.objects.create(registry=registry, upstream=upstream, position=position)
-        changes.registry_changed(registry)
-        return link
+        return RegistryUpstream.objects.create(registry=registry, upstream=upstream, position=position)
 
 
 def move(link, position):
@@ -559,7 +553,6 @@ def move(link, position):
         order = [other for other in links if other.pk != link.pk]
         order.insert(position - 1, link)
         _renumber(order)
-        changes.registries_changed([link.registry_id])
     link.position = position
     return link
 
@@ -573,6 +566,7 @@ def _renumber(order):
     RegistryUpstream.objects.filter(pk__in=ids).update(position=F("position") + 1000)
     for index, link in enumerate(order, start=1):
         RegistryUpstream.objects.filter(pk=link.pk).update(position=index)
+    changes.registries_changed({link.registry_id for link in order})  # updates send no signal
 
 
 def unlink(link):
@@ -585,7 +579,6 @@ def unlink(link):
         )
         link.delete()
         _renumber(rest)
-        changes.registries_changed([link.registry_id])
 
 
 # --- test connection ---------------------------------------------------------------------------

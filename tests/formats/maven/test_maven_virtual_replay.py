@@ -62,3 +62,24 @@ def test_local_metadata_and_its_checksum_are_replayed_and_follow_deploys(client,
     again = wsgi_get(url(registry, METADATA), **reader)
     assert b"<version>2.0</version>" in again.body
     assert wsgi_get(url(registry, f"{METADATA}.sha1"), **reader).body.decode() == hashlib.sha1(again.body).hexdigest()
+
+
+def test_a_registry_option_change_is_seen_by_the_next_request(client, setup):
+    """Two local upstreams have the artifact: the first one's metadata, then, with
+    merge_maven_metadata switched on, both merged."""
+    registry, project, publisher, reader = setup
+    other = ProjectFactory(group=registry.group, path="fork", visibility="private")
+    other_publisher = auth_headers(AccessTokenFactory(user=member(other, AccessLevel.DEVELOPER)).plaintext)
+    services.create_local_upstream(
+        registry, {"name": "fork", "local_project_id": other.pk}, can_read_target=lambda target: None
+    )
+    deploy(client, project, publisher, "1.0")
+    deploy(client, other, other_publisher, "2.0")
+    first = wsgi_get(url(registry, METADATA), **reader)
+    assert b"<version>1.0</version>" in first.body and b"<version>2.0</version>" not in first.body
+    assert queries_for(url(registry, METADATA), **reader)[1] == 0
+
+    services.update_registry(registry, {"merge_maven_metadata": True})
+
+    merged = wsgi_get(url(registry, METADATA), **reader)
+    assert b"<version>1.0</version>" in merged.body and b"<version>2.0</version>" in merged.body
