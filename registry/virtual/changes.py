@@ -38,13 +38,9 @@ def registries_changed(registry_ids):
         epochs.bump(keys, required=False)
 
 
-def registry_changed(registry):
-    registries_changed([registry.pk])
-
-
 def upstreams_changed(upstream_ids):
-    """New epochs for every virtual registry that uses one of these upstreams (ids). Call it
-    before the links go (an upstream's deletion)."""
+    """New epochs for every virtual registry that uses one of these upstreams (ids). (A deleted
+    upstream's registries change with its links, which go first.)"""
     upstream_ids = list(upstream_ids)
     if not upstream_ids:
         return
