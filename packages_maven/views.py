@@ -31,11 +31,11 @@ from packages_maven.format import METADATA, VERSIONLESS, MavenFormat
 from registry import services
 from registry.documents import cached_document
 from registry.errors import Invalid, NotFound, Unauthenticated
-from registry.formats import FileDraft, PackageDraft
+from registry.formats import FileDraft, FileKind, PackageDraft
 from registry.models import INSTALLABLE, Package, PackageVersion
 from registry.spool import spool_request
 from registry.views import PROJECT, READ, PackageAPIView, ReadsPackage
-from registry.virtual.views import VirtualRegistryView
+from registry.virtual.views import VirtualRegistryView, check_path
 
 MAX_CHECKSUM_BODY = 4096
 XML_TYPES = {".pom": ("project", "pom"), METADATA: ("metadata", "maven-metadata.xml")}
@@ -227,6 +227,13 @@ class MavenVirtualView(VirtualRegistryView):
     """Any repository path through a virtual registry (registry.virtual; packages_maven.virtual)."""
 
     package_format = MavenFormat()
+
+    @classmethod
+    def document_path(cls, url_kwargs):
+        """maven-metadata.xml (and its checksums) at any level; files are never replayed."""
+        path = cls.package_format.virtual.parse(check_path(url_kwargs["maven_path"]))
+        base = path.base or path
+        return base if base.kind == FileKind.METADATA else None
 
     def get(self, request, registry_id, maven_path):
         return self.serve_path(request, maven_path)

@@ -391,6 +391,10 @@ class NpmVirtualView(VirtualRegistryView):
 
 
 class VirtualPackumentView(NpmVirtualView):
+    @classmethod
+    def document_path(cls, url_kwargs):
+        return FORMAT.virtual.packument_path(url_kwargs["package_name"], abbreviated=False)
+
     def get(self, request, registry_id, package_name):
         abbreviated = CORGI in request.headers.get("Accept", "")
         path = FORMAT.virtual.packument_path(package_name, abbreviated)

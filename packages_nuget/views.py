@@ -26,7 +26,7 @@ from registry.models import Package, PackageVersion
 from registry.spool import request_body, spool_multipart, spool_stream
 from registry.views import GROUP, READ, READS_PACKAGE, READS_WHOLE_FORMAT, AnyAccept, PackageAPIView, base_url
 from registry.virtual import resolver
-from registry.virtual.views import VirtualRegistryView, provenance_headers
+from registry.virtual.views import VirtualRegistryView, allow_replay, provenance_headers
 
 FORMAT = NugetFormat()
 JSON = "application/json; charset=utf-8"
@@ -397,9 +397,11 @@ class NugetVirtualView(VirtualRegistryView):
         return response
 
     def registration(self, request, registry_id, package_name):
-        """The served registration index, every page inlined, every URL pointing here."""
+        """The served registration index, every page inlined, every URL pointing here
+        (`self.read`: every Served it was built from)."""
         path = FORMAT.virtual.registration_path(package_name)
         served = resolver.resolve(self.registry, self.principal, FORMAT, path)
+        self.read = [served]
         document = nuget_virtual.load(served.read(FORMAT.virtual.metadata_cap))
         pages = document.get("items") if document else None
         if not isinstance(pages, list):
@@ -445,6 +447,7 @@ class NugetVirtualView(VirtualRegistryView):
             found = resolver.fetch_from(served.source, FORMAT, support.registration_page_path(lower, url))
             if found is None:
                 raise BadGateway("502 Bad Gateway - a page of the upstream registration is missing")
+            self.read.append(found)
             data = found.read(support.metadata_cap)
             size += len(data)
             if size > support.metadata_cap:
@@ -478,12 +481,21 @@ class VirtualServiceIndexView(NugetVirtualView):
 
 
 class VirtualRegistrationIndexView(NugetVirtualView):
+    @classmethod
+    def document_path(cls, url_kwargs):
+        return FORMAT.virtual.registration_path(url_kwargs["package_name"])
+
     def get(self, request, registry_id, package_name):
         served, document = self.registration(request, registry_id, package_name)
+        allow_replay(request, *self.read)
         return self.json(document, served)
 
 
 class VirtualRegistrationLeafView(NugetVirtualView):
+    @classmethod
+    def document_path(cls, url_kwargs):
+        return FORMAT.virtual.registration_path(url_kwargs["package_name"])
+
     def get(self, request, registry_id, package_name, package_version):
         served, document = self.registration(request, registry_id, package_name)
         wanted = parsers.normalize_version(package_version)
@@ -492,11 +504,16 @@ class VirtualRegistrationLeafView(NugetVirtualView):
                 entry = leaf.get("catalogEntry") if isinstance(leaf, dict) else None
                 if isinstance(entry, dict) and parsers.normalize_version(str(entry.get("version"))) == wanted:
                     leaf.update({"@type": ["Package"], "listed": entry.get("listed", True)})
+                    allow_replay(request, *self.read)
                     return self.json(leaf, served)
         raise NotFound("404 Package Not Found")
 
 
 class VirtualVersionsView(NugetVirtualView):
+    @classmethod
+    def document_path(cls, url_kwargs):
+        return FORMAT.virtual.versions_path(url_kwargs["package_name"])
+
     def get(self, request, registry_id, package_name):
         path = FORMAT.virtual.versions_path(package_name)
         served = resolver.resolve(self.registry, self.principal, FORMAT, path)
@@ -504,6 +521,7 @@ class VirtualVersionsView(NugetVirtualView):
         versions = document.get("versions") if document else None
         if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
             raise BadGateway("502 Bad Gateway - the upstream version list is malformed")
+        allow_replay(request, served)
         return self.json({"versions": [v.lower() for v in versions]}, served)
 
 

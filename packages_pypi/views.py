@@ -267,6 +267,10 @@ class VirtualSimpleIndexView(PypiVirtualView):
 
 
 class VirtualSimpleProjectView(PypiVirtualView):
+    @classmethod
+    def document_path(cls, url_kwargs):
+        return FORMAT.virtual.project_path(url_kwargs["package_name"])
+
     def get(self, request, registry_id, package_name):
         path = FORMAT.virtual.project_path(package_name)
         served = resolver.resolve(self.registry, self.principal, FORMAT, path)

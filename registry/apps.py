@@ -9,8 +9,10 @@ class RegistryConfig(AppConfig):
 
     def ready(self):
         from registry import invalidation
+        from registry.virtual import changes
 
         invalidation.connect()
+        changes.connect()
 
 
 class FormatAppConfig(AppConfig):

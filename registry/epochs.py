@@ -7,6 +7,9 @@ Redis keeps current (registry.epoch_mirror), or with one round trip when that me
 - package(format, name) and format_wide(format): the packages of that name / that format. These
   are the one stamp of a package: cached documents (registry.documents), replayed answers
   (registry.response_cache) and remembered file lookups (registry.access_cache) all key on them.
+- virtual_registry(id): one virtual registry's configuration and the remote cache it serves from
+  (registry.virtual.changes): what its replayed metadata answers key on, besides the packages of
+  the name they answer for (local upstreams).
 
 They live in Redis when there is one; without it (the embedded default) in files under the var
 directory that every process of the machine shares (the `epochs` cache), so documents cached in
@@ -147,6 +150,10 @@ def package(format_name, normalized_name):
 
 def format_wide(format_name):
     return f"{EPOCH_PREFIX}fmt:{format_name}"
+
+
+def virtual_registry(registry_id):
+    return f"{EPOCH_PREFIX}virtual:{registry_id}"
 
 
 def package_keys(format_name, normalized_name):

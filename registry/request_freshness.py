@@ -33,6 +33,13 @@ class RequestFreshness:
     package_stamps: tuple | None = None  # epochs of the packages the view reads, read before it ran
     reusable: bool = False  # the answer is a document that may be replayed
     download: DownloadFile | None = None  # the answer sends this file of the local blob store
+    # A time (epoch seconds) after which the answer must not be replayed even with every epoch
+    # unchanged (a cached upstream document due for revalidation then); None: no such limit.
+    valid_until: float | None = None
+
+    def replay_until(self, moment):
+        """Never replay the answer after `moment` (epoch seconds); the earliest limit wins."""
+        self.valid_until = moment if self.valid_until is None else min(self.valid_until, moment)
 
 
 def of(meta):

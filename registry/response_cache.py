@@ -15,11 +15,12 @@ while the view runs is never remembered as current.
 `ReuseApplication` wraps the WSGI application (packhouse.wsgi): the same request (same credential,
 path, query, host, Accept and gzip-ness) is answered from memory once all those epochs are found
 unchanged (registry.epochs: no round trip while the process's epoch mirror knows them), and never
-later than `RESPONSE_REUSE_SECONDS`, the credential's expiry or the next midnight (when
-memberships expire). When the credential's last-use time is due for an update, the request goes
-through Django, which records it. Anything else falls through to Django. Only 200 answers to GET
-are remembered; errors and denials are always computed afresh. On when the shared cache is Redis
-(PACKHOUSE_REDIS_URL).
+later than `RESPONSE_REUSE_SECONDS`, the credential's expiry, the next midnight (when
+memberships expire) or the limit the view set (RequestFreshness.valid_until: a virtual registry's
+cached upstream document due for revalidation). When the credential's last-use time is due for
+an update, the request goes through Django, which records it. Anything else falls through to
+Django. Only 200 answers to GET are remembered; errors and denials are always computed afresh. On
+when the shared cache is Redis (PACKHOUSE_REDIS_URL).
 
 Downloads from the local blob store are remembered the same way, without their bytes: the entry
 holds the blob's file, its size and the headers (registry.request_freshness.DownloadFile, named by
@@ -298,12 +299,17 @@ class ResponseReuseMiddleware:
         else:
             body = response.content
         principal = getattr(request, "auth", None)
+        valid_until = _valid_until(principal)
+        if state.valid_until is not None:
+            valid_until = min(valid_until, state.valid_until)
+        if valid_until <= time.time():
+            return
         store.put(
             state.reuse_key,
             Entry(
                 keys=remembered[0],
                 values=remembered[1],
-                valid_until=_valid_until(principal),
+                valid_until=valid_until,
                 touch_due=_touch_due(principal),
                 body=body,
                 headers=[(name, value) for name, value in response.items() if name.lower() != "content-length"],

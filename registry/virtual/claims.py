@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from accounts import audit
 from registry.models import Package
+from registry.virtual import changes
 from registry.virtual.models import NameClaim, Upstream
 
 
@@ -63,10 +64,13 @@ def backfill(upstream, implicit=()):
         [NameClaim(upstream=upstream, format=upstream.format, name=name) for name in names],
         ignore_conflicts=True,
     )
+    changes.upstream_changed(upstream)
 
 
 def record_publish(project, format_name, normalized_name):
-    """Claim `normalized_name` for every local upstream whose target covers `project`."""
+    """Claim `normalized_name` for every local upstream whose target covers `project`. (The
+    virtual registries' replayed answers for that name key on its package epoch, which the
+    publish changes: registry.virtual.changes.)"""
     covering = Upstream.objects.filter(kind=Upstream.Kind.LOCAL, format=format_name).filter(
         Q(local_project_id=project.pk) | Q(local_group_id__in=project.group_ids)
     )
@@ -94,6 +98,7 @@ def release(upstream, claims, reason):
                     "reason": reason,
                 },
             )
+        changes.upstream_changed(upstream)
 
 
 def add_scope_claims(upstream, scopes, reason):
@@ -107,6 +112,7 @@ def add_scope_claims(upstream, scopes, reason):
             [NameClaim(upstream=upstream, format=upstream.format, name=scope) for scope in new],
             ignore_conflicts=True,
         )
+        changes.upstream_changed(upstream)  # bulk_create sends no signal
         for claim in NameClaim.objects.filter(upstream=upstream, name__in=new).order_by("name"):
             audit.record(
                 "virtual_registry_claim_added",

@@ -15,6 +15,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from registry.virtual import changes
 from registry.virtual.models import CacheEntry, VirtualCleanupPolicy
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,9 @@ def run(policy_id):
                     into["deleted_size"] += row["size"] or 0
                     deleted_count += row["n"]
                     deleted_size += row["size"] or 0
+                upstream_ids = set(rows.values_list("upstream_id", flat=True))
                 rows.update(status=CacheEntry.Status.PENDING_DESTRUCTION)
+                changes.upstreams_changed(upstream_ids)
         status, failure = "scheduled", ""
     except Exception as exc:  # recorded on the policy; the next run tries again
         logger.exception("virtual registry cleanup policy %s failed", policy_id)

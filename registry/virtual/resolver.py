@@ -45,7 +45,7 @@ from registry.errors import BadGateway, NotFound, UpstreamUnavailable
 from registry.formats import FileKind
 from registry.lru import BoundedLRU
 from registry.storage import BlobStore
-from registry.virtual import addresses, claims, events, flight, health, http, rules
+from registry.virtual import addresses, changes, claims, events, flight, health, http, rules
 from registry.virtual.models import (
     CacheEntry,
     NegativeEntry,
@@ -80,6 +80,12 @@ class Served:
     # What the bytes are, without reading them: a local document's key (its upstream, the
     # caller's projects and the package's epoch), else the blob's digest (see `identity`).
     content_identity: str = ""
+    # Whether an answer built from this may be replayed before Django (registry.response_cache,
+    # through registry.virtual.views.memoized_answer), and until when: a cached upstream document
+    # until its validity ends (None: no time limit). Not replayable: anything not a HIT, and an
+    # answer that a negative cache entry of an upstream before it (or in its merge) decided.
+    replayable: bool = True
+    fresh_until: object = None  # a datetime
 
     @property
     def identity(self):
@@ -168,10 +174,14 @@ def _answer(registry, upstream, principal, fmt, path, by_upstream):
 
 def _walk(registry, walk, principal, fmt, path, by_upstream):
     """The first answer of `walk`'s upstreams, in order, or None."""
+    passed_remote = False
     for upstream in walk:
         found = _answer(registry, upstream, principal, fmt, path, by_upstream)
         if found is not None:
+            if passed_remote:  # a negative cache entry decided it: it changes when that expires
+                found.replayable = False
             return found
+        passed_remote = passed_remote or not upstream.is_local
     return None
 
 
@@ -184,6 +194,7 @@ def registry_options(registry, fmt):
 def _merged(registry, walk, principal, fmt, path, claiming, by_upstream):
     """One document merged from every candidate that has `path` (see the module's docstring)."""
     answers = []
+    passed_remote = False
     for upstream in walk:
         try:
             found = _answer(registry, upstream, principal, fmt, path, by_upstream)
@@ -193,12 +204,15 @@ def _merged(registry, walk, principal, fmt, path, claiming, by_upstream):
             ) from exc
         if found is not None:
             answers.append(found)
+        else:
+            passed_remote = passed_remote or not upstream.is_local
     if not answers:
         if claiming:
             names = ", ".join(upstream.name for upstream in claiming)
             raise NotFound(f"404 Not Found - {path.name} is claimed by local upstream {names}")
         raise NotFound()
     if len(answers) == 1 and not answers[0].rules:
+        answers[0].replayable = answers[0].replayable and not passed_remote
         return answers[0]
 
     def keeps(found):
@@ -209,7 +223,10 @@ def _merged(registry, walk, principal, fmt, path, claiming, by_upstream):
     stale = [found for found in answers if found.cache == "STALE"]
     states = {found.cache for found in answers}
     cache = next((state for state in ("STALE", "MISS", "REVALIDATED") if state in states), "HIT")
+    limits = [found.fresh_until for found in answers if found.fresh_until is not None]
     return Served(
+        replayable=not passed_remote and all(found.replayable for found in answers),
+        fresh_until=min(limits, default=None),
         blob=None,
         file_name=path.file_name,
         content_type=fmt.virtual.content_type(path),
@@ -347,13 +364,25 @@ def cached_metadata_keys(upstream):
     ).values_list("relative_path", flat=True)
 
 
-def is_fresh(entry, upstream, now):
+def fresh_until(entry, upstream):
+    """When a cache entry must be revalidated upstream; None: never, by time."""
     if entry.kind == FileKind.IMMUTABLE:
-        return True
+        return None
     hours = upstream.metadata_cache_validity_hours if entry.kind == FileKind.METADATA else upstream.cache_validity_hours
     if entry.kind == FileKind.MUTABLE and hours == 0:
-        return True
-    return now - entry.upstream_checked_at < timedelta(hours=hours)
+        return None
+    return entry.upstream_checked_at + timedelta(hours=hours)
+
+
+def is_fresh(entry, upstream, now):
+    until = fresh_until(entry, upstream)
+    return until is None or now < until
+
+
+def _hit(entry, upstream, fmt, path, now):
+    served = _served_entry(entry, fmt, path, "HIT", now)
+    served.fresh_until = fresh_until(entry, upstream)
+    return served
 
 
 def _negative(upstream, relative_path, now):
@@ -481,7 +510,7 @@ def _from_remote(upstream, fmt, path, force=False, retain=True):
     if entry is not None and not force and is_fresh(entry, upstream, now):
         if check and not _still_listed(upstream, fmt, path, entry, now):
             return None
-        return _served_entry(entry, fmt, path, "HIT", now)
+        return _hit(entry, upstream, fmt, path, now)
     if entry is None and _negative(upstream, key, now):
         return None
     with flight.single_flight(upstream.pk, key):
@@ -490,7 +519,7 @@ def _from_remote(upstream, fmt, path, force=False, retain=True):
             if entry is not None and is_fresh(entry, upstream, timezone.now()):
                 if check and not _still_listed(upstream, fmt, path, entry, now):
                     return None
-                return _served_entry(entry, fmt, path, "HIT", now)
+                return _hit(entry, upstream, fmt, path, now)
         return _fetch(upstream, fmt, path, entry, now)
 
 
@@ -528,6 +557,7 @@ def _fetch(upstream, fmt, path, entry, now):
         response.release()
         health.succeeded(upstream)
         CacheEntry.objects.filter(pk=entry.pk).update(upstream_checked_at=now)
+        _entry_changed(upstream, entry.kind)
         entry.upstream_checked_at = now
         return _served_entry(entry, fmt, path, "REVALIDATED", now)
     if status in (404, 410):
@@ -535,6 +565,7 @@ def _fetch(upstream, fmt, path, entry, now):
         health.succeeded(upstream)
         if entry is not None:
             CacheEntry.objects.filter(pk=entry.pk).update(status=CacheEntry.Status.PENDING_DESTRUCTION)
+            _entry_changed(upstream, entry.kind)
         _remember_missing(upstream, key, now)
         return None
     if status != 200:
@@ -547,6 +578,14 @@ def _fetch(upstream, fmt, path, entry, now):
     health.succeeded(upstream)
     stored = _store(upstream, fmt, path, response, url, entry, now, expected)
     return _served_entry(stored, fmt, path, "MISS" if entry is None else "REVALIDATED", now)
+
+
+def _entry_changed(upstream, kind):
+    """A cache entry of `upstream` was stored, replaced, revalidated or dropped: the registries
+    using it answer afresh (registry.virtual.changes). Released files (IMMUTABLE) are in no
+    document a registry replays, so storing one (every first download) changes nothing."""
+    if kind != FileKind.IMMUTABLE:
+        changes.upstream_changed(upstream)
 
 
 def _fetch_sidecar(upstream, auth):
@@ -629,6 +668,7 @@ def _store(upstream, fmt, path, response, url, entry, now, expected=None):
                     except IntegrityError:  # a concurrent miss stored it first
                         stored = live_entry(upstream, path.cache_key)
                 NegativeEntry.objects.filter(upstream=upstream, path_digest=path_digest(path.cache_key)).delete()
+                _entry_changed(upstream, path.kind)
         except BaseException:
             store.discard_unreferenced(written)
             raise

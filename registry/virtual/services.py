@@ -20,7 +20,7 @@ from django.db.models import F
 from accounts import audit
 from accounts.models import Group, Project
 from registry import secrets
-from registry.virtual import addresses, claims, events, health, http, rules
+from registry.virtual import addresses, changes, claims, events, health, http, rules
 from registry.virtual.models import (
     MAX_REGISTRIES,
     MAX_UPSTREAMS,
@@ -209,6 +209,7 @@ def _purge(upstream):
         status=CacheEntry.Status.PENDING_DESTRUCTION
     )
     NegativeEntry.objects.filter(upstream=upstream).delete()
+    changes.upstream_changed(upstream)
     return count
 
 
@@ -229,6 +230,7 @@ def delete_cache_entry(upstream, relative_path):
         if not entries.update(status=CacheEntry.Status.PENDING_DESTRUCTION):
             return False
         events.cache_entry_deleted(upstream, relative_path)
+        changes.upstream_changed(upstream)
     return True
 
 
@@ -712,6 +714,7 @@ def _renumber(order):
     RegistryUpstream.objects.filter(pk__in=ids).update(position=F("position") + 1000)
     for index, link in enumerate(order, start=1):
         RegistryUpstream.objects.filter(pk=link.pk).update(position=index)
+    changes.registries_changed({link.registry_id for link in order})  # updates send no signal
 
 
 def unlink(link, reason="removed from the registry"):

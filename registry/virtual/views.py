@@ -9,6 +9,11 @@
   NUL or more than 5000 characters (400) before the format parses them.
 - Files are streamed from the blob store, never redirected; headers say where they came from
   (`X-Packhouse-Cache`, `X-Packhouse-Upstream`, `Age` and `X-Packhouse-Stale-Reason` when stale).
+- Metadata documents are answered again before Django (registry.response_cache) when the view
+  names its document from the URL (`document_path`) and the answer was a HIT decided by no
+  negative cache entry: under the caller's identity and credential epochs, the registry's epoch
+  (registry.virtual.changes) and the epoch of the package name (local upstreams), and never past
+  the served cache entries' metadata validity.
 """
 
 import hashlib
@@ -20,7 +25,7 @@ from rest_framework.views import APIView
 from accounts import roles
 from accounts.authentication import TokenAuthentication, principal_of
 from accounts.throttling import PackageRequestThrottle
-from registry import documents, policy
+from registry import documents, epochs, policy, request_freshness
 from registry.errors import Invalid, NotFound, RegistryError, TooManyRequests, Unauthenticated
 from registry.formats import FileKind
 from registry.storage import BlobStore
@@ -72,7 +77,22 @@ def memoized_answer(request, registry, served, render, content_type, variant="")
     response = documents.memoized_document(request, signature, render, content_type, variant)
     for name, value in provenance_headers(served).items():
         response[name] = value
+    allow_replay(request, served)
     return response
+
+
+def allow_replay(request, *served):
+    """Mark the answer built from `served` (every Served the view read) as one
+    registry.response_cache may replay while the view's epochs (VirtualRegistryView.package_epochs)
+    are unchanged, and never once a cached upstream document it was built from is due for
+    revalidation: when every one of them was a HIT that no negative cache entry decided."""
+    if not served or not all(found.cache == "HIT" and found.replayable for found in served):
+        return
+    state = request_freshness.of(request.META)
+    state.reusable = True
+    for found in served:
+        if found.fresh_until is not None:
+            state.replay_until(found.fresh_until.timestamp())
 
 
 def respond(request, served, path):
@@ -119,6 +139,27 @@ class VirtualRegistryView(APIView):
     content_negotiation_class = AnyAccept
     http_method_names = ["get", "head"]
 
+    @classmethod
+    def document_path(cls, url_kwargs):
+        """The VirtualPath of the metadata document this view answers with, from the URL alone;
+        None: the view's answers are never replayed (files, search, documents of many names)."""
+        return None
+
+    @classmethod
+    def package_epochs(cls, url_kwargs):
+        """The epochs a replayed answer keys on (registry.response_cache), besides the caller's:
+        the registry's (registry.virtual.changes) and the package name's (local upstreams)."""
+        try:
+            path = cls.document_path(url_kwargs)
+        except RegistryError:
+            return None
+        if path is None or "registry_id" not in url_kwargs:
+            return None
+        return [
+            epochs.virtual_registry(url_kwargs["registry_id"]),
+            epochs.package(cls.package_format.name, path.name),
+        ]
+
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.principal = principal_of(request)
@@ -139,7 +180,13 @@ class VirtualRegistryView(APIView):
         support = self.package_format.virtual
         path = support.parse(check_path(raw_path))
         served = resolver.resolve(self.registry, self.principal, self.package_format, path.base or path)
-        return respond(request, served, path)
+        response = respond(request, served, path)
+        if (path.base or path).kind == FileKind.METADATA and (served.blob is None or path.checksum):
+            # A document built here (local, merged) or a checksum text: bytes of this response. A
+            # stored upstream document is served by the blob store (streamed, or handed to the
+            # front server), never replayed.
+            allow_replay(request, served)
+        return response
 
     def handle_exception(self, exc):
         if isinstance(exc, exceptions.Throttled):

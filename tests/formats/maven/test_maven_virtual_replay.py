@@ -1,0 +1,85 @@
+"""maven-metadata.xml of a virtual registry's local upstream (built here, with its checksums)
+answered again before Django (registry.response_cache, through packhouse.wsgi as gunicorn runs
+it): no query while nothing changed; a deploy into the local upstream's project is seen by the
+next request. Files are never replayed."""
+
+import hashlib
+
+import pytest
+
+from accounts.roles import AccessLevel
+from registry.models import VirtualRegistry
+from registry.virtual import services
+from tests.core.test_response_reuse import queries_for, wsgi_get
+from tests.factories import AccessTokenFactory, GroupFactory, ProjectFactory, member
+from tests.helpers import auth_headers
+
+pytestmark = pytest.mark.django_db
+METADATA = "com/acme/lib/maven-metadata.xml"
+
+
+@pytest.fixture
+def setup():
+    group = GroupFactory(path="acme")
+    project = ProjectFactory(group=group, path="lib", visibility="private")
+    registry = VirtualRegistry.objects.create(group=group, format="maven", name="maven")
+    services.create_local_upstream(
+        registry, {"name": "ours", "local_project_id": project.pk}, can_read_target=lambda target: None
+    )
+    # Both made before anything is remembered: a new membership changes the identity epoch.
+    publisher = auth_headers(AccessTokenFactory(user=member(project, AccessLevel.DEVELOPER)).plaintext)
+    reader = auth_headers(AccessTokenFactory(user=member(group, AccessLevel.REPORTER)).plaintext)
+    return registry, project, publisher, reader
+
+
+def deploy(client, project, publisher, version):
+    response = client.put(
+        f"/api/v4/projects/{project.pk}/packages/maven/com/acme/lib/{version}/lib-{version}.jar",
+        data=f"jar {version}".encode(),
+        content_type="application/octet-stream",
+        **publisher,
+    )
+    assert response.status_code in (200, 201), response.content
+
+
+def url(registry, path):
+    return f"/api/v4/virtual_registries/packages/maven/{registry.pk}/{path}"
+
+
+def test_local_metadata_and_its_checksum_are_replayed_and_follow_deploys(client, setup):
+    registry, project, publisher, reader = setup
+    deploy(client, project, publisher, "1.0")
+    first, first_queries = queries_for(url(registry, METADATA), **reader)
+    second, second_queries = queries_for(url(registry, METADATA), **reader)
+    assert first.status_code == 200 and first_queries > 0 and second_queries == 0
+    assert second.body == first.body and b"<version>1.0</version>" in second.body
+    sha1 = wsgi_get(url(registry, f"{METADATA}.sha1"), **reader)
+    assert sha1.body.decode() == hashlib.sha1(first.body).hexdigest()
+    assert queries_for(url(registry, f"{METADATA}.sha1"), **reader)[1] == 0
+
+    deploy(client, project, publisher, "2.0")
+
+    again = wsgi_get(url(registry, METADATA), **reader)
+    assert b"<version>2.0</version>" in again.body
+    assert wsgi_get(url(registry, f"{METADATA}.sha1"), **reader).body.decode() == hashlib.sha1(again.body).hexdigest()
+
+
+def test_a_registry_option_change_is_seen_by_the_next_request(client, setup):
+    """Two local upstreams have the artifact: the first one's metadata, then, with
+    merge_maven_metadata switched on, both merged."""
+    registry, project, publisher, reader = setup
+    other = ProjectFactory(group=registry.group, path="fork", visibility="private")
+    other_publisher = auth_headers(AccessTokenFactory(user=member(other, AccessLevel.DEVELOPER)).plaintext)
+    services.create_local_upstream(
+        registry, {"name": "fork", "local_project_id": other.pk}, can_read_target=lambda target: None
+    )
+    deploy(client, project, publisher, "1.0")
+    deploy(client, other, other_publisher, "2.0")
+    first = wsgi_get(url(registry, METADATA), **reader)
+    assert b"<version>1.0</version>" in first.body and b"<version>2.0</version>" not in first.body
+    assert queries_for(url(registry, METADATA), **reader)[1] == 0
+
+    services.update_registry(registry, {"merge_maven_metadata": True})
+
+    merged = wsgi_get(url(registry, METADATA), **reader)
+    assert b"<version>1.0</version>" in merged.body and b"<version>2.0</version>" in merged.body

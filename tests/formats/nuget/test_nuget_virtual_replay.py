@@ -1,0 +1,81 @@
+"""NuGet registration and version-list documents of a virtual registry's local upstream answered
+again before Django (registry.response_cache, through packhouse.wsgi as gunicorn runs it): no
+query while nothing changed; a publish in the local upstream's project is seen by the next
+request, a deletion too."""
+
+import pytest
+
+from accounts.roles import AccessLevel
+from registry.models import VirtualRegistry
+from registry.virtual import services
+from tests.core.test_response_reuse import queries_for, wsgi_get
+from tests.factories import AccessTokenFactory, GroupFactory, ProjectFactory, member
+from tests.formats.nuget.nupkg import multipart, nupkg
+from tests.helpers import auth_headers
+
+pytestmark = pytest.mark.django_db
+PACKAGE = "Acme.Widget"
+
+
+@pytest.fixture
+def setup():
+    group = GroupFactory(path="dotnet")
+    project = ProjectFactory(group=group, path="lib", visibility="private")
+    registry = VirtualRegistry.objects.create(group=group, format="nuget", name="nuget")
+    services.create_local_upstream(
+        registry, {"name": "ours", "local_project_id": project.pk}, can_read_target=lambda target: None
+    )
+    # Both made before anything is remembered: a new membership changes the identity epoch.
+    publisher = auth_headers(AccessTokenFactory(user=member(project, AccessLevel.MAINTAINER)).plaintext)
+    reader = auth_headers(AccessTokenFactory(user=member(group, AccessLevel.REPORTER)).plaintext)
+    return registry, project, publisher, reader
+
+
+def publish(client, project, publisher, version):
+    body, content_type = multipart(nupkg(PACKAGE, version))
+    endpoint = f"/api/v4/projects/{project.pk}/packages/nuget/"
+    response = client.put(endpoint, body, content_type=content_type, **publisher)
+    assert response.status_code == 201, response.content
+
+
+def url(registry, path):
+    return f"/api/v4/virtual_registries/packages/nuget/{registry.pk}/{path}"
+
+
+def registration_versions(answer):
+    assert answer.status_code == 200, answer.body
+    return sorted(leaf["catalogEntry"]["version"] for page in answer.json()["items"] for leaf in page["items"])
+
+
+@pytest.mark.parametrize(
+    "path, read",
+    [
+        ("metadata/acme.widget/index.json", registration_versions),
+        ("download/acme.widget/index.json", lambda answer: sorted(answer.json()["versions"])),
+    ],
+)
+def test_local_documents_are_replayed_and_follow_publishes(client, setup, path, read):
+    registry, project, publisher, reader = setup
+    publish(client, project, publisher, "1.0.0")
+    first, first_queries = queries_for(url(registry, path), **reader)
+    second, second_queries = queries_for(url(registry, path), **reader)
+    assert first_queries > 0 and second_queries == 0
+    assert second.body == first.body and read(second) == ["1.0.0"]
+
+    publish(client, project, publisher, "2.0.0")
+
+    assert read(wsgi_get(url(registry, path), **reader)) == ["1.0.0", "2.0.0"]
+
+
+def test_a_registration_leaf_is_replayed_and_follows_deletions(client, setup):
+    registry, project, publisher, reader = setup
+    publish(client, project, publisher, "1.0.0")
+    publish(client, project, publisher, "2.0.0")
+    leaf = url(registry, "metadata/acme.widget/1.0.0.json")
+    assert wsgi_get(leaf, **reader).json()["catalogEntry"]["version"] == "1.0.0"
+    assert queries_for(leaf, **reader)[1] == 0
+
+    deleted = client.delete(f"/api/v4/projects/{project.pk}/packages/nuget/{PACKAGE}/1.0.0", **publisher)
+    assert deleted.status_code == 204, deleted.content
+
+    assert wsgi_get(leaf, **reader).status_code == 404
