@@ -272,8 +272,7 @@ def token_used(principal):
     token = principal.access_token or principal.deploy_token
     today = timezone.now().date()
     kind = "deploy" if principal.kind == DEPLOY_TOKEN else token.kind
-    # The digest (of the secret, not the secret) tells two tokens apart across database resets.
-    key = f"audit-seen:{token.digest[:16]}:{record_.address}:{today.isoformat()}"
+    key = _seen_key(token.digest, record_.address, today)
     if key in _SEEN_HERE:
         return
     try:
@@ -298,6 +297,25 @@ def token_used(principal):
             **_token_target(token),
         )
     _remember_seen(key)  # as the cache note: never a second event for it today
+
+
+def _seen_key(digest, address, day):
+    # The digest (of the secret, not the secret) tells two tokens apart across database resets.
+    return f"audit-seen:{digest[:16]}:{address}:{day.isoformat()}"
+
+
+def token_use_noted(digest, address):
+    """Whether this process has already noted today's use of the token (by its digest) from
+    `address`, so that token_used would record nothing: a remembered answer may then be replayed
+    without running Django (registry.response_cache)."""
+    return _seen_key(digest, address, timezone.now().date()) in _SEEN_HERE
+
+
+def audited_token_digest(principal):
+    """The digest of the token whose use from a new address token_used records, or None."""
+    if principal is None or principal.kind not in (ACCESS_TOKEN, DEPLOY_TOKEN):
+        return None
+    return (principal.access_token or principal.deploy_token).digest
 
 
 def _remember_seen(key):

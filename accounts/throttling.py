@@ -29,7 +29,12 @@ logger = logging.getLogger(__name__)
 
 
 def client_address(request):
-    meta = request.META
+    return address_of(request.META)
+
+
+def address_of(meta):
+    """The client's address from a WSGI environ (request.META): X-Forwarded-For's entry that
+    many trusted proxies back (PACKHOUSE_TRUSTED_PROXY_COUNT), else REMOTE_ADDR."""
     if settings.TRUSTED_PROXY_COUNT:
         forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
         if len(forwarded) >= settings.TRUSTED_PROXY_COUNT:

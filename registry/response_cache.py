@@ -18,7 +18,9 @@ unchanged (registry.epochs: no round trip while the process's epoch mirror knows
 later than `RESPONSE_REUSE_SECONDS`, the credential's expiry, the next midnight (when
 memberships expire) or the limit the view set (RequestFreshness.valid_until: a virtual registry's
 cached upstream document due for revalidation). When the credential's last-use time is due for
-an update, the request goes through Django, which records it. Anything else falls through to
+an update, or the credential is a token whose use from the caller's address this process has not
+noted today (accounts.audit.token_used: one `token_used_from_new_ip` event per token, address and
+day), the request goes through Django, which records it. Anything else falls through to
 Django. Only 200 answers to GET are remembered; errors and denials are always computed afresh. On
 when the shared cache is Redis (PACKHOUSE_REDIS_URL).
 
@@ -45,8 +47,9 @@ from wsgiref.util import FileWrapper
 from django.conf import settings
 from django.core.signals import setting_changed
 
+from accounts import audit
 from accounts.authentication import CREDENTIAL_HEADERS
-from accounts.throttling import package_request_limits_on
+from accounts.throttling import address_of, package_request_limits_on
 from registry import download_counts, epochs, metrics, observe, request_freshness
 from registry.access_cache import identity_keys
 from registry.lru import BoundedLRU
@@ -94,6 +97,7 @@ class Entry:
     etag: str
     facts: dict = None  # registry.observe: route, format, who asked (for metrics and the log line)
     download: request_freshness.DownloadFile | None = None  # a download: this file instead of `body`
+    token_digest: str | None = None  # a token whose use from a new address is audited (accounts.audit)
 
     @property
     def size(self):
@@ -218,6 +222,12 @@ class ReuseApplication:
             return self.application(environ, start_response)
         key = request_key(environ)
         entry = store.get(key)
+        if (
+            entry is not None
+            and entry.token_digest
+            and not audit.token_use_noted(entry.token_digest, address_of(environ))
+        ):
+            entry = None  # a token from an address not noted today: Django answers and notes it
         if entry is not None and entry.download is not None:
             if any(name in environ for name in UNREPLAYED_DOWNLOAD_HEADERS):
                 return self.application(environ, start_response)  # Django's answer, left as it is
@@ -316,6 +326,7 @@ class ResponseReuseMiddleware:
                 etag=response.get("ETag", ""),
                 facts=observe.facts_of(request),
                 download=download,
+                token_digest=audit.audited_token_digest(principal),
             ),
         )
         metrics.REUSE.labels("built").inc()

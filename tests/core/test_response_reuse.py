@@ -265,6 +265,27 @@ def test_last_use_is_still_recorded(client, project, developer, settings):
     assert token.last_used_at > used
 
 
+def test_a_token_used_from_a_new_address_is_still_audited(client, project, token):
+    """A replay skips Django, which notes a token's first use from an address each day
+    (`token_used_from_new_ip`): an answer remembered for one address is not replayed to another
+    until Django has noted it."""
+    from accounts.models import AuditEvent
+
+    headers = auth_headers(token.plaintext, "bearer")
+    publish(client, project, "1.0.0", headers)
+    wsgi_get(packument_url(project), REMOTE_ADDR="10.0.0.5", **headers)
+    assert queries_for(packument_url(project), REMOTE_ADDR="10.0.0.5", **headers)[1] == 0  # replayed
+
+    moved, queries = queries_for(packument_url(project), REMOTE_ADDR="10.0.0.6", **headers)
+    assert moved.status_code == 200 and queries > 0  # Django answered, and noted the new address
+    noted = AuditEvent.objects.filter(action="token_used_from_new_ip", token_id=token.pk)
+    assert sorted(noted.filter(ip_address__startswith="10.").values_list("ip_address", flat=True)) == [
+        "10.0.0.5",
+        "10.0.0.6",
+    ]
+    assert queries_for(packument_url(project), REMOTE_ADDR="10.0.0.6", **headers)[1] == 0  # now replayed
+
+
 def test_pypi_simple_pages_follow_uploads(client, project, token):
     headers = auth_headers(token.plaintext, "bearer")
     base = f"/api/v4/projects/{project.pk}/packages/pypi"
