@@ -177,6 +177,10 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
+                if process.poll() is None:  # never booted: no server left behind on the test database
+                    process.kill()
+                    process.wait(timeout=10)
+                log.close()
                 raise RuntimeError(Path(log_path).read_text()) from None
             time.sleep(0.2)
     server = LiveRegistry(process, url, blob_dir, log_path)
