@@ -24,6 +24,13 @@ day), the request goes through Django, which records it. Anything else falls thr
 Django. Only 200 answers to GET are remembered; errors and denials are always computed afresh. On
 when the shared cache is Redis (PACKHOUSE_REDIS_URL).
 
+Each remembered entry is also put in the shared cache (Redis, `reuse:<key>`, until its own
+lifetime ends; bodies up to 1 MiB), so another worker of any node that has not built that answer
+yet takes it from there instead of running Django (PACKHOUSE_RESPONSE_REUSE_SHARED, on by
+default): a new worker, or pip's new connection landing on another worker, replays at once. The
+shared copy is checked against the epochs like a local one, and one found out of date is deleted
+there too. Only paths of the package endpoints (`/packages/`) are looked up.
+
 Downloads from the local blob store are remembered the same way, without their bytes: the entry
 holds the blob's file, its size and the headers (registry.request_freshness.DownloadFile, named by
 registry.services.serve for a FileResponse; links to the object store and X-Accel-Redirect
@@ -45,6 +52,7 @@ from dataclasses import dataclass
 from wsgiref.util import FileWrapper
 
 from django.conf import settings
+from django.core.cache import caches
 from django.core.signals import setting_changed
 
 from accounts import audit
@@ -71,6 +79,14 @@ KEY_HEADERS = (
     "HTTP_ACCEPT",
 )
 
+
+# Remembered entries are also kept in the shared cache (Redis) for the other workers of every node,
+# under this prefix, up to this size of body (a larger document is rebuilt by each worker).
+SHARED_PREFIX = "reuse:"
+SHARED_MAX_BODY = 1024 * 1024
+# Only paths with this in them are looked up there (the package and virtual registry endpoints,
+# where every remembered answer comes from): a page or an API listing costs no round trip.
+SHARED_PATH_MARK = "/packages/"
 
 # Request headers Django's FileResponse answers with the whole file but a view might not ignore: a
 # download asked with any of them is answered by Django, never replayed nor remembered.
@@ -175,6 +191,49 @@ def _forget_everything(**kwargs):
 setting_changed.connect(_forget_everything, dispatch_uid="response-cache-settings")
 
 
+def _shared_key(key):
+    return SHARED_PREFIX + key.hex()
+
+
+def shared_get(key):
+    """An entry another worker (of any node) remembered under `key`, now also remembered here;
+    None when there is none or the shared cache cannot be read. It is checked against the
+    epochs like any other before it is replayed."""
+    if not settings.RESPONSE_REUSE_SHARED:
+        return None
+    try:
+        entry = caches["default"].get(_shared_key(key))
+    except Exception as exc:  # the shared cache is an accelerator: Django answers
+        logger.warning("shared replay store unavailable: %s", exc.__class__.__name__)
+        return None
+    if not isinstance(entry, Entry):
+        return None
+    store.put(key, entry)
+    return entry
+
+
+def _shared_put(key, entry):
+    if not settings.RESPONSE_REUSE_SHARED or len(entry.body) > SHARED_MAX_BODY:
+        return
+    seconds = int(entry.valid_until - time.time())
+    if seconds < 1:
+        return
+    try:
+        caches["default"].set(_shared_key(key), entry, timeout=seconds)
+    except Exception as exc:
+        logger.warning("shared replay store unavailable: %s", exc.__class__.__name__)
+
+
+def forget(key):
+    """An entry found out of date: forgotten here and in the shared cache."""
+    store.discard(key)
+    if settings.RESPONSE_REUSE_SHARED:
+        try:
+            caches["default"].delete(_shared_key(key))
+        except Exception as exc:
+            logger.warning("shared replay store unavailable: %s", exc.__class__.__name__)
+
+
 def request_key(environ):
     """Everything in a WSGI environ that can change a document's bytes, hashed."""
     material = [environ.get(name, "") for name in KEY_HEADERS]
@@ -222,6 +281,8 @@ class ReuseApplication:
             return self.application(environ, start_response)
         key = request_key(environ)
         entry = store.get(key)
+        if entry is None and SHARED_PATH_MARK in environ.get("PATH_INFO", ""):
+            entry = shared_get(key)
         if (
             entry is not None
             and entry.token_digest
@@ -234,7 +295,7 @@ class ReuseApplication:
             answer = self._send_file(entry, environ, start_response)
             if answer is not None:
                 return answer
-            store.discard(key)
+            forget(key)
         elif entry is not None:
             answer = entry.replay(environ)
             if answer is not None:
@@ -243,7 +304,7 @@ class ReuseApplication:
                 metrics.REUSE.labels("replayed").inc()
                 start_response(status, [*headers, ("Content-Length", str(len(body)))])
                 return [body]
-            store.discard(key)
+            forget(key)
         environ[request_freshness.ENVIRON_KEY] = request_freshness.RequestFreshness(reuse_key=key)
         return self.application(environ, start_response)
 
@@ -314,21 +375,20 @@ class ResponseReuseMiddleware:
             valid_until = min(valid_until, state.valid_until)
         if valid_until <= time.time():
             return
-        store.put(
-            state.reuse_key,
-            Entry(
-                keys=remembered[0],
-                values=remembered[1],
-                valid_until=valid_until,
-                touch_due=_touch_due(principal),
-                body=body,
-                headers=[(name, value) for name, value in response.items() if name.lower() != "content-length"],
-                etag=response.get("ETag", ""),
-                facts=observe.facts_of(request),
-                download=download,
-                token_digest=audit.audited_token_digest(principal),
-            ),
+        entry = Entry(
+            keys=remembered[0],
+            values=remembered[1],
+            valid_until=valid_until,
+            touch_due=_touch_due(principal),
+            body=body,
+            headers=[(name, value) for name, value in response.items() if name.lower() != "content-length"],
+            etag=response.get("ETag", ""),
+            facts=observe.facts_of(request),
+            download=download,
+            token_digest=audit.audited_token_digest(principal),
         )
+        store.put(state.reuse_key, entry)
+        _shared_put(state.reuse_key, entry)
         metrics.REUSE.labels("built").inc()
 
 

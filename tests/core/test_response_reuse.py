@@ -286,6 +286,32 @@ def test_a_token_used_from_a_new_address_is_still_audited(client, project, token
     assert queries_for(packument_url(project), REMOTE_ADDR="10.0.0.6", **headers)[1] == 0  # now replayed
 
 
+def test_an_answer_one_worker_built_is_replayed_by_another(client, project, token):
+    """Remembered answers are shared through Redis: a worker that has not built an answer
+    replays the one another worker remembered, checked against the same epochs."""
+    headers = auth_headers(token.plaintext, "bearer")
+    publish(client, project, "1.0.0", headers)
+    first, built = queries_for(packument_url(project), **headers)
+    response_cache.store.clear()  # another worker: nothing of its own remembered
+    second, replayed = queries_for(packument_url(project), **headers)
+    assert built > 0 and replayed == 0
+    assert second.body == first.body and second.headers["ETag"] == first.headers["ETag"]
+
+    publish(client, project, "1.1.0", headers)
+    response_cache.store.clear()
+    third, queries = queries_for(packument_url(project), **headers)
+    assert queries > 0 and list(third.json()["versions"]) == ["1.0.0", "1.1.0"]  # never the old one
+
+
+def test_the_shared_copy_can_be_turned_off(client, project, token, settings):
+    settings.RESPONSE_REUSE_SHARED = False
+    headers = auth_headers(token.plaintext, "bearer")
+    publish(client, project, "1.0.0", headers)
+    queries_for(packument_url(project), **headers)
+    response_cache.store.clear()
+    assert queries_for(packument_url(project), **headers)[1] > 0
+
+
 def test_pypi_simple_pages_follow_uploads(client, project, token):
     headers = auth_headers(token.plaintext, "bearer")
     base = f"/api/v4/projects/{project.pk}/packages/pypi"
