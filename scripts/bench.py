@@ -79,6 +79,9 @@ class Server:
             "PACKHOUSE_WORKERS": os.environ.get("PACKHOUSE_WORKERS", "4"),
             "PACKHOUSE_GENERIC_MAX_FILE_SIZE": str(4 * 1024**3),
             "PACKHOUSE_CACHE_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+            # The virtual registry rows pull through this server's own endpoints over http.
+            "PACKHOUSE_VR_ALLOW_HTTP": "true",
+            "PACKHOUSE_VR_ALLOWED_HOSTS": "127.0.0.1",
         }
         self.process = None
 
