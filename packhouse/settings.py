@@ -288,6 +288,9 @@ ACCESS_CACHE_ENTRIES = env_int("ACCESS_CACHE_ENTRIES", 4096)
 AUTHORIZATION_MAX_AGE = env_int("AUTHORIZATION_MAX_AGE", 60)
 RESPONSE_REUSE_SECONDS = env_int("RESPONSE_REUSE_SECONDS", 60)
 RESPONSE_REUSE_MAX_BYTES = env_int("RESPONSE_REUSE_MAX_BYTES", 32 * 1024 * 1024)
+# Cached released files of virtual registries sent again before Django (registry.virtual.views.
+# allow_file_replay); off: each runs Django (what the bench compares against).
+VIRTUAL_FILE_REPLAY = env_bool("VIRTUAL_FILE_REPLAY", True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
