@@ -230,10 +230,15 @@ class MavenVirtualView(VirtualRegistryView):
 
     @classmethod
     def document_path(cls, url_kwargs):
-        """maven-metadata.xml (and its checksums) at any level; files are never replayed."""
+        """maven-metadata.xml (and its checksums) at any level; released files: `file_raw_path`."""
         path = cls.package_format.virtual.parse(check_path(url_kwargs["maven_path"]))
         base = path.base or path
         return base if base.kind == FileKind.METADATA else None
+
+    @classmethod
+    def file_raw_path(cls, url_kwargs):
+        """Any path: released files (FileKind.IMMUTABLE) are replayed (VirtualRegistryView.file_path)."""
+        return url_kwargs["maven_path"]
 
     def get(self, request, registry_id, maven_path):
         return self.serve_path(request, maven_path)

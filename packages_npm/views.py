@@ -417,8 +417,12 @@ class VirtualDistTagsView(NpmVirtualView):
 
 
 class VirtualTarballView(NpmVirtualView):
+    @classmethod
+    def file_raw_path(cls, url_kwargs):
+        return f"{url_kwargs['package_name']}/-/{url_kwargs['file_name']}"
+
     def get(self, request, registry_id, package_name, file_name):
-        return self.serve_path(request, f"{package_name}/-/{file_name}")
+        return self.serve_path(request, self.file_raw_path(self.kwargs))
 
     head = get
 

@@ -526,8 +526,12 @@ class VirtualVersionsView(NugetVirtualView):
 
 
 class VirtualDownloadView(NugetVirtualView):
+    @classmethod
+    def file_raw_path(cls, url_kwargs):
+        return f"download/{url_kwargs['package_name']}/{url_kwargs['package_version']}/{url_kwargs['file_name']}"
+
     def get(self, request, registry_id, package_name, package_version, file_name):
-        return self.serve_path(request, f"download/{package_name}/{package_version}/{file_name}")
+        return self.serve_path(request, self.file_raw_path(self.kwargs))
 
 
 class VirtualQueryView(NugetVirtualView):

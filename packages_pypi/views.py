@@ -289,5 +289,9 @@ class VirtualSimpleProjectView(PypiVirtualView):
 
 
 class VirtualFileView(PypiVirtualView):
+    @classmethod
+    def file_raw_path(cls, url_kwargs):
+        return f"files/{url_kwargs['project']}/{url_kwargs['key']}/{url_kwargs['file_name']}"
+
     def get(self, request, registry_id, project, key, file_name):
-        return self.serve_path(request, f"files/{project}/{key}/{file_name}")
+        return self.serve_path(request, self.file_raw_path(self.kwargs))

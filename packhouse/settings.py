@@ -290,6 +290,9 @@ RESPONSE_REUSE_SECONDS = env_int("RESPONSE_REUSE_SECONDS", 60)
 RESPONSE_REUSE_MAX_BYTES = env_int("RESPONSE_REUSE_MAX_BYTES", 32 * 1024 * 1024)
 # Remembered answers are shared by the workers of every node through Redis (registry.response_cache).
 RESPONSE_REUSE_SHARED = env_bool("RESPONSE_REUSE_SHARED", True)
+# Cached released files of virtual registries sent again before Django (registry.virtual.views.
+# allow_file_replay); off: each runs Django (what the bench compares against).
+VIRTUAL_FILE_REPLAY = env_bool("VIRTUAL_FILE_REPLAY", True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -5,7 +5,7 @@ the response-cache middleware adds the epochs it read before the view ran; the p
 (registry.views.PackageAPIView) adds the request's RequestMemory (registry.access_cache) and the
 epochs of the packages its GET reads, which registry.documents keys a document on; a document
 marks the answer reusable, a download from the local disk names the file it sends
-(`DownloadFile`, registry.services.serve); the middleware then remembers it.
+(`DownloadFile`, registry.services.serve; registry.virtual.views.allow_file_replay); the middleware then remembers it.
 It lives in the WSGI environ (request.META), so Django's and DRF's request objects share it.
 """
 

@@ -33,7 +33,8 @@ there too. Only paths of the package endpoints (`/packages/`) are looked up.
 
 Downloads from the local blob store are remembered the same way, without their bytes: the entry
 holds the blob's file, its size and the headers (registry.request_freshness.DownloadFile, named by
-registry.services.serve for a FileResponse; links to the object store and X-Accel-Redirect
+registry.services.serve for a FileResponse, and by registry.virtual.views.allow_file_replay for a
+virtual registry's cached released file, under that view's epochs; links to the object store and X-Accel-Redirect
 answers are never remembered). A replay opens the file, checks that it still has the blob's size
 (else Django answers, with the error it gives today) and hands it to the server's
 `wsgi.file_wrapper` (gunicorn: sendfile). Closing it, after the last byte or a broken connection,

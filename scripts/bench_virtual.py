@@ -17,15 +17,109 @@ the remote and the local registry, measured one after the other; and `npm instal
 `@bench/lib<n>` packages from a fresh npm cache, from the project endpoint and through both
 registries (the remote one's Packhouse cache warmed by one install first), in interleaved rounds,
 the median of each, with the workers' CPU per install.
+
+Released files replayed (issue 16, `PACKHOUSE_VIRTUAL_FILE_REPLAY`): the warm installs also go
+through a second gunicorn (`ExtraServer`: the same code, database, Redis db and blob store, as a
+second node would be) started with the file replay off, so that before and after are measured in
+the same run, in interleaved rounds; each install is run three times in a row (`run1`, `run2`,
+`run3`: what a registry answering the same installs often sees), with the replays each server
+answered (its /-/metrics). A worker remembers what it answered itself (four workers: a repeated
+request finds its answer in the worker it lands on only once that worker answered it), and every
+answer to one token is due again when the token's last use is (`TOKEN_LAST_USED_INTERVAL`, 60 s).
+
+Cold pull-through (`cold_pull_through`): a static npm registry (tests/advisory_server.py, a
+process of its own, its CPU counted for neither side) serves the same packages; each round starts
+a fresh one (new port: nothing cached anywhere), a fresh Packhouse virtual registry whose one
+remote upstream it is, and a fresh Verdaccio 6 whose one `uplinks` entry it is (empty storage),
+then `npm install`s the packages from a fresh npm cache through each, alternating which goes first.
 """
 
 import json
 import os
+import re
 import shutil
+import signal
 import statistics
 import subprocess
+import sys
 import time
 import urllib.request
+from pathlib import Path
+
+from bench_common import free_port, process_tree, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+class ExtraServer:
+    """A second gunicorn (no Celery) on `server`'s database, Redis db and blob store, as a second
+    node is, with `env` on top (here: the file replay off)."""
+
+    def __init__(self, server, workdir, **env):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        metrics = workdir / f"metrics-{self.port}"
+        metrics.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **server.env,
+            "PACKHOUSE_BIND": f"127.0.0.1:{self.port}",
+            "PACKHOUSE_METRICS_DIR": str(metrics),
+            **env,
+        }
+        self.process = None
+
+    def start(self):
+        log = open(self.workdir / f"server-{self.port}.log", "wb")  # noqa: SIM115 - the child holds it
+        self.process = subprocess.Popen(
+            [
+                str(VENV_BIN / "gunicorn"),
+                "packhouse.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                self.env.get("PACKHOUSE_WORKERS", "4"),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "8",
+                "--timeout",
+                "600",
+                "--access-logfile",
+                "-",
+                "--logger-class",
+                "packhouse.gunicorn_logging.AccessLogger",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(f"{self.url}/-/health", seconds=120)
+        return self
+
+    def worker_pids(self):
+        return [pid for pid in process_tree(self.process.pid) if pid != self.process.pid]
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def replayed(url):
+    """The answers a server replayed before Django so far (its /-/metrics)."""
+    with urllib.request.urlopen(f"{url}/-/metrics", timeout=30) as answer:  # noqa: S310 - our own URL
+        text = answer.read().decode()
+    return sum(
+        float(match.group(1))
+        for match in re.finditer(r'^packhouse_response_reuse_total\{[^}]*result="replayed"[^}]*\} (\S+)$', text, re.M)
+    )
 
 
 def _post(http, endpoint, token, body):
@@ -100,7 +194,7 @@ def documents(server, token, project_id, ids, wrk, seconds):
 
 
 def npm_install(workdir, label, npmrc, dependencies, cpu_seconds, pids):
-    """Seconds and the workers' CPU seconds of one `npm install` from a fresh npm cache."""
+    """Seconds and the server's CPU seconds (`pids`) of one `npm install` from a fresh npm cache."""
     directory = workdir / f"vr-install-{label}"
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir()
@@ -121,38 +215,152 @@ def npm_install(workdir, label, npmrc, dependencies, cpu_seconds, pids):
     return time.perf_counter() - start, cpu_seconds(pids) - before
 
 
-def installs(server, token, project_id, ids, names, workdir, cpu_seconds, rounds=3):
-    """`npm install` of `names` (`@bench/<name>` 1.0.0) from the project and both registries."""
-    host = server.url.split("://", 1)[1]
+IN_A_ROW = ("run1", "run2", "run3")
+
+
+def installs(server, token, project_id, ids, names, workdir, cpu_seconds, rounds=5, before=None):
+    """`npm install` of `names` (`@bench/<name>` 1.0.0) from the project and both registries;
+    with `before` (an ExtraServer with the file replay off) through both registries on it too.
+    Each install three times in a row (IN_A_ROW; see the module's docstring)."""
     project = f"api/v4/projects/{project_id}/packages/npm"
-    npmrcs = {"project": f"@bench:registry={server.url}/{project}/\n//{host}/{project}/:_authToken={token}\n"}
-    for kind in ("remote", "local"):
-        path = f"api/v4/virtual_registries/packages/npm/{ids[('npm', kind)]}"
-        npmrcs[f"virtual_{kind}"] = f"registry={server.url}/{path}/\n//{host}/{path}/:_authToken={token}\n"
+    servers = {"": server, "_before": before} if before is not None else {"": server}
+    npmrcs = {}
+    for suffix, target in servers.items():
+        host = target.url.split("://", 1)[1]
+        if not suffix:
+            npmrcs["project"] = (
+                target,
+                f"@bench:registry={target.url}/{project}/\n//{host}/{project}/:_authToken={token}\n",
+            )
+        for kind in ("remote", "local"):
+            path = f"api/v4/virtual_registries/packages/npm/{ids[('npm', kind)]}"
+            npmrcs[f"virtual_{kind}{suffix}"] = (
+                target,
+                f"registry={target.url}/{path}/\n//{host}/{path}/:_authToken={token}\n",
+            )
     dependencies = {f"@bench/{name}": "1.0.0" for name in names}
-    pids = server.worker_pids()
-    warm, _ = npm_install(workdir, "warm-up", npmrcs["virtual_remote"], dependencies, cpu_seconds, pids)
+    pids = {id(target): target.worker_pids() for target in servers.values()}
+    warm, _ = npm_install(workdir, "warm-up", npmrcs["virtual_remote"][1], dependencies, cpu_seconds, pids[id(server)])
     from registry.models import CacheEntry, Upstream
 
     remote = Upstream.objects.get(registry_upstreams__registry_id=ids[("npm", "remote")])
     cached = CacheEntry.objects.filter(upstream=remote, status="default").count()
-    samples = {label: [] for label in npmrcs}
+    samples = {(label, which): [] for label in npmrcs for which in IN_A_ROW}
     for _ in range(rounds):
-        for label, npmrc in npmrcs.items():
-            samples[label].append(npm_install(workdir, label, npmrc, dependencies, cpu_seconds, pids))
+        for label, (target, npmrc) in npmrcs.items():
+            for which in IN_A_ROW:
+                replays = replayed(target.url)
+                seconds, cpu = npm_install(workdir, label, npmrc, dependencies, cpu_seconds, pids[id(target)])
+                samples[(label, which)].append((seconds, cpu, replayed(target.url) - replays))
     result = {
         "packages": len(names),
         "rounds": rounds,
         "warm_up_through_remote_seconds": round(warm, 2),
         "remote_cache_entries_after_warm_up": cached,
     }
+    for (label, which), values in samples.items():
+        result.setdefault(label, {})[which] = {
+            "seconds": round(statistics.median(v[0] for v in values), 2),
+            "workers_cpu_ms": round(statistics.median(v[1] for v in values) * 1000),
+            "replayed_answers": round(statistics.median(v[2] for v in values)),
+            "samples": [[round(v[0], 2), round(v[1] * 1000), round(v[2])] for v in values],
+        }
+    for label in npmrcs:
+        for which in IN_A_ROW:
+            result[label][which]["vs_project_seconds"] = round(
+                result[label][which]["seconds"] / result["project"][which]["seconds"], 2
+            )
+    return result
+
+
+def verdaccio_proxy(directory, upstream_url):
+    """A fresh Verdaccio 6 (empty storage) whose one uplink is `upstream_url`; anyone reads."""
+    from tests.upstreams import Verdaccio, install_verdaccio
+
+    directory.mkdir(parents=True, exist_ok=True)
+    server = Verdaccio(directory)
+    storage = directory / "storage"
+    storage.mkdir()
+    config = directory / "config.yaml"
+    config.write_text(
+        f"""storage: {storage}
+uplinks:
+  upstream:
+    url: {upstream_url}/
+packages:
+  '**':
+    access: $all
+    proxy: upstream
+log: {{type: stdout, format: json, level: warn}}
+"""
+    )
+    server.process = subprocess.Popen(
+        ["node", str(install_verdaccio()), "--config", str(config), "--listen", f"127.0.0.1:{server.port}"],
+        cwd=directory,
+        stdout=open(server.log_path, "ab"),  # noqa: SIM115 - the child holds it
+        stderr=subprocess.STDOUT,
+    )
+    wait_for(f"{server.url}/-/ping", seconds=60)
+    return server
+
+
+def cold_pull_through(server, token, group_id, names, workdir, cpu_seconds, http, rounds=3):
+    """`npm install` of `names` through a fresh Packhouse virtual registry and a fresh Verdaccio,
+    both proxying the same fresh upstream, every cache empty (see the module's docstring)."""
+    from tests.upstreams import AdvisoryUpstream
+
+    api = f"{server.url}/api/v4"
+    host = server.url.split("://", 1)[1]
+    dependencies = {f"@bench/{name}": "1.0.0" for name in names}
+    pids = server.worker_pids()
+    samples = {"packhouse": [], "verdaccio": []}
+    entries = []
+    for number in range(rounds):
+        upstream = AdvisoryUpstream(workdir / f"cold-upstream-{number}")
+        upstream.files.mkdir(parents=True)
+        for name in names:
+            upstream.publish(f"@bench/{name}", "1.0.0", {"index.js": f"module.exports = {name!r};\n"})
+        upstream.start()
+        verdaccio = None
+        try:
+            registry = _post(
+                http,
+                f"{api}/groups/{group_id}/-/virtual_registries/packages/npm/registries",
+                token,
+                {"name": f"npm-cold-{number}"},
+            )
+            _post(
+                http,
+                f"{api}/virtual_registries/packages/npm/registries/{registry['id']}/upstreams",
+                token,
+                {"name": f"static upstream {number}", "url": upstream.url},
+            )
+            path = f"api/v4/virtual_registries/packages/npm/{registry['id']}"
+            packhouse_npmrc = f"registry={server.url}/{path}/\n//{host}/{path}/:_authToken={token}\n"
+            verdaccio = verdaccio_proxy(workdir / f"cold-verdaccio-{number}", upstream.url)
+            verdaccio_npmrc = f"registry={verdaccio.url}/\n"
+            order = [
+                ("packhouse", packhouse_npmrc, pids),
+                ("verdaccio", verdaccio_npmrc, process_tree(verdaccio.process.pid)),
+            ]
+            for label, npmrc, label_pids in order if number % 2 == 0 else order[::-1]:
+                seconds, cpu = npm_install(workdir, f"cold-{label}", npmrc, dependencies, cpu_seconds, label_pids)
+                samples[label].append((seconds, cpu))
+            from registry.models import CacheEntry
+
+            entries.append(CacheEntry.objects.filter(upstream__url=upstream.url, status="default").count())
+        finally:
+            if verdaccio is not None:
+                verdaccio.stop()
+            upstream.stop()
+    result = {"packages": len(names), "rounds": rounds, "packhouse_cache_entries_after": entries}
     for label, values in samples.items():
         result[label] = {
             "seconds": round(statistics.median(v[0] for v in values), 2),
-            "workers_cpu_ms": round(statistics.median(v[1] for v in values) * 1000),
+            "server_cpu_ms": round(statistics.median(v[1] for v in values) * 1000),
+            "samples": [[round(v[0], 2), round(v[1] * 1000)] for v in values],
         }
-    for label in ("virtual_remote", "virtual_local"):
-        result[f"{label}_vs_project_seconds"] = round(result[label]["seconds"] / result["project"]["seconds"], 2)
+    result["packhouse_vs_verdaccio_seconds"] = round(result["packhouse"]["seconds"] / result["verdaccio"]["seconds"], 2)
     return result
 
 
@@ -161,7 +369,13 @@ def measure(server, token, group_id, project_id, http, wrk, cpu_seconds, seconds
     ids = setup(server.url, token, group_id, project_id, http)
     results = {"registries": {f"{fmt}_{kind}": pk for (fmt, kind), pk in ids.items()}}
     results.update(documents(server, token, project_id, ids, wrk, seconds))
-    results["npm_install"] = installs(server, token, project_id, ids, names, workdir, cpu_seconds)
+    before = ExtraServer(server, workdir, PACKHOUSE_VIRTUAL_FILE_REPLAY="false").start()
+    try:
+        results["npm_install"] = installs(server, token, project_id, ids, names, workdir, cpu_seconds, before=before)
+    finally:
+        before.stop()
+    results["load_average_after_installs"] = [round(v, 2) for v in os.getloadavg()]
+    results["npm_cold_pull_through"] = cold_pull_through(server, token, group_id, names, workdir, cpu_seconds, http)
     results["load_average"] = {
         "before": [round(v, 2) for v in load_before],
         "after": [round(v, 2) for v in os.getloadavg()],

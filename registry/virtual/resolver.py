@@ -86,6 +86,11 @@ class Served:
     # answer that a negative cache entry of an upstream before it (or in its merge) decided.
     replayable: bool = True
     fresh_until: object = None  # a datetime
+    # A cached remote file's answer: when its cache entry's download count is next due (spec
+    # §3.4: at most one write per entry per minute). A replayed file answer (registry.response_cache,
+    # through registry.virtual.views.respond) never outlives it, so the first request after it is
+    # answered by Django, which counts it: replays change no count.
+    count_due: object = None  # a datetime
 
     @property
     def identity(self):
@@ -379,9 +384,17 @@ def is_fresh(entry, upstream, now):
     return until is None or now < until
 
 
-def _hit(entry, upstream, fmt, path, now):
+def _hit(entry, upstream, fmt, path, now, listing=None):
+    """A fresh cache entry served. `listing`: the metadata document that was found to still list
+    the file (retain_removed_versions off; False: the upstream could not be asked): the answer
+    holds while that document does, and is not replayed unless that was a HIT too."""
     served = _served_entry(entry, fmt, path, "HIT", now)
     served.fresh_until = fresh_until(entry, upstream)
+    if listing is not None:
+        if listing is False or listing.cache != "HIT" or not listing.replayable:
+            served.replayable = False
+        elif listing.fresh_until is not None:
+            served.fresh_until = min(filter(None, (served.fresh_until, listing.fresh_until)))
     return served
 
 
@@ -402,7 +415,7 @@ def _remember_missing(upstream, relative_path, now):
 
 
 def _served_entry(entry, fmt, path, cache, now, stale_reason=None):
-    _count_download(entry, now)
+    counted_at = _count_download(entry, now)
     age = int((now - entry.upstream_checked_at).total_seconds()) if stale_reason else None
     return Served(
         blob=entry.blob,
@@ -415,15 +428,23 @@ def _served_entry(entry, fmt, path, cache, now, stale_reason=None):
         age=age,
         etag=entry.upstream_etag,
         last_modified=entry.upstream_last_modified,
+        count_due=counted_at + DOWNLOAD_COUNT_INTERVAL,
     )
 
 
 def _count_download(entry, now):
-    """Downloads are counted at most once a minute per entry (one write, not one per request)."""
+    """Downloads are counted at most once a minute per entry (one write, not one per request);
+    when the entry was last counted (now, or less than a minute ago)."""
     if entry.downloaded_at is None or now - entry.downloaded_at >= DOWNLOAD_COUNT_INTERVAL:
-        CacheEntry.objects.filter(pk=entry.pk).filter(
-            Q(downloaded_at__isnull=True) | Q(downloaded_at__lte=now - DOWNLOAD_COUNT_INTERVAL)
-        ).update(downloads_count=F("downloads_count") + 1, downloaded_at=now)
+        counted = (
+            CacheEntry.objects.filter(pk=entry.pk)
+            .filter(Q(downloaded_at__isnull=True) | Q(downloaded_at__lte=now - DOWNLOAD_COUNT_INTERVAL))
+            .update(downloads_count=F("downloads_count") + 1, downloaded_at=now)
+        )
+        # Not counted: another request counted it since the entry was read, when exactly is not
+        # known here: taken as due now (this answer is not remembered).
+        return now if counted else now - DOWNLOAD_COUNT_INTERVAL
+    return entry.downloaded_at
 
 
 def _stale_or(entry, fmt, path, now, reason, error):
@@ -479,13 +500,14 @@ def _still_listed(upstream, fmt, path, entry, now):
     taken as the resolver serves it (revalidated once stale), and read again only when it
     changed since the file was last found in it (`upstream_checked_at` of the file's entry, which
     nothing else uses for immutable files). When the upstream cannot be asked, the cached file
-    stays served."""
+    stays served. (whether it is listed, the metadata's Served it was found in, or False when the
+    upstream could not be asked.)"""
     try:
         document = _from_remote(upstream, fmt, path.metadata)
     except (UpstreamUnavailable, BadGateway):
-        return True
+        return True, False
     if document is None:
-        return False  # the name is gone upstream
+        return False, None  # the name is gone upstream
     changed = CacheEntry.objects.filter(
         upstream=upstream,
         path_digest=path_digest(path.metadata.cache_key),
@@ -493,11 +515,19 @@ def _still_listed(upstream, fmt, path, entry, now):
         updated_at__gt=entry.upstream_checked_at,
     )
     if not changed.exists():
-        return True
+        return True, document
     if fmt.virtual.file_origin(path, document.read(fmt.virtual.metadata_cap), upstream.url) is None:
-        return False
+        return False, None
     CacheEntry.objects.filter(pk=entry.pk).update(upstream_checked_at=now)
-    return True
+    return True, document
+
+
+def _listed_hit(entry, upstream, fmt, path, now, check):
+    """A fresh entry served (None: `check` found its metadata no longer lists it)."""
+    if not check:
+        return _hit(entry, upstream, fmt, path, now)
+    listed, listing = _still_listed(upstream, fmt, path, entry, now)
+    return _hit(entry, upstream, fmt, path, now, listing) if listed else None
 
 
 def _from_remote(upstream, fmt, path, force=False, retain=True):
@@ -508,18 +538,14 @@ def _from_remote(upstream, fmt, path, force=False, retain=True):
     entry = live_entry(upstream, key)
     check = not retain and path.metadata is not None and fmt.virtual.metadata_lists_files
     if entry is not None and not force and is_fresh(entry, upstream, now):
-        if check and not _still_listed(upstream, fmt, path, entry, now):
-            return None
-        return _hit(entry, upstream, fmt, path, now)
+        return _listed_hit(entry, upstream, fmt, path, now, check)
     if entry is None and _negative(upstream, key, now):
         return None
     with flight.single_flight(upstream.pk, key):
         if not force:  # another request may have stored it while this one waited
             entry = live_entry(upstream, key)
             if entry is not None and is_fresh(entry, upstream, timezone.now()):
-                if check and not _still_listed(upstream, fmt, path, entry, now):
-                    return None
-                return _hit(entry, upstream, fmt, path, now)
+                return _listed_hit(entry, upstream, fmt, path, now, check)
         return _fetch(upstream, fmt, path, entry, now)
 
 

@@ -14,18 +14,26 @@
   negative cache entry: under the caller's identity and credential epochs, the registry's epoch
   (registry.virtual.changes) and the epoch of the package name (local upstreams), and never past
   the served cache entries' metadata validity.
+- Released files (FileKind.IMMUTABLE: the archives clients install) are sent again from
+  their file of the local blob store before Django, under the same epochs, when the view names
+  the file from the URL (`file_raw_path`) and the answer was such a HIT (`allow_file_replay`):
+  never a MISS, STALE or REVALIDATED answer, HEAD, a checksum text, a Range or conditional
+  request, or a blob of the object store. A cached remote file's hits are counted on its cache
+  entry at most once a minute (spec §3.4): its replay ends when the count is due, so the next
+  request runs Django and counts it (the counts are those of an instance without replays).
 """
 
 import hashlib
 
-from django.http import HttpResponse
+from django.conf import settings
+from django.http import FileResponse, HttpResponse
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from accounts import roles
 from accounts.authentication import TokenAuthentication, principal_of
 from accounts.throttling import PackageRequestThrottle
-from registry import documents, epochs, policy, request_freshness
+from registry import documents, epochs, observe, policy, request_freshness
 from registry.errors import Invalid, NotFound, RegistryError, TooManyRequests, Unauthenticated
 from registry.formats import FileKind
 from registry.storage import BlobStore
@@ -108,9 +116,35 @@ def respond(request, served, path):
             response.content = b""
         return response
     headers.update({"X-Checksum-SHA1": blob.sha1, "X-Checksum-MD5": blob.md5, "X-Checksum-SHA256": blob.sha256})
-    return BlobStore().serve(
+    store = BlobStore()
+    response = store.serve(
         blob, path.file_name, request, content_type=served.content_type, allow_redirect=False, headers=headers
     )
+    allow_file_replay(request, served, store, response)
+    return response
+
+
+def allow_file_replay(request, served, store, response):
+    """Name the file of a cached released file's answer to registry.response_cache, which then
+    sends that file again without Django while the view's epochs (VirtualRegistryView.package_epochs:
+    the caller's, the registry's, the package name's) are unchanged: a GET answered HIT from the
+    local disk (a FileResponse, not X-Accel-Redirect nor the object store) of an immutable file
+    that no negative cache entry decided. Never past the metadata validity of the document that
+    was found to still list it, nor past the time the cache entry's download count is due (the
+    next request then runs Django, which counts it: at most one count per entry per minute, as
+    without replays)."""
+    if request.method != "GET" or not isinstance(response, FileResponse) or not settings.VIRTUAL_FILE_REPLAY:
+        return
+    if served.cache != "HIT" or not served.replayable or served.kind != FileKind.IMMUTABLE:
+        return
+    state = request_freshness.of(request.META)
+    blob = served.blob
+    state.download = request_freshness.DownloadFile(
+        path=store.storage.path(blob.key), size=blob.size, version_id=None, format=observe.format_of(request)
+    )
+    for limit in (served.fresh_until, served.count_due):
+        if limit is not None:
+            state.replay_until(limit.timestamp())
 
 
 def _document_response(request, served, path, headers):
@@ -142,15 +176,32 @@ class VirtualRegistryView(APIView):
     @classmethod
     def document_path(cls, url_kwargs):
         """The VirtualPath of the metadata document this view answers with, from the URL alone;
-        None: the view's answers are never replayed (files, search, documents of many names)."""
+        None: no document of this view is replayed (files: `file_raw_path`; search, documents of many
+        names: never)."""
         return None
+
+    @classmethod
+    def file_raw_path(cls, url_kwargs):
+        """The path (as `serve_path` takes it) of the file this view sends, from the URL alone;
+        None: the view sends no file of the blob store."""
+        return None
+
+    @classmethod
+    def file_path(cls, url_kwargs):
+        """The VirtualPath of the released file this view answers with, from the URL alone (its
+        answer may be replayed: `respond`); None for anything else (checksums, mutable files)."""
+        raw = cls.file_raw_path(url_kwargs)
+        if raw is None:
+            return None
+        path = cls.package_format.virtual.parse(check_path(raw))
+        return path if path.base is None and path.kind == FileKind.IMMUTABLE else None
 
     @classmethod
     def package_epochs(cls, url_kwargs):
         """The epochs a replayed answer keys on (registry.response_cache), besides the caller's:
         the registry's (registry.virtual.changes) and the package name's (local upstreams)."""
         try:
-            path = cls.document_path(url_kwargs)
+            path = cls.document_path(url_kwargs) or cls.file_path(url_kwargs)
         except RegistryError:
             return None
         if path is None or "registry_id" not in url_kwargs:

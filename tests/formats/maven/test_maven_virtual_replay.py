@@ -1,7 +1,8 @@
 """maven-metadata.xml of a virtual registry's local upstream (built here, with its checksums)
 answered again before Django (registry.response_cache, through packhouse.wsgi as gunicorn runs
 it): no query while nothing changed; a deploy into the local upstream's project is seen by the
-next request. Files are never replayed."""
+next request. A released jar is sent again from its file (registry.virtual.views.allow_file_replay),
+its checksum never."""
 
 import hashlib
 
@@ -10,6 +11,7 @@ import pytest
 from accounts.roles import AccessLevel
 from registry.models import VirtualRegistry
 from registry.virtual import services
+from tests.core.test_download_replay import wsgi
 from tests.core.test_response_reuse import queries_for, wsgi_get
 from tests.factories import AccessTokenFactory, GroupFactory, ProjectFactory, member
 from tests.helpers import auth_headers
@@ -83,3 +85,18 @@ def test_a_registry_option_change_is_seen_by_the_next_request(client, setup):
 
     merged = wsgi_get(url(registry, METADATA), **reader)
     assert b"<version>1.0</version>" in merged.body and b"<version>2.0</version>" in merged.body
+
+
+def test_a_local_jar_is_replayed_and_its_checksum_is_not(client, setup):
+    registry, project, publisher, reader = setup
+    deploy(client, project, publisher, "1.0")
+    jar = url(registry, "com/acme/lib/1.0/lib-1.0.jar")
+    first = wsgi(jar, **reader)
+    assert first.status == 200 and first.body == b"jar 1.0" and first.django_ran
+
+    replays = [wsgi(jar, **reader) for _ in range(2)]
+    checksums = [wsgi(f"{jar}.sha1", **reader) for _ in range(3)]
+
+    assert all(not answer.django_ran and answer.queries == 0 and answer.same_as(first) for answer in replays)
+    assert all(answer.django_ran and answer.status == 200 for answer in checksums)
+    assert {answer.body.decode() for answer in checksums} == {hashlib.sha1(b"jar 1.0").hexdigest()}

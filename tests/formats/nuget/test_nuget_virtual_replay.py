@@ -1,13 +1,14 @@
 """NuGet registration and version-list documents of a virtual registry's local upstream answered
 again before Django (registry.response_cache, through packhouse.wsgi as gunicorn runs it): no
 query while nothing changed; a publish in the local upstream's project is seen by the next
-request, a deletion too."""
+request, a deletion too. A .nupkg is sent again from its file until its version is deleted."""
 
 import pytest
 
 from accounts.roles import AccessLevel
 from registry.models import VirtualRegistry
 from registry.virtual import services
+from tests.core.test_download_replay import wsgi
 from tests.core.test_response_reuse import queries_for, wsgi_get
 from tests.factories import AccessTokenFactory, GroupFactory, ProjectFactory, member
 from tests.formats.nuget.nupkg import multipart, nupkg
@@ -79,3 +80,19 @@ def test_a_registration_leaf_is_replayed_and_follows_deletions(client, setup):
     assert deleted.status_code == 204, deleted.content
 
     assert wsgi_get(leaf, **reader).status_code == 404
+
+
+def test_a_local_nupkg_is_replayed_until_its_version_is_deleted(client, setup):
+    registry, project, publisher, reader = setup
+    publish(client, project, publisher, "1.0.0")
+    download = url(registry, "download/acme.widget/1.0.0/acme.widget.1.0.0.nupkg")
+    first = wsgi(download, **reader)
+    assert first.status == 200 and first.django_ran and first.body.startswith(b"PK")
+
+    replay = wsgi(download, **reader)
+    assert not replay.django_ran and replay.queries == 0 and replay.same_as(first)
+
+    deleted = client.delete(f"/api/v4/projects/{project.pk}/packages/nuget/{PACKAGE}/1.0.0", **publisher)
+    assert deleted.status_code == 204, deleted.content
+
+    assert wsgi(download, **reader).status == 404

@@ -1,0 +1,84 @@
+"""Cached files of a PyPI virtual registry sent again before Django (registry.response_cache;
+registry.virtual.views.allow_file_replay): a repeated HIT is sent from its file with no query and
+the same bytes; a MISS is not remembered; a purge is seen by the next request, which fetches the
+file again."""
+
+import hashlib
+
+import pytest
+
+from accounts.roles import AccessLevel
+from registry import metrics
+from registry.models import RegistryUpstream, Upstream, VirtualRegistry
+from registry.virtual import services
+from tests.core.test_download_replay import wsgi
+from tests.factories import AccessTokenFactory, GroupFactory, member
+from tests.helpers import auth_headers
+from tests.upstreams import StaticUpstream
+
+pytestmark = pytest.mark.django_db
+PAYLOAD = b"an sdist's bytes " * 1000
+
+
+@pytest.fixture(autouse=True)
+def _local_upstreams_allowed(settings):
+    settings.VR_ALLOW_HTTP = True
+    settings.VR_ALLOW_LOCAL_NETWORK = True
+
+
+@pytest.fixture
+def server(tmp_path):
+    page = tmp_path / "simple" / "demo"
+    page.mkdir(parents=True)
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    page.joinpath("index.html").write_text(
+        f'<html><body><a href="../../files/demo-1.0.tar.gz#sha256={digest}">demo-1.0.tar.gz</a></body></html>'
+    )
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "demo-1.0.tar.gz").write_bytes(PAYLOAD)
+    started = StaticUpstream(tmp_path, log_path=tmp_path / "log").start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def registry(server):
+    group = GroupFactory(path="acme")
+    registry = VirtualRegistry.objects.create(group=group, format="pypi", name="py")
+    upstream = Upstream.objects.create(group=group, format="pypi", kind="remote", name="a", url=f"{server.url}/simple")
+    RegistryUpstream.objects.create(registry=registry, upstream=upstream, position=1)
+    registry.headers = auth_headers(AccessTokenFactory(user=member(group, AccessLevel.GUEST)).plaintext)
+    none = f"/api/v4/virtual_registries/packages/pypi/{registry.pk}/files/none/{'0' * 64}/none-1.0.tar.gz"
+    assert wsgi(none, **registry.headers).status == 404  # the token's first use (recorded, not due again)
+    return registry
+
+
+def get(registry):
+    key = hashlib.sha256(PAYLOAD).hexdigest()
+    return wsgi(
+        f"/api/v4/virtual_registries/packages/pypi/{registry.pk}/files/demo/{key}/demo-1.0.tar.gz", **registry.headers
+    )
+
+
+def file_fetches(server):
+    return [line for line in server.requests() if line.startswith("GET /files/demo-1.0.tar.gz")]
+
+
+def test_a_cached_file_is_replayed_and_a_purge_fetches_it_again(registry, server):
+    before = metrics.REUSE.labels("replayed")._value.get()
+    miss = get(registry)
+    assert miss.status == 200 and miss.headers["X-Packhouse-Cache"] == "MISS" and miss.body == PAYLOAD
+    hit = get(registry)
+    assert hit.django_ran and hit.headers["X-Packhouse-Cache"] == "HIT"  # a MISS is not remembered
+
+    replays = [get(registry) for _ in range(3)]
+
+    assert all(not answer.django_ran and answer.queries == 0 and answer.same_as(hit) for answer in replays)
+    assert metrics.REUSE.labels("replayed")._value.get() == before + 3
+    assert len(file_fetches(server)) == 1
+
+    services.purge_upstream_cache(Upstream.objects.get(name="a"))
+
+    again = get(registry)
+    assert again.django_ran and again.headers["X-Packhouse-Cache"] == "MISS" and again.body == PAYLOAD
+    assert len(file_fetches(server)) == 2
