@@ -12,7 +12,6 @@
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from tests.helpers import free_port
 from tests.seaweed import Bucket, SeaweedFS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,9 +92,7 @@ def s3_storage(_isolated_storage, settings, seaweedfs):
 
 
 def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 class LiveRegistry:

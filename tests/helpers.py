@@ -1,6 +1,8 @@
 """Small helpers shared by tests."""
 
 import base64
+import random
+import socket
 from pathlib import Path
 
 
@@ -54,3 +56,36 @@ def installing():
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     return held()
+
+
+def _ephemeral_range():
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_ports(n):
+    """`n` distinct ports free now, below the kernel's ephemeral range: a stopped server starts
+    again on its ports (tests that stop the store on purpose), and a port from that range may be
+    taken meanwhile by any outgoing connection of the machine (one of them once held the gRPC
+    port of a restarting SeaweedFS). Every server a test starts takes its ports from here."""
+    low = max(1024, _ephemeral_range()[0] - 12000)
+    high = _ephemeral_range()[0] - 1
+    ports = []
+    while len(ports) < n:
+        port = random.randint(low, high)  # noqa: S311 - not a secret
+        if port in ports:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+    return ports
+
+
+def free_port():
+    return free_ports(1)[0]

@@ -9,7 +9,6 @@ it back on the same ports and data with `start()`.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from tests.helpers import free_ports
 
 ACCESS_KEY = "packhouse-tests"
 SECRET_KEY = "packhouse-tests-secret"
@@ -38,17 +39,6 @@ PORT_FLAGS = (
 _buckets = count()
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 class SeaweedFS:
     """`ports` ({flag: port}) and the keys default to free ports and the tests' identity
     (`make cluster` passes the ones it keeps in its directory, so its data outlives a restart)."""
@@ -66,7 +56,7 @@ class SeaweedFS:
         }
         self.config.write_text(json.dumps({"identities": [identity]}))
         self.config.chmod(0o600)
-        self.ports = ports or dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS)), strict=True))
+        self.ports = ports or dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
         self.log_path = self.directory / "weed.log"
         self.process = None

@@ -27,13 +27,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.helpers import installing
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import free_port, installing
 
 
 class StaticUpstream:
