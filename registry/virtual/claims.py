@@ -13,9 +13,8 @@ which records the audit event `virtual_registry_claim_released`.
 from django.db import transaction
 from django.db.models import Q
 
-from accounts import audit
 from registry.models import Package
-from registry.virtual import changes
+from registry.virtual import changes, events
 from registry.virtual.models import NameClaim, Upstream
 
 
@@ -85,19 +84,7 @@ def release(upstream, claims, reason):
     with transaction.atomic():
         for claim in claims:
             claim.delete()
-            audit.record(
-                "virtual_registry_claim_released",
-                upstream.group,
-                target_type="NameClaim",
-                target_id=claim.pk,
-                target_details=claim.name,
-                details={
-                    "upstream_id": upstream.pk,
-                    "upstream_name": upstream.name,
-                    "claim": claim.name,
-                    "reason": reason,
-                },
-            )
+            events.claim_released(upstream, claim, reason)
         changes.upstream_changed(upstream)
 
 
@@ -114,19 +101,7 @@ def add_scope_claims(upstream, scopes, reason):
         )
         changes.upstream_changed(upstream)  # bulk_create sends no signal
         for claim in NameClaim.objects.filter(upstream=upstream, name__in=new).order_by("name"):
-            audit.record(
-                "virtual_registry_claim_added",
-                upstream.group,
-                target_type="NameClaim",
-                target_id=claim.pk,
-                target_details=claim.name,
-                details={
-                    "upstream_id": upstream.pk,
-                    "upstream_name": upstream.name,
-                    "claim": claim.name,
-                    "reason": reason,
-                },
-            )
+            events.claim_added(upstream, claim, reason)
 
 
 def scope_claims(upstream, support):

@@ -17,8 +17,9 @@ registry.virtual.services with the caller of the page or API as actor:
   claims that went with it.
 
 The details name the registry, the upstream and its target (a project or group path); a local
-upstream holds no secret. Claim releases and additions are recorded where claims change
-(registry.virtual.claims: `virtual_registry_claim_released`, `virtual_registry_claim_added`).
+upstream holds no secret. Claim releases and additions (`virtual_registry_claim_released`,
+`virtual_registry_claim_added`) are recorded here too, called where claims change
+(registry.virtual.claims).
 
 Every other management change (spec §5.5), also written by registry.virtual.services in the
 change's transaction, so the page and the API record alike and a refused change records nothing:
@@ -260,4 +261,23 @@ def cache_entry_deleted(upstream, relative_path):
         target_id=upstream.pk,
         target_details=relative_path[:1024],
         details={**_upstream(upstream), "path": relative_path[:1024]},
+    )
+
+
+def claim_added(upstream, claim, reason):
+    _claim_event("virtual_registry_claim_added", upstream, claim, reason)
+
+
+def claim_released(upstream, claim, reason):
+    _claim_event("virtual_registry_claim_released", upstream, claim, reason)
+
+
+def _claim_event(action, upstream, claim, reason):
+    audit.record(
+        action,
+        upstream.group,
+        target_type="NameClaim",
+        target_id=claim.pk,
+        target_details=claim.name,
+        details={"upstream_id": upstream.pk, "upstream_name": upstream.name, "claim": claim.name, "reason": reason},
     )
