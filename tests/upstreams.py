@@ -30,6 +30,20 @@ from pathlib import Path
 from tests.helpers import free_port, installing
 
 
+def wait_listening(process, port, seconds, what):
+    """Until `process` accepts connections on 127.0.0.1:`port`; RuntimeError naming `what` when it
+    exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.1)
+
+
 class StaticUpstream:
     def __init__(self, directory, log_path=None):
         self.directory = directory
@@ -144,15 +158,8 @@ class AdvisoryUpstream:
             stdout=subprocess.DEVNULL,
             stderr=open(self.directory / "server.log", "ab"),  # noqa: SIM115 - the child holds it
         )  # fmt: skip
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return self
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the advisory server did not start") from None
-                time.sleep(0.1)
+        wait_listening(self.process, self.port, 15, "the advisory server")
+        return self
 
     def audits(self):
         """The audit requests received, oldest first: {path, content_encoding, authorization,
@@ -419,15 +426,8 @@ class OutboundProxy:
             stdout=subprocess.DEVNULL,
             stderr=open(self.directory / "out.log", "ab"),  # noqa: SIM115 - the child holds it
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return self
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("proxy.py did not start") from None
-                time.sleep(0.2)
+        wait_listening(self.process, self.port, 30, "proxy.py")
+        return self
 
     def connected(self):
         try:
