@@ -12,13 +12,10 @@ the row is found by digest.
 
 import base64
 import binascii
-from datetime import timedelta
 
-from django.conf import settings
-from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from accounts import acting, audit, metrics, services, throttling, tokens
+from accounts import acting, audit, last_use, metrics, services, throttling, tokens
 from accounts.models import AccessToken, CiJob, DeployToken
 from accounts.principals import (
     ACCESS_TOKEN,
@@ -162,26 +159,17 @@ def _find(queryset, token):
         raise InvalidCredential("401 Unauthorized - Token was revoked", reason="revoked")
     if row.expired:
         raise InvalidCredential("401 Unauthorized - Token is expired", reason="expired")
-    _touch(row)
+    last_use.touch(row)
     return row
 
 
 def record_use(principal):
-    """Record the principal's token as used (see _touch), when it is reused without a lookup."""
+    """Record the principal's token as used (accounts.last_use), when it is reused without a lookup."""
     row = principal.access_token or principal.deploy_token
     if row is not None:
-        _touch(row)
+        last_use.touch(row)
     acting.note_principal(principal)
     audit.token_used(principal)
-
-
-def _touch(row):
-    """Record last use, at most once per TOKEN_LAST_USED_INTERVAL seconds (one UPDATE)."""
-    now = timezone.now()
-    interval = timedelta(seconds=settings.TOKEN_LAST_USED_INTERVAL)
-    if row.last_used_at is None or now - row.last_used_at >= interval:
-        type(row)._default_manager.filter(pk=row.pk).update(last_used_at=now)
-        row.last_used_at = now
 
 
 def _access_token_principal(token):

@@ -164,6 +164,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "registry.tasks.flush_download_counts",
         "schedule": float(env_int("DOWNLOAD_COUNT_FLUSH_SECONDS", 10)),
     },
+    "flush-token-last-use": {
+        "task": "registry.tasks.flush_token_last_use",
+        "schedule": float(env_int("TOKEN_LAST_USED_FLUSH_SECONDS", 10)),
+    },
     "purge-old-audit-events": {"task": "registry.tasks.purge_old_audit_events", "schedule": 3600.0},
     "run-due-virtual-cleanup-policies": {
         "task": "registry.tasks.run_due_virtual_cleanup_policies",
@@ -274,7 +278,8 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Longest lifetime of an access token, in days (GitLab's maximum allowable lifetime); a token asked
 # for without an expiry date gets this one. 0: no limit.
 ACCESS_TOKEN_MAX_LIFETIME_DAYS = env_int("ACCESS_TOKEN_MAX_LIFETIME_DAYS", 365)
-# Seconds between two writes of a token's last_used_at.
+# Seconds between two records of a token's use (accounts.last_use); a use a replayed answer noted in
+# Redis reaches last_used_at within TOKEN_LAST_USED_FLUSH_SECONDS (the flush-token-last-use beat task).
 TOKEN_LAST_USED_INTERVAL = env_int("TOKEN_LAST_USED_INTERVAL", 60)
 # Per-process memory checked against change epochs in Redis (registry.epochs): credentials, access
 # levels (registry.access_cache) and whole metadata answers (registry.response_cache). It needs a

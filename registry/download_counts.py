@@ -24,7 +24,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from registry import redis_client
+from accounts import redis_client
 from registry.models import PackageVersion
 
 logger = logging.getLogger(__name__)

@@ -40,7 +40,8 @@ import redis
 from django.core.cache import caches
 from django.db import transaction
 
-from registry import epoch_mirror, redis_client
+from accounts import redis_client
+from registry import epoch_mirror
 from registry.errors import ChangeNotPublished
 from registry.models import PendingEpochChange
 
@@ -52,7 +53,7 @@ IDENTITY = f"{EPOCH_PREFIX}identity"
 TIMEOUT = 7 * 24 * 3600
 
 
-# Straight on Redis (registry.redis_client): this is on the hot path of every reused response.
+# Straight on Redis (accounts.redis_client): this is on the hot path of every reused response.
 _client = redis_client.client
 _key = redis_client.key
 

@@ -17,11 +17,14 @@ path, query, host, Accept and gzip-ness) is answered from memory once all those 
 unchanged (registry.epochs: no round trip while the process's epoch mirror knows them), and never
 later than `RESPONSE_REUSE_SECONDS`, the credential's expiry, the next midnight (when
 memberships expire) or the limit the view set (RequestFreshness.valid_until: a virtual registry's
-cached upstream document due for revalidation). When the credential's last-use time is due for
-an update, or the credential is a token whose use from the caller's address this process has not
-noted today (accounts.audit.token_used: one `token_used_from_new_ip` event per token, address and
-day), the request goes through Django, which records it. Anything else falls through to
-Django. Only 200 answers to GET are remembered; errors and denials are always computed afresh. On
+cached upstream document due for revalidation). When the credential's last use is due to be
+recorded (accounts.last_use: at most once per TOKEN_LAST_USED_INTERVAL), the replay records it
+itself, one Redis call and no query (`last_use.note`, written to the row by a beat task), and
+goes on replaying; when Redis refuses that, the request goes through Django, which records it.
+When the credential is a token whose use from the caller's address this process has not noted
+today (accounts.audit.token_used: one `token_used_from_new_ip` event per token, address and day),
+the request goes through Django, which records it. Anything else falls through to Django. Only
+200 answers to GET are remembered; errors and denials are always computed afresh. On
 when the shared cache is Redis (PACKHOUSE_REDIS_URL).
 
 Each remembered entry is also put in the shared cache (Redis, `reuse:<key>`, until its own
@@ -56,7 +59,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.signals import setting_changed
 
-from accounts import audit
+from accounts import audit, last_use
 from accounts.authentication import CREDENTIAL_HEADERS
 from accounts.throttling import address_of, package_request_limits_on
 from registry import download_counts, epochs, metrics, observe, request_freshness
@@ -108,13 +111,14 @@ class Entry:
     keys: list
     values: list
     valid_until: float
-    touch_due: float | None  # when the credential's last use should be recorded again
+    touch_due: float | None  # when the credential's last use is next to be recorded (unix time)
     body: bytes
     headers: list
     etag: str
     facts: dict = None  # registry.observe: route, format, who asked (for metrics and the log line)
     download: request_freshness.DownloadFile | None = None  # a download: this file instead of `body`
     token_digest: str | None = None  # a token whose use from a new address is audited (accounts.audit)
+    credential: str | None = None  # the token whose use a replay records (accounts.last_use.credential_of)
 
     @property
     def size(self):
@@ -123,16 +127,21 @@ class Entry:
         return len(self.body) + 2048
 
     def current(self):
-        """Whether nothing this answer depended on may have changed (and the credential's last
-        use is not due to be recorded)."""
+        """Whether nothing this answer depended on may have changed; the credential's last use is
+        recorded when due (accounts.last_use.note), and when that fails, False: Django answers
+        and records it."""
         now = time.time()
-        if now >= self.valid_until or (self.touch_due is not None and now >= self.touch_due):
+        if now >= self.valid_until or not epochs.unchanged(self.keys, self.values):
             return False
-        return epochs.unchanged(self.keys, self.values)
+        if self.touch_due is not None and now >= self.touch_due:
+            if self.credential is None or not last_use.note(self.credential, now):
+                return False
+            self.touch_due = now + settings.TOKEN_LAST_USED_INTERVAL
+        return True
 
     def replay(self, environ):
         """(status, headers, body) to answer with, or None when anything this answer depended on
-        may have changed (or the credential's last use is due to be recorded)."""
+        may have changed (or the credential's last use could not be recorded)."""
         if not self.current():
             return None
         if self.etag and self.etag in [tag.strip() for tag in environ.get("HTTP_IF_NONE_MATCH", "").split(",")]:
@@ -262,11 +271,7 @@ def _valid_until(principal):
 
 def _touch_due(principal):
     row = _credential_row(principal)
-    if row is None:
-        return None
-    if row.last_used_at is None:
-        return 0.0
-    return row.last_used_at.timestamp() + settings.TOKEN_LAST_USED_INTERVAL
+    return None if row is None else last_use.next_due(row)
 
 
 class ReuseApplication:
@@ -387,6 +392,7 @@ class ResponseReuseMiddleware:
             facts=observe.facts_of(request),
             download=download,
             token_digest=audit.audited_token_digest(principal),
+            credential=last_use.credential_of(_credential_row(principal)),
         )
         store.put(state.reuse_key, entry)
         _shared_put(state.reuse_key, entry)

@@ -6,6 +6,8 @@
   period.
 - expire_stale_jobs: CI jobs left running longer than PACKHOUSE_JOB_TIMEOUT: their tokens die.
 - flush_download_counts: downloads counted in Redis are added to their versions' rows.
+- flush_token_last_use: tokens' uses noted in Redis by replayed answers are written to their
+  rows' `last_used_at` (accounts.last_use).
 - announce_pending_epoch_changes: package writes made while Redis was unreachable change their
   packages' epochs once it is back (registry.epochs.announce_pending).
 - run_due_cleanup_policies (beat) -> apply_cleanup_policy(project_id): a project's cleanup
@@ -25,7 +27,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from accounts import acting, audit
+from accounts import acting, audit, last_use
 from accounts.models import CiJob
 from accounts.signals import credential_changed, credential_changing
 from registry import cleanup, download_counts, epochs, formats, metrics, services
@@ -47,6 +49,16 @@ def flush_download_counts():
         return download_counts.flush()
     except epochs.FAILURES as exc:
         logger.warning("download counts stay pending: %s", exc.__class__.__name__)
+        return 0
+
+
+@shared_task
+def flush_token_last_use():
+    """Beat: write the tokens' uses noted in Redis to their rows (accounts.last_use)."""
+    try:
+        return last_use.flush()
+    except epochs.FAILURES as exc:
+        logger.warning("token uses stay pending: %s", exc.__class__.__name__)
         return 0
 
 

@@ -13,10 +13,11 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts import last_use, redis_client
 from accounts.models import Membership
 from accounts.roles import AccessLevel
 from packhouse.wsgi import application
-from registry import response_cache
+from registry import response_cache, tasks
 from tests.factories import (
     AccessTokenFactory,
     CiJobFactory,
@@ -250,19 +251,60 @@ def test_an_answer_is_not_remembered_past_the_token_expiry(client, project, deve
     assert entries[0].valid_until <= expiring.expires_at.timestamp()
 
 
-def test_last_use_is_still_recorded(client, project, developer, settings):
+def test_a_replay_past_the_last_use_interval_records_the_use_without_a_query(client, project, developer, settings):
+    """The token's last use is due on every request (interval 0): a replay notes it in Redis and
+    goes on replaying; the beat task's flush writes it to the row (accounts.last_use)."""
     settings.TOKEN_LAST_USED_INTERVAL = 0
     token = AccessTokenFactory(user=developer)
     headers = auth_headers(token.plaintext, "bearer")
     publish(client, project, "1.0.0", headers)
-    wsgi_get(packument_url(project), **headers)
+    wsgi_get(packument_url(project), **headers)  # built by Django, which records the use itself
+    tasks.flush_token_last_use()
     token.refresh_from_db()
     used = token.last_used_at
 
-    wsgi_get(packument_url(project), **headers)
+    answer, queries = queries_for(packument_url(project), **headers)
 
+    assert answer.status_code == 200 and queries == 0  # replayed
+    token.refresh_from_db()
+    assert token.last_used_at == used  # noted, not yet written
+    assert tasks.flush_token_last_use() == 1
     token.refresh_from_db()
     assert token.last_used_at > used
+    assert queries_for(packument_url(project), **headers)[1] == 0  # the write changed no epoch
+
+
+def test_a_replay_notes_nothing_before_the_last_use_is_due(client, project, token, settings):
+    settings.TOKEN_LAST_USED_INTERVAL = 3600
+    headers = auth_headers(token.plaintext, "bearer")
+    publish(client, project, "1.0.0", headers)
+    wsgi_get(packument_url(project), **headers)
+    tasks.flush_token_last_use()
+
+    assert queries_for(packument_url(project), **headers)[1] == 0
+
+    assert tasks.flush_token_last_use() == 0
+
+
+def test_a_replay_whose_use_redis_refuses_to_note_is_answered_by_django(client, project, developer, settings):
+    """Redis refuses the note (the hash's key holds a value of another type: WRONGTYPE): the
+    replay gives way to Django, which answers and records the use in the row at once."""
+    settings.TOKEN_LAST_USED_INTERVAL = 0
+    token = AccessTokenFactory(user=developer)
+    headers = auth_headers(token.plaintext, "bearer")
+    publish(client, project, "1.0.0", headers)
+    first = wsgi_get(packument_url(project), **headers)
+    token.refresh_from_db()
+    used = token.last_used_at
+    redis_client.client().set(redis_client.key(last_use.NOTED), "not a hash")
+
+    answer, queries = queries_for(packument_url(project), **headers)
+
+    assert answer.status_code == 200 and answer.body == first.body
+    assert queries > 0  # Django answered
+    token.refresh_from_db()
+    assert token.last_used_at > used
+    redis_client.client().delete(redis_client.key(last_use.NOTED))
 
 
 def test_a_token_used_from_a_new_address_is_still_audited(client, project, token):

@@ -13,8 +13,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts import redis_client
 from accounts.roles import AccessLevel
-from registry import download_counts, redis_client
+from registry import download_counts
 from registry.models import PackageVersion
 from tests.conftest import start_live_server, stop_live_server
 from tests.factories import AccessTokenFactory, MembershipFactory, ProjectFactory, UserFactory

@@ -1,6 +1,9 @@
 """The process's own connection to Redis, for what Django's cache API cannot say (epochs with
 their mirror, hash counters): one client and connection pool per process, short timeouts, values
-as plain strings rather than pickles. None without Redis (PACKHOUSE_REDIS_URL unset)."""
+as plain strings rather than pickles. None without Redis (PACKHOUSE_REDIS_URL unset).
+
+It lives in accounts, the lowest layer, so that every layer uses the same one: accounts.last_use,
+registry.epochs, registry.download_counts."""
 
 import functools
 
