@@ -22,7 +22,7 @@ from registry.errors import BadGateway, Forbidden, Invalid, NotFound
 from registry.models import INSTALLABLE, Package, PackageVersion, Status
 from registry.spool import spool_request
 from registry.views import GROUP, INSTANCE, PROJECT, READ, READS_PACKAGE, AnyAccept, PackageAPIView, base_url
-from registry.virtual import events, forward, resolver
+from registry.virtual import events, forward
 from registry.virtual.views import VirtualRegistryView, memoized_answer, provenance_headers
 
 FORMAT = NpmFormat()
@@ -379,7 +379,7 @@ class NpmVirtualView(VirtualRegistryView):
 
     def packument(self, request, registry_id, package_name, abbreviated):
         path = FORMAT.virtual.packument_path(package_name, abbreviated)
-        served = resolver.resolve(self.registry, self.principal, FORMAT, path)
+        served = self.resolve(path)
         return served, virtual_packument(served, path, request, self.registry, package_name)
 
     def json(self, served, document):
@@ -398,7 +398,7 @@ class VirtualPackumentView(NpmVirtualView):
     def get(self, request, registry_id, package_name):
         abbreviated = CORGI in request.headers.get("Accept", "")
         path = FORMAT.virtual.packument_path(package_name, abbreviated)
-        served = resolver.resolve(self.registry, self.principal, FORMAT, path)
+        served = self.resolve(path)
 
         def render():
             document = virtual_packument(served, path, request, self.registry, package_name)

@@ -400,7 +400,7 @@ class NugetVirtualView(VirtualRegistryView):
         """The served registration index, every page inlined, every URL pointing here
         (`self.read`: every Served it was built from)."""
         path = FORMAT.virtual.registration_path(package_name)
-        served = resolver.resolve(self.registry, self.principal, FORMAT, path)
+        served = self.resolve(path)
         self.read = [served]
         document = nuget_virtual.load(served.read(FORMAT.virtual.metadata_cap))
         pages = document.get("items") if document else None
@@ -516,7 +516,7 @@ class VirtualVersionsView(NugetVirtualView):
 
     def get(self, request, registry_id, package_name):
         path = FORMAT.virtual.versions_path(package_name)
-        served = resolver.resolve(self.registry, self.principal, FORMAT, path)
+        served = self.resolve(path)
         document = nuget_virtual.load(served.read(FORMAT.virtual.metadata_cap))
         versions = document.get("versions") if document else None
         if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):

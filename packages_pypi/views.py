@@ -273,7 +273,7 @@ class VirtualSimpleProjectView(PypiVirtualView):
 
     def get(self, request, registry_id, package_name):
         path = FORMAT.virtual.project_path(package_name)
-        served = resolver.resolve(self.registry, self.principal, FORMAT, path)
+        served = self.resolve(path)
         media_type = renderers.negotiate(request.META.get("HTTP_ACCEPT"))
         base = self.files_base(request, registry_id)
 

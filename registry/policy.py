@@ -168,8 +168,8 @@ class ProjectAccess:
         return self.level >= settings.MIN_PULL_ACCESS_LEVEL
 
 
-def can(principal, project, action):
-    return ProjectAccess(principal, project).allowed(action)
+def can(principal, project, action, memory=NO_MEMORY):
+    return ProjectAccess(principal, project, memory).allowed(action)
 
 
 class _Known:

@@ -15,6 +15,15 @@ FIRST_BACKOFF_SECONDS = 30
 MAX_BACKOFF_SECONDS = 600
 
 
+FIELDS = ("consecutive_failures", "last_error", "health_checked_at", "retry_at")
+
+
+def refresh(upstream):
+    """The upstream's health as the database has it now, on an Upstream read earlier (one the
+    resolver remembered: registry.virtual.resolver._upstreams)."""
+    upstream.refresh_from_db(fields=FIELDS)
+
+
 def is_unhealthy(upstream, now=None):
     now = now or timezone.now()
     return upstream.retry_at is not None and upstream.retry_at > now

@@ -26,6 +26,7 @@ exist, each upstream's versions filtered by its rules. A candidate that fails wi
 copy makes the merge 502 (an incomplete merge could hide the private side's versions).
 """
 
+import copy
 import hashlib
 import hmac
 import json
@@ -91,6 +92,8 @@ class Served:
     # through registry.virtual.views.respond) never outlives it, so the first request after it is
     # answered by Django, which counts it: replays change no count.
     count_due: object = None  # a datetime
+    # A cached remote answer: when its cache entry's bytes were last stored (CacheEntry.updated_at).
+    updated_at: object = None  # a datetime
 
     @property
     def identity(self):
@@ -130,15 +133,60 @@ def links_of(registry):
     )
 
 
-def resolve(registry, principal, fmt, path):
+class _Remembered:
+    """What one resolution may take from the process's memory: with a request's RequestMemory
+    (registry.access_cache) whose package epochs are the registry's and `path`'s name's
+    (registry.virtual.views.VirtualRegistryView.resolve), the registry's upstreams, their rules,
+    the name's claims, a local upstream's projects and files; without one, everything is read."""
+
+    def __init__(self, memory):
+        self.memory = memory
+
+    def under_registry(self, key, compute):
+        """Remembered until the registry's or the name's epoch changes (or the caller's): every
+        write to the registry, its links, upstreams, rules, claims or the name's packages."""
+        if self.memory is None:
+            return compute()
+        return self.memory.remember_under_packages(("virtual", *key), compute)
+
+    def for_caller(self, key, compute):
+        """Remembered for the presented credential until the identity epochs change (any change
+        to a user, group, project, membership or that credential)."""
+        if self.memory is None:
+            return compute()
+        return self.memory.remember(("virtual", self.memory.credential_key, *key), compute)
+
+
+def _upstreams(registry, remembered):
+    """The registry's upstreams in order. Remembered ones are copied for each request (the
+    resolver notes an upstream's health on its object) and marked `health_read_earlier`: their
+    health is read again before one is asked for anything (_fetch), as it changes without a new
+    epoch (registry.virtual.health)."""
+    if remembered.memory is None:
+        return [link.upstream for link in links_of(registry)]
+    links = remembered.under_registry(("links", registry.pk), lambda: links_of(registry))
+    upstreams = [copy.copy(link.upstream) for link in links]
+    for upstream in upstreams:
+        upstream.health_read_earlier = True
+    return upstreams
+
+
+def resolve(registry, principal, fmt, path, memory=None):
     """The Served answer for `path` (a VirtualPath) in `registry`, or NotFound / BadGateway /
-    UpstreamUnavailable."""
-    upstreams = [link.upstream for link in links_of(registry)]
-    claiming = claims.claiming([u for u in upstreams if u.is_local], fmt.virtual.claim_keys(path.name))
-    by_upstream = {} if claiming else _rules_of(upstreams)
+    UpstreamUnavailable. `memory`: a RequestMemory under the epochs of the registry and of
+    `path`'s name (see _Remembered), or None."""
+    remembered = _Remembered(memory)
+    upstreams = _upstreams(registry, remembered)
+    local = [u for u in upstreams if u.is_local]
+    keys = fmt.virtual.claim_keys(path.name)
+    claimed = remembered.under_registry(
+        ("claims", registry.pk, *keys), lambda: {u.pk for u in claims.claiming(local, keys)}
+    )
+    claiming = [u for u in local if u.pk in claimed]
+    by_upstream = {} if claiming else remembered.under_registry(("rules", registry.pk), lambda: _rules_of(upstreams))
     walk = claiming or _by_rules(registry, upstreams, fmt, path, by_upstream)
     if fmt.virtual.merges(path, registry_options(registry, fmt)):
-        return _merged(registry, walk, principal, fmt, path, claiming, by_upstream)
+        return _merged(registry, walk, principal, fmt, path, claiming, by_upstream, remembered)
     unit = fmt.virtual.pin_unit(path)
     pin = None
     if unit is not None:
@@ -148,7 +196,7 @@ def resolve(registry, principal, fmt, path):
         elif pin is not None:  # its upstream left the registry, or a claim or rule now excludes it
             pin.delete()
             pin = None
-    found = _walk(registry, walk, principal, fmt, path, by_upstream)
+    found = _walk(registry, walk, principal, fmt, path, by_upstream, remembered)
     if found is None:
         if claiming:
             names = ", ".join(upstream.name for upstream in claiming)
@@ -165,10 +213,10 @@ def resolve(registry, principal, fmt, path):
     return found
 
 
-def _answer(registry, upstream, principal, fmt, path, by_upstream):
+def _answer(registry, upstream, principal, fmt, path, by_upstream, remembered):
     """One upstream's answer for `path` (Served, with its source and rules), or None."""
     if upstream.is_local:
-        found = _from_local(upstream, principal, fmt, path)
+        found = _from_local(upstream, principal, fmt, path, remembered)
     else:
         found = _from_remote(upstream, fmt, path, retain=registry.retain_removed_versions)
     if found is not None:
@@ -177,11 +225,11 @@ def _answer(registry, upstream, principal, fmt, path, by_upstream):
     return found
 
 
-def _walk(registry, walk, principal, fmt, path, by_upstream):
+def _walk(registry, walk, principal, fmt, path, by_upstream, remembered):
     """The first answer of `walk`'s upstreams, in order, or None."""
     passed_remote = False
     for upstream in walk:
-        found = _answer(registry, upstream, principal, fmt, path, by_upstream)
+        found = _answer(registry, upstream, principal, fmt, path, by_upstream, remembered)
         if found is not None:
             if passed_remote:  # a negative cache entry decided it: it changes when that expires
                 found.replayable = False
@@ -196,13 +244,13 @@ def registry_options(registry, fmt):
     return {name: stored.get(name, default) for name, default in fmt.virtual.registry_options.items()}
 
 
-def _merged(registry, walk, principal, fmt, path, claiming, by_upstream):
+def _merged(registry, walk, principal, fmt, path, claiming, by_upstream, remembered):
     """One document merged from every candidate that has `path` (see the module's docstring)."""
     answers = []
     passed_remote = False
     for upstream in walk:
         try:
-            found = _answer(registry, upstream, principal, fmt, path, by_upstream)
+            found = _answer(registry, upstream, principal, fmt, path, by_upstream, remembered)
         except (UpstreamUnavailable, BadGateway) as exc:
             raise BadGateway(
                 f"502 Bad Gateway - upstream {upstream.name} failed, the merged document would be incomplete"
@@ -270,18 +318,22 @@ def _by_rules(registry, upstreams, fmt, path, by_upstream):
 # --- local upstreams ---------------------------------------------------------------------------
 
 
-def local_projects(upstream, principal):
+def local_projects(upstream, principal, memory=policy.NO_MEMORY):
     """The projects of a local upstream's target whose packages the caller may pull."""
     if upstream.local_project_id:
         project = upstream.local_project
-        return [project] if policy.can(principal, project, roles.READ_PACKAGE) else []
+        return [project] if policy.can(principal, project, roles.READ_PACKAGE, memory) else []
     return policy.pullable_projects(principal, upstream.local_group)
 
 
-def _from_local(upstream, principal, fmt, path):
-    projects = local_projects(upstream, principal)
+def _from_local(upstream, principal, fmt, path, remembered):
+    target = ("local-projects", upstream.local_project_id, upstream.local_group_id)
+    projects = remembered.for_caller(
+        target, lambda: list(local_projects(upstream, principal, remembered.memory or policy.NO_MEMORY))
+    )
     if not projects:
         return None
+    ids = tuple(sorted(project.pk for project in projects))
     if path.kind == FileKind.METADATA:
         document, identity = _local_document(upstream, projects, fmt, path)
         if document is None:
@@ -296,7 +348,9 @@ def _from_local(upstream, principal, fmt, path):
             kind=path.kind,
             content=document,
         )
-    content = fmt.virtual.local_content(projects, path)
+    content = remembered.under_registry(
+        ("local-content", ids, path.relative_path), lambda: fmt.virtual.local_content(projects, path)
+    )
     if content is not None:
         return Served(
             blob=None,
@@ -307,7 +361,9 @@ def _from_local(upstream, principal, fmt, path):
             kind=path.kind,
             content=content,
         )
-    package_file = fmt.virtual.local_file(projects, path)
+    package_file = remembered.under_registry(
+        ("local-file", ids, path.relative_path), lambda: fmt.virtual.local_file(projects, path)
+    )
     if package_file is None:
         return None
     return Served(
@@ -429,6 +485,7 @@ def _served_entry(entry, fmt, path, cache, now, stale_reason=None):
         etag=entry.upstream_etag,
         last_modified=entry.upstream_last_modified,
         count_due=counted_at + DOWNLOAD_COUNT_INTERVAL,
+        updated_at=entry.updated_at,
     )
 
 
@@ -508,13 +565,7 @@ def _still_listed(upstream, fmt, path, entry, now):
         return True, False
     if document is None:
         return False, None  # the name is gone upstream
-    changed = CacheEntry.objects.filter(
-        upstream=upstream,
-        path_digest=path_digest(path.metadata.cache_key),
-        status=CacheEntry.Status.DEFAULT,
-        updated_at__gt=entry.upstream_checked_at,
-    )
-    if not changed.exists():
+    if document.updated_at <= entry.upstream_checked_at:  # the metadata's entry, as it was just read
         return True, document
     if fmt.virtual.file_origin(path, document.read(fmt.virtual.metadata_cap), upstream.url) is None:
         return False, None
@@ -551,6 +602,9 @@ def _from_remote(upstream, fmt, path, force=False, retain=True):
 
 def _fetch(upstream, fmt, path, entry, now):
     key = path.cache_key
+    if getattr(upstream, "health_read_earlier", False):
+        health.refresh(upstream)
+        upstream.health_read_earlier = False
     if health.is_unhealthy(upstream, now):
         return _stale_or(entry, fmt, path, now, "upstream-unhealthy", UpstreamUnavailable())
     expected = None

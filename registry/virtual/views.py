@@ -31,13 +31,14 @@ from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from accounts import roles
-from accounts.authentication import TokenAuthentication, principal_of
+from accounts.authentication import principal_of
 from accounts.throttling import PackageRequestThrottle
 from registry import documents, epochs, observe, policy, request_freshness
+from registry.access_cache import RequestMemory
 from registry.errors import Invalid, NotFound, RegistryError, TooManyRequests, Unauthenticated
 from registry.formats import FileKind
 from registry.storage import BlobStore
-from registry.views import AnyAccept
+from registry.views import AnyAccept, RememberingTokenAuthentication
 from registry.virtual import resolver
 from registry.virtual.models import VirtualRegistry
 
@@ -167,7 +168,7 @@ def _document_response(request, served, path, headers):
 
 class VirtualRegistryView(APIView):
     package_format = None  # a registry.formats.PackageFormat with `virtual` support
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [RememberingTokenAuthentication]
     permission_classes = []
     throttle_classes = [PackageRequestThrottle]
     content_negotiation_class = AnyAccept
@@ -211,26 +212,57 @@ class VirtualRegistryView(APIView):
             epochs.package(cls.package_format.name, path.name),
         ]
 
+    # What this request may take from the process's memory (registry.access_cache.RequestMemory,
+    # None: nothing), and the package name whose epoch it holds (`package_epochs`).
+    memory = None
+    remembered_name = None
+
     def initial(self, request, *args, **kwargs):
+        # Epochs first, before anything is looked up, as registry.views.PackageAPIView does: the
+        # caller, the registry and its upstreams are then remembered under them.
+        package_keys = None
+        if request.method in ("GET", "HEAD"):
+            package_keys = self.package_epochs(kwargs)
+            if package_keys is not None:
+                self.remembered_name = (self.document_path(kwargs) or self.file_path(kwargs)).name
+        state = request_freshness.of(request.META)
+        self.memory = state.memory = RequestMemory.for_request(request, package_keys, state.epochs)
+        memory = self.memory or policy.NO_MEMORY
         super().initial(request, *args, **kwargs)
         self.principal = principal_of(request)
         if request.method.lower() not in self.http_method_names:
             raise exceptions.MethodNotAllowed(request.method)
         if self.principal.is_anonymous:
             raise Unauthenticated()
-        self.registry = (
-            VirtualRegistry.objects.select_related("group")
-            .filter(pk=kwargs["registry_id"], format=self.package_format.name)
-            .first()
-        )
+        self.registry = self.remember(("virtual-registry", kwargs["registry_id"]), self._load_registry)
         if self.registry is None:
             raise NotFound("404 Not Found")
-        policy.authorize_virtual_registry(self.principal, self.registry.group, roles.READ_VIRTUAL_REGISTRY)
+        policy.authorize_virtual_registry(self.principal, self.registry.group, roles.READ_VIRTUAL_REGISTRY, memory)
+
+    def _load_registry(self):
+        return (
+            VirtualRegistry.objects.select_related("group")
+            .filter(pk=self.kwargs["registry_id"], format=self.package_format.name)
+            .first()
+        )
+
+    def remember(self, key, compute):
+        """`compute()`, remembered under the caller's identity and the epochs `package_epochs`
+        names (the registry's, the package name's); computed every time without them."""
+        if self.memory is None:
+            return compute()
+        return self.memory.remember_under_packages((self.package_format.name, *key), compute)
+
+    def resolve(self, path):
+        """registry.virtual.resolver.resolve of `path` in this view's registry, with what the
+        resolver may remember when `path` names the package whose epoch this request read."""
+        memory = self.memory if self.memory is not None and path.name == self.remembered_name else None
+        return resolver.resolve(self.registry, self.principal, self.package_format, path, memory=memory)
 
     def serve_path(self, request, raw_path):
         support = self.package_format.virtual
         path = support.parse(check_path(raw_path))
-        served = resolver.resolve(self.registry, self.principal, self.package_format, path.base or path)
+        served = self.resolve(path.base or path)
         response = respond(request, served, path)
         if (path.base or path).kind == FileKind.METADATA and (served.blob is None or path.checksum):
             # A document built here (local, merged) or a checksum text: bytes of this response. A

@@ -20,7 +20,7 @@ from registry.models import (
     CacheEntry,
     NameClaim,
     NegativeEntry,
-    Package,
+    PackageVersion,
     RegistryUpstream,
     Upstream,
     UpstreamRule,
@@ -224,6 +224,7 @@ def test_a_local_name_hides_every_remote_version(client, acme, upstreams):
     write(central.root, "com/acme/lib/99.0/lib-99.0.jar", b"remote 99.0")
     project = ProjectFactory(group=acme)
     publisher = auth_headers(AccessTokenFactory(user=member(project, AccessLevel.DEVELOPER)).plaintext)
+    owner = auth_headers(AccessTokenFactory(user=member(project, AccessLevel.MAINTAINER)).plaintext)
     local = Upstream.objects.create(group=acme, format="maven", kind="local", name="ours", local_project=project)
     registry = registry_with(acme, remote(acme, central), local)
     put = client.put(
@@ -242,7 +243,9 @@ def test_a_local_name_hides_every_remote_version(client, acme, upstreams):
     assert get(client, registry, "com/acme/lib/1.0/lib-1.0.jar", guest).status_code == 404
     theirs = get(client, registry, "com/acme/lib/99.0/lib-99.0.jar", reader)
     assert theirs.status_code == 404 and "claimed by local upstream ours" in theirs.json()["message"]
-    Package.objects.all().delete()  # the claim outlives the package
+    version = PackageVersion.objects.get(package__project=project)  # what the REST API calls a package
+    deleted = client.delete(f"/api/v4/projects/{project.pk}/packages/{version.pk}", **owner)
+    assert deleted.status_code == 204, deleted.content  # the claim outlives the package
     assert get(client, registry, "com/acme/lib/1.0/lib-1.0.jar", reader).status_code == 404
     assert not any("com/acme" in line for line in central.requests())
 
