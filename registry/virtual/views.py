@@ -14,6 +14,13 @@
   negative cache entry: under the caller's identity and credential epochs, the registry's epoch
   (registry.virtual.changes) and the epoch of the package name (local upstreams), and never past
   the served cache entries' metadata validity.
+- An answer Django builds (not replayed) starts, as a project endpoint's does, from what the
+  process remembers under the epochs (registry.access_cache.RequestMemory, read before anything is
+  looked up): the caller's Principal, the registry row and the caller's access to it under the
+  identity epochs; the registry's upstreams, their rules, the name's claims and a local upstream's
+  projects and files under the registry's and the name's epochs too (`resolve`,
+  registry.virtual.resolver). Warm, a local upstream's answer runs no query, a remote one only
+  those of its cache entries (tests/performance/test_virtual_queries.py).
 - Released files (FileKind.IMMUTABLE: the archives clients install) are sent again from
   their file of the local blob store before Django, under the same epochs, when the view names
   the file from the URL (`file_raw_path`) and the answer was such a HIT (`allow_file_replay`):
