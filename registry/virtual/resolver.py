@@ -717,6 +717,10 @@ def _store(upstream, fmt, path, response, url, entry, now, expected=None):
                                 relative_path=path.cache_key,
                                 path_digest=path_digest(path.cache_key),
                                 blob=blob,
+                                # Served at once (_fetch): counted here rather than by an
+                                # UPDATE right after (_count_download finds it counted now).
+                                downloads_count=1,
+                                downloaded_at=now,
                                 **fields,
                             )
                     except IntegrityError:  # a concurrent miss stored it first

@@ -54,8 +54,8 @@ def registry(verdaccio):
 
 # A miss stored from the upstream, with the request's own authentication and lookups (see
 # test_a_cold_install_asks_the_upstream_once_per_document).
-PACKUMENT_MISS_QUERIES = 28
-TARBALL_MISS_QUERIES = 24
+PACKUMENT_MISS_QUERIES = 25
+TARBALL_MISS_QUERIES = 21
 
 
 def url(registry, path):
