@@ -2,10 +2,11 @@
 
 - A packument is metadata, fetched as the client asked for it: npm's abbreviated document
   (`Accept: application/vnd.npm.install-v1+json`) and the full one are cached apart.
-- A tarball is only ever fetched through its packument (the abbreviated one, as `npm install`
-  reads it): the version whose `dist.tarball` ends in the requested file name gives the URL (on
-  the upstream's own host) and the digests the bytes must have (`dist.integrity`'s sha512, else
-  `dist.shasum`); a mismatch caches nothing.
+- A tarball is only ever fetched through its packument (the abbreviated one, or the full one
+  when only that is cached: `npm install` reads full packuments, `npm ci` none): the version
+  whose `dist.tarball` ends in the requested file name gives the URL (on the upstream's own
+  host) and the digests the bytes must have (`dist.integrity`'s sha512, else `dist.shasum`); a
+  mismatch caches nothing.
 - Local packuments are the project endpoint's documents (packages_npm.renderers). Every
   `dist.tarball` served is rewritten to the virtual registry (packages_npm.views) at serve time.
 """
@@ -97,6 +98,9 @@ class NpmVirtualSupport(VirtualSupport):
             name=self.format.normalize_name(name),
             file_name=basename,
             metadata=self.packument_path(name, abbreviated=True),
+            # `npm install` reads full packuments: a tarball's origin comes from the cached full
+            # one then, without fetching the abbreviated one too.
+            metadata_alternates=(self.packument_path(name, abbreviated=False),),
         )
 
     rule_targets = ("name", "scope", "version")

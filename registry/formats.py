@@ -70,6 +70,10 @@ class VirtualPath:
     # For files only reachable through a metadata document, which alone lists their URL and
     # digests: that document's path (VirtualSupport.file_origin reads them from it).
     metadata: "VirtualPath | None" = None
+    # Other documents that list the file just as well (another variant of `metadata`, say the
+    # full document where `metadata` is the abbreviated one): when `metadata` is not cached but
+    # one of these is, the file's origin is read from it instead of fetching `metadata`.
+    metadata_alternates: tuple = ()
 
     @property
     def cache_key(self):

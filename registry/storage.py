@@ -106,10 +106,14 @@ class BlobStore:
         so that the caller can delete them if the transaction rolls back.
         """
         lock_digest(spool.sha256)
-        blob, created = Blob.objects.get_or_create(
-            sha256=spool.sha256,
-            defaults={"sha1": spool.sha1, "md5": spool.md5, "sha512": spool.sha512, "size": spool.size},
-        )
+        # The digest's lock (PostgreSQL; SQLite's write transactions are serial) keeps any other
+        # transaction from inserting this row meanwhile: no savepoint around the insert is needed.
+        blob = Blob.objects.filter(sha256=spool.sha256).first()
+        created = blob is None
+        if created:
+            blob = Blob.objects.create(
+                sha256=spool.sha256, sha1=spool.sha1, md5=spool.md5, sha512=spool.sha512, size=spool.size
+            )
         key = blob.key
         with storage_guard("storing a blob"):
             if created or not self.storage.exists(key):

@@ -1,16 +1,21 @@
-"""The same Django application under gunicorn (gthread, `make serve`'s worker shape) and under
-Granian (a Rust HTTP server, its WSGI interface), each one worker pinned to one core with the load
-on the other: the replay path (cached packument and simple page, c=32), 1 MiB downloads (c=8),
-each with the server's CPU per request, then what `make serve` would have to keep: a streamed
-upload (the worker's peak RSS growth for a 256 MiB body), downloads through sendfile (the
-server's CPU per 1 MiB download says whether the bytes went through Python) and a graceful
-restart under load (SIGHUP during a wrk run: failed requests counted).
+"""The same Django application under gunicorn (gthread, `make serve`'s worker shape), Granian (a
+Rust HTTP server, its WSGI interface) and uWSGI (C; pyuwsgi, answering HTTP in its workers,
+`uwsgi-socket`, or behind its own evented HTTP router, `uwsgi`), each one worker pinned to one core
+with the load on the other: the replay path (cached packument and simple page, c=32), 1 MiB
+downloads (c=8), each with the server's CPU per request, then what `make serve` must keep: a
+streamed upload (the worker's peak RSS growth for a 256 MiB body), downloads through sendfile (the
+server's CPU per 1 MiB download says whether the bytes went through Python), clients that keep
+their connections open (4 per thread: how many are answered) and a graceful restart under load
+(SIGHUP during a wrk run: failed requests counted).
 
     PACKHOUSE_BENCH_DB=packhouse_servers .venv/bin/python scripts/bench_servers.py [--quick]
+        [--servers gunicorn,granian,uwsgi-socket,uwsgi] [--pairs 2]
 
-Granian (pinned, from PyPI) is installed into var/bench-tools/granian-2.8.7 and runs the
-project's own environment's packages (PYTHONPATH), so both servers run the same code. The
-runs alternate gunicorn, Granian, gunicorn, Granian (`--pairs`) so that drift hits both."""
+Granian (pinned, from PyPI) is installed into var/bench-tools/granian-2.8.7 and runs the project's
+own environment's packages (PYTHONPATH), so every server runs the same code; uWSGI must be
+installed into the project's environment first (`.venv/bin/pip install pyuwsgi==2.0.30.post1`; it
+is not a dependency). The runs alternate the servers (`--pairs` rounds of each, in the order
+given) so that drift hits all of them."""
 
 import argparse
 import json
@@ -24,6 +29,7 @@ import sysconfig
 import tempfile
 import threading
 import time
+from http.client import HTTPConnection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +135,66 @@ class Granian(Gunicorn):
         return self
 
 
+class Uwsgi(Gunicorn):
+    """uWSGI (pyuwsgi, the project's own environment) behind its own HTTP router: the router (C,
+    evented) holds the client connections and their keep-alive, the worker gets each request over
+    a local uwsgi socket."""
+
+    label = "uwsgi"
+
+    def command(self):
+        return [
+            str(bench.VENV_BIN / "uwsgi"),
+            "--master",
+            "--http",
+            f"127.0.0.1:{self.port}",
+            "--http-keepalive",
+            "--tcp-nodelay",
+            "--module",
+            "packhouse.wsgi:application",
+            "--processes",
+            "1",
+            "--threads",
+            str(THREADS),
+            "--enable-threads",
+            "--need-app",
+            "--die-on-term",
+            "--buffer-size",
+            "32768",
+            "--log-format",
+            '%(addr) - - [%(ltime)] "%(method) %(uri) %(proto)" %(status) %(size) "%(referer)" "%(uagent)" %(msecs)ms',
+        ]
+
+    def start(self):
+        self.process = subprocess.Popen(
+            self.command(),
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / f"{self.label}.log", "ab"),  # noqa: SIM115 - the child holds it
+            start_new_session=True,
+        )
+        wait_for(f"{self.url}/-/health", 120)
+        pin_processes(process_tree(self.process.pid))
+        return self
+
+
+class UwsgiSocket(Uwsgi):
+    """uWSGI answering HTTP/1.1 itself in its workers (http11-socket: a kept-alive connection holds
+    a thread)."""
+
+    label = "uwsgi-socket"
+
+    def command(self):
+        command = super().command()
+        at = command.index("--http")
+        command[at : at + 3] = ["--http11-socket", f"127.0.0.1:{self.port}"]
+        return command
+
+
+SERVERS = {kind.label: kind for kind in (Gunicorn, Granian, Uwsgi, UwsgiSocket)}
+
+
 def rows(server, api_path, token, seconds):
     base = server.url + api_path
     return {
@@ -162,6 +228,30 @@ def upload_growth(server, api_path, token, path, mib):
     return {"mib": mib, "seconds": round(time.perf_counter() - start, 1), "peak_rss_growth_mib": growth}
 
 
+def kept_alive_connections(server, api_path, token, count=4 * THREADS):
+    """`count` clients that keep their connection open, as npm's and pip's do: each asks for the
+    packument once, then all ask again; how many got each answer within 2 s. A server that holds
+    a thread for each kept-alive connection answers only as many as it has threads."""
+    headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
+    path = f"{api_path}/npm/@bench%2fbig"
+    connections = [HTTPConnection("127.0.0.1", server.port, timeout=2) for _ in range(count)]
+    answered = []
+    for _ in range(2):
+        ok = 0
+        for connection in connections:
+            try:
+                connection.request("GET", path, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                ok += response.status == 200
+            except OSError:
+                connection.close()
+        answered.append(ok)
+    for connection in connections:
+        connection.close()
+    return {"connections": count, "answered_first": answered[0], "answered_again": answered[1]}
+
+
 def restart_under_load(server, api_path, token):
     """SIGHUP to the server's main process 2 s into a 6 s wrk run on the packument; what failed."""
     url = f"{server.url}{api_path}/npm/@bench%2fbig"
@@ -191,8 +281,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument(
+        "--servers", default="gunicorn,granian", help=f"comma-separated, of {','.join(SERVERS)}, run in this order"
+    )
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "servers.json"))
     options = parser.parse_args()
+    kinds = [SERVERS[name] for name in options.servers.split(",")]
     pin_load()
     versions, seconds, upload_mib = (200, 4, 64) if options.quick else (1000, 15, 256)
     workdir = Path(tempfile.mkdtemp(prefix="packhouse-servers-"))
@@ -211,9 +305,9 @@ def main():
         http("PUT", f"{api}/generic/small/1/small.bin", token, os.urandom(1024 * 1024))
         seeder.stop()
         env = {k: v for k, v in seeder.env.items() if k != "PACKHOUSE_BIND"}
-        runs = {"gunicorn": [], "granian": []}
+        runs = {kind.label: [] for kind in kinds}
         for _ in range(options.pairs):
-            for kind in (Gunicorn, Granian):
+            for kind in kinds:
                 server = kind(env, workdir).start()
                 servers.append(server)
                 runs[server.label].append(rows(server, api_path, token, seconds))
@@ -233,11 +327,12 @@ def main():
         with upload_file.open("wb") as handle:
             for _ in range(upload_mib):
                 handle.write(os.urandom(1024 * 1024))
-        results["upload"], results["graceful_restart"] = {}, {}
-        for kind in (Gunicorn, Granian):
+        results["upload"], results["graceful_restart"], results["kept_alive"] = {}, {}, {}
+        for kind in kinds:
             server = kind(env, workdir).start()
             servers.append(server)
             results["upload"][server.label] = upload_growth(server, api_path, token, upload_file, upload_mib)
+            results["kept_alive"][server.label] = kept_alive_connections(server, api_path, token)
             wrk_run(f"{server.url}{api_path}/npm/@bench%2fbig", token, 1, None, 8)  # warm
             results["graceful_restart"][server.label] = restart_under_load(server, api_path, token)
             server.stop()
@@ -253,7 +348,7 @@ def main():
     out = Path(options.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
-    print(json.dumps({k: results[k] for k in ("medians", "upload", "graceful_restart")}, indent=2))
+    print(json.dumps({k: results[k] for k in ("medians", "upload", "kept_alive", "graceful_restart")}, indent=2))
     print(f"\nwritten to {out}")
 
 

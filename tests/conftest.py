@@ -232,3 +232,11 @@ def virtual_server(django_db_setup, django_db_blocker, blob_dir, spool_dir, tmp_
 @pytest.fixture
 def api():
     return APIClient()
+
+
+@pytest.fixture
+def local_upstreams_allowed(settings):
+    """Virtual registries: test upstreams run on 127.0.0.1 over http, the instance allows that
+    explicitly (`pytest.mark.usefixtures("local_upstreams_allowed")`)."""
+    settings.VR_ALLOW_HTTP = True
+    settings.VR_ALLOW_LOCAL_NETWORK = True

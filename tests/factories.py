@@ -16,6 +16,9 @@ from accounts.models import (
     User,
 )
 from accounts.roles import AccessLevel
+from registry.models import RegistryUpstream, Upstream, VirtualRegistry
+from registry.virtual import services
+from tests.helpers import auth_headers
 
 # --- accounts ------------------------------------------------------------------------------
 
@@ -96,6 +99,12 @@ class AccessTokenFactory(factory.django.DjangoModelFactory):
         return _issue_token(model_class(**kwargs), tokens.PERSONAL_PREFIX)
 
 
+def token_headers(resource, level, kind="private"):
+    """Request headers (tests.helpers.auth_headers, spelled as `kind`) carrying the personal access
+    token of a new member of `resource` at `level`."""
+    return auth_headers(AccessTokenFactory(user=member(resource, level)).plaintext, kind)
+
+
 class DeployTokenFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = DeployToken
@@ -174,3 +183,52 @@ def credential(kind, project, user, level=AccessLevel.DEVELOPER):
         token = DeployTokenFactory(project=project)
         return token.username, token.plaintext
     return "gitlab-ci-token", CiJobFactory(project=project, user=user).plaintext
+
+
+# --- registry.virtual ------------------------------------------------------------------------
+
+
+class VirtualRegistryFactory(factory.django.DjangoModelFactory):
+    """A virtual registry (npm unless told), named after its format unless told."""
+
+    class Meta:
+        model = VirtualRegistry
+
+    group = factory.SubFactory(GroupFactory)
+    format = "npm"
+    name = factory.LazyAttribute(lambda registry: registry.format)
+
+
+def local_upstream(registry, project, name="ours"):
+    """A local upstream serving `project`, last in `registry`'s order, made by the service (whether
+    the caller may read the project is not asked)."""
+    upstream, _ = services.create_local_upstream(
+        registry, {"name": name, "local_project_id": project.pk}, can_read_target=lambda target: None
+    )
+    return upstream
+
+
+def remote_upstream(registry, url, name, position=1):
+    """A remote upstream of `registry`'s group at `url`, at `position` in the registry's order."""
+    upstream = Upstream.objects.create(group=registry.group, format=registry.format, kind="remote", name=name, url=url)
+    RegistryUpstream.objects.create(registry=registry, upstream=upstream, position=position)
+    return upstream
+
+
+def registry_over_remotes(fmt, group_path, urls, **fields):
+    """A virtual registry of `fmt` in a new top-level group, its upstreams remote ones at `urls`
+    ({name: url}), in that order."""
+    registry = VirtualRegistryFactory(group=GroupFactory(path=group_path), format=fmt, **fields)
+    for position, (name, url) in enumerate(urls.items(), start=1):
+        remote_upstream(registry, url, name, position)
+    return registry
+
+
+def registry_over_project(fmt, group_path, project_path):
+    """(registry, project): a virtual registry of `fmt` in a new top-level group, its one upstream a
+    local upstream serving a new private project of that group."""
+    group = GroupFactory(path=group_path)
+    project = ProjectFactory(group=group, path=project_path, visibility="private")
+    registry = VirtualRegistryFactory(group=group, format=fmt)
+    local_upstream(registry, project)
+    return registry, project

@@ -798,14 +798,26 @@ def upstream_page(request, ref, format_name, upstream_id):
     return _upstream_page(request, group, fmt, upstream, form=form, status=status)
 
 
+def _writable_upstream(request, ref, format_name, upstream_id, action=WRITE, remote=False):
+    """(group, format, upstream) of a form that changes an upstream: the policy lets the caller do
+    `action` (Maintainer+ unless told) on the group's virtual registries, the upstream is the
+    group's, of the format the URL names, and, `remote`, a remote one (a local upstream has no
+    cache and takes no rules: 404)."""
+    group = load_group(request, ref, action)
+    fmt = virtual_format(format_name)
+    upstream = load_upstream(group, fmt, upstream_id)
+    if remote and upstream.is_local:
+        raise NotFound()
+    return group, fmt, upstream
+
+
 def _upstream_action(action):
     @require_POST
     @login_required
     @page
     def view(request, ref, format_name, upstream_id):
-        group = load_group(request, ref, WRITE)
-        fmt = virtual_format(format_name)
-        upstream = load_upstream(group, fmt, upstream_id)
+        remote = action in ("purge", "delete_entry")  # a local upstream has no cache
+        group, fmt, upstream = _writable_upstream(request, ref, format_name, upstream_id, remote=remote)
         here = upstream_path(group, upstream)
         if action == "test":
             result = api.probe_saved_upstream(fmt, upstream)
@@ -818,8 +830,6 @@ def _upstream_action(action):
             services.delete_upstream(upstream)
             messages.success(request, f"Upstream {upstream.name} deleted.")
             return back(request, group, base_path(group))
-        if upstream.is_local:
-            raise NotFound()  # a local upstream has no cache
         if action == "purge":
             services.purge_upstream_cache(upstream)
             messages.success(request, f"The cache of {upstream.name} was emptied.")
@@ -848,11 +858,7 @@ cache_entry_delete = _upstream_action("delete_entry")
 @page
 def rule_add(request, ref, format_name, upstream_id):
     """A new allow/deny rule of a remote upstream (Maintainer+), checked by the API's service."""
-    group = load_group(request, ref, WRITE)
-    fmt = virtual_format(format_name)
-    upstream = load_upstream(group, fmt, upstream_id)
-    if upstream.is_local:
-        raise NotFound()  # local upstreams take no rules
+    group, fmt, upstream = _writable_upstream(request, ref, format_name, upstream_id, remote=True)
     form = RuleForm(request.POST, fmt=fmt)
     if form.is_valid():
         try:
@@ -869,10 +875,8 @@ def rule_add(request, ref, format_name, upstream_id):
 @login_required
 @page
 def rule_delete(request, ref, format_name, upstream_id, rule_id):
-    group = load_group(request, ref, WRITE)
-    fmt = virtual_format(format_name)
-    upstream = load_upstream(group, fmt, upstream_id)
-    if upstream.is_local or not services.delete_rule(upstream, rule_id):
+    group, _, upstream = _writable_upstream(request, ref, format_name, upstream_id, remote=True)
+    if not services.delete_rule(upstream, rule_id):
         raise NotFound()
     messages.success(request, "Rule deleted.")
     return redirect(upstream_path(group, upstream) + "#rules")
@@ -883,9 +887,7 @@ def rule_delete(request, ref, format_name, upstream_id, rule_id):
 @page
 def claim_release(request, ref, format_name, upstream_id, claim_id):
     """Release one name a local upstream claims (Owners, as the API's claims), audited."""
-    group = load_group(request, ref, CLAIMS)
-    fmt = virtual_format(format_name)
-    upstream = load_upstream(group, fmt, upstream_id)
+    group, _, upstream = _writable_upstream(request, ref, format_name, upstream_id, action=CLAIMS)
     claim = NameClaim.objects.filter(upstream=upstream, pk=claim_id).first() if upstream.is_local else None
     if claim is None:
         raise NotFound()

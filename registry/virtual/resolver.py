@@ -511,17 +511,42 @@ def _stale_or(entry, fmt, path, now, reason, error):
     raise error
 
 
+_UNREAD = object()
+
+
+def _listing(upstream, path):
+    """The metadata document a file's origin is read from, and its live cache entry (None: not
+    cached): `path.metadata`, unless only one of `path.metadata_alternates` is cached (another
+    variant that lists the file as well), in one query. So a file costs no second document
+    fetched and stored when the client already had the other variant cached."""
+    if not path.metadata_alternates:
+        return path.metadata, _UNREAD
+    candidates = [path.metadata, *path.metadata_alternates]
+    digests = [path_digest(candidate.cache_key) for candidate in candidates]
+    entries = {
+        entry.path_digest: entry
+        for entry in CacheEntry.objects.select_related("blob").filter(
+            upstream=upstream, path_digest__in=digests, status=CacheEntry.Status.DEFAULT
+        )
+    }
+    for candidate, digest in zip(candidates, digests, strict=True):
+        if digest in entries:
+            return candidate, entries[digest]
+    return path.metadata, None
+
+
 def _origin(upstream, fmt, path):
     """Where a file reachable only through a metadata document is: (url, expected digests), or
     None when the upstream does not list it. A file the cached document does not list (a
     lockfile naming a version newer than the document) makes the document be fetched again, at
     most once a minute per document and upstream (the miss-driven refresh, spec §3.2.5)."""
-    document = _from_remote(upstream, fmt, path.metadata)
+    listing, entry = _listing(upstream, path)
+    document = _from_remote(upstream, fmt, listing, entry=entry)
     if document is None:
         return None
     found = fmt.virtual.file_origin(path, document.read(fmt.virtual.metadata_cap), upstream.url)
-    if found is None and document.cache == "HIT" and _may_refresh(upstream, path.metadata):
-        document = _from_remote(upstream, fmt, path.metadata, force=True)
+    if found is None and document.cache == "HIT" and _may_refresh(upstream, listing):
+        document = _from_remote(upstream, fmt, listing, force=True)
         if document is None:
             return None
         found = fmt.virtual.file_origin(path, document.read(fmt.virtual.metadata_cap), upstream.url)
@@ -559,8 +584,9 @@ def _still_listed(upstream, fmt, path, entry, now):
     nothing else uses for immutable files). When the upstream cannot be asked, the cached file
     stays served. (whether it is listed, the metadata's Served it was found in, or False when the
     upstream could not be asked.)"""
+    listing, listing_entry = _listing(upstream, path)
     try:
-        document = _from_remote(upstream, fmt, path.metadata)
+        document = _from_remote(upstream, fmt, listing, entry=listing_entry)
     except (UpstreamUnavailable, BadGateway):
         return True, False
     if document is None:
@@ -581,12 +607,14 @@ def _listed_hit(entry, upstream, fmt, path, now, check):
     return _hit(entry, upstream, fmt, path, now, listing) if listed else None
 
 
-def _from_remote(upstream, fmt, path, force=False, retain=True):
+def _from_remote(upstream, fmt, path, force=False, retain=True, entry=_UNREAD):
     """`retain`: serve a cached file whatever its metadata says now; else only while the
-    metadata still lists it (formats whose metadata lists files, VirtualSupport)."""
+    metadata still lists it (formats whose metadata lists files, VirtualSupport). `entry`: the
+    live cache entry of `path` when the caller has just read it (None: there is none)."""
     now = timezone.now()
     key = path.cache_key
-    entry = live_entry(upstream, key)
+    if entry is _UNREAD:
+        entry = live_entry(upstream, key)
     check = not retain and path.metadata is not None and fmt.virtual.metadata_lists_files
     if entry is not None and not force and is_fresh(entry, upstream, now):
         return _listed_hit(entry, upstream, fmt, path, now, check)
@@ -743,6 +771,10 @@ def _store(upstream, fmt, path, response, url, entry, now, expected=None):
                                 relative_path=path.cache_key,
                                 path_digest=path_digest(path.cache_key),
                                 blob=blob,
+                                # Served at once (_fetch): counted here rather than by an
+                                # UPDATE right after (_count_download finds it counted now).
+                                downloads_count=1,
+                                downloaded_at=now,
                                 **fields,
                             )
                     except IntegrityError:  # a concurrent miss stored it first

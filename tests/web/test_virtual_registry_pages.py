@@ -603,6 +603,16 @@ def test_rules_are_checked_as_the_api_checks_them(acme, registry, api):
     assert client.post(f"{upstream_url(local)}/rules", rules_form()).status_code == 404  # no rules on local ones
 
 
+def test_a_local_upstream_has_no_cache_to_empty(acme, registry):
+    """A local upstream's packages are the group's own: emptying its cache or deleting one of its
+    cache entries is 404 to a Maintainer, as the API answers, and changes nothing."""
+    local = Upstream.objects.create(group=acme, format="maven", kind="local", name="l", local_group=acme)
+    client = signed_in(member(acme, AccessLevel.MAINTAINER))
+    assert client.post(f"{upstream_url(local)}/cache/delete").status_code == 404
+    assert client.post(f"{upstream_url(local)}/cache_entries/delete", {"entry": 1}).status_code == 404
+    assert Upstream.objects.filter(pk=local.pk).exists()
+
+
 # --- issue 16: audit events, file hosts, a format's options on creation -----------------------------
 
 

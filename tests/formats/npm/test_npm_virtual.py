@@ -52,6 +52,12 @@ def registry(verdaccio):
     return registry
 
 
+# A miss stored from the upstream, with the request's own authentication and lookups (see
+# test_a_cold_install_asks_the_upstream_once_per_document).
+PACKUMENT_MISS_QUERIES = 25
+TARBALL_MISS_QUERIES = 21
+
+
 def url(registry, path):
     return f"/api/v4/virtual_registries/packages/npm/{registry.pk}/{path}"
 
@@ -89,8 +95,9 @@ def test_refusals_in_npm_shape(client, registry):
     assert client.get(url(registry, "Bad Name"), **registry.reader).status_code == 400
 
 
-def test_a_tarball_newer_than_the_cached_packument_refreshes_it(client, registry, verdaccio, tmp_path):
-    first = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT=CORGI, **registry.reader)
+@pytest.mark.parametrize("accept", [CORGI, "application/json"], ids=["abbreviated", "full"])
+def test_a_tarball_newer_than_the_cached_packument_refreshes_it(client, registry, verdaccio, tmp_path, accept):
+    first = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT=accept, **registry.reader)
     assert list(first.json()["versions"]) == ["2.1.0"]
     package = tmp_path / "pkg"
     (package / "package.json").write_text(json.dumps({"name": "@up/pad", "version": "2.2.0"}))
@@ -99,8 +106,40 @@ def test_a_tarball_newer_than_the_cached_packument_refreshes_it(client, registry
     # A lockfile install asks for the tarball straight away; the packument is still fresh.
     newer = client.get(url(registry, "@up/pad/-/pad-2.2.0.tgz"), **registry.reader)
     assert newer.status_code == 200
-    refreshed = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT=CORGI, **registry.reader)
+    refreshed = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT=accept, **registry.reader)
     assert sorted(refreshed.json()["versions"]) == ["2.1.0", "2.2.0"]
+    # The variant that was cached was refreshed; no other one was fetched for the tarball.
+    variant = "#abbreviated" if accept == CORGI else ""
+    assert sorted(CacheEntry.objects.filter(kind="metadata").values_list("relative_path", flat=True)) == [
+        f"/@up/pad{variant}"
+    ]
+
+
+def test_a_cold_install_asks_the_upstream_once_per_document(client, registry, verdaccio, django_assert_max_num_queries):
+    """What `npm install` asks for a package nothing has cached: the full packument, then its
+    tarball. The upstream is asked once for each, and two entries are stored: the tarball's URL
+    and integrity come from the cached full packument, no abbreviated one is fetched for it. A
+    later request for the tarball (its packument still listing it) asks the upstream nothing."""
+    before = len(verdaccio.requests())
+    with django_assert_max_num_queries(PACKUMENT_MISS_QUERIES):
+        full = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT="application/json", **registry.reader)
+    assert full.status_code == 200 and full["X-Packhouse-Cache"] == "MISS"
+    tarball_path = full.json()["versions"]["2.1.0"]["dist"]["tarball"].removeprefix("http://testserver")
+    with django_assert_max_num_queries(TARBALL_MISS_QUERIES):
+        tarball = client.get(tarball_path, **registry.reader)
+    assert tarball.status_code == 200 and tarball["X-Packhouse-Cache"] == "MISS"
+    stored = next((verdaccio.storage / "@up" / "pad").glob("*.tgz")).read_bytes()
+    assert b"".join(tarball.streaming_content) == stored
+    # Verdaccio logs each request twice (received, answered).
+    assert verdaccio.requests()[before:] == ["GET /@up%2Fpad"] * 2 + ["GET /@up/pad/-/pad-2.1.0.tgz"] * 2
+    entries = {entry.relative_path: entry for entry in CacheEntry.objects.all()}
+    assert sorted(entries) == ["/@up/pad", "/@up/pad/-/pad-2.1.0.tgz"]
+    assert entries["/@up/pad/-/pad-2.1.0.tgz"].verified
+    assert [entry.downloads_count for entry in entries.values()] == [1, 1]
+
+    again = client.get(tarball_path, **registry.reader)
+    assert again.status_code == 200 and again["X-Packhouse-Cache"] == "HIT"
+    assert len(verdaccio.requests()) == before + 4
 
 
 def test_the_groups_own_scope_is_never_taken_from_upstream(client, verdaccio):
@@ -164,9 +203,13 @@ def test_regex_rules_run_on_re2(client, registry):
     assert not CacheEntry.objects.filter(relative_path__endswith=".tgz").exists()
 
 
-def test_an_integrity_failure_is_an_audit_event(client, registry, verdaccio):
+@pytest.mark.parametrize("packument_first", [False, True], ids=["tarball-only", "after-the-full-packument"])
+def test_an_integrity_failure_is_an_audit_event(client, registry, verdaccio, packument_first):
     from accounts.models import AuditEvent
 
+    if packument_first:  # `npm install`: the tarball's integrity comes from the full packument
+        full = client.get(url(registry, "@up%2fpad"), HTTP_ACCEPT="application/json", **registry.reader)
+        assert full.status_code == 200
     tarball = next((verdaccio.storage / "@up" / "pad").glob("*.tgz"))
     tarball.write_bytes(tarball.read_bytes() + b"tampered")
     response = client.get(url(registry, "@up/pad/-/pad-2.1.0.tgz"), **registry.reader)

@@ -14,25 +14,27 @@ from django.utils import timezone
 from accounts.models import Membership
 from accounts.roles import AccessLevel
 from api.virtual_registries import cache_entry_id
-from registry import formats, metrics, response_cache
-from registry.models import CacheEntry, RegistryUpstream, Upstream, VirtualRegistry
+from registry import formats, response_cache
+from registry.models import CacheEntry, RegistryUpstream, Upstream
 from registry.virtual import claims, services
 from tests.core.test_download_replay import wsgi
 from tests.core.test_response_reuse import packument_url, publish
-from tests.factories import AccessTokenFactory, GroupFactory, ProjectFactory, member
+from tests.factories import (
+    AccessTokenFactory,
+    ProjectFactory,
+    local_upstream,
+    member,
+    registry_over_remotes,
+    token_headers,
+)
 from tests.helpers import auth_headers
+from tests.replays import replayed_count
 from tests.upstreams import AdvisoryUpstream
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_upstreams_allowed")]
 NAME = "@partner/demo"
 FILE = "@partner/demo/-/demo-1.0.0.tgz"
 CORGI = "application/vnd.npm.install-v1+json"
-
-
-@pytest.fixture(autouse=True)
-def _local_upstreams_allowed(settings):
-    settings.VR_ALLOW_HTTP = True
-    settings.VR_ALLOW_LOCAL_NETWORK = True
 
 
 @pytest.fixture
@@ -49,17 +51,12 @@ def upstream_server(tmp_path):
 def registry(upstream_server):
     """A remote upstream first, then an (empty) local upstream; a Guest's token and a Maintainer's,
     both made before anything is remembered (a new membership changes the identity epoch)."""
-    group = GroupFactory(path="acme")
-    registry = VirtualRegistry.objects.create(group=group, format="npm", name="npm")
-    remote = Upstream.objects.create(group=group, format="npm", kind="remote", name="up", url=upstream_server.url)
-    RegistryUpstream.objects.create(registry=registry, upstream=remote, position=1)
-    registry.project = ProjectFactory(group=group, path="web", visibility="private")
-    registry.local, _ = services.create_local_upstream(
-        registry, {"name": "ours", "local_project_id": registry.project.pk}, can_read_target=lambda target: None
-    )
-    registry.reader = AccessTokenFactory(user=member(group, AccessLevel.GUEST))
+    registry = registry_over_remotes("npm", "acme", {"up": upstream_server.url})
+    registry.project = ProjectFactory(group=registry.group, path="web", visibility="private")
+    registry.local = local_upstream(registry, registry.project)
+    registry.reader = AccessTokenFactory(user=member(registry.group, AccessLevel.GUEST))
     registry.headers = auth_headers(registry.reader.plaintext, "bearer")
-    registry.maintainer = auth_headers(AccessTokenFactory(user=member(group, AccessLevel.MAINTAINER)).plaintext)
+    registry.maintainer = token_headers(registry.group, AccessLevel.MAINTAINER)
     for headers in (registry.headers, registry.maintainer):  # their first use (recorded, not due again)
         assert wsgi(file_url(registry, "@partner/none"), **headers).status == 404
     return registry
@@ -71,10 +68,6 @@ def file_url(registry, path=FILE):
 
 def get(registry, path=FILE, **headers):
     return wsgi(file_url(registry, path), **registry.headers, **headers)
-
-
-def replayed_count():
-    return metrics.REUSE.labels("replayed")._value.get()
 
 
 def warm(registry):
@@ -245,9 +238,7 @@ def test_a_due_download_count_is_counted_by_django(registry, monkeypatch, settin
 
 
 def test_a_local_tarball_is_replayed_until_its_package_is_deleted(client, registry):
-    headers = auth_headers(
-        AccessTokenFactory(user=member(registry.project, AccessLevel.MAINTAINER)).plaintext, "bearer"
-    )
+    headers = token_headers(registry.project, AccessLevel.MAINTAINER, "bearer")
     name = "@acme/widget"
     publish(client, registry.project, "1.0.0", headers, name=name)
     url = file_url(registry, f"{name}/-/widget-1.0.0.tgz")

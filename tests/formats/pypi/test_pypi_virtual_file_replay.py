@@ -8,22 +8,15 @@ import hashlib
 import pytest
 
 from accounts.roles import AccessLevel
-from registry import metrics
-from registry.models import RegistryUpstream, Upstream, VirtualRegistry
+from registry.models import Upstream
 from registry.virtual import services
 from tests.core.test_download_replay import wsgi
-from tests.factories import AccessTokenFactory, GroupFactory, member
-from tests.helpers import auth_headers
+from tests.factories import registry_over_remotes, token_headers
+from tests.replays import replayed_count
 from tests.upstreams import StaticUpstream
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_upstreams_allowed")]
 PAYLOAD = b"an sdist's bytes " * 1000
-
-
-@pytest.fixture(autouse=True)
-def _local_upstreams_allowed(settings):
-    settings.VR_ALLOW_HTTP = True
-    settings.VR_ALLOW_LOCAL_NETWORK = True
 
 
 @pytest.fixture
@@ -43,11 +36,8 @@ def server(tmp_path):
 
 @pytest.fixture
 def registry(server):
-    group = GroupFactory(path="acme")
-    registry = VirtualRegistry.objects.create(group=group, format="pypi", name="py")
-    upstream = Upstream.objects.create(group=group, format="pypi", kind="remote", name="a", url=f"{server.url}/simple")
-    RegistryUpstream.objects.create(registry=registry, upstream=upstream, position=1)
-    registry.headers = auth_headers(AccessTokenFactory(user=member(group, AccessLevel.GUEST)).plaintext)
+    registry = registry_over_remotes("pypi", "acme", {"a": f"{server.url}/simple"}, name="py")
+    registry.headers = token_headers(registry.group, AccessLevel.GUEST)
     none = f"/api/v4/virtual_registries/packages/pypi/{registry.pk}/files/none/{'0' * 64}/none-1.0.tar.gz"
     assert wsgi(none, **registry.headers).status == 404  # the token's first use (recorded, not due again)
     return registry
@@ -65,7 +55,7 @@ def file_fetches(server):
 
 
 def test_a_cached_file_is_replayed_and_a_purge_fetches_it_again(registry, server):
-    before = metrics.REUSE.labels("replayed")._value.get()
+    before = replayed_count()
     miss = get(registry)
     assert miss.status == 200 and miss.headers["X-Packhouse-Cache"] == "MISS" and miss.body == PAYLOAD
     hit = get(registry)
@@ -74,7 +64,7 @@ def test_a_cached_file_is_replayed_and_a_purge_fetches_it_again(registry, server
     replays = [get(registry) for _ in range(3)]
 
     assert all(not answer.django_ran and answer.queries == 0 and answer.same_as(hit) for answer in replays)
-    assert metrics.REUSE.labels("replayed")._value.get() == before + 3
+    assert replayed_count() == before + 3
     assert len(file_fetches(server)) == 1
 
     services.purge_upstream_cache(Upstream.objects.get(name="a"))

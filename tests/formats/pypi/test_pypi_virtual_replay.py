@@ -15,21 +15,16 @@ from accounts.models import Membership
 from accounts.roles import AccessLevel
 from api.virtual_registries import cache_entry_id
 from registry import response_cache
-from registry.models import CacheEntry, RegistryUpstream, Upstream, VirtualRegistry
+from registry.models import CacheEntry, RegistryUpstream, Upstream
 from registry.virtual import services
 from tests.core.test_response_reuse import queries_for, wsgi_get
-from tests.factories import AccessTokenFactory, GroupFactory, member
+from tests.factories import AccessTokenFactory, member, registry_over_remotes, token_headers
 from tests.helpers import auth_headers
+from tests.replays import replayed_count
 from tests.upstreams import StaticUpstream
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_upstreams_allowed")]
 JSON = "application/vnd.pypi.simple.v1+json"
-
-
-@pytest.fixture(autouse=True)
-def _local_upstreams_allowed(settings):
-    settings.VR_ALLOW_HTTP = True
-    settings.VR_ALLOW_LOCAL_NETWORK = True
 
 
 def write_page(root, versions):
@@ -57,17 +52,12 @@ def server(tmp_path):
 
 @pytest.fixture
 def registry(server):
-    group = GroupFactory(path="acme")
-    registry = VirtualRegistry.objects.create(group=group, format="pypi", name="py")
-    for position, name in enumerate(("a", "b"), start=1):
-        upstream = Upstream.objects.create(
-            group=group, format="pypi", kind="remote", name=name, url=f"{server.url}/{name}/simple"
-        )
-        RegistryUpstream.objects.create(registry=registry, upstream=upstream, position=position)
-    registry.reader = AccessTokenFactory(user=member(group, AccessLevel.GUEST))
+    urls = {name: f"{server.url}/{name}/simple" for name in ("a", "b")}
+    registry = registry_over_remotes("pypi", "acme", urls, name="py")
+    registry.reader = AccessTokenFactory(user=member(registry.group, AccessLevel.GUEST))
     registry.headers = auth_headers(registry.reader.plaintext)
     # Made before anything is remembered: a new membership changes the identity epoch.
-    registry.maintainer = auth_headers(AccessTokenFactory(user=member(group, AccessLevel.MAINTAINER)).plaintext)
+    registry.maintainer = token_headers(registry.group, AccessLevel.MAINTAINER)
     return registry
 
 
@@ -98,11 +88,11 @@ def fetches(server, upstream_name):
 
 
 def test_a_cached_simple_page_is_replayed_without_a_query(registry, server):
-    before = response_cache.metrics.REUSE.labels("replayed")._value.get()
+    before = replayed_count()
     answer = warm(registry)
     assert versions(answer) == ["1.0", "2.0"]
     assert answer.headers["Content-Type"] == JSON
-    assert response_cache.metrics.REUSE.labels("replayed")._value.get() == before + 1
+    assert replayed_count() == before + 1
     assert len(fetches(server, "a")) == 1
 
     html, queries = queries_for(page_url(registry), **registry.headers)  # another Accept: its own answer
