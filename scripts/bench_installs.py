@@ -31,7 +31,10 @@ from urllib.parse import quote, unquote, urljoin
 from bench_common import LOAD_PREFIX, cpu_seconds, http, write_static
 
 VENV_BIN = Path(sys.executable).parent
-NPM_ACCEPT = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
+# What `npm install` (npm 11) asks a registry for a packument: the full document (pacote's
+# `fullMetadata`, which @npmcli/arborist sets when it builds the tree without a lockfile), so the
+# static copy nginx serves is that document, not the abbreviated one.
+NPM_ACCEPT = "application/json"
 ANCHOR = re.compile(r'<a href="([^"#]+)#sha256=([0-9a-fA-F]{64})"([^>]*)>')
 
 
