@@ -23,6 +23,9 @@ class DownloadFile:
     size: int  # the blob's size: a file of any other size is never sent as it
     version_id: int | None  # the version whose download count each replay adds to (None: not counted)
     format: str  # for the bytes-downloaded metric
+    # A virtual registry's cached file: the cache entry each replay notes its hit on
+    # (registry.virtual.hit_counts); None for a package file.
+    cache_entry_id: int | None = None
 
 
 @dataclass

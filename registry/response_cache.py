@@ -65,6 +65,7 @@ from accounts.throttling import address_of, package_request_limits_on
 from registry import download_counts, epochs, metrics, observe, request_freshness
 from registry.access_cache import identity_keys
 from registry.lru import BoundedLRU
+from registry.virtual import hit_counts
 
 logger = logging.getLogger(__name__)
 
@@ -155,17 +156,21 @@ class CountedFile(io.FileIO):
     once, as registry.services.serve's answer does."""
 
     version_id = None
+    cache_entry_id = None
 
     def close(self):
         try:
             super().close()
         finally:
             version_id, self.version_id = self.version_id, None
-            if version_id is not None:
-                try:
+            entry_id, self.cache_entry_id = self.cache_entry_id, None
+            try:
+                if version_id is not None:
                     download_counts.record(version_id)
-                except Exception:
-                    logger.exception("could not count a replayed download")
+                if entry_id is not None:
+                    hit_counts.record(entry_id)
+            except Exception:
+                logger.exception("could not count a replayed download")
 
 
 def open_download(download):
@@ -183,6 +188,7 @@ def open_download(download):
         handle.close()
         return None
     handle.version_id = download.version_id
+    handle.cache_entry_id = download.cache_entry_id
     return handle
 
 

@@ -5,7 +5,8 @@
 - collect_orphan_objects: objects in storage with no Blob row (a crashed upload), after a grace
   period.
 - expire_stale_jobs: CI jobs left running longer than PACKHOUSE_JOB_TIMEOUT: their tokens die.
-- flush_download_counts: downloads counted in Redis are added to their versions' rows.
+- flush_download_counts: downloads counted in Redis are added to their versions' rows, and the
+  virtual registries' replayed hits to their cache entries (registry.virtual.hit_counts).
 - flush_token_last_use: tokens' uses noted in Redis by replayed answers are written to their
   rows' `last_used_at` (accounts.last_use).
 - announce_pending_epoch_changes: package writes made while Redis was unreachable change their
@@ -33,6 +34,7 @@ from accounts.signals import credential_changed, credential_changing
 from registry import cleanup, download_counts, epochs, formats, metrics, services
 from registry.models import Blob, CacheEntry, CleanupPolicy, PackageFile, PackageVersion, Status
 from registry.storage import BlobStore, lock_digest
+from registry.virtual import hit_counts
 
 logger = logging.getLogger(__name__)
 BATCH = 500
@@ -46,7 +48,7 @@ def _grace():
 def flush_download_counts():
     """Beat: move the downloads counted in Redis to the database (registry.download_counts)."""
     try:
-        return download_counts.flush()
+        return download_counts.flush() + hit_counts.flush()
     except epochs.FAILURES as exc:
         logger.warning("download counts stay pending: %s", exc.__class__.__name__)
         return 0

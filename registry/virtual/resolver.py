@@ -87,11 +87,9 @@ class Served:
     # answer that a negative cache entry of an upstream before it (or in its merge) decided.
     replayable: bool = True
     fresh_until: object = None  # a datetime
-    # A cached remote file's answer: when its cache entry's download count is next due (spec
-    # §3.4: at most one write per entry per minute). A replayed file answer (registry.response_cache,
-    # through registry.virtual.views.respond) never outlives it, so the first request after it is
-    # answered by Django, which counts it: replays change no count.
-    count_due: object = None  # a datetime
+    # A cached remote file: its cache entry, on which a replay of it notes its hits
+    # (registry.virtual.hit_counts).
+    entry_id: int | None = None
     # A cached remote answer: when its cache entry's bytes were last stored (CacheEntry.updated_at).
     updated_at: object = None  # a datetime
 
@@ -471,7 +469,7 @@ def _remember_missing(upstream, relative_path, now):
 
 
 def _served_entry(entry, fmt, path, cache, now, stale_reason=None):
-    counted_at = _count_download(entry, now)
+    _count_download(entry, now)
     age = int((now - entry.upstream_checked_at).total_seconds()) if stale_reason else None
     return Served(
         blob=entry.blob,
@@ -484,24 +482,18 @@ def _served_entry(entry, fmt, path, cache, now, stale_reason=None):
         age=age,
         etag=entry.upstream_etag,
         last_modified=entry.upstream_last_modified,
-        count_due=counted_at + DOWNLOAD_COUNT_INTERVAL,
+        entry_id=entry.pk,
         updated_at=entry.updated_at,
     )
 
 
 def _count_download(entry, now):
-    """Downloads are counted at most once a minute per entry (one write, not one per request);
-    when the entry was last counted (now, or less than a minute ago)."""
+    """Downloads are counted at most once a minute per entry (one write, not one per request;
+    a replayed hit is counted by registry.virtual.hit_counts under the same rule)."""
     if entry.downloaded_at is None or now - entry.downloaded_at >= DOWNLOAD_COUNT_INTERVAL:
-        counted = (
-            CacheEntry.objects.filter(pk=entry.pk)
-            .filter(Q(downloaded_at__isnull=True) | Q(downloaded_at__lte=now - DOWNLOAD_COUNT_INTERVAL))
-            .update(downloads_count=F("downloads_count") + 1, downloaded_at=now)
-        )
-        # Not counted: another request counted it since the entry was read, when exactly is not
-        # known here: taken as due now (this answer is not remembered).
-        return now if counted else now - DOWNLOAD_COUNT_INTERVAL
-    return entry.downloaded_at
+        CacheEntry.objects.filter(pk=entry.pk).filter(
+            Q(downloaded_at__isnull=True) | Q(downloaded_at__lte=now - DOWNLOAD_COUNT_INTERVAL)
+        ).update(downloads_count=F("downloads_count") + 1, downloaded_at=now)
 
 
 def _stale_or(entry, fmt, path, now, reason, error):

@@ -138,9 +138,8 @@ def allow_file_replay(request, served, store, response):
     the caller's, the registry's, the package name's) are unchanged: a GET answered HIT from the
     local disk (a FileResponse, not X-Accel-Redirect nor the object store) of an immutable file
     that no negative cache entry decided. Never past the metadata validity of the document that
-    was found to still list it, nor past the time the cache entry's download count is due (the
-    next request then runs Django, which counts it: at most one count per entry per minute, as
-    without replays)."""
+    was found to still list it. Each replay notes its hit on the cache entry
+    (registry.virtual.hit_counts: counted at most once a minute per entry, as Django counts it)."""
     if request.method != "GET" or not isinstance(response, FileResponse) or not settings.VIRTUAL_FILE_REPLAY:
         return
     if served.cache != "HIT" or not served.replayable or served.kind != FileKind.IMMUTABLE:
@@ -148,11 +147,14 @@ def allow_file_replay(request, served, store, response):
     state = request_freshness.of(request.META)
     blob = served.blob
     state.download = request_freshness.DownloadFile(
-        path=store.storage.path(blob.key), size=blob.size, version_id=None, format=observe.format_of(request)
+        path=store.storage.path(blob.key),
+        size=blob.size,
+        version_id=None,
+        format=observe.format_of(request),
+        cache_entry_id=served.entry_id,
     )
-    for limit in (served.fresh_until, served.count_due):
-        if limit is not None:
-            state.replay_until(limit.timestamp())
+    if served.fresh_until is not None:
+        state.replay_until(served.fresh_until.timestamp())
 
 
 def _document_response(request, served, path, headers):

@@ -3,7 +3,7 @@ packhouse.wsgi as gunicorn runs it; registry.virtual.views.allow_file_replay): a
 sent from its file with no query, the same bytes and headers; never a MISS; and every change the
 answer depends on is seen by the very next request: a rule, a claim, the upstream leaving the
 registry, a purge, a deleted cache entry, a revoked token, a lost membership, the packument that
-lists it due for revalidation, the cache entry's download count due, a local deletion."""
+lists it due for revalidation, a local deletion; a replayed hit is still counted once a minute."""
 
 import hashlib
 from datetime import timedelta
@@ -11,12 +11,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts import redis_client
 from accounts.models import Membership
 from accounts.roles import AccessLevel
 from api.virtual_registries import cache_entry_id
 from registry import formats, response_cache
 from registry.models import CacheEntry, RegistryUpstream, Upstream
-from registry.virtual import claims, services
+from registry.virtual import claims, hit_counts, services
 from tests.core.test_download_replay import wsgi
 from tests.core.test_response_reuse import packument_url, publish
 from tests.factories import (
@@ -216,24 +217,52 @@ def test_not_replayed_past_the_validity_of_the_packument_that_lists_it(registry,
     assert CacheEntry.objects.filter(kind="metadata", upstream_checked_at__gt=checked).exists()  # asked again
 
 
-def test_a_due_download_count_is_counted_by_django(registry, monkeypatch, settings):
-    """Hits are counted at most once a minute per cache entry: a replay ends when the next count
-    is due, so the first request after it runs Django and counts, as without replays."""
+def test_a_replayed_hit_is_counted_once_a_minute_without_ending_the_replay(registry, settings):
+    """Hits are counted at most once a minute per cache entry (spec §3.4): a replay notes its hit
+    (registry.virtual.hit_counts: one Redis call, no query) and goes on replaying; the flush
+    counts it when the entry was not counted in the minute before, as Django would."""
+    settings.RESPONSE_REUSE_SECONDS = settings.AUTHORIZATION_MAX_AGE = 3600
+    settings.TOKEN_LAST_USED_INTERVAL = 3600
+    hit_counts.flush()  # nothing left from another test
+    assert get(registry).headers["X-Packhouse-Cache"] == "MISS"
+    entry = CacheEntry.objects.filter(relative_path=f"/{FILE}")
+    entry.update(downloaded_at=timezone.now() - timedelta(seconds=50))  # counted 50 s ago
+    counted = entry.get().downloads_count
+    assert get(registry).django_ran  # remembered; not due: not counted
+    replay = get(registry)
+    assert not replay.django_ran and replay.queries == 0
+    assert hit_counts.flush() == 1
+    assert entry.get().downloads_count == counted  # the hit came within a minute of the last count
+
+    entry.update(downloaded_at=timezone.now() - timedelta(seconds=70))  # the count is due
+    for _ in range(3):
+        replay = get(registry)
+        assert not replay.django_ran and replay.queries == 0  # a due count no longer ends the replay
+    assert entry.get().downloads_count == counted  # noted, not yet written
+    assert hit_counts.flush() == 1  # three hits of one entry: one noted
+    row = entry.get()
+    assert row.downloads_count == counted + 1
+    assert timezone.now() - row.downloaded_at < timedelta(seconds=30)
+    assert hit_counts.flush() == 0
+
+
+def test_a_replayed_hit_is_counted_in_the_database_when_redis_refuses_it(registry, settings):
     settings.RESPONSE_REUSE_SECONDS = settings.AUTHORIZATION_MAX_AGE = 3600
     settings.TOKEN_LAST_USED_INTERVAL = 3600
     assert get(registry).headers["X-Packhouse-Cache"] == "MISS"
-    entry = CacheEntry.objects.filter(relative_path=f"/{FILE}")
-    entry.update(downloaded_at=timezone.now() - timedelta(seconds=50))  # counted 50 s ago: due in 10 s
-    counted = entry.get().downloads_count
     assert get(registry).django_ran
-    assert not get(registry).django_ran
-    assert entry.get().downloads_count == counted  # not due yet: nobody counted
-
-    later(monkeypatch, 20)
-    entry.update(downloaded_at=timezone.now() - timedelta(seconds=70))  # the resolver's clock too
-    answer = get(registry)
-
-    assert answer.django_ran and answer.status == 200
+    entry = CacheEntry.objects.filter(relative_path=f"/{FILE}")
+    entry.update(downloaded_at=timezone.now() - timedelta(seconds=70))
+    counted = entry.get().downloads_count
+    client = redis_client.client()
+    key = redis_client.key(hit_counts.HITS)
+    client.delete(key)
+    client.set(key, "not a hash")  # HSET on it: WRONGTYPE
+    try:
+        replay = get(registry)
+    finally:
+        client.delete(key)
+    assert not replay.django_ran
     assert entry.get().downloads_count == counted + 1
 
 

@@ -1,0 +1,77 @@
+"""Hits of a virtual registry's cached files replayed before Django, counted without Django.
+
+Spec §3.4: a hit bumps its cache entry's `downloads_count`/`downloaded_at`, at most one write per
+entry per minute (registry.virtual.resolver._count_download, for answers Django builds). A
+replayed file (registry.response_cache) notes its hit here instead of ending its replay when the
+count is due: one Redis call, HSET of the hit's time into the hash `virtual-hits` under the entry
+(the newest hit wins). `flush()` (the beat task `flush_download_counts`, every
+PACKHOUSE_DOWNLOAD_COUNT_FLUSH_SECONDS) makes each noted hit the resolver's own write: counted
+only when the row was not counted in the minute before it. So an entry is still counted at most
+once a minute, and a due count is at most that many seconds late. Without Redis, or when it
+refuses, the replay makes that write itself.
+"""
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+import redis
+from django.db import transaction
+from django.db.models import F, Q
+
+from accounts import redis_client
+from registry.models import CacheEntry
+
+logger = logging.getLogger(__name__)
+
+HITS = "virtual-hits"  # hash: cache entry id -> unix time of its newest replayed hit
+INTERVAL = timedelta(minutes=1)
+
+_TAKE = """
+local noted = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return noted
+"""
+
+
+def record(entry_id):
+    """Count one replayed hit of the cache entry (at most once a minute per entry)."""
+    client = redis_client.client()
+    if client is not None:
+        try:
+            client.hset(redis_client.key(HITS), entry_id, repr(time.time()))
+            return
+        except redis.RedisError as exc:
+            logger.warning("virtual hit counted in the database: Redis refused it (%s)", exc.__class__.__name__)
+    _count({entry_id: datetime.fromtimestamp(time.time(), tz=UTC)})
+
+
+def flush():
+    """Write the noted hits to their entries; the number of entries noted."""
+    client = redis_client.client()
+    if client is None:
+        return 0
+    flat = client.eval(_TAKE, 1, redis_client.key(HITS))
+    items = [item.decode() if isinstance(item, bytes) else item for item in flat]
+    noted = dict(zip(items[::2], items[1::2], strict=True))
+    if not noted:
+        return 0
+    batch = {int(entry_id): datetime.fromtimestamp(float(moment), tz=UTC) for entry_id, moment in noted.items()}
+    try:
+        _count(batch)
+    except Exception:
+        with client.pipeline(transaction=False) as pipe:
+            for entry_id, moment in noted.items():
+                pipe.hsetnx(redis_client.key(HITS), entry_id, moment)
+            pipe.execute()
+        raise
+    return len(batch)
+
+
+def _count(batch):
+    """{entry id: time of the hit}: each counted unless its row was counted in the minute before."""
+    with transaction.atomic():
+        for entry_id, moment in sorted(batch.items()):
+            CacheEntry.objects.filter(pk=entry_id).filter(
+                Q(downloaded_at__isnull=True) | Q(downloaded_at__lte=moment - INTERVAL)
+            ).update(downloads_count=F("downloads_count") + 1, downloaded_at=moment)
