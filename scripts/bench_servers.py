@@ -60,26 +60,29 @@ class Gunicorn:
         self.env, self.workdir, self.port = env, workdir, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
+    def command(self):
+        return [
+            str(bench.VENV_BIN / "gunicorn"),
+            "packhouse.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(THREADS),
+            "--timeout",
+            "600",
+            "--access-logfile",
+            str(self.workdir / f"{self.label}-access.log"),
+            "--logger-class",
+            "packhouse.gunicorn_logging.AccessLogger",
+        ]
+
     def start(self):
         self.process = subprocess.Popen(
-            [
-                str(bench.VENV_BIN / "gunicorn"),
-                "packhouse.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "1",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                str(THREADS),
-                "--timeout",
-                "600",
-                "--access-logfile",
-                str(self.workdir / f"{self.label}-access.log"),
-                "--logger-class",
-                "packhouse.gunicorn_logging.AccessLogger",
-            ],
+            self.command(),
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
@@ -164,19 +167,6 @@ class Uwsgi(Gunicorn):
             "--log-format",
             '%(addr) - - [%(ltime)] "%(method) %(uri) %(proto)" %(status) %(size) "%(referer)" "%(uagent)" %(msecs)ms',
         ]
-
-    def start(self):
-        self.process = subprocess.Popen(
-            self.command(),
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.workdir / f"{self.label}.log", "ab"),  # noqa: SIM115 - the child holds it
-            start_new_session=True,
-        )
-        wait_for(f"{self.url}/-/health", 120)
-        pin_processes(process_tree(self.process.pid))
-        return self
 
 
 class UwsgiSocket(Uwsgi):
