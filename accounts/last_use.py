@@ -32,13 +32,6 @@ logger = logging.getLogger(__name__)
 
 NOTED = "tokens:last-used"  # hash: credential_of(row) -> unix time of its latest noted use
 
-# Takes the hash and deletes it in one step: a use noted meanwhile lands in the next batch.
-_TAKE = """
-local noted = redis.call('HGETALL', KEYS[1])
-redis.call('DEL', KEYS[1])
-return noted
-"""
-
 
 def _models():
     from accounts.models import AccessToken, DeployToken
@@ -89,7 +82,7 @@ def flush():
     client = redis_client.client()
     if client is None:
         return 0
-    noted = _pairs(client.eval(_TAKE, 1, redis_client.key(NOTED)))
+    noted = redis_client.take_hash(client, NOTED)
     if not noted:
         return 0
     try:
@@ -117,9 +110,3 @@ def _put_back(client, noted):
         for credential, moment in noted.items():
             pipe.hsetnx(redis_client.key(NOTED), credential, moment)
         pipe.execute()
-
-
-def _pairs(flat):
-    """{field: value} (as str) from HGETALL's flat reply inside a script."""
-    items = [item.decode() if isinstance(item, bytes) else item for item in flat]
-    return dict(zip(items[::2], items[1::2], strict=True))

@@ -27,12 +27,6 @@ logger = logging.getLogger(__name__)
 HITS = "virtual-hits"  # hash: cache entry id -> unix time of its newest replayed hit
 INTERVAL = timedelta(minutes=1)
 
-_TAKE = """
-local noted = redis.call('HGETALL', KEYS[1])
-redis.call('DEL', KEYS[1])
-return noted
-"""
-
 
 def record(entry_id):
     """Count one replayed hit of the cache entry (at most once a minute per entry)."""
@@ -51,9 +45,7 @@ def flush():
     client = redis_client.client()
     if client is None:
         return 0
-    flat = client.eval(_TAKE, 1, redis_client.key(HITS))
-    items = [item.decode() if isinstance(item, bytes) else item for item in flat]
-    noted = dict(zip(items[::2], items[1::2], strict=True))
+    noted = redis_client.take_hash(client, HITS)
     if not noted:
         return 0
     batch = {int(entry_id): datetime.fromtimestamp(float(moment), tz=UTC) for entry_id, moment in noted.items()}
