@@ -766,7 +766,7 @@ def main():
             peers = start_peers(workdir)
             results["peers"] = bench_peers_rows(server, api, token, peers, versions, seconds, install_count, workdir)
         if "installs" in sections or "peers" in sections:
-            results["installs"] = install_rows(server, api, token, peers, install_count, 1 if quick else 5, workdir)
+            results["installs"] = install_rows(server, api, token, peers, install_count, 1 if quick else 9, workdir)
         if "virtual" in sections:
             # Virtual registries: the same documents and installs through them (scripts/bench_virtual.py).
             import bench_virtual
@@ -875,14 +875,17 @@ def print_table(results):
     if "installs" in results:
         print(
             f"\n{'install (fresh client cache)':<40} {'first s':>8} {'median s':>9} {'vs nginx':>9}"
-            f" {'server CPU ms':>14}"
+            f" {'server CPU ms':>14} {'client CPU s':>13}"
         )
         for client in ("pip_install", "npm_install"):
-            for label, row in results["installs"][client].items():
+            rows = results["installs"][client]
+            for label, row in rows.items():
                 print(
                     f"{client.split('_')[0] + ' install, ' + label:<40} {row['first_s']:>8} {row['median_s']:>9} "
-                    f"{row.get('vs_nginx', ''):>9} {row['server_cpu_ms']:>14}"
+                    f"{row.get('vs_nginx', ''):>9} {row['server_cpu_ms']:>14} {row['client_cpu_s']:>13}"
                 )
+            if "packhouse" in rows:
+                print(f"{'  packhouse, round by round, against':<40} {json.dumps(rows['packhouse']['paired'])}")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,19 @@ The static trees are copied from Packhouse's own answers, so they hold the same 
 Pages and packuments have a `.gz` beside them (gzip_static), as Packhouse answers gzip.
 
 Every target is installed once first (the server's first sight of each name: cold caches,
-nginx's page cache), then `rounds` more times, the targets interleaved in each round so that
-drift on a shared machine hits them alike. Reported: the first run and the median of the rest
-(seconds), the server processes' CPU per install (ms, from /proc: what the machine's other load
-moves least) and the client's own CPU (the same work whatever the server)."""
+nginx's page cache), then `rounds` more times, the targets interleaved in each round and their
+order rotated from round to round, so that drift on a shared machine (npm's own CPU per install
+grows by up to 15% over ten installs in a row, whatever the server) hits them alike. Reported:
+the first run and the median of the rest (seconds), the server processes' CPU per install (ms,
+from /proc: what the machine's other load moves least) and the client's own CPU (the same work
+whatever the server). Each target is also compared with every other round by round: `paired`
+holds the median of its time over the other's in the same round, and `vs_nginx` is that ratio
+against nginx (the median of two medians would mix rounds that drifted apart).
 
+`PACKHOUSE_BENCH_NPM_PROFILE=<dir>`: each `npm install` runs under `node --cpu-prof` and writes its
+CPU profile and its `--loglevel http` log (every request with its time) under `<dir>/<target>/`."""
+
+import contextlib
 import html
 import json
 import os
@@ -35,6 +43,7 @@ VENV_BIN = Path(sys.executable).parent
 # `fullMetadata`, which @npmcli/arborist sets when it builds the tree without a lockfile), so the
 # static copy nginx serves is that document, not the abbreviated one.
 NPM_ACCEPT = "application/json"
+NPM_CLI = "/usr/lib/node_modules/npm/bin/npm-cli.js"  # Debian's npm; `node --cpu-prof` runs it directly
 ANCHOR = re.compile(r'<a href="([^"#]+)#sha256=([0-9a-fA-F]{64})"([^>]*)>')
 
 
@@ -125,28 +134,37 @@ def npm_install(npmrc_lines, dependencies, workdir):
     (consumer / "package.json").write_text(
         json.dumps({"name": "consumer", "version": "1.0.0", "dependencies": dependencies})
     )
-    subprocess.run(
-        [
-            *LOAD_PREFIX,
-            "npm",
-            "install",
-            "--cache",
-            str(workdir / "npm-cache"),
-            "--no-audit",
-            "--no-fund",
-            "--loglevel",
-            "error",
-        ],
-        cwd=consumer,
-        check=True,
-        env={
-            **os.environ,
-            "HOME": str(workdir),
-            "npm_config_userconfig": str(consumer / ".npmrc"),
-            "npm_config_update_notifier": "false",
-        },
-        stdout=subprocess.DEVNULL,
-    )
+    npm, log_level, log = ["npm"], "error", None
+    profile = os.environ.get("PACKHOUSE_BENCH_NPM_PROFILE")
+    if profile:
+        directory = Path(profile) / workdir.name
+        directory.mkdir(parents=True, exist_ok=True)
+        npm = ["node", "--cpu-prof", f"--cpu-prof-dir={directory}", NPM_CLI]
+        log_level, log = "http", open(directory / f"npm-{time.time_ns()}.log", "w")  # noqa: SIM115
+    with log or contextlib.nullcontext():
+        subprocess.run(
+            [
+                *LOAD_PREFIX,
+                *npm,
+                "install",
+                "--cache",
+                str(workdir / "npm-cache"),
+                "--no-audit",
+                "--no-fund",
+                "--loglevel",
+                log_level,
+            ],
+            cwd=consumer,
+            check=True,
+            env={
+                **os.environ,
+                "HOME": str(workdir),
+                "npm_config_userconfig": str(consumer / ".npmrc"),
+                "npm_config_update_notifier": "false",
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
 
 def measure(targets, rounds, workdir):
@@ -154,8 +172,11 @@ def measure(targets, rounds, workdir):
     installed once (`first_s`), then `rounds` times interleaved."""
     samples = {label: [] for label in targets}
     first = {}
+    labels = list(targets)
     for round_index in range(rounds + 1):
-        for label, (install, pids) in targets.items():
+        shift = round_index % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            install, pids = targets[label]
             directory = workdir / "installs" / label
             directory.mkdir(parents=True, exist_ok=True)
             processes = pids()
@@ -186,7 +207,19 @@ def measure(targets, rounds, workdir):
             "server_cpu_ms": round(statistics.median(s["server_cpu_ms"] for s in runs)),
             "client_cpu_s": round(statistics.median(s["client_cpu_s"] for s in runs), 2),
         }
-    if "nginx" in results:
-        for row in results.values():
-            row["vs_nginx"] = round(row["median_s"] / max(results["nginx"]["median_s"], 1e-9), 2)
+    for label, row in results.items():
+        # Each target against each other, round by round (the same round: the same drift),
+        # then the median of those ratios: what "vs" columns and the targets are read from.
+        row["paired"] = {
+            other: round(statistics.median(_ratios(samples[label], samples[other])), 3)
+            for other in targets
+            if other != label and samples[label]
+        }
+        if "nginx" in results:
+            row["vs_nginx"] = row["paired"].get("nginx", 1.0)
     return results
+
+
+def _ratios(runs, other_runs):
+    """Round by round: this target's seconds over the other's (both ran every round)."""
+    return [a["seconds"] / b["seconds"] for a, b in zip(runs, other_runs, strict=True)]
