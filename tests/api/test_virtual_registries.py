@@ -24,15 +24,8 @@ from tests.factories import (
 from tests.helpers import auth_headers
 from tests.upstreams import StaticUpstream
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_upstreams_allowed")]
 FMT = "maven"  # any format with virtual support; the API names none
-
-
-@pytest.fixture(autouse=True)
-def _local_upstreams_allowed(settings):
-    """Test upstreams run on 127.0.0.1 over http: the instance allows that explicitly."""
-    settings.VR_ALLOW_HTTP = True
-    settings.VR_ALLOW_LOCAL_NETWORK = True
 
 
 @pytest.fixture

@@ -15,17 +15,11 @@ from tests.factories import AccessTokenFactory, GroupFactory, ProjectFactory, me
 from tests.helpers import auth_headers
 from tests.upstreams import StaticUpstream
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_upstreams_allowed")]
 FMT = "maven"  # any format with virtual support; the API names none
 PASSWORD = "Zq9-first-pass-word"
 NEW_PASSWORD = "Wk7-second-pass-word"
 USERNAME = "Hv4-robot-user"
-
-
-@pytest.fixture(autouse=True)
-def _local_upstreams_allowed(settings):
-    settings.VR_ALLOW_HTTP = True
-    settings.VR_ALLOW_LOCAL_NETWORK = True
 
 
 @pytest.fixture

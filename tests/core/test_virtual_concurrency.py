@@ -23,13 +23,9 @@ from registry.virtual import flight
 from tests.factories import AccessTokenFactory, GroupFactory, member
 from tests.helpers import auth_headers
 
+pytestmark = pytest.mark.usefixtures("local_upstreams_allowed")
+
 BODY = b"jar bytes"
-
-
-@pytest.fixture(autouse=True)
-def _local_upstreams_allowed(settings):
-    settings.VR_ALLOW_HTTP = True
-    settings.VR_ALLOW_LOCAL_NETWORK = True
 
 
 class _CountingServer(ThreadingHTTPServer):

@@ -27,16 +27,10 @@ from tests.helpers import auth_headers
 from tests.payloads import twine_form
 from tests.upstreams import AdvisoryUpstream, StaticUpstream
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_upstreams_allowed")]
 CORGI = "application/vnd.npm.install-v1+json"
 PYPI_JSON = "application/vnd.pypi.simple.v1+json"
 PAYLOAD = b"an sdist's bytes " * 1000
-
-
-@pytest.fixture(autouse=True)
-def _local_upstreams_allowed(settings):
-    settings.VR_ALLOW_HTTP = True
-    settings.VR_ALLOW_LOCAL_NETWORK = True
 
 
 @pytest.fixture

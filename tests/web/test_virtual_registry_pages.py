@@ -21,15 +21,8 @@ from tests.helpers import auth_headers
 from tests.upstreams import StaticUpstream
 from tests.web.test_management_pages import ROLES, caller, expected, outcome, signed_in
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_upstreams_allowed")]
 BASE = "/groups/acme/-/virtual_registries"
-
-
-@pytest.fixture(autouse=True)
-def _local_upstreams_allowed(settings):
-    """Test upstreams run on 127.0.0.1 over http: the instance allows that explicitly."""
-    settings.VR_ALLOW_HTTP = True
-    settings.VR_ALLOW_LOCAL_NETWORK = True
 
 
 @pytest.fixture

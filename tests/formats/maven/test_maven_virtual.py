@@ -30,15 +30,9 @@ from tests.factories import AccessTokenFactory, GroupFactory, ProjectFactory, Us
 from tests.helpers import auth_headers, stored_objects
 from tests.upstreams import StaticUpstream
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_upstreams_allowed")]
 JAR = "com/example/lib/1.0/lib-1.0.jar"
 METADATA = "com/example/lib/maven-metadata.xml"
-
-
-@pytest.fixture(autouse=True)
-def _local_upstreams_allowed(settings):
-    settings.VR_ALLOW_HTTP = True
-    settings.VR_ALLOW_LOCAL_NETWORK = True
 
 
 def write(root, relative, data, sha1=True):

@@ -22,9 +22,9 @@ from tests.formats.maven import test_maven_virtual as base
 from tests.formats.maven.test_maven_virtual import body, get, registry_with, remote, write
 from tests.helpers import auth_headers
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_upstreams_allowed")]
 # The fixtures of the pull-through tests: real upstream servers, a group and a reader of it.
-_local_upstreams_allowed, upstreams = base._local_upstreams_allowed, base.upstreams
+upstreams = base.upstreams
 acme, reader = base.acme, base.reader
 METADATA = "com/example/lib/maven-metadata.xml"
 

@@ -17,14 +17,8 @@ from tests.factories import AccessTokenFactory, GroupFactory, member
 from tests.helpers import auth_headers
 from tests.upstreams import AdvisoryUpstream, OutboundProxy, Verdaccio
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_upstreams_allowed")]
 CORGI = "application/vnd.npm.install-v1+json"
-
-
-@pytest.fixture(autouse=True)
-def _local_upstreams_allowed(settings):
-    settings.VR_ALLOW_HTTP = True
-    settings.VR_ALLOW_LOCAL_NETWORK = True
 
 
 @pytest.fixture

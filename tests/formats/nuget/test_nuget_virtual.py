@@ -32,13 +32,7 @@ from tests.formats.nuget.nupkg import multipart, nupkg
 from tests.helpers import auth_headers
 from tests.upstreams import StaticUpstream
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _local_upstreams_allowed(settings):
-    settings.VR_ALLOW_HTTP = True
-    settings.VR_ALLOW_LOCAL_NETWORK = True
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("local_upstreams_allowed")]
 
 
 @pytest.fixture
