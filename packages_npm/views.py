@@ -59,6 +59,9 @@ class NpmView(PackageAPIView):
         return None
 
     def require_live(self, packages):
+        """404 unless a version can be installed. Called where a document is built (render): a
+        cached document was built from the same packages under the same epochs, and every change
+        of a version's status gives its package a new epoch, so a cached one needs no check."""
         if not PackageVersion.objects.filter(package__in=packages, status__in=INSTALLABLE).exists():
             raise NotFound("404 Packages Not Found")
 
@@ -99,11 +102,11 @@ class PackumentView(NpmView):
 
     def get(self, request, package_name, **kwargs):
         packages = self.readable_packages(package_name)
-        self.require_live(packages)
         root = base_url(request)
         endpoint = self.endpoint(root)
 
         def render():
+            self.require_live(packages)
             rows, tags = queries.file_rows(packages), queries.tag_rows(packages)
             document = renderers.packument(package_name, rows, tags, root, endpoint)
             return json.dumps(document, separators=(",", ":"))
@@ -252,9 +255,9 @@ class DistTagsView(NpmView):
 
     def get(self, request, package_name, **kwargs):
         packages = self.readable_packages(package_name)
-        self.require_live(packages)
 
         def render():
+            self.require_live(packages)
             live = queries.live_versions(packages)
             return json.dumps(renderers.dist_tags(queries.tag_rows(packages), live))
 

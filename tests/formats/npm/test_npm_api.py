@@ -8,6 +8,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import AccessLevel
 from packages_npm.models import NpmDistTag
@@ -342,6 +344,24 @@ def test_unknown_package_is_404_with_npm_body(client, project, developer):
 
 
 # --- documents -------------------------------------------------------------------------------
+
+
+def test_a_cached_packument_is_answered_without_reading_versions(client, project, developer, maintainer):
+    """Whether any version can be installed is checked where the document is built: a cached
+    document was built under the same epochs, which every status change bumps."""
+    publish(client, project, developer, publish_document(NAME, "1.0.0"))
+    for url in (f"{prefix(project)}/{escaped(NAME)}", f"{prefix(project)}/-/package/{escaped(NAME)}/dist-tags"):
+        assert client.get(url, **developer).status_code == 200  # built and cached
+        with CaptureQueriesContext(connection) as queries:
+            again = client.get(url, **developer)
+        assert again.status_code == 200
+        versions_read = [q["sql"] for q in queries.captured_queries if PackageVersion._meta.db_table in q["sql"]]
+        assert versions_read == []
+        assert len(queries.captured_queries) == 1  # the packages' ids, for the document's key
+    # the version deleted: a new epoch, the document built again, and nothing left to install
+    assert client.delete(f"{prefix(project)}/{escaped(NAME)}/-rev/1", **maintainer).status_code == 200
+    assert client.get(f"{prefix(project)}/{escaped(NAME)}", **developer).status_code == 404
+    assert client.get(f"{prefix(project)}/-/package/{escaped(NAME)}/dist-tags", **developer).status_code == 404
 
 
 def test_etag_and_304_and_a_write_changes_it(client, project, developer, maintainer):
