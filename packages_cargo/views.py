@@ -86,10 +86,12 @@ class IndexFileView(CargoView):
             name__iexact=package_name,
             project__in=self.pullable_projects(),
         )
-        if not PackageVersion.objects.filter(package__in=packages, status__in=INSTALLABLE).exists():
-            raise NotFound(f"crate `{package_name}` not found")
 
         def render():
+            # Checked where the file is built: a cached one was built under the same epochs,
+            # which every status change bumps (as npm's packument, packages_npm.views).
+            if not PackageVersion.objects.filter(package__in=packages, status__in=INSTALLABLE).exists():
+                raise NotFound(f"crate `{package_name}` not found")
             return renderers.index_file(queries.index_rows(packages), package_name)
 
         return cached_document(request, packages, render, "text/plain; charset=utf-8")

@@ -7,6 +7,8 @@ import json
 import random
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEvent
 from accounts.roles import AccessLevel
@@ -281,6 +283,19 @@ def test_group_index_aggregates_what_the_caller_may_pull(client, group, project,
     assert client.get(f"{group_base}/dl/shout/1.0.0/{'0' * 64}", **developer).status_code == 404
     assert client.get(f"{group_base}/dl/shout/2.0.0/{cksum}", **developer).status_code == 404
     assert client.put(f"{group_base}/index/sh/ou/shout", **developer).status_code == 405
+
+
+def test_a_cached_index_file_is_answered_without_reading_versions(client, project, developer, maintainer):
+    """Whether any version can be installed is checked where the index file is built: a cached
+    one was built under the same epochs, which every status change bumps."""
+    publish(client, project, developer)
+    assert index_lines(client, project, developer)  # built and cached
+    with CaptureQueriesContext(connection) as queries:
+        assert index_lines(client, project, developer)
+    assert [q["sql"] for q in queries.captured_queries if PackageVersion._meta.db_table in q["sql"]] == []
+    only = PackageVersion.objects.get()
+    assert client.delete(f"/api/v4/projects/{project.pk}/packages/{only.pk}", **maintainer).status_code == 204
+    assert client.get(f"{base(project)}/index/sh/ou/shout", **developer).status_code == 404
 
 
 def test_deleted_versions_leave_the_index_and_cleanup_applies(client, project, developer, maintainer, settings):
