@@ -78,19 +78,9 @@ def note(credential, moment=None):
 
 
 def flush():
-    """Write the noted uses to the tokens' rows; the number of tokens written."""
-    client = redis_client.client()
-    if client is None:
-        return 0
-    noted = redis_client.take_hash(client, NOTED)
-    if not noted:
-        return 0
-    try:
-        _write(noted)
-    except Exception:
-        _put_back(client, noted)
-        raise
-    return len(noted)
+    """Write the noted uses to the tokens' rows; the number of tokens written (a failed write puts
+    them back: accounts.redis_client.drain_hash)."""
+    return redis_client.drain_hash(NOTED, _write)
 
 
 def _write(noted):
@@ -102,11 +92,3 @@ def _write(noted):
                 continue
             when = datetime.fromtimestamp(float(moment), tz=UTC)
             models[kind].objects.filter(pk=int(pk)).update(last_used_at=Greatest(Coalesce("last_used_at", when), when))
-
-
-def _put_back(client, noted):
-    """Noted uses a failed flush took: back in the hash, unless a newer one was noted since."""
-    with client.pipeline(transaction=False) as pipe:
-        for credential, moment in noted.items():
-            pipe.hsetnx(redis_client.key(NOTED), credential, moment)
-        pipe.execute()

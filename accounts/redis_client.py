@@ -31,9 +31,29 @@ return taken
 """
 
 
-def take_hash(redis_connection, name):
-    """The hash `name` (under the instance's prefix) as {field: value} (str), deleted in the same
-    step (the batches of accounts.last_use and registry.virtual.hit_counts)."""
-    flat = redis_connection.eval(_TAKE_HASH, 1, key(name))
+def pairs(flat):
+    """{field: value} (str) from an HGETALL reply as a script returns it (a flat list)."""
     items = [item.decode() if isinstance(item, bytes) else item for item in flat]
     return dict(zip(items[::2], items[1::2], strict=True))
+
+
+def drain_hash(name, write):
+    """Take the hash `name` (under the instance's prefix) and delete it in the same step, then
+    `write(taken)` ({field: value}, str). When `write` raises, each field goes back into the hash
+    unless a newer value was written there since, and the error propagates. The number of fields
+    taken (0 without Redis): the batches of accounts.last_use and registry.virtual.hit_counts."""
+    connection = client()
+    if connection is None:
+        return 0
+    taken = pairs(connection.eval(_TAKE_HASH, 1, key(name)))
+    if not taken:
+        return 0
+    try:
+        write(taken)
+    except Exception:
+        with connection.pipeline(transaction=False) as pipe:
+            for field, value in taken.items():
+                pipe.hsetnx(key(name), field, value)
+            pipe.execute()
+        raise
+    return len(taken)

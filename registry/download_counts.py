@@ -73,10 +73,10 @@ def flush():
     if client is None:
         return 0
     counts, last = client.eval(_TAKE, 2, redis_client.key(COUNTS), redis_client.key(LAST))
-    counts = _pairs(counts)
+    counts = redis_client.pairs(counts)
     if not counts:
         return 0
-    last = _pairs(last)
+    last = redis_client.pairs(last)
     batch = {
         int(version_id): (int(count), datetime.fromtimestamp(float(last.get(version_id, time.time())), tz=UTC))
         for version_id, count in counts.items()
@@ -106,9 +106,3 @@ def _put_back(client, counts, last):
         for version_id, moment in last.items():
             pipe.hsetnx(redis_client.key(LAST), version_id, moment)
         pipe.execute()
-
-
-def _pairs(flat):
-    """{field: value} (as str) from HGETALL's flat reply inside a script."""
-    items = [item.decode() if isinstance(item, bytes) else item for item in flat]
-    return dict(zip(items[::2], items[1::2], strict=True))

@@ -41,23 +41,13 @@ def record(entry_id):
 
 
 def flush():
-    """Write the noted hits to their entries; the number of entries noted."""
-    client = redis_client.client()
-    if client is None:
-        return 0
-    noted = redis_client.take_hash(client, HITS)
-    if not noted:
-        return 0
-    batch = {int(entry_id): datetime.fromtimestamp(float(moment), tz=UTC) for entry_id, moment in noted.items()}
-    try:
-        _count(batch)
-    except Exception:
-        with client.pipeline(transaction=False) as pipe:
-            for entry_id, moment in noted.items():
-                pipe.hsetnx(redis_client.key(HITS), entry_id, moment)
-            pipe.execute()
-        raise
-    return len(batch)
+    """Write the noted hits to their entries; the number of entries noted (a failed write puts
+    them back: accounts.redis_client.drain_hash)."""
+    return redis_client.drain_hash(HITS, _count_noted)
+
+
+def _count_noted(noted):
+    _count({int(entry_id): datetime.fromtimestamp(float(moment), tz=UTC) for entry_id, moment in noted.items()})
 
 
 def _count(batch):

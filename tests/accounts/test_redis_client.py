@@ -1,0 +1,45 @@
+"""accounts.redis_client.drain_hash, the batch step of accounts.last_use and
+registry.virtual.hit_counts, on the real Redis: a hash taken whole, and put back when the write
+fails, without undoing what was written to it meanwhile."""
+
+import uuid
+
+import pytest
+
+from accounts import redis_client
+
+
+@pytest.fixture
+def name():
+    name = f"test-drain-{uuid.uuid4().hex}"
+    yield name
+    redis_client.client().delete(redis_client.key(name))
+
+
+def stored(name):
+    taken = redis_client.client().hgetall(redis_client.key(name))
+    return {field.decode(): value.decode() for field, value in taken.items()}
+
+
+def test_a_hash_is_taken_whole_and_written_once(name):
+    redis_client.client().hset(redis_client.key(name), mapping={"a": "1", "b": "2"})
+    written = []
+    assert redis_client.drain_hash(name, written.append) == 2
+    assert written == [{"a": "1", "b": "2"}]
+    assert stored(name) == {}
+    assert redis_client.drain_hash(name, written.append) == 0  # nothing to write: not called
+    assert len(written) == 1
+
+
+def test_a_failed_write_puts_the_fields_back_but_keeps_newer_ones(name):
+    connection, key = redis_client.client(), redis_client.key(name)
+    connection.hset(key, mapping={"a": "1", "b": "2"})
+
+    def failing(taken):
+        assert taken == {"a": "1", "b": "2"}
+        connection.hset(key, "b", "3")  # noted while the write ran
+        raise RuntimeError("the database refused the batch")
+
+    with pytest.raises(RuntimeError):
+        redis_client.drain_hash(name, failing)
+    assert stored(name) == {"a": "1", "b": "3"}
