@@ -95,6 +95,20 @@ class StaticUpstream:
             self.process = None
 
 
+def static_pypi_sdist(root, payload):
+    """A started StaticUpstream serving `root` as a PEP 503 index of one project, `demo`, whose
+    page lists `demo-1.0.tar.gz` (`payload`, with its sha256) under `files/`."""
+    page = root / "simple" / "demo"
+    page.mkdir(parents=True)
+    digest = hashlib.sha256(payload).hexdigest()
+    page.joinpath("index.html").write_text(
+        f'<html><body><a href="../../files/demo-1.0.tar.gz#sha256={digest}">demo-1.0.tar.gz</a></body></html>'
+    )
+    (root / "files").mkdir()
+    (root / "files" / "demo-1.0.tar.gz").write_bytes(payload)
+    return StaticUpstream(root, log_path=root.parent / f"{root.name}.log").start()
+
+
 class AdvisoryUpstream:
     """tests/advisory_server.py on a free 127.0.0.1 port: packuments and tarballs from `files`
     (`publish`), advisories from `advisories` (`set_advisories`), audit requests in `audits()`."""

@@ -25,7 +25,7 @@ from tests.factories import AccessTokenFactory, GroupFactory, ProjectFactory, me
 from tests.formats.npm.npmdocs import publish_document
 from tests.helpers import auth_headers
 from tests.payloads import twine_form
-from tests.upstreams import AdvisoryUpstream, StaticUpstream
+from tests.upstreams import AdvisoryUpstream, static_pypi_sdist
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_upstreams_allowed")]
 CORGI = "application/vnd.npm.install-v1+json"
@@ -45,16 +45,7 @@ def npm_upstream(tmp_path):
 
 @pytest.fixture
 def pypi_upstream(tmp_path):
-    root = tmp_path / "pypi"
-    page = root / "simple" / "demo"
-    page.mkdir(parents=True)
-    digest = hashlib.sha256(PAYLOAD).hexdigest()
-    page.joinpath("index.html").write_text(
-        f'<html><body><a href="../../files/demo-1.0.tar.gz#sha256={digest}">demo-1.0.tar.gz</a></body></html>'
-    )
-    (root / "files").mkdir()
-    (root / "files" / "demo-1.0.tar.gz").write_bytes(PAYLOAD)
-    started = StaticUpstream(root, log_path=tmp_path / "pypi.log").start()
+    started = static_pypi_sdist(tmp_path / "pypi", PAYLOAD)
     yield started
     started.stop()
 

@@ -13,7 +13,7 @@ from registry.virtual import services
 from tests.core.test_download_replay import wsgi
 from tests.factories import registry_over_remotes, token_headers
 from tests.replays import replayed_count
-from tests.upstreams import StaticUpstream
+from tests.upstreams import static_pypi_sdist
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_upstreams_allowed")]
 PAYLOAD = b"an sdist's bytes " * 1000
@@ -21,15 +21,7 @@ PAYLOAD = b"an sdist's bytes " * 1000
 
 @pytest.fixture
 def server(tmp_path):
-    page = tmp_path / "simple" / "demo"
-    page.mkdir(parents=True)
-    digest = hashlib.sha256(PAYLOAD).hexdigest()
-    page.joinpath("index.html").write_text(
-        f'<html><body><a href="../../files/demo-1.0.tar.gz#sha256={digest}">demo-1.0.tar.gz</a></body></html>'
-    )
-    (tmp_path / "files").mkdir()
-    (tmp_path / "files" / "demo-1.0.tar.gz").write_bytes(PAYLOAD)
-    started = StaticUpstream(tmp_path, log_path=tmp_path / "log").start()
+    started = static_pypi_sdist(tmp_path / "index", PAYLOAD)
     yield started
     started.stop()
 
