@@ -44,33 +44,31 @@ def _grace():
     return timedelta(seconds=settings.BLOB_GRACE_SECONDS)
 
 
+def _unless_unreachable(work, left):
+    """`work()`, or 0 when Redis cannot be reached (epochs.FAILURES): what it would have moved
+    is `left` for the next beat, and the log says so."""
+    try:
+        return work()
+    except epochs.FAILURES as exc:
+        logger.warning("%s: %s", left, exc.__class__.__name__)
+        return 0
+
+
 @shared_task
 def flush_download_counts():
     """Beat: move the downloads counted in Redis to the database (registry.download_counts)."""
-    try:
-        return download_counts.flush() + hit_counts.flush()
-    except epochs.FAILURES as exc:
-        logger.warning("download counts stay pending: %s", exc.__class__.__name__)
-        return 0
+    return _unless_unreachable(lambda: download_counts.flush() + hit_counts.flush(), "download counts stay pending")
 
 
 @shared_task
 def flush_token_last_use():
     """Beat: write the tokens' uses noted in Redis to their rows (accounts.last_use)."""
-    try:
-        return last_use.flush()
-    except epochs.FAILURES as exc:
-        logger.warning("token uses stay pending: %s", exc.__class__.__name__)
-        return 0
+    return _unless_unreachable(last_use.flush, "token uses stay pending")
 
 
 @shared_task
 def announce_pending_epoch_changes():
-    try:
-        return epochs.announce_pending()
-    except epochs.FAILURES as exc:
-        logger.warning("epochs still cannot be changed: %s", exc.__class__.__name__)
-        return 0
+    return _unless_unreachable(epochs.announce_pending, "epochs still cannot be changed")
 
 
 @shared_task

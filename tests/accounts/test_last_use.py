@@ -2,15 +2,17 @@
 `last_used_at` through the beat task's flush: each once, never moving a row back, the latest
 note of a token winning."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
-from accounts import last_use
+from accounts import last_use, redis_client
 from accounts.models import AccessToken
 from registry import tasks
 from tests.factories import AccessTokenFactory, DeployTokenFactory, ProjectFactory
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +58,16 @@ def test_a_note_never_moves_a_row_back_and_the_latest_note_wins():
 def test_only_access_and_deploy_tokens_have_a_name_to_note():
     assert last_use.credential_of(None) is None
     assert last_use.credential_of(ProjectFactory()) is None
+
+
+def test_the_flush_tasks_leave_their_batches_for_the_next_beat_when_redis_is_unreachable(settings, caplog):
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    redis_client.client.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="registry.tasks"):
+            assert tasks.flush_token_last_use() == 0
+            assert tasks.flush_download_counts() == 0
+    finally:
+        redis_client.client.cache_clear()
+    assert "token uses stay pending: ConnectionError" in caplog.text
+    assert "download counts stay pending: ConnectionError" in caplog.text
