@@ -143,23 +143,34 @@ class SimpleProjectView(SimpleMixin, PypiView):
     def get(self, request, package_name, **kwargs):
         normalized = canonicalize_name(package_name)
         packages = self.packages().filter(normalized_name=normalized)
-        live = packages.filter(
-            versions__status__in=INSTALLABLE,
-            versions__files__status=PackageFile.FileStatus.DEFAULT,
-        )
-        first = live.order_by("pk").values_list("name", flat=True).first()
-        if first is None:
-            raise NotFound("404 Package Not Found")
         api_base = f"{base_url(request)}/api/v4"
+
+        def live_name():
+            """The name the page is titled with: the first package with an installable file; 404
+            when there is none. Asked where the document is built: a cached document was built
+            from the same packages under the same epochs, and every status change of a version
+            or a file gives its package a new epoch, so a cached one needs no check."""
+            live = packages.filter(
+                versions__status__in=INSTALLABLE,
+                versions__files__status=PackageFile.FileStatus.DEFAULT,
+            )
+            first = live.order_by("pk").values_list("name", flat=True).first()
+            if first is None:
+                raise NotFound("404 Package Not Found")
+            return first
 
         def links():
             return renderers.distribution_links(queries.distribution_rows(packages), api_base)
 
+        def render_json():
+            live_name()
+            return renderers.project_json(normalized, links())
+
         return self.respond(
             request,
             packages,
-            lambda: renderers.project_html(first, links()),
-            lambda: renderers.project_json(normalized, links()),
+            lambda: renderers.project_html(live_name(), links()),
+            render_json,
         )
 
 

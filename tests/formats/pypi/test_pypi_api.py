@@ -9,6 +9,8 @@ import tarfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import AccessLevel
 from packages_pypi.models import Distribution
@@ -480,6 +482,29 @@ def test_deleted_version_disappears_and_can_be_published_again(client, project, 
     assert client.get(file_url + ".metadata", **developer).status_code == 404
     assert upload(client, project, developer, name="My.Pkg", data=wheel).status_code == 201
     assert client.get(file_url, **developer).status_code == 200
+
+
+def test_a_cached_project_page_is_answered_without_reading_versions_or_files(client, project, developer, published):
+    """Whether a file can be installed is checked where the page is built: a cached page was built
+    under the same epochs, which every status change of a version or a file bumps."""
+    from registry import services
+
+    url = simple_url(project, "my-pkg")
+    rows = (PackageVersion._meta.db_table, PackageFile._meta.db_table)
+    for accept in ("text/html", PIP_ACCEPT):
+        assert client.get(url, HTTP_ACCEPT=accept, **developer).status_code == 200  # built and cached
+        with CaptureQueriesContext(connection) as queries:
+            again = client.get(url, HTTP_ACCEPT=accept, **developer)
+        assert again.status_code == 200
+        assert [q["sql"] for q in queries.captured_queries if any(table in q["sql"] for table in rows)] == []
+        assert len(queries.captured_queries) == 1  # the packages' ids, for the document's key
+    # both files marked for destruction, one at a time: new epochs each time, the page built again
+    wheel, sdist = PackageFile.objects.order_by("pk")
+    services.mark_file_for_destruction(wheel)
+    assert "none-any.whl" not in client.get(url, HTTP_ACCEPT="text/html", **developer).content.decode()
+    services.mark_file_for_destruction(sdist)
+    for accept in ("text/html", PIP_ACCEPT):
+        assert client.get(url, HTTP_ACCEPT=accept, **developer).status_code == 404
 
 
 # --- files and core metadata ------------------------------------------------------------------
