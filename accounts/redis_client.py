@@ -3,12 +3,14 @@ their mirror, hash counters): one client and connection pool per process, short 
 as plain strings rather than pickles. None without Redis (PACKHOUSE_REDIS_URL unset).
 
 It lives in accounts, the lowest layer, so that every layer uses the same one: accounts.last_use,
-registry.epochs, registry.download_counts, registry.virtual.hit_counts."""
+registry.epochs, registry.download_counts, registry.virtual.hit_counts. Django's own cache API
+goes through RedisCache below."""
 
 import functools
 
 import redis
 from django.conf import settings
+from django.core.cache.backends import redis as django_redis
 
 
 @functools.cache
@@ -57,3 +59,29 @@ def drain_hash(name, write):
             pipe.execute()
         raise
     return len(taken)
+
+
+class _CacheClient(django_redis.RedisCacheClient):
+    """Django's Redis cache client, keeping one redis.Redis per connection pool. Django's builds a
+    new one for every cache call, which costs 50 µs of CPU with redis-py 8: a get of a missing key
+    took 101 µs against 37 µs through a kept client. A redis.Redis over a pool is safe to share
+    between threads (each command takes a connection from the pool)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        kept = self._clients.get(id(pool))
+        if kept is None:
+            kept = self._clients[id(pool)] = self._client(connection_pool=pool)
+        return kept
+
+
+class RedisCache(django_redis.RedisCache):
+    """settings.CACHES' backend with Redis: Django's, through _CacheClient."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = _CacheClient

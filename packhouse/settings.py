@@ -127,7 +127,7 @@ REDIS_URL = env("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "accounts.redis_client.RedisCache",  # Django's, keeping its redis.Redis
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_PREFIX", "packhouse"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

@@ -1,10 +1,12 @@
-"""accounts.redis_client.drain_hash, the batch step of accounts.last_use and
-registry.virtual.hit_counts, on the real Redis: a hash taken whole, and put back when the write
-fails, without undoing what was written to it meanwhile."""
+"""accounts.redis_client on the real Redis: drain_hash, the batch step of accounts.last_use and
+registry.virtual.hit_counts (a hash taken whole, and put back when the write fails, without
+undoing what was written to it meanwhile), and the cache backend that keeps its client."""
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core.cache import caches
 
 from accounts import redis_client
 
@@ -43,3 +45,16 @@ def test_a_failed_write_puts_the_fields_back_but_keeps_newer_ones(name):
     with pytest.raises(RuntimeError):
         redis_client.drain_hash(name, failing)
     assert stored(name) == {"a": "1", "b": "3"}
+
+
+def test_the_cache_keeps_one_client_and_threads_share_it():
+    cache = caches["default"]
+    assert isinstance(cache, redis_client.RedisCache)
+    assert len({id(cache._cache.get_client(write=write)) for write in (False, True, False)}) == 1
+    keys = [f"test-kept-{uuid.uuid4().hex}" for _ in range(32)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: cache.set(key, {"key": key}, 30), keys))
+        found = list(pool.map(cache.get, keys))
+    assert found == [{"key": key} for key in keys]
+    cache.delete_many(keys)
+    assert cache.get_many(keys) == {}

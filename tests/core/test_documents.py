@@ -81,7 +81,7 @@ def test_without_epochs_documents_are_built_for_each_request_and_still_answer_30
 def test_documents_are_built_when_the_cache_is_unreachable(package, settings, caplog):
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "accounts.redis_client.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }
