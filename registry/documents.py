@@ -3,7 +3,8 @@ cached under the epochs of the packages they are built from, answered with ETag 
 
 A document's key holds the packages the caller may pull (their ids) and their names' epochs
 (registry.epochs), read before the view looked at any row (registry.views.PackageAPIView puts
-them in the request's RequestFreshness). Every write gives its package's name a new epoch, so a
+them in the request's RequestFreshness); the ids are read once per change of those epochs or of
+the caller's identity epoch. Every write gives its package's name a new epoch, so a
 changed package changes the key; nothing has to be invalidated by hand. Without epochs (a view
 that declares no `reads`, or epochs that cannot be read) a document is built for each request.
 The cache is an accelerator only: when it is down, documents are built.
@@ -48,10 +49,25 @@ def cached_document(request, packages, render, content_type, variant=""):
     state = request_freshness.of(request.META)
     if state.package_stamps is None:
         return _uncached_document(request, render, content_type)
-    signature = [list(packages.order_by("pk").values_list("pk", flat=True)), _text(state.package_stamps)]
+    signature = [_package_ids(state, packages), _text(state.package_stamps)]
     response = memoized_document(request, signature, render, content_type, variant)
     state.reusable = True
     return response
+
+
+def _package_ids(state, packages):
+    """The ids of `packages`, remembered per process under the request's identity and package
+    epochs (registry.access_cache.RequestMemory), keyed by the query's own SQL. What the query
+    reads is in those epochs: packages of the declared names (a package created, or any change
+    to one, bumps its name's epochs) and the projects the caller may pull (any change to a
+    project, group, membership, allowlist or token bumps the identity epoch; memberships that
+    end at midnight are in the memory's date). So a document whose key is unchanged is answered
+    without a query at all."""
+    ids = packages.order_by("pk").values_list("pk", flat=True)
+    if state.memory is None:
+        return list(ids)
+    sql, params = ids.query.sql_with_params()
+    return state.memory.remember_under_packages(("document-ids", sql, repr(params)), lambda: list(ids))
 
 
 def memoized_document(request, signature, render, content_type, variant=""):

@@ -17,7 +17,7 @@ from accounts import last_use, redis_client
 from accounts.models import Membership
 from accounts.roles import AccessLevel
 from packhouse.wsgi import application
-from registry import response_cache, tasks
+from registry import access_cache, response_cache, tasks
 from tests.factories import (
     AccessTokenFactory,
     CiJobFactory,
@@ -66,6 +66,12 @@ def wsgi_get(path, **headers):
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
     return Answer(started["status"], started["headers"], body)
+
+
+def another_worker():
+    """What a worker that has not seen a request yet holds: no answer and no lookup of its own."""
+    response_cache.store.clear()
+    access_cache.memory.clear()
 
 
 def queries_for(path, **headers):
@@ -334,7 +340,7 @@ def test_an_answer_one_worker_built_is_replayed_by_another(client, project, toke
     headers = auth_headers(token.plaintext, "bearer")
     publish(client, project, "1.0.0", headers)
     first, built = queries_for(packument_url(project), **headers)
-    response_cache.store.clear()  # another worker: nothing of its own remembered
+    another_worker()
     second, replayed = queries_for(packument_url(project), **headers)
     assert built > 0 and replayed == 0
     assert second.body == first.body and second.headers["ETag"] == first.headers["ETag"]
@@ -350,7 +356,7 @@ def test_the_shared_copy_can_be_turned_off(client, project, token, settings):
     headers = auth_headers(token.plaintext, "bearer")
     publish(client, project, "1.0.0", headers)
     queries_for(packument_url(project), **headers)
-    response_cache.store.clear()
+    another_worker()
     assert queries_for(packument_url(project), **headers)[1] > 0
 
 

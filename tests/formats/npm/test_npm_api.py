@@ -357,7 +357,7 @@ def test_a_cached_packument_is_answered_without_reading_versions(client, project
         assert again.status_code == 200
         versions_read = [q["sql"] for q in queries.captured_queries if PackageVersion._meta.db_table in q["sql"]]
         assert versions_read == []
-        assert len(queries.captured_queries) == 1  # the packages' ids, for the document's key
+        assert queries.captured_queries == []  # the packages' ids too are remembered under the epochs
     # the version deleted: a new epoch, the document built again, and nothing left to install
     assert client.delete(f"{prefix(project)}/{escaped(NAME)}/-rev/1", **maintainer).status_code == 200
     assert client.get(f"{prefix(project)}/{escaped(NAME)}", **developer).status_code == 404

@@ -497,7 +497,7 @@ def test_a_cached_project_page_is_answered_without_reading_versions_or_files(cli
             again = client.get(url, HTTP_ACCEPT=accept, **developer)
         assert again.status_code == 200
         assert [q["sql"] for q in queries.captured_queries if any(table in q["sql"] for table in rows)] == []
-        assert len(queries.captured_queries) == 1  # the packages' ids, for the document's key
+        assert queries.captured_queries == []  # the packages' ids too are remembered under the epochs
     # both files marked for destruction, one at a time: new epochs each time, the page built again
     wheel, sdist = PackageFile.objects.order_by("pk")
     services.mark_file_for_destruction(wheel)
@@ -577,6 +577,44 @@ def test_group_index_aggregates_pullable_projects_and_links_project_files(client
     assert client.get(file_url, **owner_headers).status_code == 200
     # Nobody publishes to a group.
     assert client.post(group_url, **owner_headers).status_code == 405
+
+
+def test_a_group_page_follows_memberships_and_new_projects_without_reading_again_between(
+    client, group, project, developer, published
+):
+    """The group page's packages (which projects' files the caller may pull) are read once per
+    change of the caller's identity or of the name's packages, and follow each such change."""
+    owner, reader = UserFactory(), UserFactory()
+    owner_headers = auth_headers(AccessTokenFactory(user=owner).plaintext, "basic:__token__")
+    reader_headers = auth_headers(AccessTokenFactory(user=reader).plaintext, "basic:__token__")
+    sibling, later = ProjectFactory(group=group, path="sibling"), ProjectFactory(group=group, path="later")
+    for target in (sibling, later):
+        MembershipFactory(user=owner, project=target, access_level=AccessLevel.MAINTAINER)
+    assert upload(client, sibling, owner_headers, name="my-pkg", version="2.0").status_code == 201
+    in_project = MembershipFactory(user=reader, project=project, access_level=AccessLevel.REPORTER)
+    url = f"/api/v4/groups/{group.pk}/-/packages/pypi/simple/my-pkg/"
+
+    def versions():
+        response = client.get(url, HTTP_ACCEPT=PIP_ACCEPT, **reader_headers)
+        return response.json()["versions"] if response.status_code == 200 else response.status_code
+
+    assert versions() == ["1.0.0"]
+    with CaptureQueriesContext(connection) as queries:
+        assert versions() == ["1.0.0"]
+    assert [q["sql"] for q in queries.captured_queries if Package._meta.db_table in q["sql"]] == []
+    in_sibling = MembershipFactory(user=reader, project=sibling, access_level=AccessLevel.REPORTER)
+    assert versions() == ["1.0.0", "2.0"]  # a new membership: a new identity epoch
+    MembershipFactory(user=reader, project=later, access_level=AccessLevel.REPORTER)
+    assert versions() == ["1.0.0", "2.0"]
+    assert upload(client, later, owner_headers, name="my-pkg", version="3.0").status_code == 201
+    assert versions() == ["1.0.0", "2.0", "3.0"]  # a package of the name created: new package epochs
+    in_sibling.delete()
+    assert versions() == ["1.0.0", "3.0"]
+    sibling.visibility = "public"
+    sibling.save()
+    assert versions() == ["1.0.0", "2.0", "3.0"]  # a project made public: a new identity epoch
+    in_project.delete()
+    assert versions() == ["2.0", "3.0"]
 
 
 def test_group_files_route_serves_what_the_caller_may_pull(client, group, project, developer, published):
