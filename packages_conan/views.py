@@ -57,10 +57,16 @@ class ConanView(PackageAPIView):
         the stored file name) is there."""
         recipe = self.recipe
         files = services.installable_files(self.project, FORMAT, name=recipe.package_name, version=recipe.version)
-        if not files.filter(**present).exists():
-            raise NotFound(missing)
+
+        def build():
+            # Checked where the document is built: a cached one was built under the same epochs,
+            # which every upload or deletion of a file gives the recipe.
+            if not files.filter(**present).exists():
+                raise NotFound(missing)
+            return json.dumps(render(self.rows()))
+
         packages = Package.objects.filter(project=self.project, format=FORMAT.name, normalized_name=recipe.package_name)
-        return cached_document(request, packages, lambda: json.dumps(render(self.rows())), JSON)
+        return cached_document(request, packages, build, JSON)
 
     def recipe_document(self, request, render):
         """A document about the recipe's revisions: 404 until one has its manifest."""

@@ -76,10 +76,11 @@ class ListView(GoView):
     def get(self, request, module, **kwargs):
         path = self.module(module)
         packages = self.packages(path)
-        self.versions(path)  # 404 without any
 
         def render():
-            versions = sorted((v for v, _ in queries.version_rows(packages)), key=parsers.version_key)
+            # 404 without any version, checked where the list is built: a cached list was built
+            # under the same epochs, which every upload or deletion gives the module.
+            versions = sorted(self.versions(path), key=parsers.version_key)
             return "".join(f"{version}\n" for version in versions)
 
         return cached_document(request, packages, render, TEXT)

@@ -5,6 +5,8 @@ import base64
 import hashlib
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import AccessLevel
 from registry import tasks
@@ -179,6 +181,19 @@ def test_size_limit(client, project, developer, blob_dir, settings):
     assert response.status_code == 413
     assert stored_objects(blob_dir) == [] and not PackageVersion.objects.exists()
     assert put(client, f"{recipe_url(project)}/files/conanfile.py", b"x" * 10, developer).status_code == 201
+
+
+def test_a_cached_revision_document_is_answered_without_reading_files(client, project, developer, maintainer):
+    """Whether the recipe has its manifest is checked where the document is built: a cached one
+    was built under the same epochs, which every upload and deletion bumps."""
+    upload(client, project, developer)
+    latest = f"{v2(project, 'conans/hello/1.0/_/_')}/latest"
+    assert client.get(latest, **developer).json()["revision"] == RREV  # built and cached
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(latest, **developer).json()["revision"] == RREV
+    assert [q["sql"] for q in queries.captured_queries if PackageFile._meta.db_table in q["sql"]] == []
+    assert client.delete(recipe_url(project), **maintainer).status_code == 200
+    assert client.get(latest, **developer).status_code == 404
 
 
 def test_removing_revisions(client, project, developer, maintainer):

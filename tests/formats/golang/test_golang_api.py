@@ -4,6 +4,8 @@ go command sees, and what is left in the database and storage."""
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import AccessLevel
 from registry import tasks
@@ -99,6 +101,21 @@ def test_refusals_leave_nothing(client, project, developer, blob_dir, settings):
         response.status_code == 409 and response.content == b"409 Conflict - this module version is already uploaded\n"
     )
     assert stored_objects(blob_dir) == before
+
+
+def test_a_cached_version_list_is_answered_without_reading_versions(client, project, developer):
+    """Whether the module has a version is checked where the list is built: a cached list was
+    built under the same epochs, which every upload and deletion bumps."""
+    upload(client, project, developer, module_zip(version="v1.0.0"))
+    url = f"{proxy(project)}/{MODULE}/@v/list"
+    assert get(client, url, developer)[1] == b"v1.0.0\n"  # built and cached
+    with CaptureQueriesContext(connection) as queries:
+        assert get(client, url, developer)[1] == b"v1.0.0\n"
+    assert [q["sql"] for q in queries.captured_queries if PackageVersion._meta.db_table in q["sql"]] == []
+    maintainer = token_for(project, AccessLevel.MAINTAINER)
+    only = PackageVersion.objects.get()
+    assert client.delete(f"/api/v4/projects/{project.pk}/packages/{only.pk}", **maintainer).status_code == 204
+    assert client.get(url, **developer).status_code == 404
 
 
 def test_group_proxy_aggregates_what_the_caller_may_pull(client, group, project, developer):
