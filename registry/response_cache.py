@@ -61,6 +61,7 @@ from django.core.signals import setting_changed
 
 from accounts import audit, last_use
 from accounts.authentication import CREDENTIAL_HEADERS
+from accounts.principals import JOB_TOKEN
 from accounts.throttling import address_of, package_request_limits_on
 from registry import download_counts, epochs, metrics, observe, request_freshness
 from registry.access_cache import identity_keys
@@ -401,7 +402,12 @@ class ResponseReuseMiddleware:
             credential=last_use.credential_of(_credential_row(principal)),
         )
         store.put(state.reuse_key, entry)
-        _shared_put(state.reuse_key, entry)
+        if getattr(principal, "kind", None) != JOB_TOKEN:
+            # A job's token dies with its job, and a job asks for each URL once (an install asks
+            # for each document and file once): a shared copy would be written for every answer
+            # and read for almost none (a Redis write of the pickled entry, a tenth of the CPU of
+            # such an answer).
+            _shared_put(state.reuse_key, entry)
         metrics.REUSE.labels("built").inc()
 
 

@@ -351,6 +351,22 @@ def test_an_answer_one_worker_built_is_replayed_by_another(client, project, toke
     assert queries > 0 and list(third.json()["versions"]) == ["1.0.0", "1.1.0"]  # never the old one
 
 
+def test_a_job_tokens_answers_are_replayed_by_the_worker_that_built_them_and_not_shared(
+    client, project, token, developer
+):
+    """A job's token dies with its job and a job asks for each URL once: its answers are kept by
+    the worker that built them, never written to the shared store."""
+    publish(client, project, "1.0.0", auth_headers(token.plaintext, "bearer"))
+    job = auth_headers(CiJobFactory(project=project, user=developer).plaintext, "basic:gitlab-ci-token")
+    first, built = queries_for(packument_url(project), **job)
+    again, replayed = queries_for(packument_url(project), **job)
+    assert first.status_code == again.status_code == 200 and again.body == first.body
+    assert built > 0 and replayed == 0
+    another_worker()
+    elsewhere, queries = queries_for(packument_url(project), **job)
+    assert elsewhere.body == first.body and queries > 0  # Django answered: nothing shared
+
+
 def test_the_shared_copy_can_be_turned_off(client, project, token, settings):
     settings.RESPONSE_REUSE_SHARED = False
     headers = auth_headers(token.plaintext, "bearer")
