@@ -10,8 +10,8 @@ The static trees are copied from Packhouse's own answers, so they hold the same 
 Pages and packuments have a `.gz` beside them (gzip_static), as Packhouse answers gzip.
 
 Every target is installed once first (the server's first sight of each name: cold caches,
-nginx's page cache), then `rounds` more times, the targets interleaved in each round and their
-order rotated from round to round, so that drift on a shared machine (npm's own CPU per install
+nginx's page cache), then `rounds` more times (rounded up to whole rotations), the targets
+interleaved in each round and their order rotated from round to round, so that drift on a shared machine (npm's own CPU per install
 grows by up to 15% over ten installs in a row, whatever the server) hits them alike. Reported:
 the first run and the median of the rest (seconds), the server processes' CPU per install (ms,
 from /proc: what the machine's other load moves least) and the client's own CPU (the same work
@@ -173,6 +173,10 @@ def measure(targets, rounds, workdir):
     samples = {label: [] for label in targets}
     first = {}
     labels = list(targets)
+    # Whole rotations: each target runs in each place of a round equally often, so that the
+    # machine's drift from one install to the next (up to 2x over 45 s here, pip alone with no
+    # server: BENCHMARKS.md) does not favour whichever places a target happened to get.
+    rounds = -(-rounds // len(labels)) * len(labels)
     for round_index in range(rounds + 1):
         shift = round_index % len(labels)
         for label in labels[shift:] + labels[:shift]:
