@@ -11,8 +11,9 @@ Pages and packuments have a `.gz` beside them (gzip_static), as Packhouse answer
 
 Every target is installed once first (the server's first sight of each name: cold caches,
 nginx's page cache), then `rounds` more times (rounded up to whole rotations), the targets
-interleaved in each round and their order rotated from round to round, so that drift on a shared machine (npm's own CPU per install
-grows by up to 15% over ten installs in a row, whatever the server) hits them alike. Reported:
+interleaved in each round and their order rotated from round to round, so that drift on a
+shared machine (the client's own CPU per install grows by 15% to 2x over ten installs in a row,
+whatever the server) hits them alike. Reported:
 the first run and the median of the rest (seconds), the server processes' CPU per install (ms,
 from /proc: what the machine's other load moves least) and the client's own CPU (the same work
 whatever the server). Each target is also compared with every other round by round: `paired`
