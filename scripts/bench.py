@@ -439,7 +439,8 @@ def install_rows(server, api, token, peers, count, rounds, workdir):
     def npmrc(token):
         return [f"@bench:registry={api}/npm/", f"//{host}{project_path}/packages/npm/:_authToken={token}"]
 
-    jobs = CiJobs(rounds + 1)
+    # Enough jobs for the most rounds either client runs (measure() rounds up to whole rotations).
+    jobs = CiJobs(bench_installs.whole_rotations(rounds, 3 + len(peers)) + 1)
 
     with nginx_static(static, workdir, port=port, name="installs") as (_, nginx_pid):
         nginx_pids = process_tree(nginx_pid)

@@ -168,16 +168,20 @@ def npm_install(npmrc_lines, dependencies, workdir):
         )
 
 
+def whole_rotations(rounds, targets):
+    """`rounds` rounded up to a multiple of the number of targets: each target then runs in each
+    place of a round equally often, so that the machine's drift from one install to the next (up
+    to 2x over 45 s here, pip alone with no server: BENCHMARKS.md) favours none of them."""
+    return -(-rounds // targets) * targets
+
+
 def measure(targets, rounds, workdir):
     """`targets`: {label: (install function of a work directory, server pids function)}. Each is
     installed once (`first_s`), then `rounds` times interleaved."""
     samples = {label: [] for label in targets}
     first = {}
     labels = list(targets)
-    # Whole rotations: each target runs in each place of a round equally often, so that the
-    # machine's drift from one install to the next (up to 2x over 45 s here, pip alone with no
-    # server: BENCHMARKS.md) does not favour whichever places a target happened to get.
-    rounds = -(-rounds // len(labels)) * len(labels)
+    rounds = whole_rotations(rounds, len(labels))
     for round_index in range(rounds + 1):
         shift = round_index % len(labels)
         for label in labels[shift:] + labels[:shift]:
