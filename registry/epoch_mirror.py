@@ -11,8 +11,10 @@ Why a lookup sees every change that finished before it began: Redis queues broad
 invalidations before it writes the replies of the same event-loop turn, and writes the clients
 queued last first, so the push reaches this process's socket before the writer's own SET
 returns; a lookup reads the socket before it answers. That holds for a Redis on the same host
-with one I/O thread (the default); `PACKHOUSE_EPOCH_PUSH=false` turns the mirror off and every
-check is a round trip again.
+with one I/O thread (the default), nearly always: once, in a CI run of the whole suite on a loaded
+machine, the reply overtook the push (most likely the kernel delivered the two writes on different
+CPUs, Redis having moved between them); the change is then seen microseconds later.
+`PACKHOUSE_EPOCH_PUSH=false` turns the mirror off and every check is a round trip again.
 
 A read that races a change is never kept: the MGET is registered first, and an invalidation of
 one of its keys that arrives before the values are stored makes the read stale. When the
