@@ -18,6 +18,7 @@ import threading
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.http import HttpResponse, HttpResponseNotModified
 
 from registry import request_freshness
@@ -66,7 +67,10 @@ def _package_ids(state, packages):
     ids = packages.order_by("pk").values_list("pk", flat=True)
     if state.memory is None:
         return list(ids)
-    sql, params = ids.query.sql_with_params()
+    try:
+        sql, params = ids.query.sql_with_params()
+    except EmptyResultSet:  # a queryset that can match nothing: `.none()`, or an empty subquery
+        return []
     return state.memory.remember_under_packages(("document-ids", sql, repr(params)), lambda: list(ids))
 
 

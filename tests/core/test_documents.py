@@ -2,9 +2,13 @@
 each request without epochs, and built anyway when the cache is down."""
 
 import pytest
+from django.db import connection
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 
+from accounts.models import Project
 from registry import epochs, request_freshness
+from registry.access_cache import RequestMemory
 from registry.documents import cached_document
 from registry.models import Package
 from tests.factories import ProjectFactory
@@ -51,6 +55,34 @@ def test_the_key_holds_which_packages_the_caller_may_pull(package):
     mine = cached_document(get(), Package.objects.filter(pk=package.pk), lambda: "one project", "text/plain")
     both = cached_document(get(), Package.objects.filter(pk__in=[package.pk, other.pk]), lambda: "two", "text/plain")
     assert (mine.content, both.content) == (b"one project", b"two")
+
+
+def remembering(request):
+    """`request` with the RequestMemory PackageAPIView gives it (the ids of a document's packages
+    are remembered there)."""
+    state = request_freshness.of(request.META)
+    state.memory = RequestMemory.for_request(request, KEYS)
+    state.package_stamps = tuple(state.memory.package_epochs)
+    return request
+
+
+def test_packages_that_can_match_nothing_make_a_document_too(package):
+    """A caller whose token may pull nothing gets `.none()` projects: no SQL to key the ids on."""
+    nothing = Package.objects.filter(project__in=Project.objects.none())
+    for packages in (nothing, Package.objects.none()):
+        response = cached_document(remembering(get()), packages, lambda: "nothing here", "text/plain")
+        assert (response.status_code, response.content) == (200, b"nothing here")
+
+
+def test_remembered_ids_follow_the_packages_epochs(package):
+    packages = Package.objects.filter(normalized_name="p")
+    assert cached_document(remembering(get()), packages, lambda: "one", "text/plain").content == b"one"
+    with CaptureQueriesContext(connection) as queries:
+        assert cached_document(remembering(get()), packages, lambda: "two", "text/plain").content == b"one"
+    assert queries.captured_queries == []
+    Package.objects.create(project=ProjectFactory(), format="generic", name="p", normalized_name="p")
+    epochs.bump(KEYS)  # what the write service does when it creates a package
+    assert cached_document(remembering(get()), packages, lambda: "three", "text/plain").content == b"three"
 
 
 def test_if_none_match_gets_304(package):
