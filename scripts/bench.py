@@ -439,8 +439,8 @@ def install_rows(server, api, token, peers, count, rounds, workdir):
     def npmrc(token):
         return [f"@bench:registry={api}/npm/", f"//{host}{project_path}/packages/npm/:_authToken={token}"]
 
-    # Enough jobs for the most rounds either client runs (measure() rounds up to whole rotations).
-    jobs = CiJobs(bench_installs.whole_rotations(rounds, 3 + len(peers)) + 1)
+    npm_peers = sum(isinstance(peer, bench_peers.VerdaccioPeer) for peer in peers)
+    jobs = CiJobs()
 
     with nginx_static(static, workdir, port=port, name="installs") as (_, nginx_pid):
         nginx_pids = process_tree(nginx_pid)
@@ -449,14 +449,19 @@ def install_rows(server, api, token, peers, count, rounds, workdir):
             # A CI job's own token each install: nothing it asks for was answered to it before,
             # so every answer is built by Django (from cached documents) rather than replayed.
             "packhouse-job": (
-                jobs.each(lambda job_token: pip(pip_index(job_token, "gitlab-ci-token"))),
+                jobs.each(
+                    lambda job_token: pip(pip_index(job_token, "gitlab-ci-token")), rounds, 3 + len(peers) - npm_peers
+                ),
                 server.worker_pids,
             ),
             "nginx": (pip(f"{nginx_url}/pypi/simple"), lambda: nginx_pids),
         }
         npm_targets = {
             "packhouse": (npm(npmrc(token)), server.worker_pids),
-            "packhouse-job": (jobs.each(lambda job_token: npm(npmrc(job_token))), server.worker_pids),
+            "packhouse-job": (
+                jobs.each(lambda job_token: npm(npmrc(job_token)), rounds, 3 + npm_peers),
+                server.worker_pids,
+            ),
             "nginx": (npm([f"@bench:registry={nginx_url}/npm/"]), lambda: nginx_pids),
         }
         for peer in peers:
@@ -478,22 +483,22 @@ class CiJobs:
     """CI jobs of the bench project, started ahead (a job's start is not part of the install it
     runs), one per install, finished at the end."""
 
-    def __init__(self, per_target):
+    def __init__(self):
         from accounts.models import Membership, Project, User
         from accounts.roles import AccessLevel
 
         self.project, self.user = Project.objects.get(path="bench"), User.objects.get(username="bench")
         # A job's token carries its user's membership, never the instance admin's reach.
         Membership.objects.get_or_create(user=self.user, project=self.project, access_level=AccessLevel.DEVELOPER)
-        self.per_target = per_target
         self.started = []
 
-    def each(self, install_with):
-        """An install function running `install_with(job token)` with a new job's token each call."""
+    def each(self, install_with, rounds, targets):
+        """An install function running `install_with(job token)` with a new job's token each call,
+        for the first install and the `rounds` measure() runs among `targets` targets."""
         from accounts import jobs
 
         tokens = []
-        for _ in range(self.per_target):
+        for _ in range(bench_installs.balanced_rounds(rounds, targets) + 1):
             job, job_token = jobs.start_job(self.project, self.user, name="bench-install")
             self.started.append(job)
             tokens.append(job_token)

@@ -10,10 +10,11 @@ The static trees are copied from Packhouse's own answers, so they hold the same 
 Pages and packuments have a `.gz` beside them (gzip_static), as Packhouse answers gzip.
 
 Every target is installed once first (the server's first sight of each name: cold caches,
-nginx's page cache), then `rounds` more times (rounded up to whole rotations), the targets
-interleaved in each round and their order rotated from round to round, so that drift on a
-shared machine (the client's own CPU per install grows by 15% to 2x over ten installs in a row,
-whatever the server) hits them alike. Reported:
+nginx's page cache), then `rounds` more times (rounded up to whole cycles of balanced_orders),
+the targets interleaved in each round in orders that give each the same places and the same
+predecessors, so that drift on a shared machine (the client's own CPU per install grows by 15% to
+2x over ten installs in a row, whatever the server) and one server's background work after its
+install hit them alike. Reported:
 the first run and the median of the rest (seconds), the server processes' CPU per install (ms,
 from /proc: what the machine's other load moves least) and the client's own CPU (the same work
 whatever the server). Each target is also compared with every other round by round: `paired`
@@ -168,11 +169,31 @@ def npm_install(npmrc_lines, dependencies, workdir):
         )
 
 
-def whole_rotations(rounds, targets):
-    """`rounds` rounded up to a multiple of the number of targets: each target then runs in each
-    place of a round equally often, so that the machine's drift from one install to the next (up
-    to 2x over 45 s here, pip alone with no server: BENCHMARKS.md) favours none of them."""
-    return -(-rounds // targets) * targets
+def balanced_orders(count):
+    """The orders in which `count` targets (their indices) run, one per round: the rows of a
+    balanced Latin square (a Williams design; for an odd count, with their reverses). Over a full
+    cycle each target runs in each place of a round equally often, and right after each other
+    target equally often. So neither the machine's drift from one install to the next (up to 2x
+    over 45 s here, pip alone with no server: BENCHMARKS.md) nor what one target leaves behind (a
+    server's background work after its install) favours any of them; a plain rotation always ran
+    the same target right after the same other."""
+    first, low, high = [0], 1, count - 1
+    while len(first) < count:
+        first.append(low)
+        low += 1
+        if len(first) < count:
+            first.append(high)
+            high -= 1
+    rows = [[(index + shift) % count for index in first] for shift in range(count)]
+    if count % 2:
+        rows += [row[::-1] for row in rows]
+    return rows
+
+
+def balanced_rounds(rounds, count):
+    """`rounds` rounded up to whole cycles of balanced_orders(count)."""
+    cycle = len(balanced_orders(count))
+    return -(-rounds // cycle) * cycle
 
 
 def measure(targets, rounds, workdir):
@@ -181,10 +202,11 @@ def measure(targets, rounds, workdir):
     samples = {label: [] for label in targets}
     first = {}
     labels = list(targets)
-    rounds = whole_rotations(rounds, len(labels))
+    orders = balanced_orders(len(labels))
+    rounds = balanced_rounds(rounds, len(labels))
     for round_index in range(rounds + 1):
-        shift = round_index % len(labels)
-        for label in labels[shift:] + labels[:shift]:
+        order = orders[(round_index - 1) % len(orders)] if round_index else range(len(labels))
+        for label in (labels[index] for index in order):
             install, pids = targets[label]
             directory = workdir / "installs" / label
             directory.mkdir(parents=True, exist_ok=True)
