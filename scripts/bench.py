@@ -439,29 +439,16 @@ def install_rows(server, api, token, peers, count, rounds, workdir):
     def npmrc(token):
         return [f"@bench:registry={api}/npm/", f"//{host}{project_path}/packages/npm/:_authToken={token}"]
 
-    npm_peers = sum(isinstance(peer, bench_peers.VerdaccioPeer) for peer in peers)
     jobs = CiJobs()
 
     with nginx_static(static, workdir, port=port, name="installs") as (_, nginx_pid):
         nginx_pids = process_tree(nginx_pid)
         pip_targets = {
             "packhouse": (pip(pip_index(token)), server.worker_pids),
-            # A CI job's own token each install: nothing it asks for was answered to it before,
-            # so every answer is built by Django (from cached documents) rather than replayed.
-            "packhouse-job": (
-                jobs.each(
-                    lambda job_token: pip(pip_index(job_token, "gitlab-ci-token")), rounds, 3 + len(peers) - npm_peers
-                ),
-                server.worker_pids,
-            ),
             "nginx": (pip(f"{nginx_url}/pypi/simple"), lambda: nginx_pids),
         }
         npm_targets = {
             "packhouse": (npm(npmrc(token)), server.worker_pids),
-            "packhouse-job": (
-                jobs.each(lambda job_token: npm(npmrc(job_token)), rounds, 3 + npm_peers),
-                server.worker_pids,
-            ),
             "nginx": (npm([f"@bench:registry={nginx_url}/npm/"]), lambda: nginx_pids),
         }
         for peer in peers:
@@ -469,6 +456,15 @@ def install_rows(server, api, token, peers, count, rounds, workdir):
                 npm_targets[peer.label] = (npm(peer.npmrc_lines()), peer.pids)
             else:
                 pip_targets[peer.label] = (pip(peer.index_url), peer.pids)
+        # A CI job's own token each install: nothing it asks for was answered to it before, so
+        # every answer is built by Django (from cached documents) rather than replayed. Added
+        # last, once the number of targets (hence of rounds, and of jobs) is known.
+        pip_job = jobs.each(
+            lambda job_token: pip(pip_index(job_token, "gitlab-ci-token")), rounds, len(pip_targets) + 1
+        )
+        pip_targets["packhouse-job"] = (pip_job, server.worker_pids)
+        npm_job = jobs.each(lambda job_token: npm(npmrc(job_token)), rounds, len(npm_targets) + 1)
+        npm_targets["packhouse-job"] = (npm_job, server.worker_pids)
         try:
             return {
                 "packages": count,

@@ -14,12 +14,12 @@ nginx's page cache), then `rounds` more times (rounded up to whole cycles of bal
 the targets interleaved in each round in orders that give each the same places and the same
 predecessors, so that drift on a shared machine (the client's own CPU per install grows by 15% to
 2x over ten installs in a row, whatever the server) and one server's background work after its
-install hit them alike. Reported:
-the first run and the median of the rest (seconds), the server processes' CPU per install (ms,
-from /proc: what the machine's other load moves least) and the client's own CPU (the same work
-whatever the server). Each target is also compared with every other round by round: `paired`
-holds the median of its time over the other's in the same round, and `vs_nginx` is that ratio
-against nginx (the median of two medians would mix rounds that drifted apart).
+install hit them alike. Reported: the first run and the median of the rest (seconds), the server
+processes' CPU per install (ms, from /proc: what the machine's other load moves least) and the
+client's own CPU (the same work whatever the server). Each target is also compared with every
+other round by round: `paired` holds the median of its time over the other's in the same round,
+and `vs_nginx` is that ratio against nginx (the median of two medians would mix rounds that
+drifted apart).
 
 `PACKHOUSE_BENCH_NPM_PROFILE=<dir>`: each `npm install` runs under `node --cpu-prof` and writes its
 CPU profile and its `--loglevel http` log (every request with its time) under `<dir>/<target>/`."""
