@@ -56,10 +56,20 @@ class SeaweedFS:
         }
         self.config.write_text(json.dumps({"identities": [identity]}))
         self.config.chmod(0o600)
-        self.ports = ports or dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
-        self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
+        # Ports picked here may be taken by another server between the pick and weed's bind (one
+        # was, in CI): the first start then picks again. Given ports, or a restart, keep theirs.
+        self.may_repick_ports = ports is None
+        self.ports = ports or self._free_ports()
         self.log_path = self.directory / "weed.log"
         self.process = None
+
+    @staticmethod
+    def _free_ports():
+        return dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.ports['s3.port']}"
 
     def command(self):
         weed = Path(sys.executable).parent / "weed"
@@ -82,8 +92,25 @@ class SeaweedFS:
             *(f"-{flag}={port}" for flag, port in self.ports.items()),
         ]
 
-    def start(self, timeout=90):
-        """Start the server and wait until it stores an object (volumes are grown on demand)."""
+    def start(self, timeout=90, attempts=3):
+        """Start the server and wait until it stores an object (volumes are grown on demand). A
+        first start on ports picked here that finds one of them taken starts again on new ones."""
+        for attempt in range(1, attempts + 1):
+            log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+            try:
+                return self._start_once(timeout)
+            except RuntimeError:
+                lost_a_port = "address already in use" in self._log_since(log_start)
+                if not (self.may_repick_ports and lost_a_port and attempt < attempts):
+                    raise
+                self.ports = self._free_ports()
+
+    def _log_since(self, offset):
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+    def _start_once(self, timeout):
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.directory, start_new_session=True
@@ -103,6 +130,7 @@ class SeaweedFS:
             try:
                 client.put_object(Bucket="readiness", Key="probe", Body=b"probe")
                 client.delete_object(Bucket="readiness", Key="probe")
+                self.may_repick_ports = False  # buckets' storage URLs now name these ports
                 return self
             except (BotoCoreError, ClientError) as exc:
                 self._wait_or_fail(deadline, exc)

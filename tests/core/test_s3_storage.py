@@ -86,3 +86,27 @@ def test_s3_download_streams_when_redirects_are_not_allowed(client, s3_storage, 
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"streamed"
     assert response["X-Checksum-SHA256"] == PackageFile.objects.get().blob.sha256
+
+
+def test_the_test_store_starts_on_new_ports_when_one_it_picked_is_taken(tmp_path):
+    """The picked ports of a first start are free when picked, not when weed binds them (in CI a
+    filer gRPC port was taken meanwhile, and 15 tests errored); the start picks again."""
+    import socket
+
+    from tests.seaweed import SeaweedFS
+
+    store = SeaweedFS(tmp_path)
+    taken = store.ports["filer.port.grpc"]
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", taken))
+        holder.listen()
+        try:
+            store.start()
+            assert store.running
+            assert taken not in store.ports.values()
+            assert "address already in use" in store.log_path.read_text(errors="replace")
+            bucket = store.new_bucket("moved")
+            store.client().put_object(Bucket=bucket, Key="k", Body=b"stored")
+            assert store.keys(bucket) == ["k"]
+        finally:
+            store.stop()
