@@ -278,6 +278,9 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Longest lifetime of an access token, in days (GitLab's maximum allowable lifetime); a token asked
 # for without an expiry date gets this one. 0: no limit.
 ACCESS_TOKEN_MAX_LIFETIME_DAYS = env_int("ACCESS_TOKEN_MAX_LIFETIME_DAYS", 365)
+# Each process adds its downloads up and sends them to Redis this often (registry.download_counts);
+# 0: each download in its own Redis call. Fractions allowed.
+DOWNLOAD_COUNT_BATCH_SECONDS = float(env("DOWNLOAD_COUNT_BATCH_SECONDS", 1))
 # Seconds between two records of a token's use (accounts.last_use); a use a replayed answer noted in
 # Redis reaches last_used_at within TOKEN_LAST_USED_FLUSH_SECONDS (the flush-token-last-use beat task).
 TOKEN_LAST_USED_INTERVAL = env_int("TOKEN_LAST_USED_INTERVAL", 60)

@@ -33,12 +33,15 @@ def answers(api, token):
     page_url = f"{api}/pypi/simple/bench-lib0/"
     _, page = http("GET", page_url, token, headers={"Accept": PEP691})
     wheel = urljoin(page_url, json.loads(page)["files"][0]["url"])
+    file_1mib = f"{api}/generic/sequential/1/file.bin"
+    http("PUT", file_1mib, token, os.urandom(1 << 20))
     return {
         "packument": (f"{api}/npm/@bench%2flib0", {"Accept": "application/json", "Accept-Encoding": "gzip"}),
         "tarball": (tarball, {}),
         "simple-json": (page_url, {"Accept": PEP691, "Accept-Encoding": "gzip"}),
         "wheel": (wheel, {}),
         "metadata": (f"{wheel}.metadata", {}),
+        "file-1mib": (file_1mib, {}),  # the 1 MiB download, one at a time
     }
 
 
@@ -65,7 +68,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=1500, help="measured GETs of each answer")
     parser.add_argument("--django", action="store_true", help="no replay: every answer built by Django")
-    parser.add_argument("--only", help="comma-separated answers, of packument,tarball,simple-json,wheel,metadata")
+    parser.add_argument(
+        "--only", help="comma-separated answers, of packument,tarball,simple-json,wheel,metadata,file-1mib"
+    )
     options = parser.parse_args()
     pin_load()
     os.environ["PACKHOUSE_WORKERS"] = "1"

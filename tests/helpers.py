@@ -89,3 +89,20 @@ def free_ports(n):
 
 def free_port():
     return free_ports(1)[0]
+
+
+def flushed_download_count(version_query, expected, seconds=10):
+    """The download count of the one version `version_query` (a PackageVersion queryset) finds,
+    once the live server's workers have sent their batch (PACKHOUSE_DOWNLOAD_COUNT_BATCH_SECONDS)
+    and the flush has written it: flushed until it is `expected` or `seconds` have passed."""
+    import time
+
+    from registry import download_counts
+
+    deadline = time.monotonic() + seconds
+    while True:
+        download_counts.flush()
+        count = version_query.get().download_count
+        if count == expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.1)

@@ -1,6 +1,8 @@
 """Download counts are batched through Redis (registry.download_counts): no download waits on its
-version's row, the counts add up after a burst of concurrent downloads and after the workers that
-served them are killed, and without Redis each download still counts at once."""
+version's row, each process sends its downloads to Redis once per batch interval, the counts add
+up after a burst of concurrent downloads, after the workers that served them are killed once they
+have sent them, and after workers stopped gracefully before sending them; a killed worker loses
+what it had not sent; without Redis each download still counts at once."""
 
 import os
 import signal
@@ -88,12 +90,54 @@ def test_counts_survive_the_workers_that_served_the_downloads(workers):
     download_counts.flush()
     burst(url, token)
     version = PackageVersion.objects.get(package__name="tool")
-    assert eventually(lambda: pending(version), BURST) == BURST
+    assert eventually(lambda: pending(version), BURST) == BURST  # sent within the batch interval
     for pid in children(workers.process.pid):
         os.kill(pid, signal.SIGKILL)  # the master starts new workers
     wait_until_serving(url)
     download_counts.flush()
     assert PackageVersion.objects.get(package__name="tool").download_count == BURST
+
+
+@pytest.fixture
+def unhurried_workers(blob_dir, spool_dir, tmp_path):
+    """Workers that keep their downloads for an hour before sending them."""
+    server = start_live_server(blob_dir, spool_dir, tmp_path, workers=2, PACKHOUSE_DOWNLOAD_COUNT_BATCH_SECONDS="3600")
+    yield server
+    stop_live_server(server)
+
+
+def test_workers_stopped_gracefully_send_the_downloads_they_had_kept(unhurried_workers):
+    url, token = setup_file(unhurried_workers)
+    download_counts.flush()
+    burst(url, token)
+    version = PackageVersion.objects.get(package__name="tool")
+    time.sleep(0.5)
+    assert pending(version) == 0  # kept in the workers, one Redis call per batch rather than per download
+    for pid in children(unhurried_workers.process.pid):
+        os.kill(pid, signal.SIGTERM)  # a graceful stop (a restart, a deploy); the master starts new ones
+    assert eventually(lambda: pending(version), BURST) == BURST
+    wait_until_serving(url)
+    download_counts.flush()
+    assert PackageVersion.objects.get(pk=version.pk).download_count == BURST
+
+
+def test_a_killed_worker_loses_only_the_downloads_it_had_not_sent(unhurried_workers):
+    """The bound the README states: a worker killed outright loses what it counted since its last
+    batch (here an hour's, so all of the burst), and no more; the next downloads count as ever."""
+    url, token = setup_file(unhurried_workers)
+    download_counts.flush()
+    burst(url, token)
+    version = PackageVersion.objects.get(package__name="tool")
+    for pid in children(unhurried_workers.process.pid):
+        os.kill(pid, signal.SIGKILL)
+    wait_until_serving(url)
+    for _ in range(3):
+        download(url, token)
+    for pid in children(unhurried_workers.process.pid):
+        os.kill(pid, signal.SIGTERM)
+    assert eventually(lambda: pending(version), 3) == 3
+    download_counts.flush()
+    assert PackageVersion.objects.get(pk=version.pk).download_count == 3
 
 
 def test_without_redis_each_download_counts_at_once(blob_dir, spool_dir, tmp_path):
@@ -174,6 +218,8 @@ def test_a_download_is_counted_when_redis_does_not_know_the_script(client, monke
 
     download_counts.record(version.pk)
     download_counts.record(version.pk)
+    assert pending(version) == 0  # kept in this process until its next batch
+    download_counts.send_batch()
 
     assert pending(version) == 2
     assert download_counts.flush() == 1
