@@ -116,6 +116,9 @@ class _Batch:
 
 
 _batch = _Batch()
+# Held while a batch is on its way and while flush() takes Redis's counts: a flush in this process
+# never runs between its batch thread taking a batch and Redis having it.
+_sending = threading.RLock()
 
 
 def record(version_id):
@@ -129,13 +132,14 @@ def record(version_id):
 def send_batch():
     """Send this process's counted downloads to Redis now (or, when Redis refuses them, to the
     rows); on a failure they are kept for the next batch and the error propagates."""
-    taken = _batch.take()
-    if taken:
-        try:
-            _send(taken)
-        except Exception:
-            _batch.put_back(taken)
-            raise
+    with _sending:
+        taken = _batch.take()
+        if taken:
+            try:
+                _send(taken)
+            except Exception:
+                _batch.put_back(taken)
+                raise
 
 
 def _send_at_exit():
@@ -173,8 +177,9 @@ def flush():
     client = redis_client.client()
     if client is None:
         return 0
-    send_batch()
-    counts, last = client.eval(_TAKE, 2, redis_client.key(COUNTS), redis_client.key(LAST))
+    with _sending:
+        send_batch()
+        counts, last = client.eval(_TAKE, 2, redis_client.key(COUNTS), redis_client.key(LAST))
     counts = redis_client.pairs(counts)
     if not counts:
         return 0

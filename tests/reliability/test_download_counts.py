@@ -64,18 +64,33 @@ def burst(url, token):
     assert not errors
 
 
-@pytest.fixture
-def workers(blob_dir, spool_dir, tmp_path):
-    server = start_live_server(blob_dir, spool_dir, tmp_path, workers=2)
+def serving(blob_dir, spool_dir, tmp_path, **env):
+    server = start_live_server(blob_dir, spool_dir, tmp_path, workers=2, **env)
     yield server
     stop_live_server(server)
 
 
-def test_a_burst_of_concurrent_downloads_adds_up_once_flushed(workers):
-    url, token = setup_file(workers)
+@pytest.fixture
+def workers(blob_dir, spool_dir, tmp_path):
+    yield from serving(blob_dir, spool_dir, tmp_path)
+
+
+@pytest.fixture
+def unhurried_workers(blob_dir, spool_dir, tmp_path):
+    """Workers that keep their downloads for an hour before sending them."""
+    yield from serving(blob_dir, spool_dir, tmp_path, PACKHOUSE_DOWNLOAD_COUNT_BATCH_SECONDS="3600")
+
+
+def downloaded_in_a_burst(server):
+    """(url, token, version) of a file downloaded BURST times, nothing else pending."""
+    url, token = setup_file(server)
     download_counts.flush()
     burst(url, token)
-    version = PackageVersion.objects.get(package__name="tool")
+    return url, token, PackageVersion.objects.get(package__name="tool")
+
+
+def test_a_burst_of_concurrent_downloads_adds_up_once_flushed(workers):
+    _, _, version = downloaded_in_a_burst(workers)
     assert eventually(lambda: pending(version), BURST) == BURST  # each counted once its last byte is sent
     assert PackageVersion.objects.get(pk=version.pk).download_count == 0  # in Redis, not yet in the row
     assert download_counts.flush() == 1
@@ -86,10 +101,7 @@ def test_a_burst_of_concurrent_downloads_adds_up_once_flushed(workers):
 
 
 def test_counts_survive_the_workers_that_served_the_downloads(workers):
-    url, token = setup_file(workers)
-    download_counts.flush()
-    burst(url, token)
-    version = PackageVersion.objects.get(package__name="tool")
+    url, _, version = downloaded_in_a_burst(workers)
     assert eventually(lambda: pending(version), BURST) == BURST  # sent within the batch interval
     for pid in children(workers.process.pid):
         os.kill(pid, signal.SIGKILL)  # the master starts new workers
@@ -98,19 +110,8 @@ def test_counts_survive_the_workers_that_served_the_downloads(workers):
     assert PackageVersion.objects.get(package__name="tool").download_count == BURST
 
 
-@pytest.fixture
-def unhurried_workers(blob_dir, spool_dir, tmp_path):
-    """Workers that keep their downloads for an hour before sending them."""
-    server = start_live_server(blob_dir, spool_dir, tmp_path, workers=2, PACKHOUSE_DOWNLOAD_COUNT_BATCH_SECONDS="3600")
-    yield server
-    stop_live_server(server)
-
-
 def test_workers_stopped_gracefully_send_the_downloads_they_had_kept(unhurried_workers):
-    url, token = setup_file(unhurried_workers)
-    download_counts.flush()
-    burst(url, token)
-    version = PackageVersion.objects.get(package__name="tool")
+    url, _, version = downloaded_in_a_burst(unhurried_workers)
     time.sleep(0.5)
     assert pending(version) == 0  # kept in the workers, one Redis call per batch rather than per download
     for pid in children(unhurried_workers.process.pid):
@@ -124,10 +125,7 @@ def test_workers_stopped_gracefully_send_the_downloads_they_had_kept(unhurried_w
 def test_a_killed_worker_loses_only_the_downloads_it_had_not_sent(unhurried_workers):
     """The bound the README states: a worker killed outright loses what it counted since its last
     batch (here an hour's, so all of the burst), and no more; the next downloads count as ever."""
-    url, token = setup_file(unhurried_workers)
-    download_counts.flush()
-    burst(url, token)
-    version = PackageVersion.objects.get(package__name="tool")
+    url, token, version = downloaded_in_a_burst(unhurried_workers)
     for pid in children(unhurried_workers.process.pid):
         os.kill(pid, signal.SIGKILL)
     wait_until_serving(url)
@@ -218,8 +216,7 @@ def test_a_download_is_counted_when_redis_does_not_know_the_script(client, monke
 
     download_counts.record(version.pk)
     download_counts.record(version.pk)
-    assert pending(version) == 0  # kept in this process until its next batch
-    download_counts.send_batch()
+    download_counts.send_batch()  # this process's batch, now rather than within the second
 
     assert pending(version) == 2
     assert download_counts.flush() == 1
