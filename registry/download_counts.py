@@ -19,22 +19,20 @@ database failure puts them back). Without Redis, or when Redis refuses a batch, 
 added to the rows directly.
 """
 
-import atexit
 import hashlib
 import logging
-import os
-import threading
 import time
 from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
 
 from accounts import redis_client
 from registry.models import PackageVersion
+from registry.process_batch import ProcessBatch
 
 logger = logging.getLogger(__name__)
 
@@ -65,95 +63,26 @@ end
 _COUNT_SHA1 = hashlib.sha1(_COUNT.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
 
 
-class _Batch:
-    """This process's downloads not yet sent to Redis ({version id: [downloads, newest time]}),
-    and the thread that sends them."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.pending = {}
-        self.sender = None
-        self.pid = None
-
-    def add(self, version_id):
-        now = time.time()
-        with self.lock:
-            if self.pid != os.getpid():  # the first download of this process, or of a fork of it
-                self.pid, self.sender, self.pending = os.getpid(), None, {}
-            counted = self.pending.get(version_id)
-            if counted is None:
-                self.pending[version_id] = [1, now]
-            else:
-                counted[0] += 1
-                counted[1] = now
-            if self.sender is None:
-                self.sender = threading.Thread(target=self._send_forever, name="download-counts", daemon=True)
-                self.sender.start()
-
-    def take(self):
-        with self.lock:
-            if self.pid != os.getpid():
-                return {}
-            taken, self.pending = self.pending, {}
-            return taken
-
-    def put_back(self, taken):
-        with self.lock:
-            for version_id, (count, newest) in taken.items():
-                counted = self.pending.setdefault(version_id, [0, newest])
-                counted[0] += count
-                counted[1] = max(counted[1], newest)
-
-    def _send_forever(self):
-        while True:
-            time.sleep(settings.DOWNLOAD_COUNT_BATCH_SECONDS or 1)
-            try:
-                send_batch()
-            except Exception:  # noqa: BLE001 - kept for the next interval, never ends the thread
-                logger.exception("download counts kept for the next batch")
-            finally:
-                connection.close()  # this thread's, opened only when Redis refused a batch
-
-
-_batch = _Batch()
-# Held while a batch is on its way and while flush() takes Redis's counts: a flush in this process
-# never runs between its batch thread taking a batch and Redis having it.
-_sending = threading.RLock()
+def _combine(old, new):
+    return (old[0] + new[0], max(old[1], new[1]))
 
 
 def record(version_id):
     """Count one finished download of the version."""
     if settings.DOWNLOAD_COUNT_BATCH_SECONDS > 0 and redis_client.client() is not None:
-        _batch.add(version_id)
+        _batch.add(version_id, (1, time.time()))
         return
-    _send({version_id: [1, time.time()]})
+    _send({version_id: (1, time.time())})
 
 
 def send_batch():
     """Send this process's counted downloads to Redis now (or, when Redis refuses them, to the
     rows); on a failure they are kept for the next batch and the error propagates."""
-    with _sending:
-        taken = _batch.take()
-        if taken:
-            try:
-                _send(taken)
-            except Exception:
-                _batch.put_back(taken)
-                raise
-
-
-def _send_at_exit():
-    try:
-        send_batch()
-    except Exception:  # noqa: BLE001 - the process is ending: say what was lost
-        logger.exception("download counts of this process lost at its exit")
-
-
-atexit.register(_send_at_exit)  # a worker that exits sends what it counted; only a killed one loses it
+    _batch.send()
 
 
 def _send(taken):
-    """{version id: [downloads, newest unix time]} to Redis, or to the rows when Redis refuses."""
+    """{version id: (downloads, newest unix time)} to Redis, or to the rows when Redis refuses."""
     client = redis_client.client()
     if client is not None:
         args = []
@@ -171,13 +100,16 @@ def _send(taken):
     _add({version_id: (count, datetime.fromtimestamp(newest, tz=UTC)) for version_id, (count, newest) in taken.items()})
 
 
+_batch = ProcessBatch("download counts", _send, _combine, lambda: settings.DOWNLOAD_COUNT_BATCH_SECONDS)
+
+
 def flush():
     """Move the pending counts (this process's batch first) to the database; the number of
     versions updated."""
     client = redis_client.client()
     if client is None:
         return 0
-    with _sending:
+    with _batch.sending:  # a batch this process's thread has on the way lands first
         send_batch()
         counts, last = client.eval(_TAKE, 2, redis_client.key(COUNTS), redis_client.key(LAST))
     counts = redis_client.pairs(counts)
