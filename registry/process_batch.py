@@ -19,7 +19,8 @@ logger = logging.getLogger(__name__)
 class ProcessBatch:
     """{key: value} of this process not yet sent. `add` merges a value into its key's with
     `combine(old, new)`; every `seconds()` (and at exit, and when `send` is called) the whole batch
-    goes to `deliver(batch)`, whose failure puts it back."""
+    goes to `deliver(batch)`, whose failure puts it back. While `seconds()` is 0, `add` delivers
+    each value at once instead."""
 
     def __init__(self, name, deliver, combine, seconds):
         self.name = name
@@ -36,6 +37,9 @@ class ProcessBatch:
         atexit.register(self._send_at_exit)
 
     def add(self, key, value):
+        if not self.seconds():
+            self.deliver({key: value})
+            return
         with self.lock:
             if self.pid != os.getpid():  # the first value of this process, or of a fork of it
                 self.pid, self.sender, self.pending = os.getpid(), None, {}

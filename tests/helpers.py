@@ -3,6 +3,7 @@
 import base64
 import random
 import socket
+import time
 from pathlib import Path
 
 
@@ -95,8 +96,6 @@ def flushed_download_count(version_query, expected, seconds=10):
     """The download count of the one version `version_query` (a PackageVersion queryset) finds,
     once the live server's workers have sent their batch (PACKHOUSE_DOWNLOAD_COUNT_BATCH_SECONDS)
     and the flush has written it: flushed until it is `expected` or `seconds` have passed."""
-    import time
-
     from registry import download_counts
 
     deadline = time.monotonic() + seconds

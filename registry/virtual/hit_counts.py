@@ -18,11 +18,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import redis
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
 from accounts import redis_client
+from registry import download_counts
 from registry.models import CacheEntry
 from registry.process_batch import ProcessBatch
 
@@ -34,10 +34,7 @@ INTERVAL = timedelta(minutes=1)
 
 def record(entry_id):
     """Count one replayed hit of the cache entry (at most once a minute per entry)."""
-    if settings.DOWNLOAD_COUNT_BATCH_SECONDS > 0 and redis_client.client() is not None:
-        _batch.add(entry_id, time.time())
-        return
-    _send({entry_id: time.time()})
+    _batch.add(entry_id, time.time())
 
 
 def _send(hits):
@@ -52,7 +49,7 @@ def _send(hits):
     _count({entry_id: datetime.fromtimestamp(moment, tz=UTC) for entry_id, moment in hits.items()})
 
 
-_batch = ProcessBatch("virtual hits", _send, max, lambda: settings.DOWNLOAD_COUNT_BATCH_SECONDS)
+_batch = ProcessBatch("virtual hits", _send, max, download_counts.batch_seconds)
 
 
 def send_batch():

@@ -49,3 +49,12 @@ def test_the_process_thread_delivers_within_the_interval():
         time.sleep(0.01)
     assert delivered == [{"a": 1}]
     assert batch.sender.is_alive() and batch.sender.daemon
+
+
+def test_with_no_interval_each_value_is_delivered_at_once():
+    delivered = []
+    batch = summing(delivered.append, seconds=0)
+    batch.add("a", 1)
+    batch.add("a", 1)
+    assert delivered == [{"a": 1}, {"a": 1}]
+    assert batch.sender is None  # no thread started
