@@ -4,7 +4,7 @@ The WSGI layer (registry.response_cache.ReuseApplication) starts it with the req
 the response-cache middleware adds the epochs it read before the view ran; the package view
 (registry.views.PackageAPIView) adds the request's RequestMemory (registry.access_cache) and the
 epochs of the packages its GET reads, which registry.documents keys a document on; a document
-marks the answer reusable, a download from the local disk names the file it sends
+marks the answer reusable, a download from the local disk names the file it sends or hands to nginx
 (`DownloadFile`, registry.services.serve; registry.virtual.views.allow_file_replay); the middleware then remembers it.
 It lives in the WSGI environ (request.META), so Django's and DRF's request objects share it.
 """
@@ -26,6 +26,9 @@ class DownloadFile:
     # A virtual registry's cached file: the cache entry each replay notes its hit on
     # (registry.virtual.hit_counts); None for a package file.
     cache_entry_id: int | None = None
+    # Behind nginx (PACKHOUSE_X_ACCEL_REDIRECT_PREFIX): the internal URI the answer hands the file
+    # to nginx at; a replay sends that header and no body. None: the server sends the file.
+    accel_redirect: str | None = None
 
 
 @dataclass

@@ -37,10 +37,12 @@ there too. Only paths of the package endpoints (`/packages/`) are looked up.
 Downloads from the local blob store are remembered the same way, without their bytes: the entry
 holds the blob's file, its size and the headers (registry.request_freshness.DownloadFile, named by
 registry.services.serve for a FileResponse, and by registry.virtual.views.allow_file_replay for a
-virtual registry's cached released file, under that view's epochs; links to the object store and X-Accel-Redirect
-answers are never remembered). A replay opens the file, checks that it still has the blob's size
+virtual registry's cached released file, under that view's epochs; links to the object store are
+never remembered). A replay opens the file, checks that it still has the blob's size
 (else Django answers, with the error it gives today) and hands it to the server's
-`wsgi.file_wrapper` (gunicorn: sendfile). Closing it, after the last byte or a broken connection,
+`wsgi.file_wrapper` (gunicorn: sendfile). Behind nginx with PACKHOUSE_X_ACCEL_REDIRECT_PREFIX,
+Django's answer is the X-Accel-Redirect header and no body; its replay is that same answer, sent
+after the same size check, and counted at once as Django's is. Closing it, after the last byte or a broken connection,
 counts the download as Django's answer does (registry.download_counts.record: one Redis call,
 so a web worker that dies loses no count). Django's FileResponse answers Range and conditional
 headers with the whole file (200): requests that carry any of them (`UNREPLAYED_DOWNLOAD_HEADERS`)
@@ -165,13 +167,27 @@ class CountedFile(io.FileIO):
         finally:
             version_id, self.version_id = self.version_id, None
             entry_id, self.cache_entry_id = self.cache_entry_id, None
-            try:
-                if version_id is not None:
-                    download_counts.record(version_id)
-                if entry_id is not None:
-                    hit_counts.record(entry_id)
-            except Exception:
-                logger.exception("could not count a replayed download")
+            count_download(version_id, entry_id)
+
+
+def count_download(version_id, cache_entry_id):
+    """Count a replayed download as Django counts its answer: the version's download, a virtual
+    registry's cache hit (either may be None)."""
+    try:
+        if version_id is not None:
+            download_counts.record(version_id)
+        if cache_entry_id is not None:
+            hit_counts.record(cache_entry_id)
+    except Exception:
+        logger.exception("could not count a replayed download")
+
+
+def file_has_size(download):
+    """Whether the download's file is on the disk with the blob's size (what nginx will send)."""
+    try:
+        return os.stat(download.path).st_size == download.size
+    except OSError:
+        return False
 
 
 def open_download(download):
@@ -327,6 +343,17 @@ class ReuseApplication:
         if not entry.current():
             return None
         download = entry.download
+        if download.accel_redirect is not None:
+            # nginx sends the file (the X-Accel-Redirect header is among the remembered ones);
+            # Django's answer is counted when it leaves for nginx, and so is this one.
+            if not file_has_size(download):
+                return None
+            environ[observe.FACTS] = entry.facts or observe.NO_FACTS
+            metrics.REUSE.labels("replayed").inc()
+            metrics.BYTES.labels("downloaded", download.format).inc(download.size)
+            start_response("200 OK", [*entry.headers, ("Content-Length", "0")])
+            count_download(download.version_id, download.cache_entry_id)
+            return [b""]
         handle = open_download(download)
         if handle is None:
             return None
@@ -416,6 +443,8 @@ def _remembers_download(request, download, response):
     FileResponse sends it, to a request without Range or conditional headers."""
     if any(name in request.META for name in UNREPLAYED_DOWNLOAD_HEADERS):
         return False
+    if download.accel_redirect is not None:  # nginx sends the file: the same header, no body
+        return response.get("X-Accel-Redirect") == download.accel_redirect and not response.content
     if getattr(response, "file_to_stream", None) is None or response.has_header("X-Accel-Redirect"):
         return False
     return response.get("Content-Length") == str(download.size)

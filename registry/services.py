@@ -413,14 +413,16 @@ def serve(
         # so the UPDATE and its commit are not between the client and its first byte.
         version = package_file.version
         response._resource_closers.insert(0, lambda: record_download(version))
-    if request.method == "GET" and isinstance(response, FileResponse):
-        # The bytes come from a file of the local disk (not a link to the object store, not
-        # X-Accel-Redirect): registry.response_cache may send that file again, counted the same.
+    accel_redirect = response.get("X-Accel-Redirect")
+    if request.method == "GET" and (isinstance(response, FileResponse) or accel_redirect):
+        # The bytes come from a file of the local disk, sent by the server or by nginx (not a link
+        # to the object store): registry.response_cache may answer so again, counted the same.
         request_freshness.of(request.META).download = request_freshness.DownloadFile(
             path=store.storage.path(blob.key),
             size=blob.size,
             version_id=package_file.version_id if count_download else None,
             format=observe.format_of(request),
+            accel_redirect=accel_redirect,
         )
     return response
 

@@ -136,11 +136,14 @@ def allow_file_replay(request, served, store, response):
     """Name the file of a cached released file's answer to registry.response_cache, which then
     sends that file again without Django while the view's epochs (VirtualRegistryView.package_epochs:
     the caller's, the registry's, the package name's) are unchanged: a GET answered HIT from the
-    local disk (a FileResponse, not X-Accel-Redirect nor the object store) of an immutable file
+    local disk (a FileResponse, or X-Accel-Redirect behind nginx; not the object store) of an immutable file
     that no negative cache entry decided. Never past the metadata validity of the document that
     was found to still list it. Each replay notes its hit on the cache entry
     (registry.virtual.hit_counts: counted at most once a minute per entry, as Django counts it)."""
-    if request.method != "GET" or not isinstance(response, FileResponse) or not settings.VIRTUAL_FILE_REPLAY:
+    accel_redirect = response.get("X-Accel-Redirect")
+    if request.method != "GET" or not settings.VIRTUAL_FILE_REPLAY:
+        return
+    if not (isinstance(response, FileResponse) or accel_redirect):
         return
     if served.cache != "HIT" or not served.replayable or served.kind != FileKind.IMMUTABLE:
         return
@@ -152,6 +155,7 @@ def allow_file_replay(request, served, store, response):
         version_id=None,
         format=observe.format_of(request),
         cache_entry_id=served.entry_id,
+        accel_redirect=accel_redirect,
     )
     if served.fresh_until is not None:
         state.replay_until(served.fresh_until.timestamp())

@@ -2,7 +2,8 @@
 of a file on the local disk is sent from its file by the WSGI layer, counted like any download,
 and answered exactly as Django answers it; never after a revocation, a lost membership or a
 deletion; a file gone from the disk gets today's error, never a short body; Range and conditional
-requests, HEAD, X-Accel-Redirect and the object store keep Django's answers.
+requests, HEAD and the object store keep Django's answers; behind nginx (X-Accel-Redirect) the
+replay is Django's header-only answer again.
 
 In process (packhouse.wsgi.application called as gunicorn calls it): whether Django ran is seen by
 its request_started signal, and queries are counted. Through a live gunicorn (sendfile): the
@@ -95,10 +96,14 @@ def world(client):
     return project, user, token, headers, url
 
 
-def blob_path(blob_dir):
+def blob_key():
     sha256 = hashlib.sha256(PAYLOAD).hexdigest()
     assert Blob.objects.filter(sha256=sha256).exists()
-    return blob_dir / "blobs" / sha256[:2] / sha256[2:4] / sha256
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def blob_path(blob_dir):
+    return blob_dir / "blobs" / blob_key()
 
 
 def test_a_repeated_download_is_sent_from_its_file_without_django(world):
@@ -222,15 +227,48 @@ def test_a_damaged_file_gets_todays_error_never_a_wrong_body(world, blob_dir, da
     assert PackageVersion.objects.get(package__name="tool").download_count == 2  # the two sent whole
 
 
-def test_x_accel_redirect_answers_are_not_remembered(world, settings):
+def test_behind_nginx_a_repeated_download_is_handed_to_nginx_again_without_django(world, settings):
     settings.X_ACCEL_REDIRECT_PREFIX = "/_storage/"
     _, _, _, headers, url = world
 
-    answers = [wsgi(url, **headers) for _ in range(3)]
+    first = wsgi(url, **headers)
+    replays = [wsgi(url, **headers) for _ in range(3)]
 
-    assert all(answer.django_ran for answer in answers)
-    assert answers[-1].headers["X-Accel-Redirect"].startswith("/_storage/blobs/")
-    assert answers[-1].body == b""
+    assert first.django_ran
+    assert first.headers["X-Accel-Redirect"] == f"/_storage/blobs/{blob_key()}"
+    assert first.body == b""
+    for replay in replays:
+        assert not replay.django_ran
+        assert replay.queries == 0
+        assert replay.same_as(first)  # status, every header (X-Accel-Redirect, ETag, checksums), no body
+    download_counts.flush()
+    assert PackageVersion.objects.get(package__name="tool").download_count == 4
+
+
+def test_behind_nginx_a_revoked_token_is_refused_at_once(world, settings):
+    settings.X_ACCEL_REDIRECT_PREFIX = "/_storage/"
+    _, _, token, headers, url = world
+    wsgi(url, **headers)
+    assert not wsgi(url, **headers).django_ran
+
+    token.revoke()
+
+    answer = wsgi(url, **headers)
+    assert answer.status == 401
+    assert "X-Accel-Redirect" not in answer.headers
+
+
+def test_behind_nginx_a_file_gone_from_the_disk_gets_djangos_answer(world, blob_dir, settings):
+    settings.X_ACCEL_REDIRECT_PREFIX = "/_storage/"
+    _, _, _, headers, url = world
+    first = wsgi(url, **headers)
+    assert not wsgi(url, **headers).django_ran
+
+    blob_path(blob_dir).unlink()
+    answer = wsgi(url, **headers)
+
+    assert answer.django_ran
+    assert answer.same_as(first)  # nginx then answers for the file, as it did before replays
 
 
 def test_object_store_links_are_not_remembered(client, s3_storage):

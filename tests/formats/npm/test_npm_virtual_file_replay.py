@@ -98,6 +98,22 @@ def test_a_repeated_cached_tarball_is_sent_from_its_file(registry, upstream_serv
     assert hit.headers["X-Checksum-SHA256"] == hashlib.sha256(tarball).hexdigest()
 
 
+def test_behind_nginx_a_repeated_cached_tarball_is_handed_to_nginx_again(registry, upstream_server, settings):
+    settings.X_ACCEL_REDIRECT_PREFIX = "/_storage/"
+    before = replayed_count()
+
+    hit, replay = warm(registry)
+    more = [get(registry) for _ in range(2)]
+
+    assert replayed_count() == before + 3
+    tarball = (upstream_server.files / "-" / "tarballs" / "demo-1.0.0.tgz").read_bytes()
+    sha256 = hashlib.sha256(tarball).hexdigest()
+    assert hit.headers["X-Accel-Redirect"] == f"/_storage/blobs/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+    assert hit.body == b""
+    for answer in (replay, *more):
+        assert answer.same_as(hit)  # status, every header, no body
+
+
 def test_a_miss_is_not_replayed(registry):
     # The packument cached first: the tarball's MISS then stores a released file only, which
     # changes no epoch (registry.virtual.resolver._entry_changed).
