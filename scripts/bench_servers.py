@@ -6,10 +6,13 @@ downloads (c=8), each with the server's CPU per request, then what `make serve` 
 streamed upload (the worker's peak RSS growth for a 256 MiB body), downloads through sendfile (the
 server's CPU per 1 MiB download says whether the bytes went through Python), clients that keep
 their connections open (4 per thread: how many are answered) and a graceful restart under load
-(SIGHUP during a wrk run: failed requests counted).
+(SIGHUP during a wrk run: failed requests counted). nginx serving the 1 MiB file itself is
+measured in every round, for the issue's ratio. `nginx-uwsgi` and `nginx-gunicorn` run the
+application behind nginx as a node of `deploy/nginx.conf` would, with X-Accel-Redirect downloads
+(class BehindNginx).
 
     PACKHOUSE_BENCH_DB=packhouse_servers .venv/bin/python scripts/bench_servers.py [--quick]
-        [--servers gunicorn,granian,uwsgi-socket,uwsgi] [--pairs 2]
+        [--servers gunicorn,granian,uwsgi-socket,uwsgi,nginx-uwsgi,nginx-gunicorn] [--pairs 2]
 
 Granian (pinned, from PyPI) is installed into var/bench-tools/granian-2.8.7 and runs the project's
 own environment's packages (PYTHONPATH), so every server runs the same code; uWSGI must be
@@ -18,6 +21,7 @@ is not a dependency). The runs alternate the servers (`--pairs` rounds of each, 
 given) so that drift hits all of them."""
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -45,6 +49,7 @@ from bench_common import (  # noqa: E402
     pin_processes,
     process_tree,
     wait_for,
+    wait_for_port,
     wrk,
     wrk_run,
 )
@@ -95,6 +100,9 @@ class Gunicorn:
 
     def pids(self):
         return process_tree(self.process.pid)
+
+    def reload(self):
+        os.kill(self.process.pid, signal.SIGHUP)
 
     def worker(self):
         return self.pids()[-1]
@@ -182,7 +190,130 @@ class UwsgiSocket(Uwsgi):
         return command
 
 
-SERVERS = {kind.label: kind for kind in (Gunicorn, Granian, Uwsgi, UwsgiSocket)}
+class BehindNginx:
+    """A server behind nginx, as `deploy/nginx.conf` runs a node: nginx (one worker) holds the
+    client connections and their keep-alive, streams request bodies through, and sends each
+    download itself (PACKHOUSE_X_ACCEL_REDIRECT_PREFIX: the application answers the header,
+    remembered and replayed like a file); both pinned to the server core. `inner` is the
+    application server, listening on a local port of its own."""
+
+    inner = None
+    label = None
+
+    def __init__(self, env, workdir):
+        self.port, self.workdir = free_port(), workdir
+        self.url = f"http://127.0.0.1:{self.port}"
+        inner_env = {**env, "PACKHOUSE_X_ACCEL_REDIRECT_PREFIX": "/_storage/"}
+        self.app = self.inner(inner_env, workdir)
+        self.app.label = self.label
+
+    def upstream(self):
+        raise NotImplementedError
+
+    def start(self):
+        self.app.start()
+        storage = self.app.env["PACKHOUSE_STORAGE_URL"]
+        conf = self.workdir / f"{self.label}-nginx.conf"
+        conf.write_text(f"""
+daemon off; user root root; worker_processes 1; pid {self.workdir}/{self.label}-nginx.pid;
+error_log {self.workdir}/{self.label}-nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; sendfile on; tcp_nopush on; client_max_body_size 0;
+  server {{ listen 127.0.0.1:{self.port};
+    location /_storage/ {{ internal; alias {storage}/; }}
+    location / {{ {self.upstream()} }} }} }}
+""")
+        self.process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.workdir)], stderr=subprocess.DEVNULL)
+        wait_for(f"{self.url}/-/health", 60)
+        pin_processes([*process_tree(self.process.pid), *self.app.pids()])
+        return self
+
+    def pids(self):
+        return [*process_tree(self.process.pid), *self.app.pids()]
+
+    def reload(self):
+        self.app.reload()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.app.stop()
+
+
+class UwsgiBehindNginx(BehindNginx):
+    """uWSGI (C workers, the uwsgi protocol on a local socket) behind nginx; the application
+    loaded in each worker (`--lazy-apps`: its threads start there), reloaded worker by worker
+    through the master FIFO (`c`: chain reload, the listening socket kept by the master)."""
+
+    label = "nginx-uwsgi"
+
+    class inner(Uwsgi):  # noqa: N801 - the application server of this shape
+        def command(self):
+            command = super().command()
+            at = command.index("--http")
+            self.fifo = self.workdir / f"uwsgi-{self.port}.fifo"
+            command[at : at + 3] = ["--uwsgi-socket", f"127.0.0.1:{self.port}", "--lazy-apps"]
+            return [*command, "--master-fifo", str(self.fifo)]
+
+        def start(self):
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=ROOT,
+                env=self.env,
+                stdout=open(self.workdir / f"{self.label}-access.log", "ab"),  # noqa: SIM115
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            wait_for_port(self.port, 120)
+            return self
+
+        def reload(self):
+            self.fifo.write_text("c")
+
+        def stop(self):
+            """SIGTERM; what each process was doing when it had not exited after 30 s goes to
+            its log (py-spy), then SIGKILL."""
+            if self.process.poll() is not None:
+                return
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with open(self.workdir / f"{self.label}-stuck.log", "ab") as log:
+                    for pid in self.pids():
+                        subprocess.run(
+                            [str(bench.VENV_BIN / "py-spy"), "dump", "--pid", str(pid)],
+                            stdout=log,
+                            stderr=log,
+                            check=False,
+                        )
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+                raise
+
+    def upstream(self):
+        return (
+            f"include /etc/nginx/uwsgi_params; uwsgi_pass 127.0.0.1:{self.app.port}; "
+            "uwsgi_request_buffering off; uwsgi_buffering off; uwsgi_read_timeout 600s; uwsgi_send_timeout 600s;"
+        )
+
+
+class GunicornBehindNginx(BehindNginx):
+    """`make serve`'s gunicorn behind nginx (HTTP/1.1, kept-alive upstream connections)."""
+
+    label = "nginx-gunicorn"
+    inner = Gunicorn
+
+    def upstream(self):
+        return (
+            f"proxy_pass http://127.0.0.1:{self.app.port}; proxy_http_version 1.1; "
+            'proxy_set_header Connection ""; proxy_set_header Host $http_host; '
+            "proxy_request_buffering off; proxy_buffering off; proxy_read_timeout 600s;"
+        )
+
+
+SERVERS = {kind.label: kind for kind in (Gunicorn, Granian, Uwsgi, UwsgiSocket, UwsgiBehindNginx, GunicornBehindNginx)}
 
 
 def rows(server, api_path, token, seconds):
@@ -245,7 +376,7 @@ def kept_alive_connections(server, api_path, token, count=4 * THREADS):
 def restart_under_load(server, api_path, token):
     """SIGHUP to the server's main process 2 s into a 6 s wrk run on the packument; what failed."""
     url = f"{server.url}{api_path}/npm/@bench%2fbig"
-    timer = threading.Timer(2, lambda: os.kill(server.process.pid, signal.SIGHUP))
+    timer = threading.Timer(2, server.reload)
     old_workers = set(server.pids())
     timer.start()
     args = [*LOAD_PREFIX, "wrk", "-t", "2", "-c", "32", "-d", "6s", "-H", f"Authorization: Bearer {token}", url]
@@ -292,7 +423,10 @@ def main():
         api = seeder.url + api_path
         results["seed_npm_versions"] = bench.seed_npm_big(api, token, versions)
         results["seed_pypi_files"] = bench.seed_pypi_big(api, token, versions)
-        http("PUT", f"{api}/generic/small/1/small.bin", token, os.urandom(1024 * 1024))
+        small = os.urandom(1024 * 1024)
+        http("PUT", f"{api}/generic/small/1/small.bin", token, small)
+        sha256 = hashlib.sha256(small).hexdigest()
+        small_blob = Path(seeder.env["PACKHOUSE_STORAGE_URL"]) / "blobs" / sha256[:2] / sha256[2:4] / sha256
         seeder.stop()
         env = {k: v for k, v in seeder.env.items() if k != "PACKHOUSE_BIND"}
         runs = {kind.label: [] for kind in kinds}
@@ -302,12 +436,15 @@ def main():
                 servers.append(server)
                 runs[server.label].append(rows(server, api_path, token, seconds))
                 server.stop()
+            with bench.nginx_serving(small_blob, workdir) as url:  # the same bytes, no Python
+                runs.setdefault("nginx", []).append({"download_1mib_c8": wrk(url, None, seconds, connections=8)})
         results["runs"] = runs
         results["medians"] = {
             label: {
                 row: {
                     key: statistics.median(run[row][key] for run in label_runs)
                     for key in ("requests_per_s", "server_cpu_us_per_request", "p50_ms", "p99_ms", "non_2xx")
+                    if key in label_runs[0][row]
                 }
                 for row in label_runs[0]
             }
@@ -333,7 +470,8 @@ def main():
             except (OSError, subprocess.TimeoutExpired):
                 pass
         seeder.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not list(workdir.glob("*-stuck.log")):
+            shutil.rmtree(workdir, ignore_errors=True)
     results["load_average_at_end"] = os.getloadavg()
     out = Path(options.out)
     out.parent.mkdir(parents=True, exist_ok=True)
