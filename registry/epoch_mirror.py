@@ -34,6 +34,8 @@ import redis
 from django.conf import settings
 from django.core.signals import setting_changed
 
+from registry import background
+
 logger = logging.getLogger(__name__)
 
 RETRY_SECONDS = 2.0
@@ -160,8 +162,7 @@ class EpochMirror:
         self._values.clear()
         self._warned = False
         if self._drainer is None or not self._drainer.is_alive():
-            self._drainer = threading.Thread(target=self._drain_forever, name="epoch-mirror", daemon=True)
-            self._drainer.start()
+            self._drainer = background.start(self._drain_forever, "epoch-mirror")
 
     def _call(self, *parts):
         """Send a command and wait for its reply (only while connecting, blocking)."""

@@ -13,6 +13,8 @@ import time
 
 from django.db import connection
 
+from registry import background
+
 logger = logging.getLogger(__name__)
 
 
@@ -46,8 +48,7 @@ class ProcessBatch:
             old = self.pending.get(key)
             self.pending[key] = value if old is None else self.combine(old, value)
             if self.sender is None:
-                self.sender = threading.Thread(target=self._send_forever, name=self.name, daemon=True)
-                self.sender.start()
+                self.sender = background.start(self._send_forever, self.name)
 
     def send(self):
         """Deliver this process's batch now; on a failure it is kept and the error propagates."""
