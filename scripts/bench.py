@@ -207,6 +207,12 @@ http {{ access_log off; sendfile on; tcp_nopush on;
         process.wait(timeout=10)
 
 
+def x_accel_location(storage):
+    """deploy/nginx-x-accel.conf for the storage directory `storage`: what nginx sends a download
+    from, with Packhouse's headers, when the application answers X-Accel-Redirect."""
+    return (ROOT / "deploy" / "nginx-x-accel.conf").read_text().replace("${PACKHOUSE_STORAGE_DIR}", str(storage))
+
+
 @contextlib.contextmanager
 def x_accel_serving(server, path):
     """Packhouse behind nginx with PACKHOUSE_X_ACCEL_REDIRECT_PREFIX (Django authorizes, nginx
@@ -238,7 +244,7 @@ daemon off; user root root; worker_processes 2; pid {workdir}/nginx-proxy.pid; e
 events {{ worker_connections 64; }}
 http {{ access_log off; sendfile on; tcp_nopush on;
   server {{ listen 127.0.0.1:{proxy_port};
-    location /_storage/ {{ internal; alias {workdir / "storage"}/; }}
+    {x_accel_location(workdir / "storage")}
     location / {{ proxy_pass http://127.0.0.1:{app_port}; proxy_set_header Host $http_host; }} }} }}
 """)
     proxy = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], stderr=subprocess.DEVNULL)

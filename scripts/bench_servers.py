@@ -220,7 +220,7 @@ error_log {self.workdir}/{self.label}-nginx-error.log;
 events {{ worker_connections 1024; }}
 http {{ access_log off; sendfile on; tcp_nopush on; client_max_body_size 0;
   server {{ listen 127.0.0.1:{self.port};
-    location /_storage/ {{ internal; alias {storage}/; }}
+    {bench.x_accel_location(storage)}
     location / {{ {self.upstream()} }} }} }}
 """)
         self.process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.workdir)], stderr=subprocess.DEVNULL)

@@ -5,17 +5,22 @@ would log to the console and open a dialog, then opened in Chromium the way a si
 follows a link: nothing runs. The same headers are checked on every response of the package API.
 """
 
+import hashlib
 import io
 import json
+import subprocess
 import urllib.request
 
 import pytest
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
 from accounts.roles import AccessLevel
+from tests.conftest import LiveRegistry, start_live_server, stop_live_server
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.formats.npm.npmdocs import publish_document, tarball
 from tests.formats.nuget.nupkg import nupkg
+from tests.helpers import free_port, x_accel_location
+from tests.upstreams import wait_listening
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 
@@ -53,11 +58,44 @@ def send(method, url, token, data=None, content_type="application/octet-stream")
 @pytest.fixture
 def published(live_registry):
     """A public project holding a hostile file of every format; returns the URLs to open."""
+    return publish_hostile_files(live_registry)
+
+
+@pytest.fixture(scope="module")
+def registry_behind_nginx(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A live server whose downloads nginx sends (PACKHOUSE_X_ACCEL_REDIRECT_PREFIX), behind
+    nginx with deploy/nginx-x-accel.conf, as an operator runs it."""
+    work = tmp_path_factory.mktemp("behind-nginx")
+    blobs, spool = work / "blobs", work / "spool"
+    blobs.mkdir()
+    spool.mkdir()
+    server = start_live_server(blobs, spool, work, PACKHOUSE_X_ACCEL_REDIRECT_PREFIX="/_storage/")
+    port = free_port()
+    conf = work / "nginx.conf"
+    conf.write_text(f"""
+daemon off; user root root; worker_processes 1; pid {work}/nginx.pid; error_log {work}/nginx-error.log;
+events {{ worker_connections 64; }}
+http {{ access_log off; sendfile on; client_max_body_size 0;
+  server {{ listen 127.0.0.1:{port};
+    {x_accel_location(blobs)}
+    location / {{ proxy_pass {server.url}; proxy_set_header Host $http_host; }} }} }}
+""")
+    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(work)], stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(nginx, port, 30, "nginx")
+        yield LiveRegistry(nginx, f"http://127.0.0.1:{port}", blobs, server.log_path)
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        stop_live_server(server)
+
+
+def publish_hostile_files(registry):
     project = ProjectFactory(group=GroupFactory(path="evil", visibility="public"), path="pkgs", visibility="public")
     user = UserFactory()
     MembershipFactory(user=user, project=project, access_level=AccessLevel.MAINTAINER)
     token = AccessTokenFactory(user=user).plaintext
-    base = live_registry.api(f"projects/{project.pk}/packages")
+    base = registry.api(f"projects/{project.pk}/packages")
 
     generic = f"{base}/generic/evil/1.0.0/index.html"
     assert send("PUT", generic, token, HTML, "text/html")[0] == 201
@@ -85,6 +123,24 @@ def published(live_registry):
         f"{base}/npm/evil/-/evil-1.0.0.tgz",
         f"{base}/nuget/v2/FindPackagesById()?id='Evil.Pkg'",
     ]
+
+
+def test_behind_nginx_every_file_it_sends_keeps_packhouses_headers(registry_behind_nginx):
+    """nginx answers an X-Accel-Redirect with the file's own headers: deploy/nginx-x-accel.conf
+    copies Packhouse's, on the answer Django built and on its replay."""
+    urls = publish_hostile_files(registry_behind_nginx)
+    for url in urls[:1] + urls[2:]:  # the files (maven-metadata.xml is a document Django sends)
+        for _ in range(2):  # built by Django, then replayed
+            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - local server
+                headers, body = response.headers, response.read()
+            for name, value in SECURITY_HEADERS.items():
+                assert headers[name] == value, (url, name, headers[name])
+            assert headers["X-Frame-Options"] == "DENY", url
+            if url.endswith((".html", ".pom", ".nupkg", ".tgz")):  # stored files (a .nuspec is read from its .nupkg)
+                assert headers["Accept-Ranges"] == "bytes", url  # nginx sent the file, not Django
+                assert headers["X-Checksum-SHA256"] == hashlib.sha256(body).hexdigest(), url
+                assert headers["ETag"] == f'"{hashlib.sha256(body).hexdigest()}"', url
+                assert headers["Content-Disposition"].startswith("attachment"), url
 
 
 def test_hostile_package_files_run_nothing_when_opened_in_a_browser(browser, published):
