@@ -4,6 +4,9 @@
   before each test so assertions on storage see only what the test did.
 - `live_registry`: a gunicorn process serving this checkout against the test database.
   Tests that use it need `transactional_db` (their rows must be committed to be seen).
+  With PACKHOUSE_TEST_SERVER=nginx-uwsgi, every live server is uWSGI behind nginx instead, nginx
+  sending the downloads (deploy/nginx-x-accel.conf): the shape BENCHMARKS.md measured faster than
+  gunicorn, which `make serve` does not run yet (`_nginx_uwsgi_command`).
 - `api`: a DRF APIClient with `.auth(principal_kind_token)` helpers.
 - `seaweedfs`: one SeaweedFS S3 server for the session (tests/seaweed.py), started when first
   asked for; `s3_storage`: a fresh bucket on it, made the blob store of the test.
@@ -23,7 +26,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from tests.helpers import free_port
+from tests.helpers import free_port, x_accel_location
 from tests.seaweed import Bucket, SeaweedFS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +114,11 @@ class LiveRegistry:
 
     def worker_pids(self):
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
-        return [int(pid) for pid in children.split()]
+        # Behind nginx (PACKHOUSE_TEST_SERVER=nginx-uwsgi), uWSGI's master runs nginx as a child too.
+        # (through a shell).
+        return [
+            int(pid) for pid in children.split() if Path(f"/proc/{pid}/comm").read_text().strip() not in ("nginx", "sh")
+        ]
 
     def log(self):
         return Path(self.log_path).read_text(errors="replace")
@@ -140,8 +147,10 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
     }
     log_path = Path(log_dir) / f"server-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen(
-        [
+    if os.environ.get("PACKHOUSE_TEST_SERVER") == "nginx-uwsgi":
+        command = _nginx_uwsgi_command(port, workers, tls, Path(log_dir), env)
+    else:
+        command = [
             sys.executable,
             "-m",
             "gunicorn",
@@ -161,7 +170,9 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
             "--logger-class",
             "packhouse.gunicorn_logging.AccessLogger",
             *(("--certfile", str(tls[0]), "--keyfile", str(tls[1])) if tls else ()),
-        ],
+        ]
+    process = subprocess.Popen(
+        command,
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -185,6 +196,68 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
     server = LiveRegistry(process, url, blob_dir, log_path)
     server.log_file = log
     return server
+
+
+def _nginx_uwsgi_command(port, workers, tls, log_dir, env):
+    app_port = _free_port()
+    storage = env["PACKHOUSE_STORAGE_URL"]
+    downloads = ""
+    if "://" not in storage:  # local storage: nginx sends the files (deploy/nginx-x-accel.conf)
+        env["PACKHOUSE_X_ACCEL_REDIRECT_PREFIX"] = "/_storage/"
+        downloads = x_accel_location(storage)
+    listen = f"127.0.0.1:{port}" + (" ssl" if tls else "")
+    certificate = f"ssl_certificate {tls[0]}; ssl_certificate_key {tls[1]};" if tls else ""
+    params = " ".join(
+        f"uwsgi_param {name} {value};"
+        for name, value in (
+            ("QUERY_STRING", "$query_string"),
+            ("REQUEST_METHOD", "$request_method"),
+            ("CONTENT_TYPE", "$content_type"),
+            ("CONTENT_LENGTH", "$content_length"),
+            ("REQUEST_URI", "$request_uri"),
+            ("PATH_INFO", "$document_uri"),
+            ("SERVER_PROTOCOL", "$server_protocol"),
+            ("REQUEST_SCHEME", "$scheme"),
+            ("HTTPS", "$https if_not_empty"),
+            ("REMOTE_ADDR", "$remote_addr"),
+            ("REMOTE_PORT", "$remote_port"),
+            ("SERVER_PORT", "$server_port"),
+            ("SERVER_NAME", "$host"),
+        )
+    )
+    conf = log_dir / f"nginx-{port}.conf"
+    conf.write_text(f"""
+daemon off; user root root; worker_processes 1; pid {log_dir}/nginx-{port}.pid;
+error_log {log_dir}/nginx-{port}-error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; sendfile on; tcp_nopush on; client_max_body_size 0; merge_slashes off;
+  server {{ listen {listen}; {certificate}
+    {downloads}
+    location / {{ uwsgi_pass 127.0.0.1:{app_port}; {params}
+      uwsgi_request_buffering off; uwsgi_buffering off; uwsgi_read_timeout 300s; uwsgi_send_timeout 300s; }} }} }}
+""")
+    return [
+        str(Path(sys.executable).parent / "uwsgi"),
+        "--master",
+        "--uwsgi-socket",
+        f"127.0.0.1:{app_port}",
+        "--lazy-apps",
+        "--module",
+        "packhouse.wsgi:application",
+        "--processes",
+        str(workers),
+        "--threads",
+        "8",
+        "--enable-threads",
+        "--need-app",
+        "--die-on-term",
+        "--buffer-size",
+        "32768",
+        "--log-format",
+        '%(addr) - - [%(ltime)] "%(method) %(uri) %(proto)" %(status) %(size) "%(referer)" "%(uagent)" %(msecs)ms',
+        "--attach-daemon2",
+        f"cmd=nginx -c {conf} -p {log_dir},stopsignal=15",
+    ]
 
 
 def stop_live_server(server):
