@@ -15,9 +15,8 @@ application behind nginx as a node of `deploy/nginx.conf` would, with X-Accel-Re
         [--servers gunicorn,granian,uwsgi-socket,uwsgi,nginx-uwsgi,nginx-gunicorn] [--pairs 2]
 
 Granian (pinned, from PyPI) is installed into var/bench-tools/granian-2.8.7 and runs the project's
-own environment's packages (PYTHONPATH), so every server runs the same code; uWSGI must be
-installed into the project's environment first (`.venv/bin/pip install pyuwsgi==2.0.30.post1`; it
-is not a dependency). The runs alternate the servers (`--pairs` rounds of each, in the order
+own environment's packages (PYTHONPATH), so every server runs the same code; uWSGI is the test
+extra's pyuwsgi. The runs alternate the servers (`--pairs` rounds of each, in the order
 given) so that drift hits all of them."""
 
 import argparse
