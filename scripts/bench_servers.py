@@ -155,22 +155,16 @@ class Uwsgi(Gunicorn):
     def command(self):
         return [
             str(bench.VENV_BIN / "uwsgi"),
-            "--master",
+            "--ini",
+            str(ROOT / "deploy" / "uwsgi.ini"),
             "--http",
             f"127.0.0.1:{self.port}",
             "--http-keepalive",
             "--tcp-nodelay",
-            "--module",
-            "packhouse.wsgi:application",
             "--processes",
             "1",
             "--threads",
             str(THREADS),
-            "--enable-threads",
-            "--need-app",
-            "--die-on-term",
-            "--buffer-size",
-            "32768",
             "--log-format",
             '%(addr) - - [%(ltime)] "%(method) %(uri) %(proto)" %(status) %(size) "%(referer)" "%(uagent)" %(msecs)ms',
         ]
@@ -252,7 +246,7 @@ class UwsgiBehindNginx(BehindNginx):
             command = super().command()
             at = command.index("--http")
             self.fifo = self.workdir / f"uwsgi-{self.port}.fifo"
-            command[at : at + 3] = ["--uwsgi-socket", f"127.0.0.1:{self.port}", "--lazy-apps"]
+            command[at : at + 3] = ["--uwsgi-socket", f"127.0.0.1:{self.port}"]
             return [*command, "--master-fifo", str(self.fifo)]
 
         def start(self):
