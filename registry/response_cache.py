@@ -40,11 +40,11 @@ registry.services.serve for a FileResponse, and by registry.virtual.views.allow_
 virtual registry's cached released file, under that view's epochs; links to the object store are
 never remembered). A replay opens the file, checks that it still has the blob's size
 (else Django answers, with the error it gives today) and hands it to the server's
-`wsgi.file_wrapper` (gunicorn: sendfile). Behind nginx with PACKHOUSE_X_ACCEL_REDIRECT_PREFIX,
-Django's answer is the X-Accel-Redirect header and no body; its replay is that same answer, sent
-after the same size check, and counted at once as Django's is. Closing it, after the last byte or a broken connection,
-counts the download as Django's answer does (registry.download_counts.record: one Redis call,
-so a web worker that dies loses no count). Django's FileResponse answers Range and conditional
+`wsgi.file_wrapper` (gunicorn: sendfile). Closing it, after the last byte or a broken connection,
+counts the download as Django's answer does (registry.download_counts.record). Behind nginx with
+PACKHOUSE_X_ACCEL_REDIRECT_PREFIX, Django's answer is the X-Accel-Redirect header and no body; its
+replay is that same answer, sent after the same size check, and counted at once as Django's
+is. Django's FileResponse answers Range and conditional
 headers with the whole file (200): requests that carry any of them (`UNREPLAYED_DOWNLOAD_HEADERS`)
 are neither replayed nor remembered, so whatever a view does with them stays its own answer.
 """
@@ -343,23 +343,17 @@ class ReuseApplication:
         if not entry.current():
             return None
         download = entry.download
-        if download.accel_redirect is not None:
-            # nginx sends the file (the X-Accel-Redirect header is among the remembered ones);
-            # Django's answer is counted when it leaves for nginx, and so is this one.
-            if not file_has_size(download):
-                return None
-            environ[observe.FACTS] = entry.facts or observe.NO_FACTS
-            metrics.REUSE.labels("replayed").inc()
-            metrics.BYTES.labels("downloaded", download.format).inc(download.size)
-            start_response("200 OK", [*entry.headers, ("Content-Length", "0")])
-            count_download(download.version_id, download.cache_entry_id)
-            return [b""]
-        handle = open_download(download)
-        if handle is None:
-            return None
+        behind_nginx = download.accel_redirect is not None  # the X-Accel-Redirect header is remembered
+        handle = None if behind_nginx else open_download(download)
+        if not (file_has_size(download) if behind_nginx else handle is not None):
+            return None  # gone, unreadable or another size: Django answers
         environ[observe.FACTS] = entry.facts or observe.NO_FACTS
         metrics.REUSE.labels("replayed").inc()
         metrics.BYTES.labels("downloaded", download.format).inc(download.size)
+        if behind_nginx:  # nginx sends the file; Django's answer is counted as it leaves for nginx
+            start_response("200 OK", [*entry.headers, ("Content-Length", "0")])
+            count_download(download.version_id, download.cache_entry_id)
+            return [b""]
         start_response("200 OK", [*entry.headers, ("Content-Length", str(download.size))])
         wrapper = environ.get("wsgi.file_wrapper") or FileWrapper
         return wrapper(handle, FILE_BLOCK_SIZE)

@@ -114,8 +114,7 @@ class LiveRegistry:
 
     def worker_pids(self):
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
-        # Behind nginx (PACKHOUSE_TEST_SERVER=nginx-uwsgi), uWSGI's master runs nginx as a child too.
-        # (through a shell).
+        # Behind nginx (PACKHOUSE_TEST_SERVER=nginx-uwsgi), uWSGI's master also runs nginx, through a shell.
         return [
             int(pid) for pid in children.split() if Path(f"/proc/{pid}/comm").read_text().strip() not in ("nginx", "sh")
         ]
@@ -199,6 +198,9 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
 
 
 def _nginx_uwsgi_command(port, workers, tls, log_dir, env):
+    """The command of a live server as uWSGI behind nginx listening on `port` (nginx's
+    configuration written into `log_dir`); with local storage it sets the X-Accel-Redirect prefix
+    in `env`, the server's environment."""
     app_port = _free_port()
     storage = env["PACKHOUSE_STORAGE_URL"]
     downloads = ""
