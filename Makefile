@@ -25,8 +25,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# What the tests and `make cluster` run besides Python packages: curl, and Debian's nginx-light
-# (the balancer of the two-node topology).
+# What `make serve`, the tests and `make cluster` run besides Python packages: curl, and Debian's
+# nginx-light (in front of every node's uWSGI, and the balancer of the two-node topology).
 system-deps:
 	@command -v curl >/dev/null && command -v nginx >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq curl nginx-light)
@@ -38,7 +38,6 @@ run: $(STAMP)
 	$(PY) manage.py bootstrap_admin
 	@echo "Packhouse on http://127.0.0.1:8000"
 	$(VENV)/bin/gunicorn packhouse.wsgi:application --bind 127.0.0.1:8000 --workers 2 \
-		--logger-class packhouse.gunicorn_logging.AccessLogger \
 		--worker-class gthread --threads 4 --timeout 600
 
 test: $(STAMP) system-deps
@@ -48,8 +47,9 @@ test: $(STAMP) system-deps
 	PACKHOUSE_VAR_DIR=$$(mktemp -d) \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Production shape: gunicorn workers + a Celery worker and beat, on PostgreSQL and Redis.
-serve: $(STAMP)
+# Production shape: a node (packhouse.node: uWSGI's workers behind nginx, nginx sending the
+# downloads) + a Celery worker and beat, on PostgreSQL and Redis.
+serve: $(STAMP) system-deps
 	mkdir -p var
 	@test -n "$$PACKHOUSE_DATABASE_URL" || (echo "set PACKHOUSE_DATABASE_URL (postgres://...)"; exit 2)
 	@test -n "$$PACKHOUSE_REDIS_URL" || (echo "set PACKHOUSE_REDIS_URL (redis://...)"; exit 2)
@@ -58,9 +58,7 @@ serve: $(STAMP)
 	$(PY) manage.py bootstrap_admin
 	$(VENV)/bin/celery -A packhouse worker --beat --schedule var/celerybeat-schedule --concurrency 2 --loglevel INFO & \
 	celery_pid=$$!; trap "kill $$celery_pid" EXIT INT TERM; \
-	$(VENV)/bin/gunicorn packhouse.wsgi:application --bind $${PACKHOUSE_BIND:-127.0.0.1:8000} \
-		--workers $${PACKHOUSE_WORKERS:-4} --worker-class gthread --threads 8 --timeout 600 \
-		--access-logfile - --logger-class packhouse.gunicorn_logging.AccessLogger
+	$(PY) -m packhouse.node --listen $${PACKHOUSE_BIND:-127.0.0.1:8000} --processes $${PACKHOUSE_WORKERS:-4}
 
 # Two gunicorn nodes, a Celery worker with beat, SeaweedFS and nginx on one machine, on
 # PACKHOUSE_DATABASE_URL and PACKHOUSE_REDIS_URL (README "Scaling out"); state under var/cluster.

@@ -1,7 +1,7 @@
 """Secrets never reach a log line: every token of ours, and the value of any parameter whose name
 says it holds a secret, are replaced by `[REDACTED]` in logged URLs, headers and messages.
 
-Used by the access log (packhouse.gunicorn_logging) and, as a logging filter, by every handler
+Used by the access line (registry.observe) and, as a logging filter, by every handler
 of the application's log (packhouse.settings LOGGING).
 """
 

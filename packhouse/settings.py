@@ -379,6 +379,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "line": {"format": "%(message)s"},
         "json": {"()": "packhouse.json_logging.JsonFormatter"},
     },
     "filters": {"redact_secrets": {"()": "accounts.redaction.RedactSecretsFilter"}},
@@ -388,7 +389,17 @@ LOGGING = {
             "formatter": "json" if LOG_FORMAT == "json" else "plain",
             "filters": ["redact_secrets"],
         },
+        "access": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "line"},
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        # One combined access line per request (registry.observe), redacted as it is written, on
+        # stdout as gunicorn's --access-logfile - wrote it; PACKHOUSE_ACCESS_LOG=false turns it off.
+        "packhouse.access": {
+            "handlers": ["access"],
+            "level": "INFO" if env_bool("ACCESS_LOG", True) else "WARNING",
+            "propagate": False,
+        },
+    },
 }

@@ -1,7 +1,9 @@
 """Every request, observed once at the WSGI edge (`ObserveApplication`, around the response cache
 and Django): a request id (answered in `X-Request-Id`), the /-/metrics request counters
-(registry.metrics) and, with PACKHOUSE_LOG_FORMAT=json, one JSON line per request on the
-`packhouse.request` logger.
+(registry.metrics) and one line per request: Apache's combined access line on the
+`packhouse.access` logger, or with PACKHOUSE_LOG_FORMAT=json one JSON line on `packhouse.request`.
+The application writes it, not the HTTP server, so every server Packhouse runs under (gunicorn for
+`make run`, uWSGI behind nginx for `make serve`) logs the same line with its secrets redacted.
 
 What only Django knows (the route's pattern, the format, who asked with which credential, which
 project) is left in the WSGI environ as the request's facts by `FactsMiddleware` and the views
@@ -16,14 +18,19 @@ import uuid
 
 from django.conf import settings
 
+from accounts.redaction import redact
 from registry import metrics
 
 FACTS = "packhouse.facts"
 TARGET = "packhouse.target"
 REQUEST_ID = "packhouse.request_id"
+# Behind nginx (PACKHOUSE_X_ACCEL_REDIRECT_PREFIX) the answer hands nginx a file to send instead of
+# a body: the size of that file, the bytes the request's line counts.
+SENT_BY_NGINX = "packhouse.sent_by_nginx"
 NO_FACTS = {"format": "", "route": "unmatched"}
 
 request_logger = logging.getLogger("packhouse.request")
+access_logger = logging.getLogger("packhouse.access")
 
 
 def format_of(request):
@@ -87,7 +94,9 @@ class ObserveApplication:
 
         def observed_start_response(status, headers, exc_info=None):
             answered["status"] = status.split(" ", 1)[0]
-            answered["length"] = next((v for k, v in headers if k.lower() == "content-length"), None)
+            answered["length"] = environ.get(SENT_BY_NGINX) or next(
+                (v for k, v in headers if k.lower() == "content-length"), None
+            )
             headers = [*headers, ("X-Request-Id", request_id)]
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
@@ -116,4 +125,21 @@ class ObserveApplication:
                     }
                 )
             )
+        elif access_logger.isEnabledFor(logging.INFO):
+            access_logger.info(access_line(environ, status, answered.get("length"), duration))
         return result
+
+
+def access_line(environ, status, length, duration):
+    """Apache's combined format (gunicorn's default), plus the milliseconds until the answer was
+    handed to the server (a body streams after), every secret in it redacted."""
+    target = environ.get("REQUEST_URI") or environ.get("RAW_URI")  # as sent: uWSGI / gunicorn
+    if target is None:
+        query = environ.get("QUERY_STRING")
+        target = environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+    return redact(
+        f"{environ.get('REMOTE_ADDR') or '-'} - - {time.strftime('[%d/%b/%Y:%H:%M:%S %z]')} "
+        f'"{environ.get("REQUEST_METHOD", "")} {target} {environ.get("SERVER_PROTOCOL", "")}" {status or "-"} '
+        f'{length or "-"} "{environ.get("HTTP_REFERER", "-")}" "{environ.get("HTTP_USER_AGENT", "-")}" '
+        f"{duration * 1000:.1f}ms"
+    )

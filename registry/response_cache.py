@@ -351,6 +351,7 @@ class ReuseApplication:
         metrics.REUSE.labels("replayed").inc()
         metrics.BYTES.labels("downloaded", download.format).inc(download.size)
         if behind_nginx:  # nginx sends the file; Django's answer is counted as it leaves for nginx
+            environ[observe.SENT_BY_NGINX] = download.size
             start_response("200 OK", [*entry.headers, ("Content-Length", "0")])
             count_download(download.version_id, download.cache_entry_id)
             return [b""]

@@ -1,5 +1,5 @@
-"""`make bench`: start the production shape (gunicorn + Celery on PostgreSQL and Redis), seed it,
-run each workload with a bounded load tool, print a table and write it as JSON.
+"""`make bench`: start the production shape (`make serve`: uWSGI behind nginx, and Celery, on
+PostgreSQL and Redis), seed it, run each workload with a bounded load tool, print a table and write it as JSON.
 
     .venv/bin/python scripts/bench.py [--quick] [--out var/bench/results.json]
 
@@ -77,6 +77,7 @@ class Server:
             "PACKHOUSE_SPOOL_DIR": str(workdir / "spool"),
             "PACKHOUSE_BIND": f"127.0.0.1:{self.port}",
             "PACKHOUSE_WORKERS": os.environ.get("PACKHOUSE_WORKERS", "4"),
+            "PACKHOUSE_NODE_DIR": str(workdir / "node"),
             "PACKHOUSE_GENERIC_MAX_FILE_SIZE": str(4 * 1024**3),
             "PACKHOUSE_CACHE_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
             # The virtual registry rows pull through this server's own endpoints over http.
@@ -99,7 +100,7 @@ class Server:
         while time.monotonic() < deadline:
             try:
                 urllib.request.urlopen(f"{self.url}/-/health", timeout=1).read()  # noqa: S310 - our own http URL
-                if pinned():  # make, the Celery worker, gunicorn's master and workers
+                if pinned():  # make, the Celery worker, uWSGI's master and workers, nginx
                     pin_processes(process_tree(self.process.pid))
                 return
             except OSError:
@@ -117,19 +118,19 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
     def worker_pids(self):
-        out = subprocess.run(
-            ["pgrep", "-f", f"gunicorn packhouse.wsgi:application --bind 127.0.0.1:{self.port}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        pids = [int(p) for p in out]
-        # Workers are the children of the gunicorn master.
-        return [
-            p
-            for p in pids
-            if Path(f"/proc/{p}/stat").exists() and int(Path(f"/proc/{p}/stat").read_text().split()[3]) in pids
-        ]
+        """The processes that answer requests, whose CPU is the server's: the node's uWSGI
+        workers and its nginx."""
+        from packhouse import node
+
+        nodes = [pid for pid in process_tree(self.process.pid) if "packhouse.node" in _command_line(pid)]
+        return [pid for pid in nodes for pid in (*node.uwsgi_workers(pid), *node.nginx_processes(pid))]
+
+
+def _command_line(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def reset_database():
@@ -205,58 +206,6 @@ http {{ access_log off; sendfile on; tcp_nopush on;
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def x_accel_location(storage):
-    """deploy/nginx-x-accel.conf for the storage directory `storage`: what nginx sends a download
-    from, with Packhouse's headers, when the application answers X-Accel-Redirect."""
-    return (ROOT / "deploy" / "nginx-x-accel.conf").read_text().replace("${PACKHOUSE_STORAGE_DIR}", str(storage))
-
-
-@contextlib.contextmanager
-def x_accel_serving(server, path):
-    """Packhouse behind nginx with PACKHOUSE_X_ACCEL_REDIRECT_PREFIX (Django authorizes, nginx
-    sends the bytes); yields the URL of `path` through nginx."""
-    workdir = server.workdir
-    app_port, proxy_port = free_port(), free_port()
-    env = {**server.env, "PACKHOUSE_X_ACCEL_REDIRECT_PREFIX": "/_storage/"}
-    app = subprocess.Popen(
-        [
-            str(VENV_BIN / "gunicorn"),
-            "packhouse.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{app_port}",
-            "--workers",
-            "2",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "4",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    conf = workdir / "nginx-proxy.conf"
-    conf.write_text(f"""
-daemon off; user root root; worker_processes 2; pid {workdir}/nginx-proxy.pid; error_log {workdir}/nginx-proxy.log;
-events {{ worker_connections 64; }}
-http {{ access_log off; sendfile on; tcp_nopush on;
-  server {{ listen 127.0.0.1:{proxy_port};
-    {x_accel_location(workdir / "storage")}
-    location / {{ proxy_pass http://127.0.0.1:{app_port}; proxy_set_header Host $http_host; }} }} }}
-""")
-    proxy = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], stderr=subprocess.DEVNULL)
-    try:
-        wait_for(f"http://127.0.0.1:{proxy_port}/-/health")
-        if pinned():
-            pin_processes([*process_tree(proxy.pid), *process_tree(app.pid)])
-        yield f"http://127.0.0.1:{proxy_port}{path}"
-    finally:
-        for process in (proxy, app):
-            process.terminate()
-            process.wait(timeout=10)
 
 
 def download_speeds(sources, runs):
@@ -582,7 +531,7 @@ def main():
             "python": platform.python_version(),
             "platform": platform.platform(),
             "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
-            "gunicorn_workers": int(server.env["PACKHOUSE_WORKERS"]),
+            "node_workers": int(server.env["PACKHOUSE_WORKERS"]),
         },
     }
     server.start()
@@ -671,22 +620,13 @@ def main():
             runs = 5 if quick else 15
             authorized = [f"PRIVATE-TOKEN: {token}"]
             path = f"/api/v4/projects/{project.pk}/packages/generic/download/1/download.bin"
-            with nginx_serving(blob, workdir) as nginx_url, x_accel_serving(server, path) as accel_url:
-                speeds = download_speeds(
-                    {
-                        "ours": (server.url + path, authorized),
-                        "nginx": (nginx_url, []),
-                        "accel": (accel_url, authorized),
-                    },
-                    runs,
-                )
-            ours, theirs, accel = speeds["ours"], speeds["nginx"], speeds["accel"]
+            with nginx_serving(blob, workdir) as nginx_url:
+                speeds = download_speeds({"ours": (server.url + path, authorized), "nginx": (nginx_url, [])}, runs)
+            ours, theirs = speeds["ours"], speeds["nginx"]
             results["download_100mib"] = {
                 "packhouse_mib_s": round(ours / 1024**2),
-                "packhouse_x_accel_mib_s": round(accel / 1024**2),
                 "nginx_mib_s": round(theirs / 1024**2),
                 "ratio": round(ours / theirs, 2),
-                "x_accel_ratio": round(accel / theirs, 2),
             }
 
             # 1 MiB downloads at c=8: Packhouse (authorized, counted) through its generic, PyPI and npm

@@ -1,4 +1,4 @@
-"""The two-node topology (scripts/cluster.py: two nodes of 2 gunicorn workers behind nginx, S3 on
+"""The two-node topology (scripts/cluster.py: two nodes of 2 uWSGI workers behind nginx, S3 on
 SeaweedFS) under `make bench`'s packument load, against one node of 4 workers on the same
 database, Redis and bucket, in the same run. Timings are printed and written, never asserted.
 

@@ -53,6 +53,8 @@ from bench_common import (  # noqa: E402
     wrk_run,
 )
 
+from packhouse import node  # noqa: E402
+
 GRANIAN = ["granian==2.8.7"]
 THREADS = 8  # make serve's threads per worker; Granian's blocking threads
 
@@ -78,10 +80,6 @@ class Gunicorn:
             str(THREADS),
             "--timeout",
             "600",
-            "--access-logfile",
-            str(self.workdir / f"{self.label}-access.log"),
-            "--logger-class",
-            "packhouse.gunicorn_logging.AccessLogger",
         ]
 
     def start(self):
@@ -165,8 +163,6 @@ class Uwsgi(Gunicorn):
             "1",
             "--threads",
             str(THREADS),
-            "--log-format",
-            '%(addr) - - [%(ltime)] "%(method) %(uri) %(proto)" %(status) %(size) "%(referer)" "%(uagent)" %(msecs)ms',
         ]
 
 
@@ -213,7 +209,7 @@ error_log {self.workdir}/{self.label}-nginx-error.log;
 events {{ worker_connections 1024; }}
 http {{ access_log off; sendfile on; tcp_nopush on; client_max_body_size 0;
   server {{ listen 127.0.0.1:{self.port};
-    {bench.x_accel_location(storage)}
+    {node.x_accel_location(storage)}
     location / {{ {self.upstream()} }} }} }}
 """)
         self.process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.workdir)], stderr=subprocess.DEVNULL)

@@ -1,4 +1,4 @@
-"""The multi-node shape on one machine: two gunicorn nodes with separate PACKHOUSE_VAR_DIRs (no
+"""The multi-node shape on one machine: two nodes (packhouse.node) with separate PACKHOUSE_VAR_DIRs (no
 shared local disk), one Celery worker with beat, all on one PostgreSQL database, one Redis and
 one S3 bucket (SeaweedFS), behind nginx (deploy/nginx.conf) balancing round-robin.
 
@@ -121,17 +121,18 @@ class Process:
 
 
 class Node(Process):
-    def __init__(self, name, port, var_dir, env, workers, threads):
+    """A node as `make serve` runs one (packhouse.node: uWSGI's workers behind the node's own
+    nginx; the blob store is S3, so that nginx sends no files)."""
+
+    def __init__(self, name, port, var_dir, env, workers):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.var_dir = Path(var_dir)
         self.var_dir.mkdir(parents=True, exist_ok=True)
         command = [
-            str(VENV_BIN / "gunicorn"),
-            "packhouse.wsgi:application",
-            *("--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)),
-            *("--worker-class", "gthread", "--timeout", "600", "--access-logfile", "-"),
-            *("--logger-class", "packhouse.gunicorn_logging.AccessLogger"),
+            str(VENV_BIN / "python"),
+            *("-m", "packhouse.node", "--listen", f"127.0.0.1:{port}", "--processes", str(workers)),
+            *("--state-dir", str(self.var_dir / "node"), "--nginx-workers", "1"),
         ]
         super().__init__(name, command, {**env, "PACKHOUSE_VAR_DIR": str(self.var_dir)}, self.var_dir / "node.log")
 
@@ -144,8 +145,9 @@ class Node(Process):
         return f"{self.url}/api/v4/{path.lstrip('/')}"
 
     def worker_pids(self):
-        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
-        return [int(pid) for pid in children.split()]
+        from packhouse import node
+
+        return node.uwsgi_workers(self.pid)
 
 
 class Cluster:
@@ -159,7 +161,6 @@ class Cluster:
         port=None,
         secret_key=None,
         node_workers=1,
-        threads=8,
         env=None,
     ):
         self.directory = Path(directory)
@@ -180,8 +181,7 @@ class Cluster:
             **(env or {}),
         }
         self.nodes = [
-            Node(name, free_port(), self.directory / f"node-{name}", self.env, node_workers, threads)
-            for name in ("a", "b")
+            Node(name, free_port(), self.directory / f"node-{name}", self.env, node_workers) for name in ("a", "b")
         ]
         worker_dir = self.directory / "worker"
         worker_dir.mkdir(exist_ok=True)

@@ -6,7 +6,8 @@
 `prepare` migrates a database of its own, publishes an npm package and a PyPI project with 30
 versions each through the WSGI application, and leaves a token in var/replay-cost/. `measure N`
 answers N cached GETs of each document (the packument and the simple page) through the same WSGI
-application the workers serve, each followed by the access log line gunicorn would write.
+application the workers serve, each with its access line (written by the application to its
+stdout, here /dev/null; by gunicorn's logger class in checkouts older than that).
 Run it under callgrind with two values of N: the difference of the two totals divided by the
 difference of the N's is the instructions one cached request costs in Packhouse's own code,
 whatever else the machine is doing (wall-clock timings on a shared machine are not).
@@ -112,6 +113,7 @@ def prepare():
 
 
 def measure(count):
+    stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 - the access lines' stream
     application = _setup()
     token, base = (WORK / "target").read_text().split()
     logger = _access_logger()
@@ -124,15 +126,20 @@ def measure(count):
     for _ in range(count):
         for environ in requests:
             status, body = _call(application, dict(environ, **{"wsgi.input": io.BytesIO()}))
-            response = SimpleNamespace(status=status, sent=len(body))
-            request = SimpleNamespace(method="GET", path=environ["PATH_INFO"], query="", version=(1, 1))
-            logger.access(response, request, environ, timedelta(milliseconds=1))
+            if logger is not None:
+                response = SimpleNamespace(status=status, sent=len(body))
+                request = SimpleNamespace(method="GET", path=environ["PATH_INFO"], query="", version=(1, 1))
+                logger.access(response, request, environ, timedelta(milliseconds=1))
+    sys.stdout = stdout
     print("measured", count, "rounds")
 
 
 def _access_logger():
+    """gunicorn's access logger of an older checkout, None where the application logs itself."""
     from gunicorn.config import Config
 
+    if not (ROOT / _project_module() / "gunicorn_logging.py").exists():
+        return None
     module = importlib.import_module(f"{_project_module()}.gunicorn_logging")
     config = Config()
     config.set("accesslog", os.devnull)

@@ -2,22 +2,24 @@
 
 - `blob_dir`: the storage directory every test (and the live server) writes blobs to; emptied
   before each test so assertions on storage see only what the test did.
-- `live_registry`: a gunicorn process serving this checkout against the test database.
+- `live_registry`: a server process serving this checkout against the test database, as `make
+  serve` runs it (packhouse.node: uWSGI behind nginx, nginx sending the downloads);
+  PACKHOUSE_TEST_SERVER=gunicorn runs every live server as `make run` does instead.
   Tests that use it need `transactional_db` (their rows must be committed to be seen).
-  With PACKHOUSE_TEST_SERVER=nginx-uwsgi, every live server is uWSGI behind nginx instead, nginx
-  sending the downloads (deploy/nginx-x-accel.conf): the shape BENCHMARKS.md measured faster than
-  gunicorn, which `make serve` does not run yet (`_nginx_uwsgi_command`).
 - `api`: a DRF APIClient with `.auth(principal_kind_token)` helpers.
 - `seaweedfs`: one SeaweedFS S3 server for the session (tests/seaweed.py), started when first
   asked for; `s3_storage`: a fresh bucket on it, made the blob store of the test.
 """
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -26,10 +28,14 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from tests.helpers import free_port, x_accel_location
+from packhouse import node
+from tests.helpers import free_port
 from tests.seaweed import Bucket, SeaweedFS
 
 ROOT = Path(__file__).resolve().parent.parent
+# The shape of the live servers: "node", as `make serve` runs Packhouse (uWSGI behind nginx), or
+# "gunicorn", as `make run` does.
+TEST_SERVER = os.environ.get("PACKHOUSE_TEST_SERVER", "node")
 
 
 # Seconds each test file took in a recorded run (scripts/test_durations.py writes it).
@@ -99,6 +105,12 @@ def _free_port():
 
 
 class LiveRegistry:
+    # The signal that stops one worker gracefully (it finishes its requests and sends what it
+    # kept, then the master starts another): gunicorn's SIGTERM; uWSGI's SIGHUP (its SIGTERM to a
+    # worker is a brutal reload).
+    graceful_worker_stop = signal.SIGTERM
+    shape = "gunicorn"
+
     def __init__(self, process, url, blob_dir, log_path):
         self.process = process
         self.url = url
@@ -113,20 +125,22 @@ class LiveRegistry:
         return f"{self.url}/api/v4/{path.lstrip('/')}"
 
     def worker_pids(self):
+        if self.shape == "node":
+            return node.uwsgi_workers(self.process.pid)
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
-        # Behind nginx (PACKHOUSE_TEST_SERVER=nginx-uwsgi), uWSGI's master also runs nginx, through a shell.
-        return [
-            int(pid) for pid in children.split() if Path(f"/proc/{pid}/comm").read_text().strip() not in ("nginx", "sh")
-        ]
+        return [int(pid) for pid in children.split()]
 
     def log(self):
         return Path(self.log_path).read_text(errors="replace")
 
 
-def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=None, **env_overrides):
-    """A gunicorn process serving this checkout on the test database (on `port`, else a free
-    one); returns a LiveRegistry. `tls`: (certificate file, key file) to serve https (clients
-    that send credentials only over https); the certificate must name 127.0.0.1."""
+def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=None, shape=None, **env_overrides):
+    """A server of this checkout on the test database (on `port`, else a free one); returns a
+    LiveRegistry. `shape`: "node" (`make serve`'s uWSGI behind nginx, packhouse.node) or
+    "gunicorn" (`make run`'s), by default PACKHOUSE_TEST_SERVER's. `tls`: (certificate file, key
+    file) to serve https (clients that send credentials only over https); the certificate must
+    name 127.0.0.1."""
+    shape = shape or TEST_SERVER
     from django.db import connection
 
     port = port or _free_port()
@@ -146,8 +160,8 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
     }
     log_path = Path(log_dir) / f"server-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the server
-    if os.environ.get("PACKHOUSE_TEST_SERVER") == "nginx-uwsgi":
-        command = _nginx_uwsgi_command(port, workers, tls, Path(log_dir), env)
+    if shape == "node":
+        command = _node_command(port, workers, tls, Path(log_dir))
     else:
         command = [
             sys.executable,
@@ -164,18 +178,19 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
             "gthread",
             "--timeout",
             "300",
-            "--access-logfile",
-            "-",
-            "--logger-class",
-            "packhouse.gunicorn_logging.AccessLogger",
             *(("--certfile", str(tls[0]), "--keyfile", str(tls[1])) if tls else ()),
         ]
+    if shape == "node":
+        # A worker the master stops while it is still loading the application (a test that
+        # killed workers, stopping right after) ignores it until uWSGI's mercy runs out.
+        env.setdefault("UWSGI_WORKER_RELOAD_MERCY", "10")
     process = subprocess.Popen(
         command,
         cwd=ROOT,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its process group: a kill leaves none of its processes behind
     )
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     context = ssl.create_default_context(cafile=str(tls[0])) if tls else None
@@ -187,69 +202,29 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 if process.poll() is None:  # never booted: no server left behind on the test database
-                    process.kill()
+                    os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=10)
                 log.close()
                 raise RuntimeError(Path(log_path).read_text()) from None
             time.sleep(0.2)
     server = LiveRegistry(process, url, blob_dir, log_path)
+    server.shape = shape
+    if shape == "node":
+        server.graceful_worker_stop = signal.SIGHUP
     server.log_file = log
     return server
 
 
-def _nginx_uwsgi_command(port, workers, tls, log_dir, env):
-    """The command of a live server as uWSGI behind nginx listening on `port` (nginx's
-    configuration written into `log_dir`); with local storage it sets the X-Accel-Redirect prefix
-    in `env`, the server's environment."""
-    app_port = _free_port()
-    storage = env["PACKHOUSE_STORAGE_URL"]
-    downloads = ""
-    if "://" not in storage:  # local storage: nginx sends the files (deploy/nginx-x-accel.conf)
-        env["PACKHOUSE_X_ACCEL_REDIRECT_PREFIX"] = "/_storage/"
-        downloads = x_accel_location(storage)
-    listen = f"127.0.0.1:{port}" + (" ssl" if tls else "")
-    certificate = f"ssl_certificate {tls[0]}; ssl_certificate_key {tls[1]};" if tls else ""
-    params = " ".join(
-        f"uwsgi_param {name} {value};"
-        for name, value in (
-            ("QUERY_STRING", "$query_string"),
-            ("REQUEST_METHOD", "$request_method"),
-            ("CONTENT_TYPE", "$content_type"),
-            ("CONTENT_LENGTH", "$content_length"),
-            ("REQUEST_URI", "$request_uri"),
-            ("PATH_INFO", "$document_uri"),
-            ("SERVER_PROTOCOL", "$server_protocol"),
-            ("REQUEST_SCHEME", "$scheme"),
-            ("HTTPS", "$https if_not_empty"),
-            ("REMOTE_ADDR", "$remote_addr"),
-            ("REMOTE_PORT", "$remote_port"),
-            ("SERVER_PORT", "$server_port"),
-            ("SERVER_NAME", "$host"),
-        )
-    )
-    conf = log_dir / f"nginx-{port}.conf"
-    conf.write_text(f"""
-daemon off; user root root; worker_processes 1; pid {log_dir}/nginx-{port}.pid;
-error_log {log_dir}/nginx-{port}-error.log;
-events {{ worker_connections 1024; }}
-http {{ access_log off; sendfile on; tcp_nopush on; client_max_body_size 0; merge_slashes off;
-  server {{ listen {listen}; {certificate}
-    {downloads}
-    location / {{ uwsgi_pass 127.0.0.1:{app_port}; {params}
-      uwsgi_request_buffering off; uwsgi_buffering off; uwsgi_read_timeout 300s; uwsgi_send_timeout 300s; }} }} }}
-""")
+def _node_command(port, workers, tls, log_dir):
+    """The command of a live server as a node of `make serve` (packhouse.node: uWSGI behind nginx,
+    nginx sending the files of local storage) listening on `port`, its state in a short directory
+    of its own (a socket's path has a length limit)."""
+    state_dir = tempfile.mkdtemp(prefix="node-", dir=log_dir if len(str(log_dir)) < 60 else None)
     return [
-        str(Path(sys.executable).parent / "uwsgi"),
-        "--ini",
-        str(ROOT / "deploy" / "uwsgi.ini"),
-        "--uwsgi-socket",
-        f"127.0.0.1:{app_port}",
-        "--processes",
-        str(workers),
-        "--log-format",
-        '%(addr) - - [%(ltime)] "%(method) %(uri) %(proto)" %(status) %(size) "%(referer)" "%(uagent)" %(msecs)ms',
-        "--attach-daemon2",
-        f"cmd=nginx -c {conf} -p {log_dir},stopsignal=15",
+        sys.executable,
+        *("-m", "packhouse.node", "--listen", f"127.0.0.1:{port}", "--processes", str(workers)),
+        *("--state-dir", state_dir, "--nginx-workers", "1"),
+        *(("--tls", str(tls[0]), str(tls[1])) if tls else ()),
     ]
 
 
@@ -258,8 +233,10 @@ def stop_live_server(server):
     try:
         server.process.wait(timeout=30)
     except subprocess.TimeoutExpired:  # a worker still finishing a request: no test waits on it
-        server.process.kill()
+        os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):  # what a stopped server left behind
+        os.killpg(server.process.pid, signal.SIGKILL)
     server.log_file.close()
 
 

@@ -105,10 +105,3 @@ def flushed_download_count(version_query, expected, seconds=10):
         if count == expected or time.monotonic() > deadline:
             return count
         time.sleep(0.1)
-
-
-def x_accel_location(storage):
-    """deploy/nginx-x-accel.conf for the storage directory `storage`: the location nginx sends
-    downloads from when the server answers X-Accel-Redirect."""
-    template = (Path(__file__).resolve().parent.parent / "deploy" / "nginx-x-accel.conf").read_text()
-    return template.replace("${PACKHOUSE_STORAGE_DIR}", str(storage))

@@ -1,4 +1,4 @@
-"""The two-node topology of scripts/cluster.py on the test database: two gunicorn nodes with
+"""The two-node topology of scripts/cluster.py on the test database: two nodes (uWSGI behind nginx) with
 separate PACKHOUSE_VAR_DIRs, one Celery worker with beat, one Redis, a SeaweedFS bucket, nginx
 (deploy/nginx.conf) in front. Per-process caches are at their defaults (on, with Redis)."""
 

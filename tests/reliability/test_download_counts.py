@@ -103,7 +103,7 @@ def test_a_burst_of_concurrent_downloads_adds_up_once_flushed(workers):
 def test_counts_survive_the_workers_that_served_the_downloads(workers):
     url, _, version = downloaded_in_a_burst(workers)
     assert eventually(lambda: pending(version), BURST) == BURST  # sent within the batch interval
-    for pid in children(workers.process.pid):
+    for pid in workers.worker_pids():
         os.kill(pid, signal.SIGKILL)  # the master starts new workers
     wait_until_serving(url)
     download_counts.flush()
@@ -114,8 +114,8 @@ def test_workers_stopped_gracefully_send_the_downloads_they_had_kept(unhurried_w
     url, _, version = downloaded_in_a_burst(unhurried_workers)
     time.sleep(0.5)
     assert pending(version) == 0  # kept in the workers, one Redis call per batch rather than per download
-    for pid in children(unhurried_workers.process.pid):
-        os.kill(pid, signal.SIGTERM)  # a graceful stop (a restart, a deploy); the master starts new ones
+    for pid in unhurried_workers.worker_pids():  # a graceful stop (a restart, a deploy); the master starts new ones
+        os.kill(pid, unhurried_workers.graceful_worker_stop)
     assert eventually(lambda: pending(version), BURST) == BURST
     wait_until_serving(url)
     download_counts.flush()
@@ -126,13 +126,13 @@ def test_a_killed_worker_loses_only_the_downloads_it_had_not_sent(unhurried_work
     """The bound the README states: a worker killed outright loses what it counted since its last
     batch (here an hour's, so all of the burst), and no more; the next downloads count as ever."""
     url, token, version = downloaded_in_a_burst(unhurried_workers)
-    for pid in children(unhurried_workers.process.pid):
+    for pid in unhurried_workers.worker_pids():
         os.kill(pid, signal.SIGKILL)
     wait_until_serving(url)
     for _ in range(3):
         download(url, token)
-    for pid in children(unhurried_workers.process.pid):
-        os.kill(pid, signal.SIGTERM)
+    for pid in unhurried_workers.worker_pids():
+        os.kill(pid, unhurried_workers.graceful_worker_stop)
     assert eventually(lambda: pending(version), 3) == 3
     download_counts.flush()
     assert PackageVersion.objects.get(pk=version.pk).download_count == 3
@@ -172,11 +172,6 @@ def pending(version):
     """Downloads of the version counted in Redis and not yet written to its row."""
     value = redis_client.client().hget(redis_client.key(download_counts.COUNTS), version.pk)
     return int(value or 0)
-
-
-def children(pid):
-    with open(f"/proc/{pid}/task/{pid}/children") as handle:
-        return [int(child) for child in handle.read().split()]
 
 
 def wait_until_serving(url):

@@ -8,19 +8,16 @@ follows a link: nothing runs. The same headers are checked on every response of 
 import hashlib
 import io
 import json
-import subprocess
 import urllib.request
 
 import pytest
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
 from accounts.roles import AccessLevel
-from tests.conftest import LiveRegistry, start_live_server, stop_live_server
+from tests.conftest import start_live_server, stop_live_server
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.formats.npm.npmdocs import publish_document, tarball
 from tests.formats.nuget.nupkg import nupkg
-from tests.helpers import free_port, x_accel_location
-from tests.upstreams import wait_listening
 
 pytestmark = [pytest.mark.client, pytest.mark.django_db(transaction=True)]
 
@@ -63,31 +60,15 @@ def published(live_registry):
 
 @pytest.fixture(scope="module")
 def registry_behind_nginx(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A live server whose downloads nginx sends (PACKHOUSE_X_ACCEL_REDIRECT_PREFIX), behind
-    nginx with deploy/nginx-x-accel.conf, as an operator runs it."""
+    """A node as `make serve` runs it (packhouse.node): nginx sends the downloads
+    (X-Accel-Redirect, deploy/nginx-x-accel.conf), whatever shape the suite's other servers run."""
     work = tmp_path_factory.mktemp("behind-nginx")
     blobs, spool = work / "blobs", work / "spool"
     blobs.mkdir()
     spool.mkdir()
-    server = start_live_server(blobs, spool, work, PACKHOUSE_X_ACCEL_REDIRECT_PREFIX="/_storage/")
-    port = free_port()
-    conf = work / "nginx.conf"
-    conf.write_text(f"""
-daemon off; user root root; worker_processes 1; pid {work}/nginx.pid; error_log {work}/nginx-error.log;
-events {{ worker_connections 64; }}
-http {{ access_log off; sendfile on; client_max_body_size 0;
-  server {{ listen 127.0.0.1:{port};
-    {x_accel_location(blobs)}
-    location / {{ proxy_pass {server.url}; proxy_set_header Host $http_host; }} }} }}
-""")
-    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(work)], stderr=subprocess.DEVNULL)
-    try:
-        wait_listening(nginx, port, 30, "nginx")
-        yield LiveRegistry(nginx, f"http://127.0.0.1:{port}", blobs, server.log_path)
-    finally:
-        nginx.terminate()
-        nginx.wait(timeout=10)
-        stop_live_server(server)
+    server = start_live_server(blobs, spool, work, shape="node")
+    yield server
+    stop_live_server(server)
 
 
 def publish_hostile_files(registry):
