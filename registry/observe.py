@@ -28,6 +28,8 @@ REQUEST_ID = "packhouse.request_id"
 # a body: the size of that file, the bytes the request's line counts.
 SENT_BY_NGINX = "packhouse.sent_by_nginx"
 NO_FACTS = {"format": "", "route": "unmatched"}
+DRAIN_SECONDS = 10
+DRAIN_BLOCK = 256 * 1024
 
 request_logger = logging.getLogger("packhouse.request")
 access_logger = logging.getLogger("packhouse.access")
@@ -101,6 +103,8 @@ class ObserveApplication:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         result = self.application(environ, observed_start_response)
+        if environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
+            drain_request_body(environ)
         duration = time.monotonic() - started
         facts = environ.get(FACTS, NO_FACTS)
         method = environ.get("REQUEST_METHOD", "")
@@ -128,6 +132,23 @@ class ObserveApplication:
         elif access_logger.isEnabledFor(logging.INFO):
             access_logger.info(access_line(environ, status, answered.get("length"), duration))
         return result
+
+
+def drain_request_body(environ, seconds=DRAIN_SECONDS):
+    """Reads what the application left of the request's body (a refused upload: 401, 404, 413),
+    for at most `seconds`, before the answer goes out. A server that closes the connection with
+    body bytes unread resets it, and nginx, still sending that body, then answers 502 instead of
+    Packhouse's status (measured: 9-18 of 30 refused 3-50 MB uploads). Bounded in time so a
+    client trickling a body cannot hold a thread; nothing left to read costs one empty read."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return
+    deadline = time.monotonic() + seconds
+    try:
+        while stream.read(DRAIN_BLOCK) and time.monotonic() < deadline:
+            pass
+    except (OSError, ValueError):  # the client went away, or the server timed the read out
+        pass
 
 
 def access_line(environ, status, length, duration):

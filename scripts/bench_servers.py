@@ -7,9 +7,9 @@ streamed upload (the worker's peak RSS growth for a 256 MiB body), downloads thr
 server's CPU per 1 MiB download says whether the bytes went through Python), clients that keep
 their connections open (4 per thread: how many are answered) and a graceful restart under load
 (SIGHUP during a wrk run: failed requests counted). nginx serving the 1 MiB file itself is
-measured in every round, for the issue's ratio. `nginx-uwsgi` and `nginx-gunicorn` run the
-application behind nginx as a node of `deploy/nginx.conf` would, with X-Accel-Redirect downloads
-(class BehindNginx).
+measured in every round, for the issue's ratio. `nginx-uwsgi` is `make serve`'s node
+(packhouse.node: uWSGI behind its own nginx, X-Accel-Redirect downloads); `nginx-gunicorn` runs
+gunicorn behind nginx the same way (class BehindNginx).
 
     PACKHOUSE_BENCH_DB=packhouse_servers .venv/bin/python scripts/bench_servers.py [--quick]
         [--servers gunicorn,granian,uwsgi-socket,uwsgi,nginx-uwsgi,nginx-gunicorn] [--pairs 2]
@@ -48,7 +48,6 @@ from bench_common import (  # noqa: E402
     pin_processes,
     process_tree,
     wait_for,
-    wait_for_port,
     wrk,
     wrk_run,
 )
@@ -230,62 +229,39 @@ http {{ access_log off; sendfile on; tcp_nopush on; client_max_body_size 0;
         self.app.stop()
 
 
-class UwsgiBehindNginx(BehindNginx):
-    """uWSGI (C workers, the uwsgi protocol on a local socket) behind nginx; the application
-    loaded in each worker (`--lazy-apps`: its threads start there), reloaded worker by worker
-    through the master FIFO (`c`: chain reload, the listening socket kept by the master)."""
+class Node(Gunicorn):
+    """`make serve`'s node (packhouse.node): uWSGI behind its own nginx, here one uWSGI worker and
+    one nginx worker; nginx sends the downloads (X-Accel-Redirect), SIGHUP to the node is a chain
+    reload (worker by worker, the socket kept). On a hang at stop, py-spy's dump of each process
+    goes to its log."""
 
     label = "nginx-uwsgi"
 
-    class inner(Uwsgi):  # noqa: N801 - the application server of this shape
-        def command(self):
-            command = super().command()
-            at = command.index("--http")
-            self.fifo = self.workdir / f"uwsgi-{self.port}.fifo"
-            command[at : at + 3] = ["--uwsgi-socket", f"127.0.0.1:{self.port}"]
-            return [*command, "--master-fifo", str(self.fifo)]
+    def command(self):
+        return [
+            str(bench.VENV_BIN / "python"),
+            *("-m", "packhouse.node", "--listen", f"127.0.0.1:{self.port}", "--processes", "1"),
+            *("--nginx-workers", "1", "--state-dir", str(self.workdir / f"node-{self.port}")),
+        ]
 
-        def start(self):
-            self.process = subprocess.Popen(
-                self.command(),
-                cwd=ROOT,
-                env=self.env,
-                stdout=open(self.workdir / f"{self.label}-access.log", "ab"),  # noqa: SIM115
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            wait_for_port(self.port, 120)
-            return self
+    def worker(self):
+        return node.uwsgi_workers(self.process.pid)[0]
 
-        def reload(self):
-            self.fifo.write_text("c")
-
-        def stop(self):
-            """SIGTERM; what each process was doing when it had not exited after 30 s goes to
-            its log (py-spy), then SIGKILL."""
-            if self.process.poll() is not None:
-                return
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with open(self.workdir / f"{self.label}-stuck.log", "ab") as log:
-                    for pid in self.pids():
-                        subprocess.run(
-                            [str(bench.VENV_BIN / "py-spy"), "dump", "--pid", str(pid)],
-                            stdout=log,
-                            stderr=log,
-                            check=False,
-                        )
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
-                raise
-
-    def upstream(self):
-        return (
-            f"include /etc/nginx/uwsgi_params; uwsgi_pass 127.0.0.1:{self.app.port}; "
-            "uwsgi_request_buffering off; uwsgi_buffering off; uwsgi_read_timeout 600s; uwsgi_send_timeout 600s;"
-        )
+    def stop(self):
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            with open(self.workdir / f"{self.label}-stuck.log", "ab") as log:
+                for pid in self.pids():
+                    subprocess.run(
+                        [str(bench.VENV_BIN / "py-spy"), "dump", "--pid", str(pid)], stdout=log, stderr=log, check=False
+                    )
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+            raise
 
 
 class GunicornBehindNginx(BehindNginx):
@@ -302,7 +278,7 @@ class GunicornBehindNginx(BehindNginx):
         )
 
 
-SERVERS = {kind.label: kind for kind in (Gunicorn, Granian, Uwsgi, UwsgiSocket, UwsgiBehindNginx, GunicornBehindNginx)}
+SERVERS = {kind.label: kind for kind in (Gunicorn, Granian, Uwsgi, UwsgiSocket, Node, GunicornBehindNginx)}
 
 
 def rows(server, api_path, token, seconds):

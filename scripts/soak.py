@@ -1,5 +1,5 @@
 """`make soak`: mixed publish/install load from several processes against the production shape,
-for SOAK_SECONDS (default 600). Fails on any error; reports the gunicorn workers' memory over time.
+for SOAK_SECONDS (default 600). Fails on any error; reports the memory of the node's workers and nginx over time.
 
     .venv/bin/python scripts/soak.py [--seconds 600] [--processes 4]
 """

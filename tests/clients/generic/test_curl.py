@@ -1,5 +1,6 @@
-"""Real curl against a live gunicorn process: every credential spelling, byte-identical
-downloads, and a 100 MB upload whose server memory does not grow with the file."""
+"""Real curl against a live server: every credential spelling, byte-identical downloads, refused
+uploads answered with Packhouse's own status, and a 100 MB upload whose server memory does not
+grow with the file."""
 
 import hashlib
 import os
@@ -123,6 +124,28 @@ def test_traversal_over_the_wire_is_refused(live_registry, project, developer, p
     for suffix in ("../x/1.0/f", "a/1.0/../../../etc/passwd", "a/1.0/%2e%2e%2fetc", "a/1.0/f%00.bin"):
         status, _ = curl(*auth, "--upload-file", str(payload), f"{base}/{suffix}")
         assert status in (400, 404), suffix
+    assert stored_objects(blob_dir) == []
+
+
+def test_a_refused_upload_gets_packhouses_status_not_a_proxy_error(
+    live_registry, project, developer, payload, blob_dir
+):
+    """Packhouse refuses these before reading the body; on a node, nginx is still sending it when
+    the answer comes, and answered 502 (a reset) unless the application read the rest first."""
+    token = AccessTokenFactory(user=developer).plaintext
+    public = ProjectFactory(visibility="public")  # visible to the developer, not theirs to write
+    refused = {
+        f"projects/{public.pk}/packages/generic/a/1.0/a.bin": {403},
+        "projects/999999/packages/generic/a/1.0/a.bin": {404},  # no such project
+        # A traversal: 400 from Packhouse, or 404 once nginx has resolved the dots.
+        f"projects/{project.pk}/packages/generic/a/1.0/%2e%2e%2fetc": {400, 404},
+    }
+    for path, expected in refused.items():
+        statuses = {
+            curl("--header", f"PRIVATE-TOKEN: {token}", "--upload-file", str(payload), live_registry.api(path))[0]
+            for _ in range(15)
+        }
+        assert statuses <= expected, (path, statuses)
     assert stored_objects(blob_dir) == []
 
 
