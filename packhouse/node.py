@@ -1,8 +1,8 @@
 """One Packhouse node as it runs in production: uWSGI's C workers running the application
 (deploy/uwsgi.ini) behind nginx (deploy/nginx-node.conf), which holds the client connections,
 streams uploads through and sends the downloads of local storage itself (X-Accel-Redirect,
-deploy/nginx-x-accel.conf). BENCHMARKS.md measured it 1.6-1.8x gunicorn's throughput with a
-quarter of its p99.
+deploy/nginx-x-accel.conf). BENCHMARKS.md measured it at 1.4-1.8x gunicorn's cached metadata
+answers with a fifth of its p99.
 
     python -m packhouse.node --listen 127.0.0.1:8000 --processes 4
 
