@@ -75,7 +75,7 @@ def nginx_config(listen, state_dir, *, storage_dir=None, tls=None, workers="auto
 def commands(listen, processes, state_dir, *, storage_dir=None, tls=None, nginx_workers="auto"):
     """(uWSGI's argv, nginx's argv, environment additions) of a node; nginx's configuration is
     written into `state_dir`."""
-    nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
+    nginx = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}{os.pathsep}/usr/sbin")
     if nginx is None:
         raise SystemExit("packhouse.node needs nginx (Debian: apt-get install nginx-light; `make system-deps`)")
     state_dir = Path(state_dir).resolve()

@@ -105,13 +105,8 @@ def _free_port():
 
 
 class LiveRegistry:
-    # The signal that stops one worker gracefully (it finishes its requests and sends what it
-    # kept, then the master starts another): gunicorn's SIGTERM; uWSGI's SIGHUP (its SIGTERM to a
-    # worker is a brutal reload).
-    graceful_worker_stop = signal.SIGTERM
-    shape = "gunicorn"
-
-    def __init__(self, process, url, blob_dir, log_path):
+    def __init__(self, process, url, blob_dir, log_path, shape="gunicorn"):
+        self.shape = shape
         self.process = process
         self.url = url
         self.blob_dir = blob_dir
@@ -123,6 +118,13 @@ class LiveRegistry:
 
     def api(self, path):
         return f"{self.url}/api/v4/{path.lstrip('/')}"
+
+    @property
+    def graceful_worker_stop(self):
+        """The signal that stops one worker gracefully (it finishes its requests and sends what it
+        kept, then the master starts another): gunicorn's SIGTERM; uWSGI's SIGHUP (its SIGTERM to
+        a worker is a brutal reload)."""
+        return signal.SIGHUP if self.shape == "node" else signal.SIGTERM
 
     def worker_pids(self):
         if self.shape == "node":
@@ -162,6 +164,9 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the server
     if shape == "node":
         command = _node_command(port, workers, tls, Path(log_dir))
+        # A worker the master stops while it is still loading the application (a test that
+        # killed workers, stopping right after) ignores it until uWSGI's mercy runs out.
+        env.setdefault("UWSGI_WORKER_RELOAD_MERCY", "10")
     else:
         command = [
             sys.executable,
@@ -180,10 +185,6 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
             "300",
             *(("--certfile", str(tls[0]), "--keyfile", str(tls[1])) if tls else ()),
         ]
-    if shape == "node":
-        # A worker the master stops while it is still loading the application (a test that
-        # killed workers, stopping right after) ignores it until uWSGI's mercy runs out.
-        env.setdefault("UWSGI_WORKER_RELOAD_MERCY", "10")
     process = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -207,10 +208,7 @@ def start_live_server(blob_dir, spool_dir, log_dir, workers=1, tls=None, port=No
                 log.close()
                 raise RuntimeError(Path(log_path).read_text()) from None
             time.sleep(0.2)
-    server = LiveRegistry(process, url, blob_dir, log_path)
-    server.shape = shape
-    if shape == "node":
-        server.graceful_worker_stop = signal.SIGHUP
+    server = LiveRegistry(process, url, blob_dir, log_path, shape)
     server.log_file = log
     return server
 
@@ -230,13 +228,11 @@ def _node_command(port, workers, tls, log_dir):
 
 def stop_live_server(server):
     server.process.terminate()
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):  # a worker still finishing a request: no test waits
         server.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:  # a worker still finishing a request: no test waits on it
+    with contextlib.suppress(ProcessLookupError):  # whatever of its process group is left
         os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError):  # what a stopped server left behind
-        os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=10)
     server.log_file.close()
 
 

@@ -14,7 +14,7 @@ import pytest
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
 from accounts.roles import AccessLevel
-from tests.conftest import start_live_server, stop_live_server
+from tests.conftest import TEST_SERVER, start_live_server, stop_live_server
 from tests.factories import AccessTokenFactory, GroupFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.formats.npm.npmdocs import publish_document, tarball
 from tests.formats.nuget.nupkg import nupkg
@@ -58,15 +58,18 @@ def published(live_registry):
     return publish_hostile_files(live_registry)
 
 
-@pytest.fixture(scope="module")
-def registry_behind_nginx(django_db_setup, django_db_blocker, tmp_path_factory):
+@pytest.fixture
+def registry_behind_nginx(request, tmp_path):
     """A node as `make serve` runs it (packhouse.node): nginx sends the downloads
-    (X-Accel-Redirect, deploy/nginx-x-accel.conf), whatever shape the suite's other servers run."""
-    work = tmp_path_factory.mktemp("behind-nginx")
-    blobs, spool = work / "blobs", work / "spool"
+    (X-Accel-Redirect, deploy/nginx-x-accel.conf). The suite's live server when it is one, else
+    one of this test's own."""
+    if TEST_SERVER == "node":
+        yield request.getfixturevalue("live_registry")
+        return
+    blobs, spool = tmp_path / "blobs", tmp_path / "spool"
     blobs.mkdir()
     spool.mkdir()
-    server = start_live_server(blobs, spool, work, shape="node")
+    server = start_live_server(blobs, spool, tmp_path, shape="node")
     yield server
     stop_live_server(server)
 
