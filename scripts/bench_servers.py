@@ -15,8 +15,8 @@ gunicorn behind nginx the same way (class BehindNginx).
         [--servers gunicorn,granian,uwsgi-socket,uwsgi,nginx-uwsgi,nginx-gunicorn] [--pairs 2]
 
 Granian (pinned, from PyPI) is installed into var/bench-tools/granian-2.8.7 and runs the project's
-own environment's packages (PYTHONPATH), so every server runs the same code; uWSGI is the test
-extra's pyuwsgi. The runs alternate the servers (`--pairs` rounds of each, in the order
+own environment's packages (PYTHONPATH), so every server runs the same code; uWSGI is the project's
+own pyuwsgi (a dependency: a node runs it). The runs alternate the servers (`--pairs` rounds of each, in the order
 given) so that drift hits all of them."""
 
 import argparse
