@@ -1,4 +1,5 @@
 import gc
+import logging
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -14,6 +15,13 @@ from registry.response_cache import ReuseApplication  # noqa: E402
 # Import every view and compile every route now, while the worker boots, instead of during the
 # first request each worker serves (half a second on a small machine).
 get_resolver().reverse_dict  # noqa: B018 - evaluated for its side effect
+
+# No formatter of packhouse.settings.LOGGING prints where a record was logged from, nor its thread
+# or process name: the web process's records (an access line per request) skip looking them up
+# (the logging HOWTO's "Optimization" section names these switches).
+logging._srcfile = None
+logging.logThreads = False
+logging.logMultiprocessing = False
 
 # Remembered metadata documents are answered before Django runs (registry.response_cache);
 # every answer, replayed or not, gets a request id, is counted for /-/metrics and, with

@@ -21,6 +21,7 @@ Access: an address in PACKHOUSE_METRICS_ALLOWED_IPS (default loopback), or an in
 token (401 without a credential, 403 for anyone else).
 """
 
+import functools
 import ipaddress
 import os
 from pathlib import Path
@@ -51,6 +52,14 @@ DELETES = Counter("packhouse_deletes_total", "Package versions and files deleted
 REUSE = Counter(
     "packhouse_response_reuse_total", "Metadata and download answers replayed before Django or remembered", ["result"]
 )
+
+
+@functools.lru_cache(maxsize=4096)
+def labelled(metric, *values):
+    """`metric.labels(*values)`, looked up once per process: labels() takes a lock and converts
+    every value on each call, which the per-request counters (registry.observe, the replay) would
+    pay on every answer. The label sets are bounded (formats, route patterns, methods, statuses)."""
+    return metric.labels(*values)
 
 
 def _prune_dead_processes():

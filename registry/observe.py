@@ -13,8 +13,8 @@ Never a secret: a credential is named by its kind and row id.
 
 import json
 import logging
+import os
 import time
-import uuid
 
 from django.conf import settings
 
@@ -90,14 +90,14 @@ class ObserveApplication:
 
     def __call__(self, environ, start_response):
         started = time.monotonic()
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()  # 32 hex digits, as a uuid4's, without building one
         environ[REQUEST_ID] = request_id
         answered = {}
 
         def observed_start_response(status, headers, exc_info=None):
             answered["status"] = status.split(" ", 1)[0]
-            answered["length"] = environ.get(SENT_BY_NGINX) or next(
-                (v for k, v in headers if k.lower() == "content-length"), None
+            answered["length"] = environ.get(SENT_BY_NGINX) or next(  # a replay's is its last header
+                (v for k, v in reversed(headers) if k.lower() == "content-length"), None
             )
             headers = [*headers, ("X-Request-Id", request_id)]
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
@@ -109,8 +109,8 @@ class ObserveApplication:
         facts = environ.get(FACTS, NO_FACTS)
         method = environ.get("REQUEST_METHOD", "")
         status = answered.get("status", "")
-        metrics.REQUESTS.labels(facts["format"], facts["route"], method, status).inc()
-        metrics.DURATION.labels(facts["format"]).observe(duration)
+        metrics.labelled(metrics.REQUESTS, facts["format"], facts["route"], method, status).inc()
+        metrics.labelled(metrics.DURATION, facts["format"]).observe(duration)
         if settings.LOG_FORMAT == "json":
             request_logger.info(
                 json.dumps(
@@ -151,6 +151,18 @@ def drain_request_body(environ, seconds=DRAIN_SECONDS):
         pass
 
 
+_second = (None, "")  # (the second, its access-line timestamp): formatted once per second
+
+
+def _timestamp():
+    """The access line's `[01/Dec/2026:14:41:25 +0000]`, in local time as gunicorn writes it."""
+    global _second
+    now = int(time.time())
+    if _second[0] != now:
+        _second = (now, time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(now)))
+    return _second[1]
+
+
 def access_line(environ, status, length, duration):
     """Apache's combined format (gunicorn's default), plus the milliseconds until the answer was
     handed to the server (a body streams after), every secret in it redacted."""
@@ -159,7 +171,7 @@ def access_line(environ, status, length, duration):
         query = environ.get("QUERY_STRING")
         target = environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
     return redact(
-        f"{environ.get('REMOTE_ADDR') or '-'} - - {time.strftime('[%d/%b/%Y:%H:%M:%S %z]')} "
+        f"{environ.get('REMOTE_ADDR') or '-'} - - {_timestamp()} "
         f'"{environ.get("REQUEST_METHOD", "")} {target} {environ.get("SERVER_PROTOCOL", "")}" {status or "-"} '
         f'{length or "-"} "{environ.get("HTTP_REFERER", "-")}" "{environ.get("HTTP_USER_AGENT", "-")}" '
         f"{duration * 1000:.1f}ms"

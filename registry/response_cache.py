@@ -330,7 +330,7 @@ class ReuseApplication:
             if answer is not None:
                 status, headers, body = answer
                 environ[observe.FACTS] = entry.facts or observe.NO_FACTS
-                metrics.REUSE.labels("replayed").inc()
+                metrics.labelled(metrics.REUSE, "replayed").inc()
                 start_response(status, [*headers, ("Content-Length", str(len(body)))])
                 return [body]
             forget(key)
@@ -348,8 +348,8 @@ class ReuseApplication:
         if not (file_has_size(download) if behind_nginx else handle is not None):
             return None  # gone, unreadable or another size: Django answers
         environ[observe.FACTS] = entry.facts or observe.NO_FACTS
-        metrics.REUSE.labels("replayed").inc()
-        metrics.BYTES.labels("downloaded", download.format).inc(download.size)
+        metrics.labelled(metrics.REUSE, "replayed").inc()
+        metrics.labelled(metrics.BYTES, "downloaded", download.format).inc(download.size)
         if behind_nginx:  # nginx sends the file; Django's answer is counted as it leaves for nginx
             environ[observe.SENT_BY_NGINX] = download.size
             start_response("200 OK", [*entry.headers, ("Content-Length", "0")])

@@ -3,7 +3,9 @@ included) with its request id (the one answered in X-Request-Id), user, credenti
 project, format, status, bytes and duration; never a secret."""
 
 import json
+import re
 import subprocess
+import time
 
 import pytest
 
@@ -74,6 +76,9 @@ def test_one_json_line_per_request(blob_dir, spool_dir, tmp_path):
     assert upload[0] == 201 and download[0] == 200 and refused[0] == 401
     for status, request_id in (upload, download, refused, *listings):
         assert request_id and request_id in lines, (request_id, log[-2000:])
+    request_ids = [request_id for _, request_id in (upload, download, refused, *listings)]
+    assert len(set(request_ids)) == len(request_ids)
+    assert all(re.fullmatch("[0-9a-f]{32}", request_id) for request_id in request_ids)
     route = (
         "api/v4/projects/<ref:project_ref>/packages/generic/<str:package_name>/<str:package_version>/<path:file_name>"
     )
@@ -108,3 +113,23 @@ def test_one_json_line_per_request(blob_dir, spool_dir, tmp_path):
         )
     assert len({request_id for _, request_id in (upload, download, refused, *listings)}) == 6
     assert token.plaintext not in log and deploy.plaintext not in log and "glpat-not-a-token" not in log
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_access_line_carries_the_second_it_was_written():
+    """The line's timestamp is formatted once per second: a line written a second later has the
+    later second."""
+    from registry.observe import access_line
+
+    environ = {"REMOTE_ADDR": "10.0.0.1", "REQUEST_METHOD": "GET", "RAW_URI": "/x", "SERVER_PROTOCOL": "HTTP/1.1"}
+    stamps = []
+    for _ in range(2):
+        before = time.strftime("[%d/%b/%Y:%H:%M:%S %z]")
+        line = access_line(environ, "200", "5", 0.0012)
+        after = time.strftime("[%d/%b/%Y:%H:%M:%S %z]")
+        assert line.startswith("10.0.0.1 - - [") and line.endswith('"GET /x HTTP/1.1" 200 5 "-" "-" 1.2ms')
+        stamp = line[len("10.0.0.1 - - ") :].split("]")[0] + "]"
+        assert stamp in (before, after)
+        stamps.append(stamp)
+        time.sleep(1.05)
+    assert stamps[0] != stamps[1]
