@@ -6,13 +6,15 @@ downloads (c=8), each with the server's CPU per request, then what `make serve` 
 streamed upload (the worker's peak RSS growth for a 256 MiB body), downloads through sendfile (the
 server's CPU per 1 MiB download says whether the bytes went through Python), clients that keep
 their connections open (4 per thread: how many are answered) and a graceful restart under load
-(SIGHUP during a wrk run: failed requests counted). nginx serving the 1 MiB file itself is
-measured in every round, for the issue's ratio. `nginx-uwsgi` is `make serve`'s node
-(packhouse.node: uWSGI behind its own nginx, X-Accel-Redirect downloads); `nginx-gunicorn` runs
-gunicorn behind nginx the same way (class BehindNginx).
+(SIGHUP during a wrk run: failed requests counted). nginx serving the 1 MiB file and the
+packument's gzip bytes itself is measured in every round, for the issue's ratios. `nginx-uwsgi`
+is `make serve`'s node (packhouse.node: uWSGI behind its own nginx, X-Accel-Redirect downloads),
+`node-floor` the same node running an application that only answers the packument's bytes
+(scripts/floor_app.py: the most any answer through that hop reaches, metadata rows only);
+`nginx-gunicorn` runs gunicorn behind nginx the same way (class BehindNginx).
 
     PACKHOUSE_BENCH_DB=packhouse_servers .venv/bin/python scripts/bench_servers.py [--quick]
-        [--servers gunicorn,granian,uwsgi-socket,uwsgi,nginx-uwsgi,nginx-gunicorn] [--pairs 2]
+        [--servers gunicorn,granian,uwsgi-socket,uwsgi,nginx-uwsgi,node-floor,nginx-gunicorn] [--pairs 2]
 
 Granian (pinned, from PyPI) is installed into var/bench-tools/granian-2.8.7 and runs the project's
 own environment's packages (PYTHONPATH), so every server runs the same code; uWSGI is the project's
@@ -44,10 +46,12 @@ from bench_common import (  # noqa: E402
     LOAD_PREFIX,
     free_port,
     http,
+    nginx_static,
     pin_load,
     pin_processes,
     process_tree,
     wait_for,
+    write_static,
     wrk,
     wrk_run,
 )
@@ -264,6 +268,35 @@ class Node(Gunicorn):
             raise
 
 
+class NodeFloor(Node):
+    """The node with no Packhouse in it: the same nginx configuration and uWSGI options, running
+    scripts/floor_app.py, which answers every request with the cached packument's gzip bytes. Its
+    metadata rows are the most any answer through the node's nginx → uWSGI hop reaches here;
+    `nginx-uwsgi`'s rows against them are what Packhouse's own code costs."""
+
+    label = "node-floor"
+    metadata_only = True
+
+    def command(self):
+        return [
+            str(bench.VENV_BIN / "python"),
+            __file__,
+            "--floor-node",
+            f"127.0.0.1:{self.port}",
+            str(self.state_dir()),
+        ]
+
+    def state_dir(self):
+        return self.workdir / f"node-{self.port}"
+
+
+def run_floor_node(listen, state_dir):
+    """NodeFloor's process: packhouse.node's nginx and uWSGI, uWSGI loading floor_app instead."""
+    uwsgi, nginx, environment = node.commands(listen, 1, state_dir, nginx_workers=1)
+    environment["PYTHONPATH"] = str(ROOT / "scripts")
+    return node.supervise([*uwsgi, "--module", "floor_app:application"], nginx, state_dir, environment)
+
+
 class GunicornBehindNginx(BehindNginx):
     """`make serve`'s gunicorn behind nginx (HTTP/1.1, kept-alive upstream connections)."""
 
@@ -278,16 +311,20 @@ class GunicornBehindNginx(BehindNginx):
         )
 
 
-SERVERS = {kind.label: kind for kind in (Gunicorn, Granian, Uwsgi, UwsgiSocket, Node, GunicornBehindNginx)}
+SERVERS = {kind.label: kind for kind in (Gunicorn, Granian, Uwsgi, UwsgiSocket, Node, NodeFloor, GunicornBehindNginx)}
 
 
 def rows(server, api_path, token, seconds):
     base = server.url + api_path
-    return {
+    measured = {
         "npm_packument": wrk(f"{base}/npm/@bench%2fbig", token, seconds, pids=server.pids()),
         "pypi_simple": wrk(f"{base}/pypi/simple/bench-big/", token, seconds, accept="text/html", pids=server.pids()),
-        "download_1mib_c8": wrk(f"{base}/generic/small/1/small.bin", token, seconds, connections=8, pids=server.pids()),
     }
+    if not getattr(server, "metadata_only", False):
+        measured["download_1mib_c8"] = wrk(
+            f"{base}/generic/small/1/small.bin", token, seconds, connections=8, pids=server.pids()
+        )
+    return measured
 
 
 def upload_growth(server, api_path, token, path, mib):
@@ -364,6 +401,8 @@ def restart_under_load(server, api_path, token):
 
 
 def main():
+    if sys.argv[1:2] == ["--floor-node"]:
+        return run_floor_node(sys.argv[2], Path(sys.argv[3]))
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pairs", type=int, default=2)
@@ -392,8 +431,14 @@ def main():
         http("PUT", f"{api}/generic/small/1/small.bin", token, small)
         sha256 = hashlib.sha256(small).hexdigest()
         small_blob = Path(seeder.env["PACKHOUSE_STORAGE_URL"]) / "blobs" / sha256[:2] / sha256[2:4] / sha256
+        # The packument as a static file for nginx (gzip_static, as make bench's metadata rows);
+        # node-floor answers the same .gz bytes.
+        static_root = workdir / "static-metadata"
+        write_static(static_root / "npm" / "@bench" / "big", http("GET", f"{api}/npm/@bench%2fbig", token)[1])
+        floor_body = static_root / "npm" / "@bench" / "big.gz"
         seeder.stop()
         env = {k: v for k, v in seeder.env.items() if k != "PACKHOUSE_BIND"}
+        env["PACKHOUSE_FLOOR_BODY"] = str(floor_body)
         runs = {kind.label: [] for kind in kinds}
         for _ in range(options.pairs):
             for kind in kinds:
@@ -401,8 +446,12 @@ def main():
                 servers.append(server)
                 runs[server.label].append(rows(server, api_path, token, seconds))
                 server.stop()
+            nginx_rows = {}
             with bench.nginx_serving(small_blob, workdir) as url:  # the same bytes, no Python
-                runs.setdefault("nginx", []).append({"download_1mib_c8": wrk(url, None, seconds, connections=8)})
+                nginx_rows["download_1mib_c8"] = wrk(url, None, seconds, connections=8)
+            with nginx_static(static_root, workdir, name="metadata") as (url, pid):
+                nginx_rows["npm_packument"] = wrk(f"{url}/npm/@bench%2fbig", None, seconds, pids=process_tree(pid))
+            runs.setdefault("nginx", []).append(nginx_rows)
         results["runs"] = runs
         results["medians"] = {
             label: {
@@ -420,7 +469,7 @@ def main():
             for _ in range(upload_mib):
                 handle.write(os.urandom(1024 * 1024))
         results["upload"], results["graceful_restart"], results["kept_alive"] = {}, {}, {}
-        for kind in kinds:
+        for kind in (kind for kind in kinds if not getattr(kind, "metadata_only", False)):
             server = kind(env, workdir).start()
             servers.append(server)
             results["upload"][server.label] = upload_growth(server, api_path, token, upload_file, upload_mib)
