@@ -11,6 +11,7 @@ import functools
 import redis
 from django.conf import settings
 from django.core.cache.backends import redis as django_redis
+from django.core.signals import setting_changed
 
 
 @functools.cache
@@ -22,7 +23,22 @@ def client():
 
 def key(name):
     """`name` under the instance's cache prefix (several instances may share one Redis)."""
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{name}"
+    return _prefix() + name
+
+
+@functools.cache
+def _prefix():
+    # Read once per process (a replayed answer names several keys): forgotten when a test
+    # overrides CACHES.
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:"
+
+
+def _forget_prefix(setting, **kwargs):
+    if setting == "CACHES":
+        _prefix.cache_clear()
+
+
+setting_changed.connect(_forget_prefix, dispatch_uid="redis-key-prefix")
 
 
 # Takes a hash and deletes it in one step: a field written meanwhile lands in the next take.

@@ -22,6 +22,7 @@ get_resolver().reverse_dict  # noqa: B018 - evaluated for its side effect
 logging._srcfile = None
 logging.logThreads = False
 logging.logMultiprocessing = False
+logging.logProcesses = False
 
 # Remembered metadata documents are answered before Django runs (registry.response_cache);
 # every answer, replayed or not, gets a request id, is counted for /-/metrics and, with

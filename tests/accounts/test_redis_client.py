@@ -58,3 +58,10 @@ def test_the_cache_keeps_one_client_and_threads_share_it():
     assert found == [{"key": key} for key in keys]
     cache.delete_many(keys)
     assert cache.get_many(keys) == {}
+
+
+def test_keys_follow_the_cache_prefix_when_it_changes(settings):
+    # The prefix is read once per process; two instances sharing a Redis must never share keys.
+    assert redis_client.key("x") == f"{settings.CACHES['default']['KEY_PREFIX']}:x"
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "KEY_PREFIX": "other"}}
+    assert redis_client.key("x") == "other:x"

@@ -133,3 +133,51 @@ def test_the_access_line_carries_the_second_it_was_written():
         stamps.append(stamp)
         time.sleep(1.05)
     assert stamps[0] != stamps[1]
+
+
+@pytest.fixture
+def access_stream():
+    """packhouse.access's handler writing to a buffer for the test (its configured stream after)."""
+    import io
+    import logging
+
+    handler = logging.getLogger("packhouse.access").handlers[0]
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield handler, buffer
+    handler.setStream(previous)
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_access_line_is_written_once_as_it_is(access_stream):
+    from registry.observe import write_access_line
+
+    handler, buffer = access_stream
+    write_access_line('10.0.0.1 - - [02/Dec/2026:02:00:00 +0000] "GET /x HTTP/1.1" 200 5 "-" "-" 1.2ms')
+    write_access_line("a second line")
+    assert buffer.getvalue() == (
+        '10.0.0.1 - - [02/Dec/2026:02:00:00 +0000] "GET /x HTTP/1.1" 200 5 "-" "-" 1.2ms\na second line\n'
+    )
+
+
+@pytest.mark.django_db(transaction=False)
+def test_an_access_log_configured_otherwise_is_obeyed(access_stream):
+    """A formatter or a filter given to packhouse.access's handler applies to the line."""
+    import logging
+
+    from registry.observe import write_access_line
+
+    handler, buffer = access_stream
+    formatter = handler.formatter
+    handler.setFormatter(logging.Formatter("access %(levelname)s %(message)s"))
+    try:
+        write_access_line("formatted")
+        handler.setFormatter(formatter)
+        write_access_line("plain again")
+        handler.addFilter(lambda record: "secret" not in record.getMessage())
+        write_access_line("a secret line")
+        write_access_line("a filtered-in line")
+    finally:
+        handler.setFormatter(formatter)
+        handler.filters.clear()
+    assert buffer.getvalue() == "access INFO formatted\nplain again\na filtered-in line\n"
