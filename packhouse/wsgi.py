@@ -16,9 +16,9 @@ from registry.response_cache import ReuseApplication  # noqa: E402
 # first request each worker serves (half a second on a small machine).
 get_resolver().reverse_dict  # noqa: B018 - evaluated for its side effect
 
-# No formatter of packhouse.settings.LOGGING prints where a record was logged from, nor its thread
-# or process name: the web process's records (an access line per request) skip looking them up
-# (the logging HOWTO's "Optimization" section names these switches).
+# No formatter of packhouse.settings.LOGGING prints where a record was logged from, nor its thread,
+# process id or process name: the web process's records skip looking them up (the logging HOWTO's
+# "Optimization" section names these switches).
 logging._srcfile = None
 logging.logThreads = False
 logging.logMultiprocessing = False

@@ -64,6 +64,7 @@ THREADS = 8  # make serve's threads per worker; Granian's blocking threads
 
 class Gunicorn:
     label = "gunicorn"
+    metadata_only = False  # True: only the metadata rows (no download, upload or restart)
 
     def __init__(self, env, workdir):
         self.env, self.workdir, self.port = env, workdir, free_port()
@@ -190,6 +191,7 @@ class BehindNginx:
     application server, listening on a local port of its own."""
 
     inner = None
+    metadata_only = False
     label = None
 
     def __init__(self, env, workdir):
@@ -320,7 +322,7 @@ def rows(server, api_path, token, seconds):
         "npm_packument": wrk(f"{base}/npm/@bench%2fbig", token, seconds, pids=server.pids()),
         "pypi_simple": wrk(f"{base}/pypi/simple/bench-big/", token, seconds, accept="text/html", pids=server.pids()),
     }
-    if not getattr(server, "metadata_only", False):
+    if not server.metadata_only:
         measured["download_1mib_c8"] = wrk(
             f"{base}/generic/small/1/small.bin", token, seconds, connections=8, pids=server.pids()
         )
@@ -469,7 +471,7 @@ def main():
             for _ in range(upload_mib):
                 handle.write(os.urandom(1024 * 1024))
         results["upload"], results["graceful_restart"], results["kept_alive"] = {}, {}, {}
-        for kind in (kind for kind in kinds if not getattr(kind, "metadata_only", False)):
+        for kind in (kind for kind in kinds if not kind.metadata_only):
             server = kind(env, workdir).start()
             servers.append(server)
             results["upload"][server.label] = upload_growth(server, api_path, token, upload_file, upload_mib)

@@ -2,7 +2,9 @@
 included) with its request id (the one answered in X-Request-Id), user, credential kind and id,
 project, format, status, bytes and duration; never a secret."""
 
+import io
 import json
+import logging
 import re
 import subprocess
 import time
@@ -138,9 +140,6 @@ def test_the_access_line_carries_the_second_it_was_written():
 @pytest.fixture
 def access_stream():
     """packhouse.access's handler writing to a buffer for the test (its configured stream after)."""
-    import io
-    import logging
-
     handler = logging.getLogger("packhouse.access").handlers[0]
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
@@ -163,8 +162,6 @@ def test_the_access_line_is_written_once_as_it_is(access_stream):
 @pytest.mark.django_db(transaction=False)
 def test_an_access_log_configured_otherwise_is_obeyed(access_stream):
     """A formatter or a filter given to packhouse.access's handler applies to the line."""
-    import logging
-
     from registry.observe import write_access_line
 
     handler, buffer = access_stream
